@@ -1,0 +1,516 @@
+"""
+Plain data at the edges: every public value to JSON-ready data and back, strictly.
+
+funnelkit uses one private, preconfigured cattrs converter (never cattrs' global one).
+It is strict where cattrs is lenient by default:
+
+- no coercion: ``5`` is not a string, ``"5"`` is not an int, ``"abc"`` is not a list;
+- unknown keys are refused;
+- Decimals travel as exact decimal strings (``"125000.50"``), never floats;
+- datetimes travel as ISO 8601 strings and must carry a UTC offset; dates as ``"2020-01-19"``;
+- enums travel as their values; tuples and frozensets as lists (frozensets sorted);
+- events carry a ``"type"`` key with their stable wire name (`funnelkit.model.EVENT_TYPES`);
+- custom field values keep their type: Decimals, dates and datetimes are wrapped as
+  ``{"decimal": "12.5"}``, ``{"date": "2020-01-19"}``, ``{"datetime": "..."}``.
+
+Every problem in the data is reported with its path in one `StructureError`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+
+from funnelkit import model
+from funnelkit.exceptions import StructureError, ValidationError
+from funnelkit.model import EVENT_TYPES, Event, FieldValue, FieldValues
+from funnelkit.model._fields import field_value_problem
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+__all__ = ["Converter", "event_from_data", "events_from_data", "from_data", "to_data"]
+
+T = TypeVar("T")
+
+_SHOWN = 60  # longest piece of input data quoted in a message
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+class _DataError(ValueError):
+    """One problem at one place in the data; its message is shown as is."""
+
+
+def _short(value: object) -> str:
+    """Show a piece of input data in a message, like JSON would."""
+    shown = repr(value)
+    return shown if len(shown) <= _SHOWN else shown[: _SHOWN - 3] + "..."
+
+
+# --- scalars -----------------------------------------------------------------------------------
+
+
+def _structure_str(value: object, _: type) -> str:
+    if type(value) is not str:
+        raise _DataError(f"expected a string, got {_short(value)}")
+    return value
+
+
+def _structure_int(value: object, _: type) -> int:
+    if type(value) is not int:
+        raise _DataError(f"expected an integer, got {_short(value)}")
+    return value
+
+
+def _structure_bool(value: object, _: type) -> bool:
+    if type(value) is not bool:
+        raise _DataError(f"expected true or false, got {_short(value)}")
+    return value
+
+
+def _structure_decimal(value: object, _: type) -> Decimal:
+    if type(value) is not str or not _DECIMAL.fullmatch(value):
+        raise _DataError(f"expected a decimal string such as '125000.50', got {_short(value)}")
+    try:
+        return Decimal(value)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
+        raise _DataError(f"expected a decimal string, got {_short(value)}") from None
+
+
+def _unstructure_decimal(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _parse_datetime(value: object) -> datetime:
+    if type(value) is not str:
+        raise _DataError(f"expected an ISO 8601 datetime string, got {_short(value)}")
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        example = "'2020-01-19T09:30:00+03:00'"
+        msg = f"expected an ISO 8601 datetime such as {example}, got {_short(value)}"
+        raise _DataError(msg) from None
+    if parsed.tzinfo is None:
+        raise _DataError(
+            f"got the naive datetime {_short(value)}; add a UTC offset such as '+03:00' or 'Z'"
+        )
+    return parsed
+
+
+def _structure_datetime(value: object, _: type) -> datetime:
+    return _parse_datetime(value)
+
+
+def _parse_date(value: object) -> date:
+    if type(value) is not str:
+        raise _DataError(f"expected an ISO 8601 date string, got {_short(value)}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _DataError(
+            f"expected an ISO 8601 date such as '2020-01-19', got {_short(value)}"
+        ) from None
+
+
+def _structure_date(value: object, _: type) -> date:
+    return _parse_date(value)
+
+
+def _enum_hook(enum_type: type[enum.Enum]) -> Callable[[object, type], enum.Enum]:
+    by_value = {member.value: member for member in enum_type}
+    allowed = ", ".join(repr(v) for v in by_value)
+
+    def structure(value: object, _: type) -> enum.Enum:
+        member = by_value.get(value) if type(value) is str else None
+        if member is None:
+            raise _DataError(f"expected one of {allowed}, got {_short(value)}")
+        return member
+
+    return structure
+
+
+def _enum_value(member: enum.Enum) -> Any:
+    return member.value
+
+
+def _enum_types() -> list[type[enum.Enum]]:
+    """Every enum of funnelkit's public values."""
+    namespace = vars(model)
+    return [
+        item
+        for name in model.__all__
+        if isinstance(item := namespace[name], type) and issubclass(item, enum.Enum)
+    ]
+
+
+# --- collections -------------------------------------------------------------------------------
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    """Attach a note the way cattrs does, so error paths can be rebuilt (Python 3.10 too)."""
+    setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])  # noqa: B010
+
+
+def _is_frozenset(type_: Any) -> bool:
+    return type_ is frozenset or get_origin(type_) is frozenset
+
+
+def _is_collection(type_: Any) -> bool:
+    return get_origin(type_) in (tuple, frozenset)
+
+
+def _collection_hook(type_: Any, converter: cattrs.Converter) -> Callable[[object, type], Any]:
+    origin = get_origin(type_)
+    args = get_args(type_)
+    if origin is tuple and args[1:] != (Ellipsis,):  # pragma: no cover
+        msg = f"funnelkit values use homogenous tuples only, not {type_}"
+        raise TypeError(msg)
+    item_type = args[0]
+    item_hook = converter.get_structure_hook(item_type)
+    build: Callable[[list[Any]], Any] = tuple if origin is tuple else frozenset
+
+    def structure(value: object, _: type) -> Any:
+        if type(value) is not list:
+            raise _DataError(f"expected a list, got {_short(value)}")
+        items: list[Any] = []
+        errors: list[Exception] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(item_hook(item, item_type))
+            except Exception as exc:  # noqa: BLE001 - every problem is collected and reported
+                _add_note(
+                    exc, IterableValidationNote(f"Structuring item {index}", index, item_type)
+                )
+                errors.append(exc)
+        if errors:
+            msg = f"While structuring {type_!r}"
+            raise IterableValidationError(msg, errors, type_)
+        return build(items)
+
+    return structure
+
+
+def _unstructure_frozenset(value: frozenset[Any]) -> list[Any]:
+    return sorted(value)
+
+
+# --- custom field values -----------------------------------------------------------------------
+
+_WRAPPED: dict[str, Callable[[object], FieldValue]] = {
+    "decimal": lambda raw: _structure_decimal(raw, Decimal),
+    "date": _parse_date,
+    "datetime": _parse_datetime,
+}
+
+
+def _unstructure_field_value(value: FieldValue) -> Any:
+    if isinstance(value, datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"decimal": _unstructure_decimal(value)}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _structure_field_value(raw: object) -> FieldValue:
+    kind = type(raw)
+    if kind in (str, int, bool):
+        return raw  # type: ignore[return-value]
+    if kind is list:
+        if not all(type(item) is str for item in raw):  # type: ignore[attr-defined]
+            raise _DataError(f"a multi-choice value is a list of strings, got {_short(raw)}")
+        return tuple(cast("list[str]", raw))
+    if kind is dict and len(raw) == 1:  # type: ignore[arg-type]
+        ((tag, inner),) = raw.items()  # type: ignore[attr-defined]
+        parse = _WRAPPED.get(tag)
+        if parse is not None:
+            return parse(inner)
+    raise _DataError(
+        "expected a string, integer, boolean, list of strings, or one of "
+        f'{{"decimal": "..."}}, {{"date": "..."}}, {{"datetime": "..."}}, got {_short(raw)}'
+    )
+
+
+def _structure_checked_field_value(raw: object) -> FieldValue:
+    value = _structure_field_value(raw)
+    problem = field_value_problem(value)
+    if problem is not None:
+        raise _DataError(problem[0])
+    return value
+
+
+def _structure_optional_field_value(raw: object, _: Any) -> FieldValue | None:
+    return None if raw is None else _structure_checked_field_value(raw)
+
+
+def _unstructure_optional_field_value(value: FieldValue | None) -> Any:
+    return None if value is None else _unstructure_field_value(value)
+
+
+def _structure_field_values(raw: object, _: type) -> FieldValues:
+    if type(raw) is not dict:
+        raise _DataError(f"expected an object of field values, got {_short(raw)}")
+    values: dict[str, FieldValue] = {}
+    errors: list[Exception] = []
+    for key, item in raw.items():
+        try:
+            values[key] = _structure_checked_field_value(item)
+        except _DataError as exc:
+            _add_note(exc, IterableValidationNote(f"Structuring field {key!r}", key, FieldValue))
+            errors.append(exc)
+    if errors:
+        msg = "While structuring custom field values"
+        raise IterableValidationError(msg, errors, FieldValues)
+    return FieldValues(values)
+
+
+def _unstructure_field_values(values: FieldValues) -> dict[str, Any]:
+    return {key: _unstructure_field_value(value) for key, value in values.items()}
+
+
+# --- attrs classes and events ------------------------------------------------------------------
+
+
+def _class_hook(cls: type, converter: cattrs.Converter) -> Callable[[object, type], Any]:
+    generated: Callable[[Any, type], Any] = make_dict_structure_fn(
+        cls, converter, _cattrs_forbid_extra_keys=True
+    )
+
+    def structure(value: object, _: type) -> Any:
+        if type(value) is not dict:
+            raise _DataError(
+                f"expected an object with the fields of {cls.__name__}, got {_short(value)}"
+            )
+        return generated(value, cls)
+
+    return structure
+
+
+def _event_unstructure_hook(
+    cls: type, converter: cattrs.Converter
+) -> Callable[[Any], dict[str, Any]]:
+    generated: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, converter)
+    wire_name: str = cls.TYPE  # type: ignore[attr-defined]
+
+    def unstructure(event: Any) -> dict[str, Any]:
+        return {"type": wire_name, **generated(event)}
+
+    return unstructure
+
+
+def _structure_event(value: object, converter: cattrs.Converter) -> Event:
+    if type(value) is not dict:
+        raise _DataError(f"expected an event object with a 'type' key, got {_short(value)}")
+    wire_name = value.get("type")
+    cls = EVENT_TYPES.get(wire_name) if type(wire_name) is str else None
+    if cls is None:
+        known = ", ".join(repr(name) for name in EVENT_TYPES)
+        raise _DataError(f"unknown event type {_short(wire_name)}; known types: {known}")
+    fields = {key: item for key, item in value.items() if key != "type"}
+    return converter.structure(fields, cls)
+
+
+def _make_cattrs() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    # Scalars first: the strategies below fetch these hooks when they are built.
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook(Decimal, _structure_decimal)
+    converter.register_unstructure_hook(Decimal, _unstructure_decimal)
+    converter.register_structure_hook(datetime, _structure_datetime)
+    converter.register_unstructure_hook(datetime, datetime.isoformat)
+    converter.register_structure_hook(date, _structure_date)
+    converter.register_unstructure_hook(date, date.isoformat)
+    # funnelkit's enums subclass str, and cattrs consults hooks registered by class (with the
+    # MRO) before predicates, so each enum is registered by its exact class to beat `str`.
+    for enum_type in _enum_types():
+        converter.register_structure_hook(enum_type, _enum_hook(enum_type))
+        converter.register_unstructure_hook(enum_type, _enum_value)
+    converter.register_structure_hook_factory(_is_collection, _collection_hook)
+    converter.register_unstructure_hook_func(_is_frozenset, _unstructure_frozenset)
+    converter.register_structure_hook(FieldValues, _structure_field_values)
+    converter.register_unstructure_hook(FieldValues, _unstructure_field_values)
+    optional_field_value = FieldValue | None
+    converter.register_structure_hook_func(
+        lambda t: t == optional_field_value, _structure_optional_field_value
+    )
+    converter.register_unstructure_hook_func(
+        lambda t: t == optional_field_value, _unstructure_optional_field_value
+    )
+    event_classes = frozenset(EVENT_TYPES.values())
+    converter.register_unstructure_hook_factory(
+        lambda t: t in event_classes, _event_unstructure_hook
+    )
+    converter.register_structure_hook_func(
+        lambda t: t == Event, lambda value, _: _structure_event(value, converter)
+    )
+    converter.register_unstructure_hook_func(lambda t: t == Event, converter.unstructure)
+    converter.register_structure_hook_factory(attrs.has, _class_hook)
+    return converter
+
+
+# --- error reporting ---------------------------------------------------------------------------
+
+
+def _problems(exc: BaseException, path: str) -> list[str]:
+    if isinstance(exc, IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        found = [
+            problem
+            for inner, note in with_notes
+            for problem in _problems(inner, f"{path}[{note.index!r}]")
+        ]
+        return found + [problem for inner in without for problem in _problems(inner, path)]
+    if isinstance(exc, ClassValidationError):
+        with_notes_c, without_c = exc.group_exceptions()
+        found = [
+            problem
+            for inner, note in with_notes_c
+            for problem in _problems(inner, f"{path}.{note.name}")
+        ]
+        return found + [problem for inner in without_c for problem in _problems(inner, path)]
+    return [_describe(exc, path)]
+
+
+def _describe(exc: BaseException, path: str) -> str:
+    if isinstance(exc, _DataError):
+        return f"{path}: {exc}"
+    if isinstance(exc, ValidationError):
+        # Raised by a validator inside the class being built: its field names the attribute.
+        message = str(exc)
+        if exc.field and "." in exc.field and message.startswith(exc.field + ": "):
+            attribute = exc.field.split(".", 1)[1]
+            separator = "" if attribute.startswith("[") else "."
+            return f"{path}{separator}{attribute}: {message[len(exc.field) + 2 :]}"
+        return f"{path}: {message}"
+    if isinstance(exc, ForbiddenExtraKeysError):
+        allowed = ", ".join(sorted(a.name for a in attrs.fields(exc.cl)))
+        extra = ", ".join(repr(key) for key in sorted(exc.extra_fields))
+        return f"{path}: unknown key {extra} for {exc.cl.__name__}; allowed keys: {allowed}"
+    if isinstance(exc, KeyError):
+        return f"{path}: required field missing; add it"
+    return f"{path}: {type(exc).__name__}: {exc}"
+
+
+class Converter:
+    """
+    Turns every funnelkit value, event and definition into JSON-ready data and back.
+
+    The data is made of dicts, lists, strings, integers, booleans and ``None`` only, so
+    ``json.dumps`` takes it as is.
+    The round trip is exact: ``from_data(to_data(x), type(x)) == x``.
+
+    One instance can be shared by threads once created.
+    """
+
+    def __init__(self) -> None:
+        self._cattrs = _make_cattrs()
+
+    def to_data(self, value: object) -> Any:
+        """
+        Return the JSON-ready form of a funnelkit value (or a list/tuple of them).
+
+        Events include their ``"type"`` wire name.
+        """
+        return self._cattrs.unstructure(value)
+
+    def from_data(self, data: Any, cls: type[T]) -> T:
+        """
+        Build a funnelkit value of type `cls` from its JSON-ready form.
+
+        Raises:
+            StructureError: Listing every problem with its path, such as
+                ``$.payments[2].amount: expected a decimal string such as '125000.50', got 12.5``.
+        """
+        return cast("T", self._structure(data, cls, cls.__name__))
+
+    def event_from_data(self, data: Any) -> Event:
+        """
+        Build an event from its JSON-ready form, choosing the class by its ``"type"`` key.
+
+        Raises:
+            StructureError: If the type is unknown or any field is wrong.
+        """
+        result: Event = self._structure(data, Event, "an event")
+        return result
+
+    def events_from_data(self, data: Any) -> list[Event]:
+        """
+        Build a list of events from a JSON-ready list.
+
+        Raises:
+            StructureError: Listing the problems of every bad event, with its index.
+        """
+        result: list[Event] = self._structure(data, tuple[Event, ...], "a list of events")
+        return list(result)
+
+    def _structure(self, data: Any, cls: Any, target: str) -> Any:
+        try:
+            return self._cattrs.structure(data, cls)
+        except (ClassValidationError, IterableValidationError, _DataError, ValidationError) as exc:
+            raise StructureError(target, _problems(exc, "$")) from exc
+
+
+_DEFAULT: Converter | None = None
+
+
+def _default() -> Converter:
+    global _DEFAULT  # noqa: PLW0603 - one lazily built, shared, stateless instance
+    if _DEFAULT is None:
+        _DEFAULT = Converter()
+    return _DEFAULT
+
+
+def to_data(value: object) -> Any:
+    """Return the JSON-ready form of a funnelkit value (see `Converter.to_data`)."""
+    return _default().to_data(value)
+
+
+def from_data(data: Any, cls: type[T]) -> T:
+    """
+    Build a funnelkit value of type `cls` from JSON-ready data (see `Converter.from_data`).
+
+    Raises:
+        StructureError: Listing every problem with its path.
+    """
+    return _default().from_data(data, cls)
+
+
+def event_from_data(data: Any) -> Event:
+    """
+    Build an event from JSON-ready data (see `Converter.event_from_data`).
+
+    Raises:
+        StructureError: If the type is unknown or any field is wrong.
+    """
+    return _default().event_from_data(data)
+
+
+def events_from_data(data: Any) -> list[Event]:
+    """
+    Build events from a JSON-ready list (see `Converter.events_from_data`).
+
+    Raises:
+        StructureError: Listing the problems of every bad event, with its index.
+    """
+    return _default().events_from_data(data)

@@ -1,0 +1,281 @@
+"""
+Validators for funnelkit's attrs classes.
+
+Every failure raises `funnelkit.exceptions.ValidationError` whose message names the field as
+``Class.field`` (``Class.field[2]`` for an item of a tuple), says what was got and what is
+expected, and whose ``rule`` is a stable short name.
+The checks are cheap ``isinstance`` tests, because attrs runs them on every construction and
+every ``attrs.evolve``.
+
+Each check is first written as a *problem function*: it takes a value and returns ``None`` when
+the value is fine, or ``(message, rule)``.
+`field` turns one into an attrs validator, `tuple_of` and `frozenset_of` check every item of a
+collection with one.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import attrs
+
+    Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+    Problem = tuple[str, str] | None
+    ProblemFn = Callable[[Any], Problem]
+
+from funnelkit.exceptions import ValidationError
+
+
+_E = TypeVar("_E", bound=enum.Enum)
+_SHOWN = 80  # longest repr shown in a message
+
+
+def describe(value: object) -> str:
+    """Return ``repr(value)`` with its type, for messages: ``12.5 (float)``."""
+    shown = repr(value)
+    if len(shown) > _SHOWN:
+        shown = shown[: _SHOWN - 3] + "..."
+    return f"{shown} ({type(value).__name__})"
+
+
+def raise_for(where: str, value: object, message: str, rule: str) -> NoReturn:
+    """Raise a `ValidationError` about the field `where` (``Class.field``)."""
+    raise ValidationError(f"{where}: {message}", field=where, value=value, rule=rule)
+
+
+def fail(
+    instance: object,
+    attribute: attrs.Attribute[Any],
+    value: object,
+    message: str,
+    rule: str,
+) -> NoReturn:
+    """Raise a `ValidationError` for one field of an instance being built."""
+    raise_for(f"{type(instance).__name__}.{attribute.name}", value, message, rule)
+
+
+# --- problem functions -------------------------------------------------------------------------
+
+
+def identifier_problem(value: object) -> Problem:
+    """Ids and keys: a non-empty string without surrounding whitespace."""
+    if type(value) is not str:
+        return f"expected an id string, got {describe(value)}", "type"
+    if not value or value.strip() != value:
+        return f"expected a non-empty id without surrounding spaces, got {value!r}", "identifier"
+    return None
+
+
+def text_problem(value: object) -> Problem:
+    """Free text: any string, empty included."""
+    if type(value) is not str:
+        return f"expected a string, got {describe(value)}", "type"
+    return None
+
+
+def nonblank_problem(value: object) -> Problem:
+    """Required text: a string with at least one non-space character."""
+    if type(value) is not str:
+        return f"expected a string, got {describe(value)}", "type"
+    if not value.strip():
+        return f"must not be empty or blank, got {value!r}; write the text out", "required"
+    return None
+
+
+def aware_datetime_problem(value: object) -> Problem:
+    """A timezone-aware `datetime`."""
+    if not isinstance(value, datetime):
+        return f"expected a datetime, got {describe(value)}", "type"
+    if value.tzinfo is None or value.utcoffset() is None:
+        message = (
+            f"got the naive datetime {value.isoformat()!r}; funnelkit needs timezone-aware "
+            "datetimes: pass tzinfo (e.g. datetime(..., tzinfo=timezone.utc)) or a UTC offset"
+        )
+        return message, "aware_datetime"
+    return None
+
+
+def date_problem(value: object) -> Problem:
+    """A calendar `date` that is not a `datetime`."""
+    if not isinstance(value, date) or isinstance(value, datetime):
+        return f"expected a date, got {describe(value)}", "type"
+    return None
+
+
+def boolean_problem(value: object) -> Problem:
+    """A `bool`."""
+    if type(value) is not bool:
+        return f"expected True or False, got {describe(value)}", "type"
+    return None
+
+
+def integer_problem(value: object) -> Problem:
+    """An `int` that is not a `bool`."""
+    if type(value) is not int:
+        return f"expected an integer, got {describe(value)}", "type"
+    return None
+
+
+def integer_at_least(minimum: int) -> ProblemFn:
+    """An `int` (not a `bool`) that is at least `minimum`."""
+
+    def problem(value: object) -> Problem:
+        if type(value) is not int:
+            return f"expected an integer, got {describe(value)}", "type"
+        if value < minimum:
+            return f"must be at least {minimum}, got {value}", "range"
+        return None
+
+    return problem
+
+
+def member_of(enum_type: type[_E]) -> ProblemFn:
+    """A member of `enum_type` (its plain value is refused: pass the member)."""
+    allowed = ", ".join(repr(member.value) for member in enum_type)
+
+    def problem(value: object) -> Problem:
+        if not isinstance(value, enum_type):
+            return f"expected a {enum_type.__name__} ({allowed}), got {describe(value)}", "type"
+        return None
+
+    return problem
+
+
+def instance_problem(cls: type[Any], what: str) -> ProblemFn:
+    """An instance of `cls`; `what` names it in the message."""
+
+    def problem(value: object) -> Problem:
+        if not isinstance(value, cls):
+            return f"expected {what}, got {describe(value)}", "type"
+        return None
+
+    return problem
+
+
+# --- attrs validators --------------------------------------------------------------------------
+
+
+def field(problem: ProblemFn, *, optional: bool = False) -> Validator:
+    """Turn a problem function into an attrs validator (``None`` passes if `optional`)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if optional and value is None:
+            return
+        found = problem(value)
+        if found is not None:
+            message, rule = found
+            if optional and rule == "type":
+                message = message.replace("expected ", "expected None or ", 1)
+            fail(instance, attribute, value, message, rule)
+
+    return check
+
+
+def tuple_of(
+    problem: ProblemFn,
+    what: str,
+    *,
+    min_size: int = 0,
+    unique: bool = False,
+) -> Validator:
+    """
+    Require a tuple whose every item passes `problem`.
+
+    A list is refused on purpose: values are immutable, so pass ``tuple(items)``.
+    """
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if type(value) is not tuple:
+            fail(
+                instance,
+                attribute,
+                value,
+                f"expected a tuple of {what}, got {describe(value)}; pass tuple(...)",
+                "type",
+            )
+        if len(value) < min_size:
+            fail(
+                instance,
+                attribute,
+                value,
+                f"needs at least {min_size} item{'s' if min_size != 1 else ''}, got {len(value)}",
+                "required",
+            )
+        _check_items(instance, attribute, enumerate(value), problem)
+        if unique and len(set(value)) != len(value):
+            seen: set[object] = set()
+            for item in value:
+                if item in seen:
+                    fail(
+                        instance,
+                        attribute,
+                        value,
+                        f"{item!r} appears more than once; list each item once",
+                        "unique",
+                    )
+                seen.add(item)
+
+    return check
+
+
+def frozenset_of(problem: ProblemFn, what: str) -> Validator:
+    """Require a frozenset whose every item passes `problem`."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if type(value) is not frozenset:
+            fail(
+                instance,
+                attribute,
+                value,
+                f"expected a frozenset of {what}, got {describe(value)}; pass frozenset(...)",
+                "type",
+            )
+        _check_items(instance, attribute, ((None, item) for item in value), problem)
+
+    return check
+
+
+def _check_items(
+    instance: object,
+    attribute: attrs.Attribute[Any],
+    items: Any,
+    problem: ProblemFn,
+) -> None:
+    for index, item in items:
+        found = problem(item)
+        if found is not None:
+            message, rule = found
+            where = f"{type(instance).__name__}.{attribute.name}"
+            if index is not None:
+                where += f"[{index}]"
+            raise_for(where, item, message, rule)
+
+
+identifier = field(identifier_problem)
+optional_identifier = field(identifier_problem, optional=True)
+text = field(text_problem)
+nonblank = field(nonblank_problem)
+optional_nonblank = field(nonblank_problem, optional=True)
+aware_datetime = field(aware_datetime_problem)
+optional_aware_datetime = field(aware_datetime_problem, optional=True)
+boolean = field(boolean_problem)
+optional_boolean = field(boolean_problem, optional=True)
+non_negative_int = field(integer_at_least(0))
+positive_int = field(integer_at_least(1))
+optional_int = field(integer_problem, optional=True)
+
+
+def is_enum(enum_type: type[_E], *, optional: bool = False) -> Validator:
+    """Require a member of `enum_type` (``None`` passes if `optional`)."""
+    return field(member_of(enum_type), optional=optional)
+
+
+def instance_of(cls: type[Any], what: str, *, optional: bool = False) -> Validator:
+    """Require an instance of `cls` (``None`` passes if `optional`)."""
+    return field(instance_problem(cls, what), optional=optional)

@@ -1,0 +1,626 @@
+"""
+Hypothesis strategies for every funnelkit value and event.
+
+They follow Hypothesis' own API style: names are plural nouns, options are keyword-only, options
+that vary take strategies (wrap a fixed value in ``st.just``), collections take ``min_size`` /
+``max_size``, and bad arguments raise ``hypothesis.errors.InvalidArgument`` when drawn.
+Every value drawn is valid: it passes funnelkit's validators and its invariants (a lost deal has
+a lost reason, document versions are numbered 1, 2, 3..., a done task has a result...).
+
+Requires the ``testing`` extra (``pip install funnelkit[testing]``).
+
+Example:
+    >>> from hypothesis import given
+    >>> from funnelkit.testing import strategies as fst
+    >>> @given(fst.deals(stages=st.sampled_from(["НОВЫЙ ЛИД", "КП ГОТОВО"])))
+    ... def test_deal_round_trip(deal): ...
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from funnelkit.model import (
+    EVENT_TYPES,
+    Actor,
+    Contact,
+    ContactData,
+    CustomFieldSchema,
+    Deal,
+    DealStatus,
+    Document,
+    DocumentKind,
+    EntityKind,
+    EntityRef,
+    Event,
+    FieldDef,
+    FieldType,
+    FieldValue,
+    FieldValues,
+    Lead,
+    LeadSource,
+    LeadStatus,
+    Money,
+    Payment,
+    PaymentKind,
+    Task,
+    TaskKind,
+    TaskStatus,
+    Temperature,
+    Verdict,
+    Violation,
+)
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hypothesis.strategies import DrawFn, SearchStrategy
+
+__all__ = [
+    "actors",
+    "aware_datetimes",
+    "contact_data",
+    "contacts",
+    "custom_field_schemas",
+    "deals",
+    "documents",
+    "entity_refs",
+    "events",
+    "field_values",
+    "identifiers",
+    "lead_sources",
+    "leads",
+    "moneys",
+    "payments",
+    "tasks",
+    "texts",
+]
+
+T = TypeVar("T")
+
+_EPOCH = datetime(2015, 1, 1, tzinfo=timezone.utc)
+_END = datetime(2035, 1, 1, tzinfo=timezone.utc)
+_MAX_OFFSET_MINUTES = 14 * 60
+
+# Letters of the seeds' alphabet and digits, so ids, keys and names exercise Unicode.
+_WORD = st.text(
+    alphabet=st.sampled_from(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ0123456789"
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _check_sizes(min_size: int, max_size: int | None, name: str = "") -> None:
+    prefix = f"{name}_" if name else ""
+    if type(min_size) is not int or min_size < 0:
+        msg = f"{prefix}min_size={min_size!r} must be a non-negative integer"
+        raise InvalidArgument(msg)
+    if max_size is not None and (type(max_size) is not int or max_size < min_size):
+        msg = f"Cannot have {prefix}max_size={max_size!r} < {prefix}min_size={min_size!r}"
+        raise InvalidArgument(msg)
+
+
+def _check_strategy(value: object, name: str) -> None:
+    if not isinstance(value, st.SearchStrategy):
+        msg = (
+            f"{name}={value!r} must be a strategy; to always use one value, pass "
+            f"st.just({value!r})"
+        )
+        raise InvalidArgument(msg)
+
+
+@st.composite
+def identifiers(draw: DrawFn, *, max_words: int = 3) -> str:
+    """
+    Draw ids and keys: non-empty, no surrounding spaces, Latin, Cyrillic and digits.
+
+    Args:
+        max_words: At most this many words, joined by ``"-"``, ``"_"`` or a space.
+    """
+    if type(max_words) is not int or max_words < 1:
+        msg = f"max_words={max_words!r} must be a positive integer"
+        raise InvalidArgument(msg)
+    words = draw(st.lists(_WORD, min_size=1, max_size=max_words))
+    separators = draw(st.lists(st.sampled_from(["-", "_", " "]), min_size=len(words) - 1, max_size=len(words) - 1))
+    text = words[0]
+    for separator, word in zip(separators, words[1:]):
+        text += separator + word
+    return text
+
+
+def texts(*, min_size: int = 0, max_size: int = 40) -> SearchStrategy[str]:
+    """Draw free text with at least `min_size` non-space characters (Unicode included)."""
+
+    @st.composite
+    def build(draw: DrawFn) -> str:
+        _check_sizes(min_size, max_size)
+        core = draw(st.text(min_size=min_size, max_size=max_size))
+        if len(core.strip()) < min_size:
+            core = core + "x" * min_size
+        return core
+
+    return build()
+
+
+def aware_datetimes(
+    *,
+    min_value: datetime = _EPOCH,
+    max_value: datetime = _END,
+) -> SearchStrategy[datetime]:
+    """
+    Draw timezone-aware datetimes with fixed UTC offsets between `min_value` and `max_value`.
+
+    Args:
+        min_value: The earliest instant (aware).
+        max_value: The latest instant (aware).
+    """
+
+    @st.composite
+    def build(draw: DrawFn) -> datetime:
+        for name, bound in (("min_value", min_value), ("max_value", max_value)):
+            if not isinstance(bound, datetime) or bound.utcoffset() is None:
+                msg = f"{name}={bound!r} must be a timezone-aware datetime"
+                raise InvalidArgument(msg)
+        if max_value < min_value:
+            msg = f"Cannot have max_value={max_value!r} < min_value={min_value!r}"
+            raise InvalidArgument(msg)
+        span = int((max_value - min_value).total_seconds() * 1_000_000)
+        instant = min_value + timedelta(microseconds=draw(st.integers(0, span)))
+        minutes = draw(st.integers(-_MAX_OFFSET_MINUTES, _MAX_OFFSET_MINUTES))
+        return instant.astimezone(timezone(timedelta(minutes=minutes)))
+
+    return build()
+
+
+def _later(draw: DrawFn, start: datetime) -> datetime:
+    return draw(aware_datetimes(min_value=start, max_value=start + timedelta(days=400)))
+
+
+@st.composite
+def moneys(
+    draw: DrawFn,
+    *,
+    currencies: SearchStrategy[str] | None = None,
+    min_value: Decimal = Decimal(0),
+    max_value: Decimal = Decimal(10_000_000),
+    places: int = 2,
+) -> Money:
+    """
+    Draw exact amounts of money.
+
+    Args:
+        currencies: Currency codes; ``"RUB"``, ``"EUR"`` or ``"USD"`` by default.
+        min_value: The smallest amount.
+        max_value: The largest amount.
+        places: Decimal places.
+    """
+    if currencies is not None:
+        _check_strategy(currencies, "currencies")
+    if max_value < min_value:
+        msg = f"Cannot have max_value={max_value!r} < min_value={min_value!r}"
+        raise InvalidArgument(msg)
+    currency = draw(currencies if currencies is not None else st.sampled_from(["RUB", "EUR", "USD"]))
+    amount = draw(
+        st.decimals(min_value=min_value, max_value=max_value, places=places, allow_nan=False, allow_infinity=False)
+    )
+    return Money(amount=amount, currency=currency)
+
+
+def lead_sources() -> SearchStrategy[LeadSource]:
+    """Draw lead sources: a channel, maybe a site and a campaign."""
+    return st.builds(
+        LeadSource,
+        channel=st.sampled_from(["site_form", "chat", "call", "social", "email"]) | identifiers(),
+        site=st.none() | st.sampled_from(["krovlya-spb.ru", "roof-market.ru"]) | identifiers(),
+        campaign=st.none() | identifiers(),
+    )
+
+
+def contact_data() -> SearchStrategy[ContactData]:
+    """Draw contact details as a client might type them (possibly none at all)."""
+    phones = st.sampled_from(["8 (912) 345-67-89", "+7 912 345 67 89", "89123456789"]) | texts(min_size=1)
+    return st.builds(
+        ContactData,
+        name=st.none() | texts(min_size=1),
+        phones=st.lists(phones, max_size=3).map(tuple),
+        emails=st.lists(texts(min_size=1), max_size=2).map(tuple),
+        company=st.none() | texts(min_size=1),
+    )
+
+
+def actors(*, roles: SearchStrategy[str] | None = None) -> SearchStrategy[Actor]:
+    """Draw actors with a few roles (``manager``, ``engineer``... by default)."""
+    role = roles if roles is not None else st.sampled_from(["manager", "engineer", "head", "system"])
+
+    @st.composite
+    def build(draw: DrawFn) -> Actor:
+        _check_strategy(role, "roles")
+        return Actor(id=draw(identifiers()), roles=frozenset(draw(st.lists(role, max_size=3))))
+
+    return build()
+
+
+def entity_refs(*, kinds: SearchStrategy[EntityKind] | None = None) -> SearchStrategy[EntityRef]:
+    """Draw references to entities of the given kinds (any kind by default)."""
+    kind = kinds if kinds is not None else st.sampled_from(list(EntityKind))
+
+    @st.composite
+    def build(draw: DrawFn) -> EntityRef:
+        _check_strategy(kind, "kinds")
+        return EntityRef(kind=draw(kind), id=draw(identifiers()))
+
+    return build()
+
+
+_FIELD_VALUE: SearchStrategy[FieldValue] = st.one_of(
+    texts(),
+    st.integers(-(10**9), 10**9),
+    st.booleans(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=-(10**6), max_value=10**6),
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 1, 1)),
+    aware_datetimes(),
+    st.lists(identifiers(), max_size=3, unique=True).map(tuple),
+)
+
+
+def field_values(*, min_size: int = 0, max_size: int = 4) -> SearchStrategy[FieldValues]:
+    """Draw custom field values of every allowed type."""
+
+    @st.composite
+    def build(draw: DrawFn) -> FieldValues:
+        _check_sizes(min_size, max_size)
+        return FieldValues(draw(st.dictionaries(identifiers(), _FIELD_VALUE, min_size=min_size, max_size=max_size)))
+
+    return build()
+
+
+@st.composite
+def _field_defs(draw: DrawFn) -> FieldDef:
+    field_type = draw(st.sampled_from(list(FieldType)))
+    choices: tuple[str, ...] = ()
+    if field_type in (FieldType.CHOICE, FieldType.MULTI_CHOICE):
+        choices = tuple(draw(st.lists(identifiers(), min_size=1, max_size=4, unique=True)))
+    return FieldDef(key=draw(identifiers()), type=field_type, title=draw(texts()), choices=choices)
+
+
+def custom_field_schemas(*, min_size: int = 0, max_size: int = 6) -> SearchStrategy[CustomFieldSchema]:
+    """Draw custom field schemas with `min_size` to `max_size` uniquely keyed fields."""
+
+    @st.composite
+    def build(draw: DrawFn) -> CustomFieldSchema:
+        _check_sizes(min_size, max_size)
+        defs = draw(st.lists(_field_defs(), min_size=min_size, max_size=max_size, unique_by=lambda d: d.key))
+        return CustomFieldSchema(fields=tuple(defs))
+
+    return build()
+
+
+def payments(
+    *,
+    currencies: SearchStrategy[str] | None = None,
+    received_after: datetime = _EPOCH,
+) -> SearchStrategy[Payment]:
+    """Draw payments with positive amounts received after `received_after`."""
+
+    @st.composite
+    def build(draw: DrawFn) -> Payment:
+        return Payment(
+            id=draw(identifiers()),
+            amount=draw(moneys(currencies=currencies, min_value=Decimal("0.01"))),
+            received_at=_later(draw, received_after),
+            kind=draw(st.sampled_from(list(PaymentKind))),
+            note=draw(texts()),
+        )
+
+    return build()
+
+
+def documents(
+    *,
+    kinds: SearchStrategy[DocumentKind] | None = None,
+    versions: SearchStrategy[int] | None = None,
+) -> SearchStrategy[Document]:
+    """Draw single document versions (a deal numbers them; see `deals`)."""
+    kind = kinds if kinds is not None else st.sampled_from(list(DocumentKind))
+    version = versions if versions is not None else st.integers(1, 9)
+
+    @st.composite
+    def build(draw: DrawFn) -> Document:
+        _check_strategy(kind, "kinds")
+        _check_strategy(version, "versions")
+        return Document(
+            kind=draw(kind),
+            version=draw(version),
+            sent_at=draw(aware_datetimes()),
+            amount=draw(st.none() | moneys()),
+            reference=draw(texts(max_size=10)),
+            note=draw(texts(max_size=10)),
+        )
+
+    return build()
+
+
+def _pick(draw: DrawFn, given: SearchStrategy[T] | None, default: SearchStrategy[T], name: str) -> T:
+    if given is not None:
+        _check_strategy(given, name)
+        return draw(given)
+    return draw(default)
+
+
+def contacts(
+    *,
+    ids: SearchStrategy[str] | None = None,
+    min_phones: int = 0,
+    max_phones: int = 3,
+) -> SearchStrategy[Contact]:
+    """Draw new contacts (version 0) with several names, phones, e-mails and custom fields."""
+
+    @st.composite
+    def build(draw: DrawFn) -> Contact:
+        _check_sizes(min_phones, max_phones, "phones")
+        phone = st.sampled_from(["8 (912) 345-67-89", "+7 912 345 67 89", "+7 (495) 000-11-22"]) | texts(min_size=1)
+        return Contact(
+            id=_pick(draw, ids, identifiers(), "ids"),
+            created_at=draw(aware_datetimes()),
+            names=tuple(draw(st.lists(texts(min_size=1), min_size=1, max_size=3))),
+            phones=tuple(draw(st.lists(phone, min_size=min_phones, max_size=max_phones, unique=True))),
+            emails=tuple(draw(st.lists(texts(min_size=1), max_size=2, unique=True))),
+            company=draw(st.none() | texts(min_size=1)),
+            fields=draw(field_values()),
+        )
+
+    return build()
+
+
+def leads(
+    *,
+    ids: SearchStrategy[str] | None = None,
+    pipelines: SearchStrategy[str] | None = None,
+    stages: SearchStrategy[str] | None = None,
+    statuses: SearchStrategy[LeadStatus] | None = None,
+    owners: SearchStrategy[str | None] | None = None,
+) -> SearchStrategy[Lead]:
+    """Draw new leads (version 0), open, converted or junk, consistent with their status."""
+
+    @st.composite
+    def build(draw: DrawFn) -> Lead:
+        status = _pick(draw, statuses, st.sampled_from(list(LeadStatus)), "statuses")
+        created_at = draw(aware_datetimes())
+        closed = status is not LeadStatus.OPEN
+        return Lead(
+            id=_pick(draw, ids, identifiers(), "ids"),
+            created_at=created_at,
+            pipeline=_pick(draw, pipelines, st.sampled_from(["leads", "входящие"]), "pipelines"),
+            stage=_pick(draw, stages, st.sampled_from(["new", "НОВЫЙ ЛИД", "warm", "spam"]), "stages"),
+            source=draw(lead_sources()),
+            contact_data=draw(contact_data()),
+            message=draw(texts()),
+            contact_id=draw(st.none() | identifiers()),
+            owner=_pick(draw, owners, st.none() | identifiers(), "owners"),
+            status=status,
+            junk_reason=draw(texts(min_size=1)) if status is LeadStatus.JUNK else None,
+            deal_id=draw(identifiers()) if status is LeadStatus.CONVERTED else None,
+            closed_at=_later(draw, created_at) if closed else None,
+            fields=draw(field_values()),
+        )
+
+    return build()
+
+
+def _numbered_documents(draw: DrawFn, currency: str) -> tuple[Document, ...]:
+    kinds = draw(st.lists(st.sampled_from(list(DocumentKind)), max_size=4))
+    counts: dict[DocumentKind, int] = {}
+    result = []
+    for kind in kinds:
+        counts[kind] = counts.get(kind, 0) + 1
+        result.append(
+            Document(
+                kind=kind,
+                version=counts[kind],
+                sent_at=draw(aware_datetimes()),
+                amount=draw(st.none() | moneys(currencies=st.just(currency))),
+            )
+        )
+    return tuple(result)
+
+
+def deals(
+    *,
+    ids: SearchStrategy[str] | None = None,
+    pipelines: SearchStrategy[str] | None = None,
+    stages: SearchStrategy[str] | None = None,
+    statuses: SearchStrategy[DealStatus] | None = None,
+    owners: SearchStrategy[str | None] | None = None,
+    max_payments: int = 3,
+) -> SearchStrategy[Deal]:
+    """
+    Draw new deals (version 0) consistent with their status.
+
+    Payments and document amounts share the deal's currency; document versions are numbered
+    1, 2, 3... per kind; lost deals have a reason; closed deals a closing time.
+    """
+
+    @st.composite
+    def build(draw: DrawFn) -> Deal:
+        _check_sizes(0, max_payments, "payments")
+        status = _pick(draw, statuses, st.sampled_from(list(DealStatus)), "statuses")
+        created_at = draw(aware_datetimes())
+        currency = draw(st.sampled_from(["RUB", "EUR"]))
+        return Deal(
+            id=_pick(draw, ids, identifiers(), "ids"),
+            created_at=created_at,
+            pipeline=_pick(draw, pipelines, st.sampled_from(["roofing", "main_sale"]), "pipelines"),
+            stage=_pick(draw, stages, st.sampled_from(["НОВЫЙ ЛИД", "КП ГОТОВО", "won"]), "stages"),
+            title=draw(texts()),
+            contact_id=draw(st.none() | identifiers()),
+            owner=_pick(draw, owners, st.none() | identifiers(), "owners"),
+            amount=draw(st.none() | moneys(currencies=st.just(currency))),
+            lead_id=draw(st.none() | identifiers()),
+            status=status,
+            lost_reason=draw(texts(min_size=1)) if status is DealStatus.LOST else None,
+            lost_note=draw(texts()),
+            closed_at=_later(draw, created_at) if status is not DealStatus.OPEN else None,
+            payments=tuple(
+                draw(
+                    st.lists(
+                        payments(currencies=st.just(currency), received_after=created_at),
+                        max_size=max_payments,
+                        unique_by=lambda p: p.id,
+                    )
+                )
+            ),
+            documents=_numbered_documents(draw, currency),
+            fields=draw(field_values()),
+        )
+
+    return build()
+
+
+def tasks(
+    *,
+    ids: SearchStrategy[str] | None = None,
+    assignees: SearchStrategy[str] | None = None,
+    statuses: SearchStrategy[TaskStatus] | None = None,
+    subjects: SearchStrategy[EntityRef] | None = None,
+) -> SearchStrategy[Task]:
+    """Draw new tasks (version 0): open, done with a result, or cancelled with a reason."""
+
+    @st.composite
+    def build(draw: DrawFn) -> Task:
+        status = _pick(draw, statuses, st.sampled_from(list(TaskStatus)), "statuses")
+        subject_kinds = st.sampled_from([EntityKind.LEAD, EntityKind.DEAL, EntityKind.CONTACT])
+        created_at = draw(aware_datetimes())
+        done = status is TaskStatus.DONE
+        return Task(
+            id=_pick(draw, ids, identifiers(), "ids"),
+            created_at=created_at,
+            subject=_pick(draw, subjects, entity_refs(kinds=subject_kinds), "subjects"),
+            kind=draw(st.sampled_from(list(TaskKind))),
+            title=draw(texts()),
+            assignee=_pick(draw, assignees, identifiers(), "assignees"),
+            due_at=draw(aware_datetimes()),
+            status=status,
+            result=draw(texts(min_size=1)) if done else None,
+            client_reached=draw(st.none() | st.booleans()) if done else None,
+            cancel_reason=draw(texts(min_size=1)) if status is TaskStatus.CANCELLED else None,
+            closed_at=_later(draw, created_at) if status is not TaskStatus.OPEN else None,
+        )
+
+    return build()
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def _violations() -> SearchStrategy[tuple[Violation, ...]]:
+    violation = st.builds(Violation, rule=identifiers(), message=texts(min_size=1), field=st.none() | identifiers())
+    return st.lists(violation, max_size=2).map(tuple)
+
+
+def _move_fields(draw: DrawFn) -> dict[str, Any]:
+    forced = draw(st.booleans())
+    return {
+        "pipeline": draw(identifiers()),
+        "from_stage": draw(identifiers()),
+        "to_stage": draw(identifiers()),
+        "forced": forced,
+        "overridden": draw(_violations()) if forced else (),
+    }
+
+
+def _ids(draw: DrawFn, max_size: int = 3) -> tuple[str, ...]:
+    return tuple(draw(st.lists(identifiers(), min_size=1, max_size=max_size, unique=True)))
+
+
+_PAYLOADS: dict[str, Callable[[DrawFn, EntityRef], dict[str, Any]]] = {
+    "contact_created": lambda d, ref: {"contact": d(contacts(ids=st.just(ref.id)))},
+    "contact_updated": lambda d, ref: {"contact": d(contacts(ids=st.just(ref.id)))},
+    "contacts_merged": lambda d, _: {"merge_id": d(identifiers()), "merged": _ids(d)},
+    "contacts_unmerged": lambda d, _: {"merge_id": d(identifiers()), "restored": _ids(d)},
+    "lead_created": lambda d, ref: {"lead": d(leads(ids=st.just(ref.id)))},
+    "lead_linked": lambda d, _: {"contact_id": d(identifiers()), "repeat": d(st.booleans())},
+    "lead_qualified": lambda d, _: {
+        "verdict": d(st.sampled_from(list(Verdict))),
+        "score": d(st.none() | st.integers(-100, 100)),
+        "temperature": d(st.none() | st.sampled_from(list(Temperature))),
+        "reasons": tuple(d(st.lists(texts(min_size=1), max_size=3))),
+    },
+    "lead_converted": lambda d, _: {
+        **_move_fields(d),
+        "deal_id": d(identifiers()),
+        "contact_id": d(identifiers()),
+    },
+    "lead_closed_as_junk": lambda d, _: {**_move_fields(d), "reason": d(texts(min_size=1)), "note": d(texts())},
+    "stage_changed": lambda d, _: _move_fields(d),
+    "deal_created": lambda d, ref: {"deal": d(deals(ids=st.just(ref.id)))},
+    "deal_won": lambda d, _: {**_move_fields(d), "amount": d(st.none() | moneys())},
+    "deal_lost": lambda d, _: {**_move_fields(d), "reason": d(texts(min_size=1)), "note": d(texts())},
+    "owner_changed": lambda d, _: {"old": d(st.none() | identifiers()), "new": d(st.none() | identifiers())},
+    "amount_changed": lambda d, _: {"old": d(st.none() | moneys()), "new": d(st.none() | moneys())},
+    "field_changed": lambda d, _: {
+        "field": d(identifiers()),
+        "old": d(st.none() | _FIELD_VALUE),
+        "new": d(st.none() | _FIELD_VALUE),
+    },
+    "payment_received": lambda d, _: {"payment": d(payments())},
+    "document_version_added": lambda d, _: {"document": d(documents())},
+    "task_created": lambda d, ref: {"task": d(tasks(ids=st.just(ref.id)))},
+    "task_completed": lambda d, _: {"result": d(texts(min_size=1)), "client_reached": d(st.none() | st.booleans())},
+    "task_rescheduled": lambda d, _: {
+        "old_due": d(aware_datetimes()),
+        "new_due": d(aware_datetimes()),
+        "reason": d(texts()),
+    },
+    "task_reassigned": lambda d, _: {"old_assignee": d(identifiers()), "new_assignee": d(identifiers())},
+    "task_cancelled": lambda d, _: {"reason": d(texts(min_size=1))},
+}
+
+
+def events(
+    *,
+    types: SearchStrategy[str] | None = None,
+    entities: SearchStrategy[EntityRef] | None = None,
+    sequences: SearchStrategy[int] | None = None,
+) -> SearchStrategy[Event]:
+    """
+    Draw events of every type (or of the wire names `types` draws).
+
+    Args:
+        types: Wire names (keys of `funnelkit.model.EVENT_TYPES`) to draw from.
+        entities: The entities events are about; an entity of a kind the event type does not
+            accept is replaced by a fresh one of the right kind.
+        sequences: Per-entity sequence numbers (1 to 1000 by default).
+    """
+    type_names = types if types is not None else st.sampled_from(sorted(EVENT_TYPES))
+
+    @st.composite
+    def build(draw: DrawFn) -> Event:
+        _check_strategy(type_names, "types")
+        name = draw(type_names)
+        cls = EVENT_TYPES.get(name)
+        if cls is None:
+            msg = f"types drew {name!r}, which is not an event type; known: {sorted(EVENT_TYPES)}"
+            raise InvalidArgument(msg)
+        kinds = sorted(cls.ENTITY_KINDS, key=lambda kind: kind.value)
+        ref = _pick(draw, entities, entity_refs(kinds=st.sampled_from(kinds)), "entities")
+        if ref.kind not in cls.ENTITY_KINDS:
+            ref = attrs.evolve(ref, kind=draw(st.sampled_from(kinds)))
+        return cls(
+            entity=ref,
+            sequence=_pick(draw, sequences, st.integers(1, 1000), "sequences"),
+            at=draw(aware_datetimes()),
+            actor=draw(identifiers()),
+            **_PAYLOADS[name](draw, ref),
+        )
+
+    return build()
