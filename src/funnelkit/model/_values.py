@@ -13,6 +13,7 @@ import attrs
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import describe, fail
+from funnelkit.model._ids import UserId
 
 
 __all__ = [
@@ -161,7 +162,7 @@ class Actor:
             pipelines use them to decide who may move an entity out of a stage.
     """
 
-    id: str = attrs.field(validator=check.identifier)
+    id: UserId = attrs.field(validator=check.identifier)
     roles: frozenset[str] = attrs.field(
         default=frozenset(), validator=check.frozenset_of(check.identifier_problem, "role names")
     )

@@ -10,7 +10,7 @@ a lost reason, document versions are numbered 1, 2, 3..., a done task has a resu
 Requires the ``testing`` extra (``pip install funnelkit[testing]``).
 
 Example:
-    >>> from hypothesis import given
+    >>> from hypothesis import given, strategies as st
     >>> from funnelkit.testing import strategies as fst
     >>> @given(fst.deals(stages=st.sampled_from(["НОВЫЙ ЛИД", "КП ГОТОВО"])))
     ... def test_deal_round_trip(deal): ...
@@ -31,8 +31,10 @@ from funnelkit.model import (
     Actor,
     Contact,
     ContactData,
+    ContactId,
     CustomFieldSchema,
     Deal,
+    DealId,
     DealStatus,
     Document,
     DocumentKind,
@@ -44,15 +46,20 @@ from funnelkit.model import (
     FieldValue,
     FieldValues,
     Lead,
+    LeadId,
     LeadSource,
     LeadStatus,
     Money,
     Payment,
     PaymentKind,
+    PipelineKey,
+    StageKey,
     Task,
+    TaskId,
     TaskKind,
     TaskStatus,
     Temperature,
+    UserId,
     Verdict,
     Violation,
 )
@@ -113,29 +120,36 @@ def _check_sizes(min_size: int, max_size: int | None, name: str = "") -> None:
 def _check_strategy(value: object, name: str) -> None:
     if not isinstance(value, st.SearchStrategy):
         msg = (
-            f"{name}={value!r} must be a strategy; to always use one value, pass "
-            f"st.just({value!r})"
+            f"{name}={value!r} must be a strategy; to always use one value, pass st.just({value!r})"
         )
         raise InvalidArgument(msg)
 
 
-@st.composite
-def identifiers(draw: DrawFn, *, max_words: int = 3) -> str:
+def identifiers(*, max_words: int = 3) -> SearchStrategy[str]:
     """
     Draw ids and keys: non-empty, no surrounding spaces, Latin, Cyrillic and digits.
 
     Args:
         max_words: At most this many words, joined by ``"-"``, ``"_"`` or a space.
     """
-    if type(max_words) is not int or max_words < 1:
-        msg = f"max_words={max_words!r} must be a positive integer"
-        raise InvalidArgument(msg)
-    words = draw(st.lists(_WORD, min_size=1, max_size=max_words))
-    separators = draw(st.lists(st.sampled_from(["-", "_", " "]), min_size=len(words) - 1, max_size=len(words) - 1))
-    text = words[0]
-    for separator, word in zip(separators, words[1:]):
-        text += separator + word
-    return text
+
+    @st.composite
+    def build(draw: DrawFn) -> str:
+        if type(max_words) is not int or max_words < 1:
+            msg = f"max_words={max_words!r} must be a positive integer"
+            raise InvalidArgument(msg)
+        words = draw(st.lists(_WORD, min_size=1, max_size=max_words))
+        separators = draw(
+            st.lists(
+                st.sampled_from(["-", "_", " "]), min_size=len(words) - 1, max_size=len(words) - 1
+            )
+        )
+        text = words[0]
+        for separator, word in zip(separators, words[1:], strict=True):
+            text += separator + word
+        return text
+
+    return build()
 
 
 def texts(*, min_size: int = 0, max_size: int = 40) -> SearchStrategy[str]:
@@ -167,7 +181,11 @@ def aware_datetimes(
 
     @st.composite
     def build(draw: DrawFn) -> datetime:
-        for name, bound in (("min_value", min_value), ("max_value", max_value)):
+        bounds: tuple[tuple[str, object], ...] = (
+            ("min_value", min_value),
+            ("max_value", max_value),
+        )
+        for name, bound in bounds:
             if not isinstance(bound, datetime) or bound.utcoffset() is None:
                 msg = f"{name}={bound!r} must be a timezone-aware datetime"
                 raise InvalidArgument(msg)
@@ -186,15 +204,13 @@ def _later(draw: DrawFn, start: datetime) -> datetime:
     return draw(aware_datetimes(min_value=start, max_value=start + timedelta(days=400)))
 
 
-@st.composite
 def moneys(
-    draw: DrawFn,
     *,
     currencies: SearchStrategy[str] | None = None,
     min_value: Decimal = Decimal(0),
     max_value: Decimal = Decimal(10_000_000),
     places: int = 2,
-) -> Money:
+) -> SearchStrategy[Money]:
     """
     Draw exact amounts of money.
 
@@ -204,16 +220,29 @@ def moneys(
         max_value: The largest amount.
         places: Decimal places.
     """
-    if currencies is not None:
-        _check_strategy(currencies, "currencies")
-    if max_value < min_value:
-        msg = f"Cannot have max_value={max_value!r} < min_value={min_value!r}"
-        raise InvalidArgument(msg)
-    currency = draw(currencies if currencies is not None else st.sampled_from(["RUB", "EUR", "USD"]))
-    amount = draw(
-        st.decimals(min_value=min_value, max_value=max_value, places=places, allow_nan=False, allow_infinity=False)
-    )
-    return Money(amount=amount, currency=currency)
+
+    @st.composite
+    def build(draw: DrawFn) -> Money:
+        if currencies is not None:
+            _check_strategy(currencies, "currencies")
+        if max_value < min_value:
+            msg = f"Cannot have max_value={max_value!r} < min_value={min_value!r}"
+            raise InvalidArgument(msg)
+        currency = draw(
+            currencies if currencies is not None else st.sampled_from(["RUB", "EUR", "USD"])
+        )
+        amount = draw(
+            st.decimals(
+                min_value=min_value,
+                max_value=max_value,
+                places=places,
+                allow_nan=False,
+                allow_infinity=False,
+            )
+        )
+        return Money(amount=amount, currency=currency)
+
+    return build()
 
 
 def lead_sources() -> SearchStrategy[LeadSource]:
@@ -228,7 +257,9 @@ def lead_sources() -> SearchStrategy[LeadSource]:
 
 def contact_data() -> SearchStrategy[ContactData]:
     """Draw contact details as a client might type them (possibly none at all)."""
-    phones = st.sampled_from(["8 (912) 345-67-89", "+7 912 345 67 89", "89123456789"]) | texts(min_size=1)
+    phones = st.sampled_from(["8 (912) 345-67-89", "+7 912 345 67 89", "89123456789"]) | texts(
+        min_size=1
+    )
     return st.builds(
         ContactData,
         name=st.none() | texts(min_size=1),
@@ -240,12 +271,16 @@ def contact_data() -> SearchStrategy[ContactData]:
 
 def actors(*, roles: SearchStrategy[str] | None = None) -> SearchStrategy[Actor]:
     """Draw actors with a few roles (``manager``, ``engineer``... by default)."""
-    role = roles if roles is not None else st.sampled_from(["manager", "engineer", "head", "system"])
+    role = (
+        roles if roles is not None else st.sampled_from(["manager", "engineer", "head", "system"])
+    )
 
     @st.composite
     def build(draw: DrawFn) -> Actor:
         _check_strategy(role, "roles")
-        return Actor(id=draw(identifiers()), roles=frozenset(draw(st.lists(role, max_size=3))))
+        return Actor(
+            id=UserId(draw(identifiers())), roles=frozenset(draw(st.lists(role, max_size=3)))
+        )
 
     return build()
 
@@ -266,7 +301,9 @@ _FIELD_VALUE: SearchStrategy[FieldValue] = st.one_of(
     texts(),
     st.integers(-(10**9), 10**9),
     st.booleans(),
-    st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=-(10**6), max_value=10**6),
+    st.decimals(
+        allow_nan=False, allow_infinity=False, places=3, min_value=-(10**6), max_value=10**6
+    ),
     st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 1, 1)),
     aware_datetimes(),
     st.lists(identifiers(), max_size=3, unique=True).map(tuple),
@@ -279,7 +316,9 @@ def field_values(*, min_size: int = 0, max_size: int = 4) -> SearchStrategy[Fiel
     @st.composite
     def build(draw: DrawFn) -> FieldValues:
         _check_sizes(min_size, max_size)
-        return FieldValues(draw(st.dictionaries(identifiers(), _FIELD_VALUE, min_size=min_size, max_size=max_size)))
+        return FieldValues(
+            draw(st.dictionaries(identifiers(), _FIELD_VALUE, min_size=min_size, max_size=max_size))
+        )
 
     return build()
 
@@ -293,13 +332,17 @@ def _field_defs(draw: DrawFn) -> FieldDef:
     return FieldDef(key=draw(identifiers()), type=field_type, title=draw(texts()), choices=choices)
 
 
-def custom_field_schemas(*, min_size: int = 0, max_size: int = 6) -> SearchStrategy[CustomFieldSchema]:
+def custom_field_schemas(
+    *, min_size: int = 0, max_size: int = 6
+) -> SearchStrategy[CustomFieldSchema]:
     """Draw custom field schemas with `min_size` to `max_size` uniquely keyed fields."""
 
     @st.composite
     def build(draw: DrawFn) -> CustomFieldSchema:
         _check_sizes(min_size, max_size)
-        defs = draw(st.lists(_field_defs(), min_size=min_size, max_size=max_size, unique_by=lambda d: d.key))
+        defs = draw(
+            st.lists(_field_defs(), min_size=min_size, max_size=max_size, unique_by=lambda d: d.key)
+        )
         return CustomFieldSchema(fields=tuple(defs))
 
     return build()
@@ -350,11 +393,17 @@ def documents(
     return build()
 
 
-def _pick(draw: DrawFn, given: SearchStrategy[T] | None, default: SearchStrategy[T], name: str) -> T:
+def _pick(
+    draw: DrawFn, given: SearchStrategy[T] | None, default: SearchStrategy[T], name: str
+) -> T:
     if given is not None:
         _check_strategy(given, name)
         return draw(given)
     return draw(default)
+
+
+def _user_or_none(value: str | None) -> UserId | None:
+    return None if value is None else UserId(value)
 
 
 def contacts(
@@ -368,12 +417,16 @@ def contacts(
     @st.composite
     def build(draw: DrawFn) -> Contact:
         _check_sizes(min_phones, max_phones, "phones")
-        phone = st.sampled_from(["8 (912) 345-67-89", "+7 912 345 67 89", "+7 (495) 000-11-22"]) | texts(min_size=1)
+        phone = st.sampled_from(
+            ["8 (912) 345-67-89", "+7 912 345 67 89", "+7 (495) 000-11-22"]
+        ) | texts(min_size=1)
         return Contact(
-            id=_pick(draw, ids, identifiers(), "ids"),
+            id=ContactId(_pick(draw, ids, identifiers(), "ids")),
             created_at=draw(aware_datetimes()),
             names=tuple(draw(st.lists(texts(min_size=1), min_size=1, max_size=3))),
-            phones=tuple(draw(st.lists(phone, min_size=min_phones, max_size=max_phones, unique=True))),
+            phones=tuple(
+                draw(st.lists(phone, min_size=min_phones, max_size=max_phones, unique=True))
+            ),
             emails=tuple(draw(st.lists(texts(min_size=1), max_size=2, unique=True))),
             company=draw(st.none() | texts(min_size=1)),
             fields=draw(field_values()),
@@ -398,18 +451,22 @@ def leads(
         created_at = draw(aware_datetimes())
         closed = status is not LeadStatus.OPEN
         return Lead(
-            id=_pick(draw, ids, identifiers(), "ids"),
+            id=LeadId(_pick(draw, ids, identifiers(), "ids")),
             created_at=created_at,
-            pipeline=_pick(draw, pipelines, st.sampled_from(["leads", "входящие"]), "pipelines"),
-            stage=_pick(draw, stages, st.sampled_from(["new", "НОВЫЙ ЛИД", "warm", "spam"]), "stages"),
+            pipeline=PipelineKey(
+                _pick(draw, pipelines, st.sampled_from(["leads", "входящие"]), "pipelines")
+            ),
+            stage=StageKey(
+                _pick(draw, stages, st.sampled_from(["new", "НОВЫЙ ЛИД", "warm", "spam"]), "stages")
+            ),
             source=draw(lead_sources()),
             contact_data=draw(contact_data()),
             message=draw(texts()),
-            contact_id=draw(st.none() | identifiers()),
-            owner=_pick(draw, owners, st.none() | identifiers(), "owners"),
+            contact_id=draw(st.none() | identifiers().map(ContactId)),
+            owner=_user_or_none(_pick(draw, owners, st.none() | identifiers(), "owners")),
             status=status,
             junk_reason=draw(texts(min_size=1)) if status is LeadStatus.JUNK else None,
-            deal_id=draw(identifiers()) if status is LeadStatus.CONVERTED else None,
+            deal_id=DealId(draw(identifiers())) if status is LeadStatus.CONVERTED else None,
             closed_at=_later(draw, created_at) if closed else None,
             fields=draw(field_values()),
         )
@@ -457,15 +514,19 @@ def deals(
         created_at = draw(aware_datetimes())
         currency = draw(st.sampled_from(["RUB", "EUR"]))
         return Deal(
-            id=_pick(draw, ids, identifiers(), "ids"),
+            id=DealId(_pick(draw, ids, identifiers(), "ids")),
             created_at=created_at,
-            pipeline=_pick(draw, pipelines, st.sampled_from(["roofing", "main_sale"]), "pipelines"),
-            stage=_pick(draw, stages, st.sampled_from(["НОВЫЙ ЛИД", "КП ГОТОВО", "won"]), "stages"),
+            pipeline=PipelineKey(
+                _pick(draw, pipelines, st.sampled_from(["roofing", "main_sale"]), "pipelines")
+            ),
+            stage=StageKey(
+                _pick(draw, stages, st.sampled_from(["НОВЫЙ ЛИД", "КП ГОТОВО", "won"]), "stages")
+            ),
             title=draw(texts()),
-            contact_id=draw(st.none() | identifiers()),
-            owner=_pick(draw, owners, st.none() | identifiers(), "owners"),
+            contact_id=draw(st.none() | identifiers().map(ContactId)),
+            owner=_user_or_none(_pick(draw, owners, st.none() | identifiers(), "owners")),
             amount=draw(st.none() | moneys(currencies=st.just(currency))),
-            lead_id=draw(st.none() | identifiers()),
+            lead_id=draw(st.none() | identifiers().map(LeadId)),
             status=status,
             lost_reason=draw(texts(min_size=1)) if status is DealStatus.LOST else None,
             lost_note=draw(texts()),
@@ -502,12 +563,12 @@ def tasks(
         created_at = draw(aware_datetimes())
         done = status is TaskStatus.DONE
         return Task(
-            id=_pick(draw, ids, identifiers(), "ids"),
+            id=TaskId(_pick(draw, ids, identifiers(), "ids")),
             created_at=created_at,
             subject=_pick(draw, subjects, entity_refs(kinds=subject_kinds), "subjects"),
             kind=draw(st.sampled_from(list(TaskKind))),
             title=draw(texts()),
-            assignee=_pick(draw, assignees, identifiers(), "assignees"),
+            assignee=UserId(_pick(draw, assignees, identifiers(), "assignees")),
             due_at=draw(aware_datetimes()),
             status=status,
             result=draw(texts(min_size=1)) if done else None,
@@ -523,7 +584,9 @@ def tasks(
 
 
 def _violations() -> SearchStrategy[tuple[Violation, ...]]:
-    violation = st.builds(Violation, rule=identifiers(), message=texts(min_size=1), field=st.none() | identifiers())
+    violation = st.builds(
+        Violation, rule=identifiers(), message=texts(min_size=1), field=st.none() | identifiers()
+    )
     return st.lists(violation, max_size=2).map(tuple)
 
 
@@ -560,12 +623,23 @@ _PAYLOADS: dict[str, Callable[[DrawFn, EntityRef], dict[str, Any]]] = {
         "deal_id": d(identifiers()),
         "contact_id": d(identifiers()),
     },
-    "lead_closed_as_junk": lambda d, _: {**_move_fields(d), "reason": d(texts(min_size=1)), "note": d(texts())},
+    "lead_closed_as_junk": lambda d, _: {
+        **_move_fields(d),
+        "reason": d(texts(min_size=1)),
+        "note": d(texts()),
+    },
     "stage_changed": lambda d, _: _move_fields(d),
     "deal_created": lambda d, ref: {"deal": d(deals(ids=st.just(ref.id)))},
     "deal_won": lambda d, _: {**_move_fields(d), "amount": d(st.none() | moneys())},
-    "deal_lost": lambda d, _: {**_move_fields(d), "reason": d(texts(min_size=1)), "note": d(texts())},
-    "owner_changed": lambda d, _: {"old": d(st.none() | identifiers()), "new": d(st.none() | identifiers())},
+    "deal_lost": lambda d, _: {
+        **_move_fields(d),
+        "reason": d(texts(min_size=1)),
+        "note": d(texts()),
+    },
+    "owner_changed": lambda d, _: {
+        "old": d(st.none() | identifiers()),
+        "new": d(st.none() | identifiers()),
+    },
     "amount_changed": lambda d, _: {"old": d(st.none() | moneys()), "new": d(st.none() | moneys())},
     "field_changed": lambda d, _: {
         "field": d(identifiers()),
@@ -575,13 +649,19 @@ _PAYLOADS: dict[str, Callable[[DrawFn, EntityRef], dict[str, Any]]] = {
     "payment_received": lambda d, _: {"payment": d(payments())},
     "document_version_added": lambda d, _: {"document": d(documents())},
     "task_created": lambda d, ref: {"task": d(tasks(ids=st.just(ref.id)))},
-    "task_completed": lambda d, _: {"result": d(texts(min_size=1)), "client_reached": d(st.none() | st.booleans())},
+    "task_completed": lambda d, _: {
+        "result": d(texts(min_size=1)),
+        "client_reached": d(st.none() | st.booleans()),
+    },
     "task_rescheduled": lambda d, _: {
         "old_due": d(aware_datetimes()),
         "new_due": d(aware_datetimes()),
         "reason": d(texts()),
     },
-    "task_reassigned": lambda d, _: {"old_assignee": d(identifiers()), "new_assignee": d(identifiers())},
+    "task_reassigned": lambda d, _: {
+        "old_assignee": d(identifiers()),
+        "new_assignee": d(identifiers()),
+    },
     "task_cancelled": lambda d, _: {"reason": d(texts(min_size=1))},
 }
 
@@ -619,7 +699,7 @@ def events(
             entity=ref,
             sequence=_pick(draw, sequences, st.integers(1, 1000), "sequences"),
             at=draw(aware_datetimes()),
-            actor=draw(identifiers()),
+            actor=UserId(draw(identifiers())),
             **_PAYLOADS[name](draw, ref),
         )
 
