@@ -24,7 +24,7 @@ if _MISSING:  # pragma: no cover - exercised only without the extra installed
     )
     raise ImportError(msg, name="funnelkit.testing")
 
-import pytest
+import pytest  # noqa: E402 - only after the check above can explain a missing extra
 
 
 # The conformance kit asserts with plain ``assert``; have pytest rewrite them for readable diffs.

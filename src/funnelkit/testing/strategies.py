@@ -96,15 +96,16 @@ _EPOCH = datetime(2015, 1, 1, tzinfo=timezone.utc)
 _END = datetime(2035, 1, 1, tzinfo=timezone.utc)
 _MAX_OFFSET_MINUTES = 14 * 60
 
-# Letters of the seeds' alphabet and digits, so ids, keys and names exercise Unicode.
-_WORD = st.text(
-    alphabet=st.sampled_from(
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ0123456789"
-    ),
-    min_size=1,
-    max_size=8,
+# Letters of the seeds' alphabet, digits and separators, so ids and keys exercise Unicode.
+_ID_ALPHABET = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ0123456789-_ "
 )
+
+
+def _trimmed(text: str) -> str:
+    """`text` without surrounding spaces, or ``"0"`` if nothing is left."""
+    return text.strip() or "0"
 
 
 def _check_sizes(min_size: int, max_size: int | None, name: str = "") -> None:
@@ -125,31 +126,17 @@ def _check_strategy(value: object, name: str) -> None:
         raise InvalidArgument(msg)
 
 
-def identifiers(*, max_words: int = 3) -> SearchStrategy[str]:
+def identifiers(*, max_size: int = 16) -> SearchStrategy[str]:
     """
-    Draw ids and keys: non-empty, no surrounding spaces, Latin, Cyrillic and digits.
+    Draw ids and keys: non-empty, no surrounding spaces; Latin, Cyrillic, digits, ``-_ ``.
 
     Args:
-        max_words: At most this many words, joined by ``"-"``, ``"_"`` or a space.
+        max_size: The longest id to draw.
     """
-
-    @st.composite
-    def build(draw: DrawFn) -> str:
-        if type(max_words) is not int or max_words < 1:
-            msg = f"max_words={max_words!r} must be a positive integer"
-            raise InvalidArgument(msg)
-        words = draw(st.lists(_WORD, min_size=1, max_size=max_words))
-        separators = draw(
-            st.lists(
-                st.sampled_from(["-", "_", " "]), min_size=len(words) - 1, max_size=len(words) - 1
-            )
-        )
-        text = words[0]
-        for separator, word in zip(separators, words[1:], strict=True):
-            text += separator + word
-        return text
-
-    return build()
+    if type(max_size) is not int or max_size < 1:
+        msg = f"max_size={max_size!r} must be a positive integer"
+        raise InvalidArgument(msg)
+    return st.text(alphabet=_ID_ALPHABET, min_size=1, max_size=max_size).map(_trimmed)
 
 
 def texts(*, min_size: int = 0, max_size: int = 40) -> SearchStrategy[str]:
@@ -200,8 +187,21 @@ def aware_datetimes(
     return build()
 
 
+# Built once: constructing a composite strategy costs far more than drawing from it.
+_IDENTIFIERS = identifiers()
+_TEXTS = texts()
+_NONBLANK = texts(min_size=1)
+_DATETIMES = aware_datetimes()
+_OFFSETS = st.integers(-_MAX_OFFSET_MINUTES, _MAX_OFFSET_MINUTES).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+_UP_TO_400_DAYS = st.integers(0, 400 * 24 * 3600 * 1_000_000)
+
+
 def _later(draw: DrawFn, start: datetime) -> datetime:
-    return draw(aware_datetimes(min_value=start, max_value=start + timedelta(days=400)))
+    """An instant up to 400 days after `start`, at a random UTC offset."""
+    instant = start + timedelta(microseconds=draw(_UP_TO_400_DAYS))
+    return instant.astimezone(draw(_OFFSETS))
 
 
 def moneys(
@@ -249,9 +249,9 @@ def lead_sources() -> SearchStrategy[LeadSource]:
     """Draw lead sources: a channel, maybe a site and a campaign."""
     return st.builds(
         LeadSource,
-        channel=st.sampled_from(["site_form", "chat", "call", "social", "email"]) | identifiers(),
-        site=st.none() | st.sampled_from(["krovlya-spb.ru", "roof-market.ru"]) | identifiers(),
-        campaign=st.none() | identifiers(),
+        channel=st.sampled_from(["site_form", "chat", "call", "social", "email"]) | _IDENTIFIERS,
+        site=st.none() | st.sampled_from(["krovlya-spb.ru", "roof-market.ru"]) | _IDENTIFIERS,
+        campaign=st.none() | _IDENTIFIERS,
     )
 
 
@@ -262,10 +262,10 @@ def contact_data() -> SearchStrategy[ContactData]:
     )
     return st.builds(
         ContactData,
-        name=st.none() | texts(min_size=1),
+        name=st.none() | _NONBLANK,
         phones=st.lists(phones, max_size=3).map(tuple),
-        emails=st.lists(texts(min_size=1), max_size=2).map(tuple),
-        company=st.none() | texts(min_size=1),
+        emails=st.lists(_NONBLANK, max_size=2).map(tuple),
+        company=st.none() | _NONBLANK,
     )
 
 
@@ -279,7 +279,7 @@ def actors(*, roles: SearchStrategy[str] | None = None) -> SearchStrategy[Actor]
     def build(draw: DrawFn) -> Actor:
         _check_strategy(role, "roles")
         return Actor(
-            id=UserId(draw(identifiers())), roles=frozenset(draw(st.lists(role, max_size=3)))
+            id=UserId(draw(_IDENTIFIERS)), roles=frozenset(draw(st.lists(role, max_size=3)))
         )
 
     return build()
@@ -292,21 +292,21 @@ def entity_refs(*, kinds: SearchStrategy[EntityKind] | None = None) -> SearchStr
     @st.composite
     def build(draw: DrawFn) -> EntityRef:
         _check_strategy(kind, "kinds")
-        return EntityRef(kind=draw(kind), id=draw(identifiers()))
+        return EntityRef(kind=draw(kind), id=draw(_IDENTIFIERS))
 
     return build()
 
 
 _FIELD_VALUE: SearchStrategy[FieldValue] = st.one_of(
-    texts(),
+    _TEXTS,
     st.integers(-(10**9), 10**9),
     st.booleans(),
     st.decimals(
         allow_nan=False, allow_infinity=False, places=3, min_value=-(10**6), max_value=10**6
     ),
     st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 1, 1)),
-    aware_datetimes(),
-    st.lists(identifiers(), max_size=3, unique=True).map(tuple),
+    _DATETIMES,
+    st.lists(_IDENTIFIERS, max_size=3, unique=True).map(tuple),
 )
 
 
@@ -317,7 +317,7 @@ def field_values(*, min_size: int = 0, max_size: int = 4) -> SearchStrategy[Fiel
     def build(draw: DrawFn) -> FieldValues:
         _check_sizes(min_size, max_size)
         return FieldValues(
-            draw(st.dictionaries(identifiers(), _FIELD_VALUE, min_size=min_size, max_size=max_size))
+            draw(st.dictionaries(_IDENTIFIERS, _FIELD_VALUE, min_size=min_size, max_size=max_size))
         )
 
     return build()
@@ -328,8 +328,8 @@ def _field_defs(draw: DrawFn) -> FieldDef:
     field_type = draw(st.sampled_from(list(FieldType)))
     choices: tuple[str, ...] = ()
     if field_type in (FieldType.CHOICE, FieldType.MULTI_CHOICE):
-        choices = tuple(draw(st.lists(identifiers(), min_size=1, max_size=4, unique=True)))
-    return FieldDef(key=draw(identifiers()), type=field_type, title=draw(texts()), choices=choices)
+        choices = tuple(draw(st.lists(_IDENTIFIERS, min_size=1, max_size=4, unique=True)))
+    return FieldDef(key=draw(_IDENTIFIERS), type=field_type, title=draw(_TEXTS), choices=choices)
 
 
 def custom_field_schemas(
@@ -358,11 +358,11 @@ def payments(
     @st.composite
     def build(draw: DrawFn) -> Payment:
         return Payment(
-            id=draw(identifiers()),
+            id=draw(_IDENTIFIERS),
             amount=draw(moneys(currencies=currencies, min_value=Decimal("0.01"))),
             received_at=_later(draw, received_after),
             kind=draw(st.sampled_from(list(PaymentKind))),
-            note=draw(texts()),
+            note=draw(_TEXTS),
         )
 
     return build()
@@ -384,7 +384,7 @@ def documents(
         return Document(
             kind=draw(kind),
             version=draw(version),
-            sent_at=draw(aware_datetimes()),
+            sent_at=draw(_DATETIMES),
             amount=draw(st.none() | moneys()),
             reference=draw(texts(max_size=10)),
             note=draw(texts(max_size=10)),
@@ -417,18 +417,19 @@ def contacts(
     @st.composite
     def build(draw: DrawFn) -> Contact:
         _check_sizes(min_phones, max_phones, "phones")
-        phone = st.sampled_from(
-            ["8 (912) 345-67-89", "+7 912 345 67 89", "+7 (495) 000-11-22"]
-        ) | texts(min_size=1)
+        phone = (
+            st.sampled_from(["8 (912) 345-67-89", "+7 912 345 67 89", "+7 (495) 000-11-22"])
+            | _NONBLANK
+        )
         return Contact(
-            id=ContactId(_pick(draw, ids, identifiers(), "ids")),
-            created_at=draw(aware_datetimes()),
-            names=tuple(draw(st.lists(texts(min_size=1), min_size=1, max_size=3))),
+            id=ContactId(_pick(draw, ids, _IDENTIFIERS, "ids")),
+            created_at=draw(_DATETIMES),
+            names=tuple(draw(st.lists(_NONBLANK, min_size=1, max_size=3))),
             phones=tuple(
                 draw(st.lists(phone, min_size=min_phones, max_size=max_phones, unique=True))
             ),
-            emails=tuple(draw(st.lists(texts(min_size=1), max_size=2, unique=True))),
-            company=draw(st.none() | texts(min_size=1)),
+            emails=tuple(draw(st.lists(_NONBLANK, max_size=2, unique=True))),
+            company=draw(st.none() | _NONBLANK),
             fields=draw(field_values()),
         )
 
@@ -448,10 +449,10 @@ def leads(
     @st.composite
     def build(draw: DrawFn) -> Lead:
         status = _pick(draw, statuses, st.sampled_from(list(LeadStatus)), "statuses")
-        created_at = draw(aware_datetimes())
+        created_at = draw(_DATETIMES)
         closed = status is not LeadStatus.OPEN
         return Lead(
-            id=LeadId(_pick(draw, ids, identifiers(), "ids")),
+            id=LeadId(_pick(draw, ids, _IDENTIFIERS, "ids")),
             created_at=created_at,
             pipeline=PipelineKey(
                 _pick(draw, pipelines, st.sampled_from(["leads", "входящие"]), "pipelines")
@@ -461,12 +462,12 @@ def leads(
             ),
             source=draw(lead_sources()),
             contact_data=draw(contact_data()),
-            message=draw(texts()),
-            contact_id=draw(st.none() | identifiers().map(ContactId)),
-            owner=_user_or_none(_pick(draw, owners, st.none() | identifiers(), "owners")),
+            message=draw(_TEXTS),
+            contact_id=draw(st.none() | _IDENTIFIERS.map(ContactId)),
+            owner=_user_or_none(_pick(draw, owners, st.none() | _IDENTIFIERS, "owners")),
             status=status,
-            junk_reason=draw(texts(min_size=1)) if status is LeadStatus.JUNK else None,
-            deal_id=DealId(draw(identifiers())) if status is LeadStatus.CONVERTED else None,
+            junk_reason=draw(_NONBLANK) if status is LeadStatus.JUNK else None,
+            deal_id=DealId(draw(_IDENTIFIERS)) if status is LeadStatus.CONVERTED else None,
             closed_at=_later(draw, created_at) if closed else None,
             fields=draw(field_values()),
         )
@@ -484,7 +485,7 @@ def _numbered_documents(draw: DrawFn, currency: str) -> tuple[Document, ...]:
             Document(
                 kind=kind,
                 version=counts[kind],
-                sent_at=draw(aware_datetimes()),
+                sent_at=draw(_DATETIMES),
                 amount=draw(st.none() | moneys(currencies=st.just(currency))),
             )
         )
@@ -511,10 +512,10 @@ def deals(
     def build(draw: DrawFn) -> Deal:
         _check_sizes(0, max_payments, "payments")
         status = _pick(draw, statuses, st.sampled_from(list(DealStatus)), "statuses")
-        created_at = draw(aware_datetimes())
+        created_at = draw(_DATETIMES)
         currency = draw(st.sampled_from(["RUB", "EUR"]))
         return Deal(
-            id=DealId(_pick(draw, ids, identifiers(), "ids")),
+            id=DealId(_pick(draw, ids, _IDENTIFIERS, "ids")),
             created_at=created_at,
             pipeline=PipelineKey(
                 _pick(draw, pipelines, st.sampled_from(["roofing", "main_sale"]), "pipelines")
@@ -522,14 +523,14 @@ def deals(
             stage=StageKey(
                 _pick(draw, stages, st.sampled_from(["НОВЫЙ ЛИД", "КП ГОТОВО", "won"]), "stages")
             ),
-            title=draw(texts()),
-            contact_id=draw(st.none() | identifiers().map(ContactId)),
-            owner=_user_or_none(_pick(draw, owners, st.none() | identifiers(), "owners")),
+            title=draw(_TEXTS),
+            contact_id=draw(st.none() | _IDENTIFIERS.map(ContactId)),
+            owner=_user_or_none(_pick(draw, owners, st.none() | _IDENTIFIERS, "owners")),
             amount=draw(st.none() | moneys(currencies=st.just(currency))),
-            lead_id=draw(st.none() | identifiers().map(LeadId)),
+            lead_id=draw(st.none() | _IDENTIFIERS.map(LeadId)),
             status=status,
-            lost_reason=draw(texts(min_size=1)) if status is DealStatus.LOST else None,
-            lost_note=draw(texts()),
+            lost_reason=draw(_NONBLANK) if status is DealStatus.LOST else None,
+            lost_note=draw(_TEXTS),
             closed_at=_later(draw, created_at) if status is not DealStatus.OPEN else None,
             payments=tuple(
                 draw(
@@ -560,20 +561,20 @@ def tasks(
     def build(draw: DrawFn) -> Task:
         status = _pick(draw, statuses, st.sampled_from(list(TaskStatus)), "statuses")
         subject_kinds = st.sampled_from([EntityKind.LEAD, EntityKind.DEAL, EntityKind.CONTACT])
-        created_at = draw(aware_datetimes())
+        created_at = draw(_DATETIMES)
         done = status is TaskStatus.DONE
         return Task(
-            id=TaskId(_pick(draw, ids, identifiers(), "ids")),
+            id=TaskId(_pick(draw, ids, _IDENTIFIERS, "ids")),
             created_at=created_at,
             subject=_pick(draw, subjects, entity_refs(kinds=subject_kinds), "subjects"),
             kind=draw(st.sampled_from(list(TaskKind))),
-            title=draw(texts()),
-            assignee=UserId(_pick(draw, assignees, identifiers(), "assignees")),
-            due_at=draw(aware_datetimes()),
+            title=draw(_TEXTS),
+            assignee=UserId(_pick(draw, assignees, _IDENTIFIERS, "assignees")),
+            due_at=draw(_DATETIMES),
             status=status,
-            result=draw(texts(min_size=1)) if done else None,
+            result=draw(_NONBLANK) if done else None,
             client_reached=draw(st.none() | st.booleans()) if done else None,
-            cancel_reason=draw(texts(min_size=1)) if status is TaskStatus.CANCELLED else None,
+            cancel_reason=draw(_NONBLANK) if status is TaskStatus.CANCELLED else None,
             closed_at=_later(draw, created_at) if status is not TaskStatus.OPEN else None,
         )
 
@@ -585,7 +586,7 @@ def tasks(
 
 def _violations() -> SearchStrategy[tuple[Violation, ...]]:
     violation = st.builds(
-        Violation, rule=identifiers(), message=texts(min_size=1), field=st.none() | identifiers()
+        Violation, rule=_IDENTIFIERS, message=_NONBLANK, field=st.none() | _IDENTIFIERS
     )
     return st.lists(violation, max_size=2).map(tuple)
 
@@ -593,56 +594,56 @@ def _violations() -> SearchStrategy[tuple[Violation, ...]]:
 def _move_fields(draw: DrawFn) -> dict[str, Any]:
     forced = draw(st.booleans())
     return {
-        "pipeline": draw(identifiers()),
-        "from_stage": draw(identifiers()),
-        "to_stage": draw(identifiers()),
+        "pipeline": draw(_IDENTIFIERS),
+        "from_stage": draw(_IDENTIFIERS),
+        "to_stage": draw(_IDENTIFIERS),
         "forced": forced,
         "overridden": draw(_violations()) if forced else (),
     }
 
 
 def _ids(draw: DrawFn, max_size: int = 3) -> tuple[str, ...]:
-    return tuple(draw(st.lists(identifiers(), min_size=1, max_size=max_size, unique=True)))
+    return tuple(draw(st.lists(_IDENTIFIERS, min_size=1, max_size=max_size, unique=True)))
 
 
 _PAYLOADS: dict[str, Callable[[DrawFn, EntityRef], dict[str, Any]]] = {
     "contact_created": lambda d, ref: {"contact": d(contacts(ids=st.just(ref.id)))},
     "contact_updated": lambda d, ref: {"contact": d(contacts(ids=st.just(ref.id)))},
-    "contacts_merged": lambda d, _: {"merge_id": d(identifiers()), "merged": _ids(d)},
-    "contacts_unmerged": lambda d, _: {"merge_id": d(identifiers()), "restored": _ids(d)},
+    "contacts_merged": lambda d, _: {"merge_id": d(_IDENTIFIERS), "merged": _ids(d)},
+    "contacts_unmerged": lambda d, _: {"merge_id": d(_IDENTIFIERS), "restored": _ids(d)},
     "lead_created": lambda d, ref: {"lead": d(leads(ids=st.just(ref.id)))},
-    "lead_linked": lambda d, _: {"contact_id": d(identifiers()), "repeat": d(st.booleans())},
+    "lead_linked": lambda d, _: {"contact_id": d(_IDENTIFIERS), "repeat": d(st.booleans())},
     "lead_qualified": lambda d, _: {
         "verdict": d(st.sampled_from(list(Verdict))),
         "score": d(st.none() | st.integers(-100, 100)),
         "temperature": d(st.none() | st.sampled_from(list(Temperature))),
-        "reasons": tuple(d(st.lists(texts(min_size=1), max_size=3))),
+        "reasons": tuple(d(st.lists(_NONBLANK, max_size=3))),
     },
     "lead_converted": lambda d, _: {
         **_move_fields(d),
-        "deal_id": d(identifiers()),
-        "contact_id": d(identifiers()),
+        "deal_id": d(_IDENTIFIERS),
+        "contact_id": d(_IDENTIFIERS),
     },
     "lead_closed_as_junk": lambda d, _: {
         **_move_fields(d),
-        "reason": d(texts(min_size=1)),
-        "note": d(texts()),
+        "reason": d(_NONBLANK),
+        "note": d(_TEXTS),
     },
     "stage_changed": lambda d, _: _move_fields(d),
     "deal_created": lambda d, ref: {"deal": d(deals(ids=st.just(ref.id)))},
     "deal_won": lambda d, _: {**_move_fields(d), "amount": d(st.none() | moneys())},
     "deal_lost": lambda d, _: {
         **_move_fields(d),
-        "reason": d(texts(min_size=1)),
-        "note": d(texts()),
+        "reason": d(_NONBLANK),
+        "note": d(_TEXTS),
     },
     "owner_changed": lambda d, _: {
-        "old": d(st.none() | identifiers()),
-        "new": d(st.none() | identifiers()),
+        "old": d(st.none() | _IDENTIFIERS),
+        "new": d(st.none() | _IDENTIFIERS),
     },
     "amount_changed": lambda d, _: {"old": d(st.none() | moneys()), "new": d(st.none() | moneys())},
     "field_changed": lambda d, _: {
-        "field": d(identifiers()),
+        "field": d(_IDENTIFIERS),
         "old": d(st.none() | _FIELD_VALUE),
         "new": d(st.none() | _FIELD_VALUE),
     },
@@ -650,19 +651,19 @@ _PAYLOADS: dict[str, Callable[[DrawFn, EntityRef], dict[str, Any]]] = {
     "document_version_added": lambda d, _: {"document": d(documents())},
     "task_created": lambda d, ref: {"task": d(tasks(ids=st.just(ref.id)))},
     "task_completed": lambda d, _: {
-        "result": d(texts(min_size=1)),
+        "result": d(_NONBLANK),
         "client_reached": d(st.none() | st.booleans()),
     },
     "task_rescheduled": lambda d, _: {
-        "old_due": d(aware_datetimes()),
-        "new_due": d(aware_datetimes()),
-        "reason": d(texts()),
+        "old_due": d(_DATETIMES),
+        "new_due": d(_DATETIMES),
+        "reason": d(_TEXTS),
     },
     "task_reassigned": lambda d, _: {
-        "old_assignee": d(identifiers()),
-        "new_assignee": d(identifiers()),
+        "old_assignee": d(_IDENTIFIERS),
+        "new_assignee": d(_IDENTIFIERS),
     },
-    "task_cancelled": lambda d, _: {"reason": d(texts(min_size=1))},
+    "task_cancelled": lambda d, _: {"reason": d(_NONBLANK)},
 }
 
 
@@ -698,8 +699,8 @@ def events(
         return cls(
             entity=ref,
             sequence=_pick(draw, sequences, st.integers(1, 1000), "sequences"),
-            at=draw(aware_datetimes()),
-            actor=UserId(draw(identifiers())),
+            at=draw(_DATETIMES),
+            actor=UserId(draw(_IDENTIFIERS)),
             **_PAYLOADS[name](draw, ref),
         )
 
