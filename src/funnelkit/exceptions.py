@@ -112,10 +112,6 @@ class NotFoundError(FunnelkitError, LookupError):
             f"check the id, or add the {entity.kind.value} first."
         )
 
-    def __str__(self) -> str:
-        # LookupError (via KeyError-like repr) would quote the message; keep it readable.
-        return str(self.args[0])
-
 
 class ConflictError(FunnelkitError):
     """

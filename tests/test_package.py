@@ -1,0 +1,219 @@
+"""The package surface: pinned public names, no test libraries imported by ``funnelkit``."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from importlib import metadata
+
+import pytest
+
+import funnelkit
+
+
+FUNNELKIT_ALL = [
+    "EVENT_TYPES",
+    "Actor",
+    "AmountChanged",
+    "Clock",
+    "ConflictError",
+    "Contact",
+    "ContactCreated",
+    "ContactData",
+    "ContactId",
+    "ContactKeys",
+    "ContactRepository",
+    "ContactUpdated",
+    "ContactsMerged",
+    "ContactsUnmerged",
+    "Converter",
+    "CustomFieldSchema",
+    "Deal",
+    "DealCreated",
+    "DealId",
+    "DealLost",
+    "DealRepository",
+    "DealStatus",
+    "DealWon",
+    "Document",
+    "DocumentKind",
+    "DocumentVersionAdded",
+    "Entity",
+    "EntityKind",
+    "EntityRef",
+    "Event",
+    "EventStore",
+    "FieldChanged",
+    "FieldDef",
+    "FieldType",
+    "FieldValue",
+    "FieldValues",
+    "FixedClock",
+    "FunnelkitError",
+    "IdFactory",
+    "InMemoryStore",
+    "Lead",
+    "LeadClosedAsJunk",
+    "LeadConverted",
+    "LeadCreated",
+    "LeadId",
+    "LeadLinked",
+    "LeadQualified",
+    "LeadRepository",
+    "LeadSource",
+    "LeadStatus",
+    "Money",
+    "MoveEvent",
+    "NotFoundError",
+    "OwnerChanged",
+    "Payment",
+    "PaymentKind",
+    "PaymentReceived",
+    "PipelineKey",
+    "RecordedEvent",
+    "SequentialIds",
+    "StageChanged",
+    "StageKey",
+    "Store",
+    "StructureError",
+    "Task",
+    "TaskCancelled",
+    "TaskCompleted",
+    "TaskCreated",
+    "TaskId",
+    "TaskKind",
+    "TaskReassigned",
+    "TaskRepository",
+    "TaskRescheduled",
+    "TaskStatus",
+    "Temperature",
+    "UnitOfWork",
+    "UnitOfWorkError",
+    "UserId",
+    "ValidationError",
+    "Verdict",
+    "Violation",
+    "__version__",
+    "basic_contact_keys",
+    "event_from_data",
+    "events_from_data",
+    "exceptions",
+    "from_data",
+    "model",
+    "storage",
+    "to_data",
+]
+
+STORAGE_ALL = [
+    "ContactKeys",
+    "ContactRepository",
+    "DealRepository",
+    "EventStore",
+    "InMemoryStore",
+    "InMemoryUnitOfWork",
+    "LeadRepository",
+    "RecordedEvent",
+    "Store",
+    "TaskRepository",
+    "UnitOfWork",
+    "basic_contact_keys",
+]
+
+STRATEGIES_ALL = [
+    "actors",
+    "aware_datetimes",
+    "contact_data",
+    "contacts",
+    "custom_field_schemas",
+    "deals",
+    "documents",
+    "entity_refs",
+    "events",
+    "field_values",
+    "identifiers",
+    "lead_sources",
+    "leads",
+    "moneys",
+    "payments",
+    "tasks",
+    "texts",
+]
+
+CONTRACTS_ALL = [
+    "ContactRepositoryContract",
+    "DealRepositoryContract",
+    "EventStoreContract",
+    "LeadRepositoryContract",
+    "RepositoryContract",
+    "StoreContract",
+    "TaskRepositoryContract",
+    "UnitOfWorkContract",
+]
+
+STATEFUL_ALL = [
+    "StoreMachine",
+    "check_store",
+]
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    """The order ruff's RUF022 keeps: CONSTANTS, then Classes, then everything else."""
+    group = 0 if name.isupper() else 1 if name[0].isupper() else 2
+    return (group, name)
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("funnelkit", FUNNELKIT_ALL),
+        ("funnelkit.storage", STORAGE_ALL),
+        ("funnelkit.testing.strategies", STRATEGIES_ALL),
+        ("funnelkit.testing.contracts", CONTRACTS_ALL),
+        ("funnelkit.testing.stateful", STATEFUL_ALL),
+    ],
+)
+def test_public_names_are_pinned(module, expected):
+    """Each public module exports exactly the pinned names; a change here is an API change."""
+    assert expected == importlib.import_module(module).__all__
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "funnelkit",
+        "funnelkit.model",
+        "funnelkit.storage",
+        "funnelkit.exceptions",
+        "funnelkit.testing.strategies",
+        "funnelkit.testing.contracts",
+        "funnelkit.testing.stateful",
+    ],
+)
+def test_all_is_sorted_and_every_name_exists(module):
+    """``__all__`` is sorted (constants, then classes, then functions) and names what exists."""
+    exported = importlib.import_module(module).__all__
+    assert sorted(exported, key=_isort_key) == exported
+    assert [name for name in exported if not hasattr(importlib.import_module(module), name)] == []
+
+
+def test_model_names_are_reexported_from_the_package():
+    """Everything `funnelkit.model` exports is importable from ``funnelkit`` itself."""
+    assert [name for name in funnelkit.model.__all__ if name not in funnelkit.__all__] == []
+
+
+def test_importing_funnelkit_imports_no_test_library():
+    """``import funnelkit`` loads neither hypothesis nor pytest (they are an extra)."""
+    code = (
+        "import sys, funnelkit, funnelkit.model, funnelkit.storage; "
+        "print(sorted(m for m in ('hypothesis', 'pytest', '_pytest') if m in sys.modules))"
+    )
+    result = subprocess.run(  # noqa: S603 - runs this interpreter on a fixed snippet
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_version_is_the_installed_distribution_version():
+    """``funnelkit.__version__`` is the version pip installed."""
+    assert metadata.version("funnelkit") == funnelkit.__version__
