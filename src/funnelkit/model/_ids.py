@@ -1,9 +1,14 @@
-"""Typed identifiers and references to entities."""
+"""
+Identifiers and references to entities.
+
+The id and key names (`LeadId`, `StageKey`...) are aliases of ``str``: they say what a string
+means in a signature, and any string (``"L-17"``, ``"ОП ВЗЯЛ В РАБОТУ"``) can be passed as is.
+"""
 
 from __future__ import annotations
 
 import enum
-from typing import NewType
+from typing import TypeAlias
 
 import attrs
 
@@ -22,20 +27,20 @@ __all__ = [
     "UserId",
 ]
 
-ContactId = NewType("ContactId", str)
+ContactId: TypeAlias = str
 """The id of a `Contact`."""
-LeadId = NewType("LeadId", str)
+LeadId: TypeAlias = str
 """The id of a `Lead`."""
-DealId = NewType("DealId", str)
+DealId: TypeAlias = str
 """The id of a `Deal`."""
-TaskId = NewType("TaskId", str)
+TaskId: TypeAlias = str
 """The id of a `Task`."""
-UserId = NewType("UserId", str)
+UserId: TypeAlias = str
 """The id of a person or system acting in the host app (a manager, an engineer, ``"system"``)."""
-PipelineKey = NewType("PipelineKey", str)
+PipelineKey: TypeAlias = str
 """The key of a pipeline (e.g. ``"roofing"``)."""
-StageKey = NewType("StageKey", str)
-"""The key of a stage within a pipeline (e.g. ``"new"``, ``"kp_ready"``)."""
+StageKey: TypeAlias = str
+"""The key of a stage within a pipeline (e.g. ``"НОВЫЙ ЛИД"``, ``"kp_ready"``)."""
 
 
 class EntityKind(str, enum.Enum):

@@ -33,24 +33,17 @@ import pytest
 from funnelkit.exceptions import ConflictError, NotFoundError, UnitOfWorkError, ValidationError
 from funnelkit.model import (
     Contact,
-    ContactId,
     Deal,
-    DealId,
     DealStatus,
     EntityRef,
     Lead,
-    LeadId,
     LeadSource,
     LeadStatus,
     Money,
-    PipelineKey,
     StageChanged,
-    StageKey,
     Task,
-    TaskId,
     TaskKind,
     TaskStatus,
-    UserId,
 )
 from funnelkit.storage import UnitOfWork, basic_contact_keys
 
@@ -72,16 +65,16 @@ __all__ = [
 
 MSK = timezone(timedelta(hours=3))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=MSK)
-ROOFING = PipelineKey("кровля")
-NEW_LEAD = StageKey("НОВЫЙ ЛИД")
-TAKEN = StageKey("ОП ВЗЯЛ В РАБОТУ")
-PROPOSAL_READY = StageKey("КП ГОТОВО")
+ROOFING = "кровля"
+NEW_LEAD = "НОВЫЙ ЛИД"
+TAKEN = "ОП ВЗЯЛ В РАБОТУ"
+PROPOSAL_READY = "КП ГОТОВО"
 
 
 def make_contact(contact_id: str = "К-1", **changes: Any) -> Contact:
     """A new contact of the roofing seed: Алмаз Строитель, one phone, one e-mail."""
     contact = Contact(
-        id=ContactId(contact_id),
+        id=contact_id,
         created_at=T0,
         names=("Алмаз Строитель",),
         phones=("8 (912) 345-67-89",),
@@ -94,7 +87,7 @@ def make_contact(contact_id: str = "К-1", **changes: Any) -> Contact:
 def make_lead(lead_id: str = "Л-1", **changes: Any) -> Lead:
     """A new open lead from the site form, at ``"НОВЫЙ ЛИД"``."""
     lead = Lead(
-        id=LeadId(lead_id),
+        id=lead_id,
         created_at=T0,
         pipeline=ROOFING,
         stage=NEW_LEAD,
@@ -107,7 +100,7 @@ def make_lead(lead_id: str = "Л-1", **changes: Any) -> Lead:
 def make_deal(deal_id: str = "С-1", **changes: Any) -> Deal:
     """A new open deal at ``"ОП ВЗЯЛ В РАБОТУ"`` worth 480 000 RUB."""
     deal = Deal(
-        id=DealId(deal_id),
+        id=deal_id,
         created_at=T0,
         pipeline=ROOFING,
         stage=TAKEN,
@@ -120,12 +113,12 @@ def make_deal(deal_id: str = "С-1", **changes: Any) -> Deal:
 def make_task(task_id: str = "З-1", **changes: Any) -> Task:
     """A new open call task on deal ``С-1`` for manager ``anna``, due an hour after `T0`."""
     task = Task(
-        id=TaskId(task_id),
+        id=task_id,
         created_at=T0,
         subject=EntityRef.deal("С-1"),
         kind=TaskKind.CALL,
         title="Перезвонить, уточнить размеры",
-        assignee=UserId("anna"),
+        assignee="anna",
         due_at=T0 + timedelta(hours=1),
     )
     return attrs.evolve(task, **changes)
@@ -139,10 +132,10 @@ def stage_changed(
         entity=ref,
         sequence=sequence,
         at=T0 + timedelta(minutes=sequence),
-        actor=UserId(actor),
+        actor=actor,
         pipeline=ROOFING,
         from_stage=TAKEN,
-        to_stage=StageKey(to_stage),
+        to_stage=to_stage,
     )
 
 
@@ -421,12 +414,12 @@ class LeadRepositoryContract(_Fixtures):
 
     def test_list_filters_by_every_field_given(self, store: Store) -> None:
         """Each filter narrows the list; several filters combine; order is add order."""
-        taken = make_lead("Л-1", stage=TAKEN, owner=UserId("anna"), contact_id=ContactId("К-1"))
+        taken = make_lead("Л-1", stage=TAKEN, owner="anna", contact_id="К-1")
         new = make_lead("Л-2")
         junk = make_lead(
             "Л-3", status=LeadStatus.JUNK, junk_reason="спам", closed_at=T0, stage="СПАМ"
         )
-        other = make_lead("Л-4", pipeline="опт", owner=UserId("boris"))
+        other = make_lead("Л-4", pipeline="опт", owner="boris")
         taken, new, junk, other = _add(store, taken, new, junk, other)
         with store.unit_of_work() as uow:
             leads = uow.leads
@@ -458,8 +451,8 @@ class DealRepositoryContract(_Fixtures):
 
     def test_list_filters_by_every_field_given(self, store: Store) -> None:
         """Each filter narrows the list; several filters combine; order is add order."""
-        first = make_deal("С-1", owner=UserId("anna"), contact_id=ContactId("К-1"))
-        ready = make_deal("С-2", stage=PROPOSAL_READY, owner=UserId("anna"))
+        first = make_deal("С-1", owner="anna", contact_id="К-1")
+        ready = make_deal("С-2", stage=PROPOSAL_READY, owner="anna")
         lost = make_deal(
             "С-3", status=DealStatus.LOST, lost_reason="дорого", closed_at=T0, stage="ПРОИГРАНА"
         )
@@ -484,7 +477,7 @@ class TaskRepositoryContract(_Fixtures):
         meeting = make_task("З-2", kind=TaskKind.MEETING, subject=EntityRef.lead("Л-1"))
         done = make_task(
             "З-3",
-            assignee=UserId("boris"),
+            assignee="boris",
             status=TaskStatus.DONE,
             result="Договорились о замере",
             client_reached=True,
@@ -631,7 +624,7 @@ class UnitOfWorkContract(_Fixtures):
             slow.events.append([stage_changed(deal.ref, 1)])
             slow.deals.save(attrs.evolve(deal, stage=PROPOSAL_READY))
             with store.unit_of_work() as fast:
-                fast.deals.save(attrs.evolve(deal, owner=UserId("boris")))
+                fast.deals.save(attrs.evolve(deal, owner="boris"))
                 fast.commit()
             before = _snapshot(store)
             with pytest.raises(ConflictError):

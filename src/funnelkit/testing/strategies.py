@@ -31,10 +31,8 @@ from funnelkit.model import (
     Actor,
     Contact,
     ContactData,
-    ContactId,
     CustomFieldSchema,
     Deal,
-    DealId,
     DealStatus,
     Document,
     DocumentKind,
@@ -46,20 +44,15 @@ from funnelkit.model import (
     FieldValue,
     FieldValues,
     Lead,
-    LeadId,
     LeadSource,
     LeadStatus,
     Money,
     Payment,
     PaymentKind,
-    PipelineKey,
-    StageKey,
     Task,
-    TaskId,
     TaskKind,
     TaskStatus,
     Temperature,
-    UserId,
     Verdict,
     Violation,
 )
@@ -278,9 +271,7 @@ def actors(*, roles: SearchStrategy[str] | None = None) -> SearchStrategy[Actor]
     @st.composite
     def build(draw: DrawFn) -> Actor:
         _check_strategy(role, "roles")
-        return Actor(
-            id=UserId(draw(_IDENTIFIERS)), roles=frozenset(draw(st.lists(role, max_size=3)))
-        )
+        return Actor(id=draw(_IDENTIFIERS), roles=frozenset(draw(st.lists(role, max_size=3))))
 
     return build()
 
@@ -402,10 +393,6 @@ def _pick(
     return draw(default)
 
 
-def _user_or_none(value: str | None) -> UserId | None:
-    return None if value is None else UserId(value)
-
-
 def contacts(
     *,
     ids: SearchStrategy[str] | None = None,
@@ -422,7 +409,7 @@ def contacts(
             | _NONBLANK
         )
         return Contact(
-            id=ContactId(_pick(draw, ids, _IDENTIFIERS, "ids")),
+            id=_pick(draw, ids, _IDENTIFIERS, "ids"),
             created_at=draw(_DATETIMES),
             names=tuple(draw(st.lists(_NONBLANK, min_size=1, max_size=3))),
             phones=tuple(
@@ -452,22 +439,20 @@ def leads(
         created_at = draw(_DATETIMES)
         closed = status is not LeadStatus.OPEN
         return Lead(
-            id=LeadId(_pick(draw, ids, _IDENTIFIERS, "ids")),
+            id=_pick(draw, ids, _IDENTIFIERS, "ids"),
             created_at=created_at,
-            pipeline=PipelineKey(
-                _pick(draw, pipelines, st.sampled_from(["leads", "входящие"]), "pipelines")
-            ),
-            stage=StageKey(
-                _pick(draw, stages, st.sampled_from(["new", "НОВЫЙ ЛИД", "warm", "spam"]), "stages")
+            pipeline=_pick(draw, pipelines, st.sampled_from(["leads", "входящие"]), "pipelines"),
+            stage=_pick(
+                draw, stages, st.sampled_from(["new", "НОВЫЙ ЛИД", "warm", "spam"]), "stages"
             ),
             source=draw(lead_sources()),
             contact_data=draw(contact_data()),
             message=draw(_TEXTS),
-            contact_id=draw(st.none() | _IDENTIFIERS.map(ContactId)),
-            owner=_user_or_none(_pick(draw, owners, st.none() | _IDENTIFIERS, "owners")),
+            contact_id=draw(st.none() | _IDENTIFIERS),
+            owner=_pick(draw, owners, st.none() | _IDENTIFIERS, "owners"),
             status=status,
             junk_reason=draw(_NONBLANK) if status is LeadStatus.JUNK else None,
-            deal_id=DealId(draw(_IDENTIFIERS)) if status is LeadStatus.CONVERTED else None,
+            deal_id=draw(_IDENTIFIERS) if status is LeadStatus.CONVERTED else None,
             closed_at=_later(draw, created_at) if closed else None,
             fields=draw(field_values()),
         )
@@ -515,19 +500,15 @@ def deals(
         created_at = draw(_DATETIMES)
         currency = draw(st.sampled_from(["RUB", "EUR"]))
         return Deal(
-            id=DealId(_pick(draw, ids, _IDENTIFIERS, "ids")),
+            id=_pick(draw, ids, _IDENTIFIERS, "ids"),
             created_at=created_at,
-            pipeline=PipelineKey(
-                _pick(draw, pipelines, st.sampled_from(["roofing", "main_sale"]), "pipelines")
-            ),
-            stage=StageKey(
-                _pick(draw, stages, st.sampled_from(["НОВЫЙ ЛИД", "КП ГОТОВО", "won"]), "stages")
-            ),
+            pipeline=_pick(draw, pipelines, st.sampled_from(["roofing", "main_sale"]), "pipelines"),
+            stage=_pick(draw, stages, st.sampled_from(["НОВЫЙ ЛИД", "КП ГОТОВО", "won"]), "stages"),
             title=draw(_TEXTS),
-            contact_id=draw(st.none() | _IDENTIFIERS.map(ContactId)),
-            owner=_user_or_none(_pick(draw, owners, st.none() | _IDENTIFIERS, "owners")),
+            contact_id=draw(st.none() | _IDENTIFIERS),
+            owner=_pick(draw, owners, st.none() | _IDENTIFIERS, "owners"),
             amount=draw(st.none() | moneys(currencies=st.just(currency))),
-            lead_id=draw(st.none() | _IDENTIFIERS.map(LeadId)),
+            lead_id=draw(st.none() | _IDENTIFIERS),
             status=status,
             lost_reason=draw(_NONBLANK) if status is DealStatus.LOST else None,
             lost_note=draw(_TEXTS),
@@ -564,12 +545,12 @@ def tasks(
         created_at = draw(_DATETIMES)
         done = status is TaskStatus.DONE
         return Task(
-            id=TaskId(_pick(draw, ids, _IDENTIFIERS, "ids")),
+            id=_pick(draw, ids, _IDENTIFIERS, "ids"),
             created_at=created_at,
             subject=_pick(draw, subjects, entity_refs(kinds=subject_kinds), "subjects"),
             kind=draw(st.sampled_from(list(TaskKind))),
             title=draw(_TEXTS),
-            assignee=UserId(_pick(draw, assignees, _IDENTIFIERS, "assignees")),
+            assignee=_pick(draw, assignees, _IDENTIFIERS, "assignees"),
             due_at=draw(_DATETIMES),
             status=status,
             result=draw(_NONBLANK) if done else None,
@@ -700,7 +681,7 @@ def events(
             entity=ref,
             sequence=_pick(draw, sequences, st.integers(1, 1000), "sequences"),
             at=draw(_DATETIMES),
-            actor=UserId(draw(_IDENTIFIERS)),
+            actor=draw(_IDENTIFIERS),
             **_PAYLOADS[name](draw, ref),
         )
 

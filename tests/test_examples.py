@@ -1,0 +1,39 @@
+"""Every example runs, and the quickstart tells the story it promises."""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
+def test_example_runs_as_a_script(path):
+    """``python examples/<name>.py`` exits 0 without writing to stderr."""
+    result = subprocess.run(  # noqa: S603 - this interpreter on our own example file
+        [sys.executable, str(path)], capture_output=True, text=True, check=False
+    )
+    assert (0, "") == (result.returncode, result.stderr)
+
+
+def test_quickstart_records_the_whole_story(capsys):
+    """The quickstart stores the lead, contact, deal and task with consecutive events."""
+    main = runpy.run_path(str(EXAMPLES[0].with_name("quickstart.py")))["main"]
+    events = main()
+    expected = [
+        ("lead_created", "lead 'L-1'", 1),
+        ("contact_created", "contact 'C-1'", 1),
+        ("lead_converted", "lead 'L-1'", 2),
+        ("deal_created", "deal 'D-1'", 1),
+        ("task_created", "task 'T-1'", 1),
+    ]
+    assert expected == [(type(e).TYPE, str(e.entity), e.sequence) for e in events]
+    output = capsys.readouterr().out
+    assert "Алмаз (C-1): deals ['D-1']" in output
+    assert '"to_stage": "ОП ВЗЯЛ В РАБОТУ"' in output
