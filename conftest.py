@@ -1,4 +1,4 @@
-"""Run every Python code block of the docs as a test, one namespace per page."""
+"""Run every Python code block of README.md and docs/ as a test, one namespace per page."""
 
 from __future__ import annotations
 
