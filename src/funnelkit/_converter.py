@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args, get_origin
 
@@ -34,10 +34,11 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
-from funnelkit import model
+from funnelkit import model, pipelines
 from funnelkit.exceptions import StructureError, ValidationError
 from funnelkit.model import EVENT_TYPES, Event, FieldValue, FieldValues
 from funnelkit.model._fields import field_value_problem
+from funnelkit.pipelines import CreateTask, EntryAction, SetField
 
 
 if TYPE_CHECKING:
@@ -117,6 +118,41 @@ def _structure_datetime(value: object, _: type) -> datetime:
     return _parse_datetime(value)
 
 
+_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d{1,6}))?S)?)?")
+
+
+def _structure_timedelta(value: object, _: type) -> timedelta:
+    match = _DURATION.fullmatch(value) if type(value) is str else None
+    if match is None or value in ("P", "PT") or str(value).endswith("T"):
+        raise _DataError(
+            f"expected an ISO 8601 duration such as 'PT4H', 'P1D' or 'P1DT30M', got {_short(value)}"
+        )
+    days, hours, minutes, seconds, fraction = (part or "0" for part in match.groups())
+    return timedelta(
+        days=int(days),
+        hours=int(hours),
+        minutes=int(minutes),
+        seconds=int(seconds),
+        microseconds=int(fraction.ljust(6, "0")),
+    )
+
+
+def _unstructure_timedelta(value: timedelta) -> str:
+    if value < timedelta(0):
+        msg = f"cannot write the negative duration {value} as ISO 8601"
+        raise ValueError(msg)
+    minutes, seconds = divmod(value.seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    time = "".join(f"{amount}{unit}" for amount, unit in ((hours, "H"), (minutes, "M")) if amount)
+    if seconds or value.microseconds:
+        fraction = f".{value.microseconds:06d}".rstrip("0") if value.microseconds else ""
+        time += f"{seconds}{fraction}S"
+    date_part = f"{value.days}D" if value.days else ""
+    if not date_part and not time:
+        return "PT0S"
+    return f"P{date_part}{'T' + time if time else ''}"
+
+
 def _parse_date(value: object) -> date:
     if type(value) is not str:
         raise _DataError(f"expected an ISO 8601 date string, got {_short(value)}")
@@ -150,12 +186,12 @@ def _enum_value(member: enum.Enum) -> Any:
 
 
 def _enum_types() -> list[type[enum.Enum]]:
-    """Every enum of funnelkit's public values."""
-    namespace = vars(model)
+    """Every enum of funnelkit's public values and definitions."""
     return [
         item
-        for name in model.__all__
-        if isinstance(item := namespace[name], type) and issubclass(item, enum.Enum)
+        for module in (model, pipelines)
+        for name in module.__all__
+        if isinstance(item := vars(module)[name], type) and issubclass(item, enum.Enum)
     ]
 
 
@@ -317,6 +353,23 @@ def _event_unstructure_hook(
     return unstructure
 
 
+_ACTION_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in (CreateTask, SetField)}
+
+
+def _structure_action(value: object, converter: cattrs.Converter) -> EntryAction:
+    if type(value) is not dict:
+        raise _DataError(f"expected an entry action object with a 'type' key, got {_short(value)}")
+    wire_name = value.get("type")
+    cls = _ACTION_TYPES.get(wire_name) if type(wire_name) is str else None
+    if cls is None:
+        known = ", ".join(repr(name) for name in _ACTION_TYPES)
+        raise _DataError(f"unknown entry action type {_short(wire_name)}; known types: {known}")
+    action: EntryAction = converter.structure(
+        {key: item for key, item in value.items() if key != "type"}, cls
+    )
+    return action
+
+
 def _structure_event(value: object, converter: cattrs.Converter) -> Event:
     if type(value) is not dict:
         raise _DataError(f"expected an event object with a 'type' key, got {_short(value)}")
@@ -341,6 +394,8 @@ def _make_cattrs() -> cattrs.Converter:
     converter.register_unstructure_hook(datetime, datetime.isoformat)
     converter.register_structure_hook(date, _structure_date)
     converter.register_unstructure_hook(date, date.isoformat)
+    converter.register_structure_hook(timedelta, _structure_timedelta)
+    converter.register_unstructure_hook(timedelta, _unstructure_timedelta)
     # funnelkit's enums subclass str, and cattrs consults hooks registered by class (with the
     # MRO) before predicates, so each enum is registered by its exact class to beat `str`.
     for enum_type in _enum_types():
@@ -365,6 +420,14 @@ def _make_cattrs() -> cattrs.Converter:
         lambda t: t == Event, lambda value, _: _structure_event(value, converter)
     )
     converter.register_unstructure_hook_func(lambda t: t == Event, converter.unstructure)
+    action_classes = frozenset(_ACTION_TYPES.values())
+    converter.register_unstructure_hook_factory(
+        lambda t: t in action_classes, _event_unstructure_hook
+    )
+    converter.register_structure_hook_func(
+        lambda t: t == EntryAction, lambda value, _: _structure_action(value, converter)
+    )
+    converter.register_unstructure_hook_func(lambda t: t == EntryAction, converter.unstructure)
     converter.register_structure_hook_factory(attrs.has, _class_hook)
     return converter
 

@@ -147,7 +147,7 @@ def member_of(enum_type: type[_E]) -> ProblemFn:
     return problem
 
 
-def instance_problem(cls: type[Any], what: str) -> ProblemFn:
+def instance_problem(cls: type[Any] | tuple[type[Any], ...], what: str) -> ProblemFn:
     """An instance of `cls`; `what` names it in the message."""
 
     def problem(value: object) -> Problem:

@@ -259,8 +259,13 @@ class Violation:
         rule: A short, stable name of the rule (``"unknown_field"``, ``"choice"``...).
         message: A sentence that says what is wrong and what to do.
         field: The field the rule is about, if any.
+        allowed: What is allowed instead, when the rule has alternatives (for a refused move,
+            the stages the entity may move to now).
     """
 
     rule: str = attrs.field(validator=check.identifier)
     message: str = attrs.field(validator=check.nonblank)
     field: str | None = attrs.field(default=None, validator=check.optional_identifier)
+    allowed: tuple[str, ...] = attrs.field(
+        default=(), validator=check.tuple_of(check.identifier_problem, "allowed alternatives")
+    )

@@ -1,0 +1,243 @@
+"""
+The seed pipelines, ready to use: the roofing company's amoCRM pipeline and two textbook schemes.
+
+- `ROOFING`: the deal pipeline of the amoCRM regulation for the product "Кровля" (seed 002), with
+  its card fields (budget, product, builder/private, construction stage, when the client buys),
+  the engineer's stage "ОБЪЕМЫ У ТУРАЛА", the work order of the stages, and its entry tasks.
+- The lead/deal scheme of seed 000: a lead pipeline with enough junk stages (`LEADS`), and
+  the deal pipelines a good lead converts into, chained meeting → proposal → contract → main
+  sale (`MEETING`, `PROPOSAL`, `CONTRACT`, `MAIN_SALE`).
+- The temperature-based lead pipeline of seed 001 (`TEMPERATURE_LEADS`), and its variant for a
+  CRM without the lead/deal split: one pipeline with a lead block and a deal block
+  (`TWO_BLOCKS`).
+
+Run it to print every pipeline's stages and allowed moves.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import funnelkit as fk
+from funnelkit.pipelines import (
+    CreateTask,
+    ExtraMove,
+    MovePolicy,
+    Pipeline,
+    PipelineKind,
+    Reason,
+    Stage,
+    StageKind,
+)
+
+
+OTHER = Reason(key="other", title="Другое", needs_note=True)
+
+# --- seed 002: the roofing company's amoCRM pipeline ------------------------------------------
+
+ROOFING_FIELDS = fk.CustomFieldSchema(
+    fields=(
+        fk.FieldDef(
+            key="product", type=fk.FieldType.CHOICE, title="Продукт", choices=("КРОВЛЯ", "ФАСАД")
+        ),
+        fk.FieldDef(
+            key="client_type",
+            type=fk.FieldType.CHOICE,
+            title="Строитель/Частник",
+            choices=("строитель", "частник"),
+        ),
+        fk.FieldDef(key="lead_date", type=fk.FieldType.DATE, title="Дата лида"),
+        fk.FieldDef(key="construction_stage", type=fk.FieldType.TEXT, title="Этап стройки"),
+        fk.FieldDef(key="buys_when", type=fk.FieldType.TEXT, title="Когда покупает"),
+        fk.FieldDef(key="settlement", type=fk.FieldType.TEXT, title="Посёлок или улица"),
+        fk.FieldDef(key="houses", type=fk.FieldType.INTEGER, title="Сколько домов"),
+    )
+)
+
+ROOFING = Pipeline(
+    key="кровля",
+    title="Кровля",
+    kind=PipelineKind.DEAL,
+    stages=(
+        Stage(key="НОВЫЙ ЛИД", priority=1, sla=timedelta(minutes=1), probability=5),
+        Stage(
+            key="ОП ВЗЯЛ В РАБОТУ",
+            priority=4,
+            probability=10,
+            required_fields=("owner", "product", "client_type"),
+        ),
+        Stage(
+            key="ГОРЯЧИЕ",
+            priority=3,
+            sla=timedelta(days=14),
+            probability=30,
+            required_fields=("construction_stage", "buys_when"),
+            on_enter=(
+                CreateTask(
+                    kind=fk.TaskKind.CALL,
+                    title="Получить проект, план кровли или рисунок с размерами крыши",
+                    due_in=timedelta(days=1),
+                ),
+            ),
+        ),
+        Stage(key="ОБЪЕМЫ У ТУРАЛА", probability=50, exit_roles=frozenset({"engineer"})),
+        Stage(
+            key="КП ГОТОВО",
+            priority=2,
+            probability=70,
+            required_fields=("amount",),
+            on_enter=(
+                CreateTask(
+                    kind=fk.TaskKind.CLOSE_FOR_PAYMENT,
+                    title="Закрыть в оплату",
+                    due_in=timedelta(days=1),
+                ),
+            ),
+        ),
+        Stage(key="СМЕТА ГОТОВА", priority=2, probability=80, required_fields=("amount",)),
+        Stage(key="УСПЕШНО РЕАЛИЗОВАНО", kind=StageKind.WON),
+        Stage(key="ЗАКРЫТО И НЕ РЕАЛИЗОВАНО", kind=StageKind.LOST),
+    ),
+    policy=MovePolicy(allow_back=True),
+    extra_moves=(ExtraMove(source="КП ГОТОВО", dest="УСПЕШНО РЕАЛИЗОВАНО"),),
+    reasons=(
+        Reason(key="bought_elsewhere", title="Купил в другом месте"),
+        Reason(key="expensive", title="Дорого"),
+        Reason(key="no_answer", title="Не выходит на связь"),
+        Reason(key="postponed", title="Отложил стройку"),
+        OTHER,
+    ),
+    fields=ROOFING_FIELDS,
+)
+"""Seed 002: the amoCRM roofing pipeline. Only an engineer moves a deal out of "ОБЪЕМЫ У ТУРАЛА"."""
+
+# --- seed 000: leads, then meeting → proposal → contract → main sale ---------------------------
+
+JUNK_REASONS = (
+    Reason(key="spam", title="Спам"),
+    Reason(key="contractor", title="Подрядчик"),
+    Reason(key="random_visitor", title="Случайный посетитель"),
+    Reason(key="duplicate", title="Дубль"),
+    OTHER,
+)
+
+LEADS = Pipeline(
+    key="лиды",
+    title="Лиды",
+    kind=PipelineKind.LEAD,
+    stages=(
+        Stage(key="Новое обращение", priority=1, sla=timedelta(minutes=15)),
+        Stage(key="Квалификация", priority=2, sla=timedelta(days=1)),
+        Stage(key="Хороший лид", kind=StageKind.WON),
+        Stage(key="Спам", kind=StageKind.JUNK),
+        Stage(key="Подрядчик", kind=StageKind.JUNK),
+        Stage(key="Случайный посетитель", kind=StageKind.JUNK),
+        Stage(key="Дубль", kind=StageKind.JUNK),
+    ),
+    policy=MovePolicy(allow_skip=True),
+    reasons=JUNK_REASONS,
+)
+"""Seed 000: where every request lands, is de-duplicated and qualified; junk has four stages."""
+
+
+def _chain_link(key: str, title: str, steps: tuple[str, ...], won: str, lost: str) -> Pipeline:
+    return Pipeline(
+        key=key,
+        title=title,
+        stages=(
+            *(Stage(key=step) for step in steps),
+            Stage(key=won, kind=StageKind.WON),
+            Stage(key=lost, kind=StageKind.LOST),
+        ),
+        reasons=(
+            Reason(key="not_interested", title="Не заинтересован"),
+            Reason(key="expensive", title="Дорого"),
+            Reason(key="competitor", title="Выбрал конкурента"),
+            OTHER,
+        ),
+    )
+
+
+MEETING = _chain_link(
+    "встреча", "Встреча", ("Назначить встречу", "Встреча назначена"), "Встреча проведена", "Отказ"
+)
+PROPOSAL = _chain_link(
+    "кп", "КП", ("Готовим КП", "КП отправлено"), "КП согласовано", "КП отклонено"
+)
+CONTRACT = _chain_link(
+    "договор", "Договор", ("Готовим договор", "Договор отправлен"), "Договор подписан", "Отказ"
+)
+
+MAIN_SALE = Pipeline(
+    key="продажа",
+    title="Продажа",
+    stages=(
+        Stage(key="Документы"),
+        Stage(key="Предоплата", required_fields=("amount",)),
+        Stage(key="Производство"),
+        Stage(key="Проверка качества"),
+        Stage(key="Обратная связь"),
+        Stage(key="Устранение недочётов"),
+        Stage(key="Доплата"),
+        Stage(key="Успешно реализовано", kind=StageKind.WON),
+        Stage(key="Не реализовано", kind=StageKind.LOST),
+    ),
+    # Defects are fixed only if there are any.
+    extra_moves=(ExtraMove(source="Обратная связь", dest="Доплата"),),
+    reasons=(Reason(key="refused", title="Клиент отказался"), OTHER),
+)
+"""Seed 000: the main sale, from documents to the final payment."""
+
+# --- seed 001: temperature-based leads, and the two-block single pipeline ----------------------
+
+TEMPERATURE_LEADS = Pipeline(
+    key="лиды по температуре",
+    kind=PipelineKind.LEAD,
+    stages=(
+        Stage(key="Новые", priority=1, sla=timedelta(hours=1)),
+        Stage(key="Молчуны", priority=4),
+        Stage(key="Холодные", priority=3),
+        Stage(key="Заинтересованные", priority=2),
+        Stage(key="Передан в сделки", kind=StageKind.WON),
+        Stage(key="Нецелевой", kind=StageKind.JUNK),
+    ),
+    # A lead warms up and cools down: its temperature may move either way.
+    policy=MovePolicy(allow_back=True, allow_skip=True),
+    reasons=JUNK_REASONS,
+)
+"""Seed 001: leads sorted by the client's state, from silent to very interested."""
+
+TWO_BLOCKS = Pipeline(
+    key="продажи",
+    stages=(
+        Stage(key="Новые", group="Лиды", priority=1),
+        Stage(key="Молчуны", group="Лиды"),
+        Stage(key="Холодные", group="Лиды"),
+        Stage(key="Заинтересованные", group="Лиды", priority=2),
+        Stage(key="Встреча", group="Сделки", required_fields=("owner",)),
+        Stage(key="КП", group="Сделки", required_fields=("amount",)),
+        Stage(key="Договор", group="Сделки"),
+        Stage(key="Оплачено", kind=StageKind.WON),
+        Stage(key="Нецелевой", kind=StageKind.LOST),
+        Stage(key="Не купил", kind=StageKind.LOST),
+    ),
+    policy=MovePolicy(allow_back=True, allow_skip=True),
+    reasons=(*JUNK_REASONS, Reason(key="expensive", title="Дорого")),
+)
+"""Seed 001, for a CRM without the lead/deal split: a lead block and a deal block in one pipeline."""
+
+ALL = (ROOFING, LEADS, MEETING, PROPOSAL, CONTRACT, MAIN_SALE, TEMPERATURE_LEADS, TWO_BLOCKS)
+
+
+def main() -> None:
+    """Print each pipeline's stages and the moves its rules allow."""
+    for pipeline in ALL:
+        rules = pipeline.compile()
+        print(f"{pipeline.title} ({pipeline.kind.value}, {len(rules.moves())} moves)")
+        for stage in pipeline.stages:
+            targets = ", ".join(rules.targets(stage.key)) or "— (closed)"
+            print(f"  {stage.key} [{stage.kind.value}] → {targets}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,687 @@
+"""
+A pipeline compiled into the rules that decide every move, on a `transitions` state machine.
+
+Each `Pipeline` compiles once into one model-less ``transitions.Machine``: its states are the
+stages, its transitions the declared moves, and each transition carries the rules of that move
+as named conditions (`Guard`). No entity is ever bound to the machine. Moves are decided by a
+look-up table read off the compiled machine's transitions, so the machine stays the single
+source of the rules while a move costs a dictionary look-up plus the guards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+from transitions import Machine, MachineError
+
+from funnelkit.exceptions import ValidationError
+from funnelkit.model import (
+    Actor,
+    Deal,
+    DealLost,
+    DealStatus,
+    DealWon,
+    EntityRef,
+    Event,
+    FieldChanged,
+    FieldValues,
+    Lead,
+    LeadClosedAsJunk,
+    LeadConverted,
+    LeadStatus,
+    StageChanged,
+    StageKey,
+    TaskKind,
+    Violation,
+)
+from funnelkit.model._checks import aware_datetime_problem, describe, integer_at_least
+from funnelkit.pipelines._definition import (
+    Pipeline,
+    PipelineKind,
+    SetField,
+    Stage,
+    StageKind,
+)
+
+
+if TYPE_CHECKING:
+    from transitions.core import EventData
+
+
+__all__ = ["CompiledPipeline", "Guard", "MoveRefusedError", "MoveResult", "TaskToCreate"]
+
+E = TypeVar("E", Lead, Deal)
+
+
+class MoveRefusedError(ValidationError):
+    """
+    A move broke the pipeline's rules; nothing changed.
+
+    Attributes:
+        entity: The entity that was to move.
+        to_stage: Where it was to move.
+        violations: Every broken rule, each with the stages allowed instead.
+    """
+
+    def __init__(self, entity: EntityRef, to_stage: str, violations: tuple[Violation, ...]) -> None:
+        self.entity = entity
+        self.to_stage = to_stage
+        self.violations = violations
+        listing = "\n".join(f"  - [{v.rule}] {v.message}" for v in violations)
+        allowed = violations[0].allowed if violations else ()
+        instead = f"\nallowed now: {list(allowed)}" if allowed else "\nno move is allowed now"
+        super().__init__(
+            f"Cannot move {entity} to {to_stage!r}:\n{listing}{instead}; fix the data, or pass "
+            "force=True to override (the overridden rules are recorded in the event)",
+            field="to_stage",
+            value=to_stage,
+            rule=violations[0].rule if violations else "move",
+        )
+
+
+@attrs.frozen(kw_only=True)
+class TaskToCreate:
+    """
+    An effect of a move: a task the caller should create (with an id of its own).
+
+    Attributes:
+        subject: The entity the task is about.
+        kind: The kind of task.
+        title: What to do.
+        assignee: Who does it.
+        due_at: When it is due.
+    """
+
+    subject: EntityRef
+    kind: TaskKind
+    title: str
+    assignee: str
+    due_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class MoveResult:
+    """
+    What a move produced: the moved entity, the events to append, the effects to carry out.
+
+    Attributes:
+        entity: The entity after the move (same version: the store bumps it on save).
+        events: The events recording the move, numbered from the ``sequence`` given.
+        effects: Tasks to create, from the destination stage's entry actions.
+    """
+
+    entity: Lead | Deal
+    events: tuple[Event, ...]
+    effects: tuple[TaskToCreate, ...] = ()
+
+
+class _Cursor:
+    """What the machine and the guards see of one move attempt; thrown away after it."""
+
+    __slots__ = ("actor", "converting", "entity", "note", "reason", "stage")
+
+    def __init__(
+        self, entity: Lead | Deal, actor: Actor, reason: str | None, note: str, converting: bool
+    ) -> None:
+        self.stage = entity.stage
+        self.entity = entity
+        self.actor = actor
+        self.reason = reason
+        self.note = note
+        self.converting = converting
+
+
+@attrs.frozen
+class Guard:
+    """
+    One named rule of a move, attached to a transition of the compiled machine.
+
+    Attributes:
+        name: How diagrams and exports show it (``"roles(engineer)"``, ``"requires(amount)"``).
+        rule: The stable rule name its violations carry.
+    """
+
+    name: str
+    rule: str
+    _check: Callable[[_Cursor], tuple[Violation, ...]] = attrs.field(repr=False)
+
+    @property
+    def __name__(self) -> str:  # transitions' exports name conditions by __name__
+        return self.name
+
+    def violations(self, cursor: _Cursor) -> tuple[Violation, ...]:
+        """The violations of this rule for this move attempt (empty if it holds)."""
+        return self._check(cursor)
+
+    def __call__(self, event_data: EventData) -> bool:
+        """Run as a `transitions` condition: true if the rule holds."""
+        return not self._check(event_data.model)  # type: ignore[arg-type]
+
+
+def _roles_guard(source: str, roles: frozenset[str], rule: str) -> Guard:
+    shown = ", ".join(sorted(roles))
+
+    def check(cursor: _Cursor) -> tuple[Violation, ...]:
+        if roles & cursor.actor.roles:
+            return ()
+        held = ", ".join(sorted(cursor.actor.roles)) or "none"
+        return (
+            Violation(
+                rule=rule,
+                message=f"only {shown} may move out of {source!r}; "
+                f"{cursor.actor.id!r} has roles: {held}",
+            ),
+        )
+
+    return Guard(f"roles({shown})", rule, check)
+
+
+def _filled(entity: Lead | Deal, name: str) -> bool:
+    value: object = (
+        entity.fields.get(name) if name in entity.fields else getattr(entity, name, None)
+    )
+    return value is not None and value not in ("", ())
+
+
+def _required_guard(stage: Stage, names: tuple[str, ...]) -> Guard:
+    def check(cursor: _Cursor) -> tuple[Violation, ...]:
+        return tuple(
+            Violation(
+                rule="required_field",
+                field=name,
+                message=f"{name!r} must be filled to enter {stage.key!r}; fill it first",
+            )
+            for name in names
+            if not _filled(cursor.entity, name)
+        )
+
+    return Guard(f"requires({', '.join(names)})", "required_field", check)
+
+
+def _reason_guard(pipeline: Pipeline, stage: Stage) -> Guard:
+    known = ", ".join(repr(reason.key) for reason in pipeline.reasons)
+    word = "lost" if stage.kind is StageKind.LOST else "junk"
+
+    def check(cursor: _Cursor) -> tuple[Violation, ...]:
+        if cursor.reason is None:
+            return (
+                Violation(
+                    rule="reason",
+                    field="reason",
+                    message=f"closing as {word} in {stage.key!r} needs a reason; one of: {known}",
+                ),
+            )
+        reason = pipeline.reason(cursor.reason)
+        if reason is None:
+            return (
+                Violation(
+                    rule="reason",
+                    field="reason",
+                    message=f"unknown reason {cursor.reason!r}; one of: {known}",
+                ),
+            )
+        if reason.needs_note and not cursor.note.strip():
+            return (
+                Violation(
+                    rule="reason_note",
+                    field="note",
+                    message=f"reason {reason.key!r} ({reason.title}) needs a note saying what "
+                    "happened",
+                ),
+            )
+        return ()
+
+    return Guard("reason", "reason", check)
+
+
+def _conversion_guard(stage: Stage) -> Guard:
+    def check(cursor: _Cursor) -> tuple[Violation, ...]:
+        if cursor.converting:
+            return ()
+        return (
+            Violation(
+                rule="conversion",
+                message=f"a lead reaches the won stage {stage.key!r} by conversion into a deal; "
+                "use Funnel.convert",
+            ),
+        )
+
+    return Guard("conversion", "conversion", check)
+
+
+def _trigger(dest: str) -> str:
+    return f"to:{dest}"
+
+
+def _policy_allows(pipeline: Pipeline, i: int, j: int, open_indexes: list[int]) -> bool:
+    """Whether the move policy allows a move from open stage `i` to stage `j`."""
+    dest = pipeline.stages[j]
+    if dest.closed:
+        return dest.kind is not StageKind.WON or pipeline.policy.allow_skip or i == open_indexes[-1]
+    if j < i:
+        return pipeline.policy.allow_back
+    following = [k for k in open_indexes if k > i]
+    return pipeline.policy.allow_skip or j == following[0]
+
+
+def _guards(pipeline: Pipeline, source: Stage, dest: Stage) -> list[Guard]:
+    """The rules every move from `source` to `dest` must pass, in the order they are checked."""
+    guards: list[Guard] = []
+    if source.exit_roles:
+        guards.append(_roles_guard(source.key, source.exit_roles, "exit_role"))
+    guards.extend(
+        _roles_guard(source.key, move.roles, "move_role")
+        for move in pipeline.extra_moves
+        if (move.source, move.dest) == (source.key, dest.key) and move.roles
+    )
+    if dest.required_fields:
+        guards.append(_required_guard(dest, dest.required_fields))
+    if dest.kind in (StageKind.LOST, StageKind.JUNK):
+        guards.append(_reason_guard(pipeline, dest))
+    if dest.kind is StageKind.WON and pipeline.kind is PipelineKind.LEAD:
+        guards.append(_conversion_guard(dest))
+    return guards
+
+
+def _declared_moves(pipeline: Pipeline) -> dict[tuple[str, str], list[Guard]]:
+    """Every move the policy and the extra moves allow, with the guards of each."""
+    stages = pipeline.stages
+    open_indexes = [i for i, stage in enumerate(stages) if not stage.closed]
+    pairs = [
+        (stages[i], stages[j])
+        for i in open_indexes
+        for j in range(len(stages))
+        if i != j and _policy_allows(pipeline, i, j, open_indexes)
+    ]
+    pairs.extend((pipeline.stage(m.source), pipeline.stage(m.dest)) for m in pipeline.extra_moves)
+    return {(source.key, dest.key): _guards(pipeline, source, dest) for source, dest in pairs}
+
+
+def _run_entry_actions(
+    entity: Lead | Deal, dest: Stage, actor: Actor, at: datetime, events: list[Event]
+) -> tuple[FieldValues, list[TaskToCreate]]:
+    """Run `dest`'s entry actions: set fields (appending their events), plan tasks."""
+    fields = entity.fields
+    effects: list[TaskToCreate] = []
+    for action in dest.on_enter:
+        if isinstance(action, SetField):
+            old = fields.get(action.field)
+            if old != action.value:
+                fields = fields.set(action.field, action.value)
+                events.append(
+                    FieldChanged(
+                        entity=entity.ref,
+                        sequence=events[0].sequence + len(events),
+                        at=at,
+                        actor=actor.id,
+                        field=action.field,
+                        old=old,
+                        new=action.value,
+                    )
+                )
+        else:
+            effects.append(
+                TaskToCreate(
+                    subject=entity.ref,
+                    kind=action.kind,
+                    title=action.title,
+                    assignee=action.assignee or entity.owner or actor.id,
+                    due_at=at + action.due_in,
+                )
+            )
+    return fields, effects
+
+
+def _check_at(at: object) -> None:
+    problem = aware_datetime_problem(at)
+    if problem is not None:
+        raise ValidationError(f"move(at): {problem[0]}", field="at", value=at, rule=problem[1])
+
+
+class CompiledPipeline:
+    """
+    A pipeline's rules, compiled once; decides moves for any number of leads or deals.
+
+    Get one with `Pipeline.compile` (cached per definition). It is immutable and thread-safe:
+    nothing about an entity is kept between calls.
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        declared = _declared_moves(pipeline)
+        self._machine = Machine(
+            model=None,
+            states=[stage.key for stage in pipeline.stages],
+            initial=pipeline.first_stage.key,
+            auto_transitions=False,
+            send_event=True,
+            model_attribute="stage",
+            ignore_invalid_triggers=False,
+            queued=False,
+            name=pipeline.key,
+        )
+        for (source, dest), guards in declared.items():
+            self._machine.add_transition(_trigger(dest), source, dest, conditions=list(guards))
+        # The look-up table is read off the machine, so the machine stays the source of truth.
+        self._moves: dict[tuple[str, str], tuple[Guard, ...]] = {}
+        for event in self._machine.events.values():
+            for source, transitions in event.transitions.items():
+                for transition in transitions:
+                    found = tuple(condition.func for condition in transition.conditions)
+                    if transition.dest is None or not all(isinstance(g, Guard) for g in found):
+                        msg = f"pipeline {pipeline.key!r} compiled into an unexpected machine"
+                        raise AssertionError(msg)
+                    self._moves[(source, transition.dest)] = found  # type: ignore[assignment]
+        self._targets: dict[str, tuple[str, ...]] = {
+            stage.key: tuple(d.key for d in pipeline.stages if (stage.key, d.key) in self._moves)
+            for stage in pipeline.stages
+        }
+        self._is_lead = pipeline.kind is PipelineKind.LEAD
+
+    # --- introspection ---------------------------------------------------------------------
+
+    def moves(self) -> list[tuple[StageKey, StageKey, tuple[Guard, ...]]]:
+        """Every declared move as ``(from_stage, to_stage, guards)``, in stage order."""
+        order = {stage.key: i for i, stage in enumerate(self.pipeline.stages)}
+        return sorted(
+            ((source, dest, guards) for (source, dest), guards in self._moves.items()),
+            key=lambda move: (order[move[0]], order[move[1]]),
+        )
+
+    def targets(self, stage: str) -> tuple[StageKey, ...]:
+        """The stages a move from `stage` may go to, whoever makes it, in stage order."""
+        self.pipeline.stage(stage)
+        return self._targets[stage]
+
+    # --- deciding moves --------------------------------------------------------------------
+
+    def _entity_problem(self, entity: object) -> None:
+        expected = Lead if self._is_lead else Deal
+        if not isinstance(entity, expected):
+            msg = (
+                f"pipeline {self.pipeline.key!r} holds {self.pipeline.kind.value}s, got "
+                f"{describe(entity)}"
+            )
+            raise ValidationError(msg, field="entity", value=entity, rule="type")
+        if entity.pipeline != self.pipeline.key:
+            msg = (
+                f"{entity.ref} is in pipeline {entity.pipeline!r}, not {self.pipeline.key!r}; "
+                "use that pipeline's rules"
+            )
+            raise ValidationError(
+                msg, field="entity.pipeline", value=entity.pipeline, rule="pipeline"
+            )
+        if entity.stage not in self.pipeline:
+            self.pipeline.stage(entity.stage)
+
+    def _violations(  # noqa: PLR0917 - private; positional for speed
+        self,
+        entity: Lead | Deal,
+        to_stage: str,
+        actor: Actor,
+        reason: str | None,
+        note: str,
+        converting: bool,
+    ) -> tuple[Violation, ...]:
+        given: object = actor
+        if not isinstance(given, Actor):
+            msg = f"move(actor): expected an Actor, got {describe(given)}"
+            raise ValidationError(msg, field="actor", value=actor, rule="type")
+        source = entity.stage
+        if to_stage not in self.pipeline:
+            return (
+                Violation(
+                    rule="unknown_stage",
+                    field="to_stage",
+                    message=f"pipeline {self.pipeline.key!r} has no stage {to_stage!r}",
+                    allowed=self._allowed(entity, actor),
+                ),
+            )
+        guards = self._moves.get((source, to_stage))
+        if guards is None:
+            return (self._no_move(entity, to_stage, actor),)
+        cursor = _Cursor(entity, actor, reason, note, converting)
+        found: list[Violation] = []
+        for guard in guards:
+            found.extend(guard.violations(cursor))
+        if not found:
+            return ()
+        allowed = self._allowed(entity, actor)
+        return tuple(attrs.evolve(v, allowed=allowed) for v in found)
+
+    def _no_move(self, entity: Lead | Deal, to_stage: str, actor: Actor) -> Violation:
+        source = self.pipeline.stage(entity.stage)
+        allowed = self._allowed(entity, actor)
+        if to_stage == source.key:
+            rule, message = "same_stage", f"{entity.ref} is already in {to_stage!r}"
+        elif source.closed:
+            rule = "closed_stage"
+            message = (
+                f"{entity.ref} is closed in {source.key!r} ({source.kind.value}); closed stages "
+                "are final: reopening needs force=True"
+            )
+        elif self.pipeline.index(to_stage) < self.pipeline.index(source.key):
+            rule = "back"
+            message = f"pipeline {self.pipeline.key!r} does not allow moving back to {to_stage!r}"
+        else:
+            rule = "skip"
+            message = (
+                f"pipeline {self.pipeline.key!r} does not allow skipping stages on the way from "
+                f"{source.key!r} to {to_stage!r}"
+            )
+        return Violation(rule=rule, field="to_stage", message=message, allowed=allowed)
+
+    def _allowed(self, entity: Lead | Deal, actor: Actor) -> tuple[StageKey, ...]:
+        cursor = _Cursor(entity, actor, None, "", converting=False)
+        return tuple(
+            dest
+            for dest in self._targets[entity.stage]
+            if all(
+                guard.rule in ("reason", "conversion") or not guard.violations(cursor)
+                for guard in self._moves[(entity.stage, dest)]
+            )
+        )
+
+    def check(
+        self,
+        entity: Lead | Deal,
+        to_stage: str,
+        actor: Actor,
+        *,
+        reason: str | None = None,
+        note: str = "",
+    ) -> tuple[Violation, ...]:
+        """
+        Return the rules a move would break (empty if it is allowed); change nothing.
+
+        Each violation lists the stages the actor may move the entity to instead.
+
+        Raises:
+            ValidationError: If the entity is not of this pipeline, or the actor not an `Actor`.
+        """
+        self._entity_problem(entity)
+        return self._violations(entity, to_stage, actor, reason, note, converting=False)
+
+    def allowed_moves(self, entity: Lead | Deal, actor: Actor) -> tuple[StageKey, ...]:
+        """
+        Return the stages `actor` may move `entity` to now, in stage order.
+
+        Moves to lost and junk stages are listed: they are allowed given a reason. Moves that
+        need fields the entity lacks, or roles the actor lacks, are not.
+        """
+        self._entity_problem(entity)
+        return self._allowed(entity, actor)
+
+    def move(
+        self,
+        entity: E,
+        to_stage: str,
+        actor: Actor,
+        at: datetime,
+        *,
+        sequence: int,
+        reason: str | None = None,
+        note: str = "",
+        force: bool = False,
+    ) -> MoveResult:
+        """
+        Move an entity to a stage, if the rules allow it (or `force` overrides them).
+
+        Args:
+            entity: The lead or deal, as read from the store.
+            to_stage: The destination stage's key.
+            actor: Who moves it (their roles matter).
+            at: When (timezone-aware).
+            sequence: The sequence number of the first event produced: the entity's last event
+                sequence plus one.
+            reason: The reason key, for lost and junk stages.
+            note: A free-text note, required by reasons such as "other".
+            force: Override every rule; the overridden violations are recorded in the event.
+
+        Returns:
+            The moved entity, its events and the tasks to create.
+
+        Raises:
+            MoveRefusedError: If a rule forbids the move and `force` is false; nothing changed.
+            ValidationError: If an argument is malformed (unknown stage with force, naive time).
+        """
+        return self._move(
+            entity, to_stage, actor, at, sequence, reason, note, force, conversion=None
+        )
+
+    def _move(  # noqa: PLR0917 - private; called with positional arguments for speed
+        self,
+        entity: E,
+        to_stage: str,
+        actor: Actor,
+        at: datetime,
+        sequence: int,
+        reason: str | None,
+        note: str,
+        force: bool,
+        *,
+        conversion: tuple[str, str] | None,
+    ) -> MoveResult:
+        """Move; `conversion` is ``(deal_id, contact_id)`` when a funnel converts a lead."""
+        converting = conversion is not None
+        self._entity_problem(entity)
+        _check_at(at)
+        if integer_at_least(1)(sequence) is not None:
+            msg = f"move(sequence): expected a positive integer, got {describe(sequence)}"
+            raise ValidationError(msg, field="sequence", value=sequence, rule="range")
+        violations = self._violations(entity, to_stage, actor, reason, note, converting)
+        if violations and not force:
+            raise MoveRefusedError(entity.ref, to_stage, violations)
+        if to_stage not in self.pipeline or to_stage == entity.stage:
+            raise MoveRefusedError(entity.ref, to_stage, violations)
+        dest = self.pipeline.stage(to_stage)
+        if dest.kind in (StageKind.LOST, StageKind.JUNK) and (
+            reason is None or self.pipeline.reason(reason) is None
+        ):
+            # Even a forced loss records a known reason: analytics group by it.
+            raise MoveRefusedError(
+                entity.ref,
+                to_stage,
+                tuple(v for v in violations if v.rule == "reason")
+                or (Violation(rule="reason", field="reason", message="a known reason is needed"),),
+            )
+        if dest.kind is StageKind.WON and self._is_lead and not converting:
+            raise MoveRefusedError(entity.ref, to_stage, violations)
+        return self._apply(
+            entity, dest, actor, at, sequence, (reason, note), force, violations, conversion
+        )
+
+    def _apply(  # noqa: PLR0917
+        self,
+        entity: E,
+        dest: Stage,
+        actor: Actor,
+        at: datetime,
+        sequence: int,
+        why: tuple[str | None, str],
+        force: bool,
+        overridden: tuple[Violation, ...],
+        conversion: tuple[str, str] | None,
+    ) -> MoveResult:
+        reason, note = why
+        changes: dict[str, Any] = {"stage": dest.key}
+        move: dict[str, Any] = {
+            "entity": entity.ref,
+            "sequence": sequence,
+            "at": at,
+            "actor": actor.id,
+            "pipeline": self.pipeline.key,
+            "from_stage": entity.stage,
+            "to_stage": dest.key,
+            "forced": force and bool(overridden),
+            "overridden": overridden if force else (),
+        }
+        event: Event
+        if isinstance(entity, Deal):
+            if dest.kind is StageKind.WON:
+                changes.update(status=DealStatus.WON, closed_at=at, lost_reason=None)
+                event = DealWon(**move, amount=entity.amount)
+            elif dest.kind is StageKind.LOST:
+                changes.update(
+                    status=DealStatus.LOST, closed_at=at, lost_reason=reason, lost_note=note
+                )
+                event = DealLost(**move, reason=str(reason), note=note)
+            else:
+                changes.update(
+                    status=DealStatus.OPEN, closed_at=None, lost_reason=None, lost_note=""
+                )
+                event = StageChanged(**move)
+        elif dest.kind is StageKind.JUNK:
+            changes.update(status=LeadStatus.JUNK, closed_at=at, junk_reason=reason, deal_id=None)
+            event = LeadClosedAsJunk(**move, reason=str(reason), note=note)
+        elif dest.kind is StageKind.WON and conversion is not None:
+            deal_id, contact_id = conversion
+            changes.update(
+                status=LeadStatus.CONVERTED,
+                closed_at=at,
+                junk_reason=None,
+                deal_id=deal_id,
+                contact_id=contact_id,
+            )
+            event = LeadConverted(**move, deal_id=deal_id, contact_id=contact_id)
+        else:
+            changes.update(status=LeadStatus.OPEN, closed_at=None, junk_reason=None, deal_id=None)
+            event = StageChanged(**move)
+        events: list[Event] = [event]
+        fields, effects = _run_entry_actions(entity, dest, actor, at, events)
+        if fields is not entity.fields:
+            changes["fields"] = fields
+        moved = attrs.evolve(entity, **changes)
+        return MoveResult(entity=moved, events=tuple(events), effects=tuple(effects))
+
+    # --- the machine itself ----------------------------------------------------------------
+
+    def machine_allows(
+        self,
+        entity: Lead | Deal,
+        to_stage: str,
+        actor: Actor,
+        *,
+        reason: str | None = None,
+        note: str = "",
+    ) -> bool:
+        """
+        Ask the compiled `transitions` machine itself whether a move is allowed.
+
+        This runs the machine's trigger on a throwaway cursor; it always agrees with `check`
+        (the property-testing kit verifies that) and exists so that tests can prove it.
+        """
+        self._entity_problem(entity)
+        if to_stage not in self.pipeline:
+            return False
+        cursor = _Cursor(entity, actor, reason, note, converting=False)
+        try:
+            return bool(self._machine.events[_trigger(to_stage)].trigger(cursor))
+        except MachineError:
+            return False
+
+    def __repr__(self) -> str:
+        return f"<CompiledPipeline {self.pipeline.key!r}: {len(self._moves)} moves>"

@@ -1,0 +1,472 @@
+"""
+Pipeline definitions: stages, their rules and entry actions, reasons, and the move policy.
+
+Definitions are plain frozen values: write them in code or load them from data with
+``funnelkit.from_data(data, Pipeline)``. A `Pipeline` checks itself when built (unique keys,
+known stages and fields, consistent kinds) and compiles once into the rules that decide every
+move (`Pipeline.compile`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from funnelkit.model import CustomFieldSchema, FieldValue, PipelineKey, StageKey, TaskKind
+from funnelkit.model import _checks as check
+from funnelkit.model._checks import describe, raise_for
+from funnelkit.model._fields import field_value_problem
+
+
+if TYPE_CHECKING:
+    from funnelkit.pipelines._compiled import CompiledPipeline
+
+
+__all__ = [
+    "DEAL_FIELDS",
+    "LEAD_FIELDS",
+    "CreateTask",
+    "EntryAction",
+    "ExtraMove",
+    "MovePolicy",
+    "Pipeline",
+    "PipelineKind",
+    "Reason",
+    "SetField",
+    "Stage",
+    "StageKind",
+]
+
+DEAL_FIELDS = frozenset({"amount", "contact_id", "owner", "title"})
+"""Deal attributes a stage may require besides custom fields."""
+LEAD_FIELDS = frozenset({"contact_id", "owner"})
+"""Lead attributes a stage may require besides custom fields."""
+
+
+class StageKind(str, enum.Enum):
+    """What reaching a stage means."""
+
+    OPEN = "open"
+    """Work in progress."""
+    WON = "won"
+    """Closed successfully: a deal won, or a lead converted into a deal."""
+    LOST = "lost"
+    """Closed unsuccessfully (deal pipelines): needs a reason."""
+    JUNK = "junk"
+    """Closed as not a real request (lead pipelines): spam, a contractor...; needs a reason."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether entities in a stage of this kind are closed."""
+        return self is not StageKind.OPEN
+
+
+class PipelineKind(str, enum.Enum):
+    """What a pipeline holds."""
+
+    LEAD = "lead"
+    DEAL = "deal"
+
+
+def _duration_problem(value: object) -> check.Problem:
+    if type(value) is not timedelta:
+        return f"expected a timedelta, got {describe(value)}", "type"
+    if value <= timedelta(0):
+        return f"must be a positive duration, got {value}", "range"
+    return None
+
+
+def _percent_problem(value: object) -> check.Problem:
+    if type(value) is not int or not 0 <= value <= 100:  # noqa: PLR2004 - per cent
+        return f"expected a whole percentage from 0 to 100, got {describe(value)}", "range"
+    return None
+
+
+def _field_value(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    problem = field_value_problem(value)
+    if problem is not None:
+        check.fail(instance, attribute, value, problem[0], problem[1])
+
+
+@attrs.frozen(kw_only=True)
+class CreateTask:
+    """
+    Entry action: plan a task when an entity enters the stage.
+
+    Attributes:
+        kind: The kind of task.
+        title: What to do (``"Получить план крыши"``).
+        due_in: How long after the move the task is due.
+        assignee: Who gets it; ``None`` means the entity's owner, or the person who moved it if
+            it has none.
+    """
+
+    TYPE: ClassVar[str] = "create_task"
+
+    kind: TaskKind = attrs.field(validator=check.is_enum(TaskKind))
+    title: str = attrs.field(validator=check.nonblank)
+    due_in: timedelta = attrs.field(validator=check.field(_duration_problem))
+    assignee: str | None = attrs.field(default=None, validator=check.optional_identifier)
+
+
+@attrs.frozen(kw_only=True)
+class SetField:
+    """
+    Entry action: set a custom field when an entity enters the stage.
+
+    Attributes:
+        field: The custom field's key (it must be in the pipeline's schema).
+        value: The value to set.
+    """
+
+    TYPE: ClassVar[str] = "set_field"
+
+    field: str = attrs.field(validator=check.identifier)
+    value: FieldValue = attrs.field(validator=_field_value)
+
+
+EntryAction = CreateTask | SetField
+"""What a stage can do on entry."""
+
+
+@attrs.frozen(kw_only=True)
+class Reason:
+    """
+    A reason to close a deal as lost or a lead as junk.
+
+    Attributes:
+        key: Stable key recorded in events (``"expensive"``, ``"spam"``).
+        title: What people see (``"Дорого"``, ``"Спам"``).
+        needs_note: Whether a note is required with it (a reason such as ``"other"``).
+    """
+
+    key: str = attrs.field(validator=check.identifier)
+    title: str = attrs.field(validator=check.nonblank)
+    needs_note: bool = attrs.field(default=False, validator=check.boolean)
+
+
+@attrs.frozen(kw_only=True)
+class Stage:
+    """
+    One stage of a pipeline.
+
+    Attributes:
+        key: Stable key, unique in the pipeline; any language (``"КП ГОТОВО"``).
+        title: What people see; the key by default.
+        kind: Open, won, lost or junk.
+        probability: Chance of winning from here, in per cent, for forecasts; won stages may
+            only say 100, lost and junk stages only 0.
+        group: A block of stages (``"лиды"``, ``"сделки"``) for one pipeline holding both a lead
+            block and a deal block; diagrams draw each group as a box.
+        priority: Work order for the manager's day: 1 is worked first; ``None`` means no
+            particular order.
+        sla: How long an entity may stay in the stage before it is late.
+        required_fields: Fields that must be filled to enter: custom fields of the pipeline's
+            schema, or the entity's own (`DEAL_FIELDS`, `LEAD_FIELDS`).
+        exit_roles: Roles allowed to move an entity out of the stage; empty means anyone.
+        on_enter: Actions run when an entity enters the stage.
+    """
+
+    key: StageKey = attrs.field(validator=check.identifier)
+    title: str = attrs.field(
+        default=attrs.Factory(lambda self: self.key, takes_self=True), validator=check.nonblank
+    )
+    kind: StageKind = attrs.field(default=StageKind.OPEN, validator=check.is_enum(StageKind))
+    probability: int | None = attrs.field(
+        default=None, validator=check.field(_percent_problem, optional=True)
+    )
+    group: str | None = attrs.field(default=None, validator=check.optional_identifier)
+    priority: int | None = attrs.field(
+        default=None, validator=check.field(check.integer_at_least(1), optional=True)
+    )
+    sla: timedelta | None = attrs.field(
+        default=None, validator=check.field(_duration_problem, optional=True)
+    )
+    required_fields: tuple[str, ...] = attrs.field(
+        default=(),
+        validator=check.tuple_of(check.identifier_problem, "field keys", unique=True),
+    )
+    exit_roles: frozenset[str] = attrs.field(
+        default=frozenset(), validator=check.frozenset_of(check.identifier_problem, "role names")
+    )
+    on_enter: tuple[EntryAction, ...] = attrs.field(
+        default=(),
+        validator=check.tuple_of(
+            check.instance_problem((CreateTask, SetField), "a CreateTask or SetField"),
+            "entry actions",
+        ),
+    )
+
+    @probability.validator
+    def _probability_fits_kind(self, attribute: attrs.Attribute[Any], value: int | None) -> None:
+        expected = {StageKind.WON: 100, StageKind.LOST: 0, StageKind.JUNK: 0}.get(self.kind)
+        if value is not None and expected is not None and value != expected:
+            check.fail(
+                self,
+                attribute,
+                value,
+                f"a {self.kind.value} stage is closed, so its probability is {expected}, "
+                f"got {value}; leave it out or make the stage open",
+                "probability",
+            )
+
+    @property
+    def closed(self) -> bool:
+        """Whether entities in this stage are closed (won, lost or junk)."""
+        return self.kind.closed
+
+
+@attrs.frozen(kw_only=True)
+class ExtraMove:
+    """
+    A move the policy would not allow, declared explicitly (e.g. "ГОРЯЧИЕ" → "КП ГОТОВО").
+
+    Attributes:
+        source: The stage moved from.
+        dest: The stage moved to.
+        roles: Roles allowed to make this move; empty means anyone.
+    """
+
+    source: StageKey = attrs.field(validator=check.identifier)
+    dest: StageKey = attrs.field(validator=check.identifier)
+    roles: frozenset[str] = attrs.field(
+        default=frozenset(), validator=check.frozenset_of(check.identifier_problem, "role names")
+    )
+
+
+@attrs.frozen(kw_only=True)
+class MovePolicy:
+    """
+    Which moves between open stages a pipeline allows.
+
+    Closed stages are always final: leaving one needs ``force=True`` (a reopening, audited).
+
+    Attributes:
+        allow_back: Whether an entity may move to an earlier open stage.
+        allow_skip: Whether an entity may jump over open stages (including straight to a won
+            stage from before the last open one). Lost and junk stages are reachable from any
+            open stage either way.
+    """
+
+    allow_back: bool = attrs.field(default=False, validator=check.boolean)
+    allow_skip: bool = attrs.field(default=False, validator=check.boolean)
+
+
+def _unique(items: tuple[Any, ...], name: str) -> None:
+    seen: set[object] = set()
+    for index, item in enumerate(items):
+        if item.key in seen:
+            raise_for(
+                f"Pipeline.{name}[{index}].key",
+                item.key,
+                f"duplicate key {item.key!r}; every key in {name} must be unique",
+                "unique",
+            )
+        seen.add(item.key)
+
+
+@attrs.frozen(kw_only=True)
+class Pipeline:
+    """
+    A pipeline: ordered stages, the move policy, the reasons to close, and the custom fields.
+
+    Attributes:
+        key: Stable key (``"кровля"``); leads and deals name it in their ``pipeline``.
+        title: What people see; the key by default.
+        kind: Whether it holds leads or deals.
+        stages: The stages in order; the first is where new entities start and must be open.
+        policy: Which moves between open stages are allowed.
+        extra_moves: Moves allowed besides those of the policy.
+        reasons: Reasons for lost stages (deal pipelines) or junk stages (lead pipelines).
+        fields: The custom fields entities of this pipeline carry; stages may require them.
+
+    Raises:
+        ValidationError: If a key repeats, a rule names an unknown stage or field, the kinds do
+            not fit the pipeline (junk in a deal pipeline, lost in a lead pipeline), a closed
+            stage comes first, or closed stages exist without reasons to close with.
+    """
+
+    key: PipelineKey = attrs.field(validator=check.identifier)
+    title: str = attrs.field(
+        default=attrs.Factory(lambda self: self.key, takes_self=True), validator=check.nonblank
+    )
+    kind: PipelineKind = attrs.field(
+        default=PipelineKind.DEAL, validator=check.is_enum(PipelineKind)
+    )
+    stages: tuple[Stage, ...] = attrs.field(
+        validator=check.tuple_of(check.instance_problem(Stage, "a Stage"), "stages", min_size=1)
+    )
+    policy: MovePolicy = attrs.field(
+        factory=MovePolicy, validator=check.instance_of(MovePolicy, "a MovePolicy")
+    )
+    extra_moves: tuple[ExtraMove, ...] = attrs.field(
+        default=(),
+        validator=check.tuple_of(check.instance_problem(ExtraMove, "an ExtraMove"), "moves"),
+    )
+    reasons: tuple[Reason, ...] = attrs.field(
+        default=(),
+        validator=check.tuple_of(check.instance_problem(Reason, "a Reason"), "reasons"),
+    )
+    fields: CustomFieldSchema = attrs.field(
+        factory=CustomFieldSchema,
+        validator=check.instance_of(CustomFieldSchema, "a CustomFieldSchema"),
+    )
+    _stage_index: dict[str, int] = attrs.field(init=False, repr=False, eq=False, hash=False)
+    _compiled: list[Any] = attrs.field(init=False, factory=list, repr=False, eq=False, hash=False)
+
+    @_stage_index.default
+    def _index_stages(self) -> dict[str, int]:
+        return {stage.key: index for index, stage in enumerate(self.stages)}
+
+    def __attrs_post_init__(self) -> None:
+        _unique(self.stages, "stages")
+        _unique(self.reasons, "reasons")
+        self._check_kinds()
+        self._check_fields()
+        self._check_moves()
+
+    def _check_kinds(self) -> None:
+        if self.stages[0].closed:
+            raise_for(
+                "Pipeline.stages[0].kind",
+                self.stages[0].kind,
+                f"the first stage {self.stages[0].key!r} is where entities start, so it must "
+                "be open",
+                "first_stage",
+            )
+        if not any(stage.kind is StageKind.WON for stage in self.stages):
+            raise_for(
+                "Pipeline.stages",
+                self.stages,
+                "a pipeline needs a won stage (kind=StageKind.WON) to close successfully",
+                "won_stage",
+            )
+        wrong = StageKind.JUNK if self.kind is PipelineKind.DEAL else StageKind.LOST
+        for index, stage in enumerate(self.stages):
+            if stage.kind is wrong:
+                right = StageKind.LOST if wrong is StageKind.JUNK else StageKind.JUNK
+                raise_for(
+                    f"Pipeline.stages[{index}].kind",
+                    stage.kind,
+                    f"stage {stage.key!r} is {wrong.value}, which a {self.kind.value} pipeline "
+                    f"cannot hold; use {right.value}",
+                    "stage_kind",
+                )
+        needs_reasons = [s.key for s in self.stages if s.kind in (StageKind.LOST, StageKind.JUNK)]
+        if needs_reasons and not self.reasons:
+            raise_for(
+                "Pipeline.reasons",
+                self.reasons,
+                f"stages {needs_reasons} close with a reason, but the pipeline has no reasons; "
+                "add Reason(...) values",
+                "reasons",
+            )
+
+    def _check_fields(self) -> None:
+        own = DEAL_FIELDS if self.kind is PipelineKind.DEAL else LEAD_FIELDS
+        for index, stage in enumerate(self.stages):
+            for position, name in enumerate(stage.required_fields):
+                if name not in own and name not in self.fields:
+                    raise_for(
+                        f"Pipeline.stages[{index}].required_fields[{position}]",
+                        name,
+                        f"stage {stage.key!r} requires {name!r}, which is neither a custom field "
+                        f"of the pipeline's schema ({sorted(self.fields.keys)}) nor one of the "
+                        f"{self.kind.value}'s own fields ({sorted(own)}); add it to the schema",
+                        "unknown_field",
+                    )
+            for position, action in enumerate(stage.on_enter):
+                if isinstance(action, SetField):
+                    where = f"Pipeline.stages[{index}].on_enter[{position}]"
+                    if action.field not in self.fields:
+                        raise_for(
+                            f"{where}.field",
+                            action.field,
+                            f"stage {stage.key!r} sets {action.field!r}, which is not a custom "
+                            "field of the pipeline's schema; add it to the schema",
+                            "unknown_field",
+                        )
+                    violation = self.fields[action.field].check(action.value)
+                    if violation is not None:
+                        raise_for(f"{where}.value", action.value, violation.message, violation.rule)
+
+    def _check_moves(self) -> None:
+        for index, move in enumerate(self.extra_moves):
+            for name in ("source", "dest"):
+                key = getattr(move, name)
+                if key not in self._stage_index:
+                    raise_for(
+                        f"Pipeline.extra_moves[{index}].{name}",
+                        key,
+                        f"unknown stage {key!r}; stages are {[s.key for s in self.stages]}",
+                        "unknown_stage",
+                    )
+            if move.source == move.dest:
+                raise_for(
+                    f"Pipeline.extra_moves[{index}]",
+                    move,
+                    f"a move from {move.source!r} to itself is not a move",
+                    "same_stage",
+                )
+            if self.stage(move.source).closed:
+                raise_for(
+                    f"Pipeline.extra_moves[{index}].source",
+                    move.source,
+                    f"stage {move.source!r} is closed, and closed stages are final; reopening "
+                    "needs force=True, not a declared move",
+                    "closed_stage",
+                )
+
+    def compile(self) -> CompiledPipeline:
+        """
+        Return the pipeline's compiled rules, which decide moves; compiled once, then reused.
+
+        Compiling builds one `transitions` state machine for the whole pipeline, however many
+        leads or deals it then decides for.
+        """
+        if not self._compiled:
+            from funnelkit.pipelines._compiled import CompiledPipeline  # noqa: PLC0415 - cycle
+
+            self._compiled.append(CompiledPipeline(self))
+        compiled: CompiledPipeline = self._compiled[0]
+        return compiled
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def stage(self, key: str) -> Stage:
+        """
+        Return the stage with this key.
+
+        Raises:
+            ValidationError: If the pipeline has no such stage (the message lists them).
+        """
+        index = self._stage_index.get(key)
+        if index is None:
+            raise_for(
+                "stage",
+                key,
+                f"pipeline {self.key!r} has no stage {key!r}; its stages are "
+                f"{[s.key for s in self.stages]}",
+                "unknown_stage",
+            )
+        return self.stages[index]
+
+    def index(self, key: str) -> int:
+        """Return the position of a stage (0 for the first), or raise `ValidationError`."""
+        self.stage(key)
+        return self._stage_index[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._stage_index
+
+    @property
+    def first_stage(self) -> Stage:
+        """The stage new entities start in."""
+        return self.stages[0]
+
+    def reason(self, key: str) -> Reason | None:
+        """Return the reason with this key, or ``None``."""
+        return next((reason for reason in self.reasons if reason.key == key), None)
