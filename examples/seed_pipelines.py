@@ -22,6 +22,7 @@ import funnelkit as fk
 from funnelkit.pipelines import (
     CreateTask,
     ExtraMove,
+    Funnel,
     MovePolicy,
     Pipeline,
     PipelineKind,
@@ -98,7 +99,7 @@ ROOFING = Pipeline(
         Stage(key="УСПЕШНО РЕАЛИЗОВАНО", kind=StageKind.WON),
         Stage(key="ЗАКРЫТО И НЕ РЕАЛИЗОВАНО", kind=StageKind.LOST),
     ),
-    policy=MovePolicy(allow_back=True),
+    # Forward, stage by stage; a client who pays on the proposal skips the estimate.
     extra_moves=(ExtraMove(source="КП ГОТОВО", dest="УСПЕШНО РЕАЛИЗОВАНО"),),
     reasons=(
         Reason(key="bought_elsewhere", title="Купил в другом месте"),
@@ -224,7 +225,10 @@ TWO_BLOCKS = Pipeline(
     policy=MovePolicy(allow_back=True, allow_skip=True),
     reasons=(*JUNK_REASONS, Reason(key="expensive", title="Дорого")),
 )
-"""Seed 001, for a CRM without the lead/deal split: a lead block and a deal block in one pipeline."""
+"""Seed 001, for a CRM without the lead/deal split: a lead block, then a deal block."""
+
+SEED_000 = Funnel(key="заявки", leads=LEADS, deals=(MEETING, PROPOSAL, CONTRACT, MAIN_SALE))
+"""Seed 000: leads convert into a meeting, proposal, contract or sale deal; won deals chain on."""
 
 ALL = (ROOFING, LEADS, MEETING, PROPOSAL, CONTRACT, MAIN_SALE, TEMPERATURE_LEADS, TWO_BLOCKS)
 

@@ -6,13 +6,13 @@ storage plugs in through small protocols (`funnelkit.storage`); plain data goes 
 one strict converter (`to_data`, `from_data`).
 funnelkit does no I/O of its own: time and ids come from the caller or from injected providers.
 
-The public API is re-exported here; the submodules `model`, `storage` and `exceptions` hold the same
-names grouped by topic.
+The public API is re-exported here; the submodules `model`, `pipelines`, `storage` and
+`exceptions` hold the same names grouped by topic.
 """
 
 from importlib import metadata as _metadata
 
-from funnelkit import exceptions, model, storage
+from funnelkit import exceptions, model, pipelines, storage
 from funnelkit._converter import (
     Converter,
     event_from_data,
@@ -23,6 +23,7 @@ from funnelkit._converter import (
 from funnelkit.exceptions import (
     ConflictError,
     FunnelkitError,
+    MoveRefusedError,
     NotFoundError,
     StructureError,
     UnitOfWorkError,
@@ -94,6 +95,25 @@ from funnelkit.model import (
     Verdict,
     Violation,
 )
+from funnelkit.pipelines import (
+    CompiledPipeline,
+    Conversion,
+    CreateTask,
+    EntryAction,
+    ExtraMove,
+    Funnel,
+    MovePolicy,
+    MoveResult,
+    NextDeal,
+    Pipeline,
+    PipelineKind,
+    Reason,
+    SetField,
+    Stage,
+    StageKind,
+    TaskToCreate,
+    to_mermaid,
+)
 from funnelkit.storage import (
     ContactKeys,
     ContactRepository,
@@ -119,6 +139,7 @@ __all__ = [
     "Actor",
     "AmountChanged",
     "Clock",
+    "CompiledPipeline",
     "ConflictError",
     "Contact",
     "ContactCreated",
@@ -129,7 +150,9 @@ __all__ = [
     "ContactUpdated",
     "ContactsMerged",
     "ContactsUnmerged",
+    "Conversion",
     "Converter",
+    "CreateTask",
     "CustomFieldSchema",
     "Deal",
     "DealCreated",
@@ -144,14 +167,17 @@ __all__ = [
     "Entity",
     "EntityKind",
     "EntityRef",
+    "EntryAction",
     "Event",
     "EventStore",
+    "ExtraMove",
     "FieldChanged",
     "FieldDef",
     "FieldType",
     "FieldValue",
     "FieldValues",
     "FixedClock",
+    "Funnel",
     "FunnelkitError",
     "IdFactory",
     "InMemoryStore",
@@ -167,16 +193,26 @@ __all__ = [
     "LeadStatus",
     "Money",
     "MoveEvent",
+    "MovePolicy",
+    "MoveRefusedError",
+    "MoveResult",
+    "NextDeal",
     "NotFoundError",
     "OwnerChanged",
     "Payment",
     "PaymentKind",
     "PaymentReceived",
+    "Pipeline",
     "PipelineKey",
+    "PipelineKind",
+    "Reason",
     "RecordedEvent",
     "SequentialIds",
+    "SetField",
+    "Stage",
     "StageChanged",
     "StageKey",
+    "StageKind",
     "Store",
     "StructureError",
     "Task",
@@ -189,6 +225,7 @@ __all__ = [
     "TaskRepository",
     "TaskRescheduled",
     "TaskStatus",
+    "TaskToCreate",
     "Temperature",
     "UnitOfWork",
     "UnitOfWorkError",
@@ -203,6 +240,8 @@ __all__ = [
     "exceptions",
     "from_data",
     "model",
+    "pipelines",
     "storage",
     "to_data",
+    "to_mermaid",
 ]

@@ -10,8 +10,10 @@ The tree::
 
     FunnelkitError
     ├── ValidationError (ValueError)     a value or an argument is not acceptable
-    │   └── StructureError               plain data could not become a funnelkit value;
-    │                                    `problems` lists each one with its path
+    │   ├── StructureError               plain data could not become a funnelkit value;
+    │   │                                `problems` lists each one with its path
+    │   └── MoveRefusedError             a pipeline's rules refuse a move; `violations`
+    │                                    says which rules and what is allowed instead
     ├── NotFoundError (LookupError)      no entity with that id in the store
     ├── ConflictError                    a stale write: someone else changed the entity
     │                                    (or appended events) first, or the id is taken
@@ -30,12 +32,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from funnelkit.model import EntityRef
+    from funnelkit.model import EntityRef, Violation
 
 
 __all__ = [
     "ConflictError",
     "FunnelkitError",
+    "MoveRefusedError",
     "NotFoundError",
     "StructureError",
     "UnitOfWorkError",
@@ -94,6 +97,32 @@ class StructureError(ValidationError):
             f"Cannot build {target} from the given data ({count} problem{plural}); "
             f"fix these and try again:\n{listing}",
             rule="structure",
+        )
+
+
+class MoveRefusedError(ValidationError):
+    """
+    A move broke the pipeline's rules; nothing changed.
+
+    Attributes:
+        entity: The entity that was to move.
+        to_stage: Where it was to move.
+        violations: Every broken rule, each with the stages allowed instead.
+    """
+
+    def __init__(self, entity: EntityRef, to_stage: str, violations: tuple[Violation, ...]) -> None:
+        self.entity = entity
+        self.to_stage = to_stage
+        self.violations = violations
+        listing = "\n".join(f"  - [{v.rule}] {v.message}" for v in violations)
+        allowed = violations[0].allowed if violations else ()
+        instead = f"\nallowed now: {list(allowed)}" if allowed else "\nno move is allowed now"
+        super().__init__(
+            f"Cannot move {entity} to {to_stage!r}:\n{listing}{instead}; fix the data, or pass "
+            "force=True to override (the overridden rules are recorded in the event)",
+            field="to_stage",
+            value=to_stage,
+            rule=violations[0].rule if violations else "move",
         )
 
 

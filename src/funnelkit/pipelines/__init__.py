@@ -6,10 +6,10 @@ Define a `Pipeline` of `Stage` values (in code, or from data with ``funnelkit.fr
 `allowed_moves` for any number of leads or deals.
 """
 
+from funnelkit.exceptions import MoveRefusedError
 from funnelkit.pipelines._compiled import (
     CompiledPipeline,
     Guard,
-    MoveRefusedError,
     MoveResult,
     TaskToCreate,
 )
@@ -28,6 +28,7 @@ from funnelkit.pipelines._definition import (
     StageKind,
 )
 from funnelkit.pipelines._funnel import Conversion, Funnel, NextDeal
+from funnelkit.pipelines._mermaid import to_mermaid
 
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "Stage",
     "StageKind",
     "TaskToCreate",
+    "to_mermaid",
 ]

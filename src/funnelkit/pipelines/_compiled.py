@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 from transitions import Machine, MachineError
 
-from funnelkit.exceptions import ValidationError
+from funnelkit.exceptions import MoveRefusedError, ValidationError
 from funnelkit.model import (
     Actor,
     Deal,
@@ -51,35 +51,9 @@ if TYPE_CHECKING:
     from transitions.core import EventData
 
 
-__all__ = ["CompiledPipeline", "Guard", "MoveRefusedError", "MoveResult", "TaskToCreate"]
+__all__ = ["CompiledPipeline", "Guard", "MoveResult", "TaskToCreate"]
 
 E = TypeVar("E", Lead, Deal)
-
-
-class MoveRefusedError(ValidationError):
-    """
-    A move broke the pipeline's rules; nothing changed.
-
-    Attributes:
-        entity: The entity that was to move.
-        to_stage: Where it was to move.
-        violations: Every broken rule, each with the stages allowed instead.
-    """
-
-    def __init__(self, entity: EntityRef, to_stage: str, violations: tuple[Violation, ...]) -> None:
-        self.entity = entity
-        self.to_stage = to_stage
-        self.violations = violations
-        listing = "\n".join(f"  - [{v.rule}] {v.message}" for v in violations)
-        allowed = violations[0].allowed if violations else ()
-        instead = f"\nallowed now: {list(allowed)}" if allowed else "\nno move is allowed now"
-        super().__init__(
-            f"Cannot move {entity} to {to_stage!r}:\n{listing}{instead}; fix the data, or pass "
-            "force=True to override (the overridden rules are recorded in the event)",
-            field="to_stage",
-            value=to_stage,
-            rule=violations[0].rule if violations else "move",
-        )
 
 
 @attrs.frozen(kw_only=True)
@@ -103,7 +77,7 @@ class TaskToCreate:
 
 
 @attrs.frozen(kw_only=True)
-class MoveResult:
+class MoveResult(Generic[E]):
     """
     What a move produced: the moved entity, the events to append, the effects to carry out.
 
@@ -113,7 +87,7 @@ class MoveResult:
         effects: Tasks to create, from the destination stage's entry actions.
     """
 
-    entity: Lead | Deal
+    entity: E
     events: tuple[Event, ...]
     effects: tuple[TaskToCreate, ...] = ()
 
@@ -415,7 +389,13 @@ class CompiledPipeline:
                 msg, field="entity.pipeline", value=entity.pipeline, rule="pipeline"
             )
         if entity.stage not in self.pipeline:
-            self.pipeline.stage(entity.stage)
+            msg = (
+                f"{entity.ref} is in stage {entity.stage!r}, which pipeline {self.pipeline.key!r} "
+                f"does not have; its stages are {[s.key for s in self.pipeline.stages]}"
+            )
+            raise ValidationError(
+                msg, field="entity.stage", value=entity.stage, rule="unknown_stage"
+            )
 
     def _violations(  # noqa: PLR0917 - private; positional for speed
         self,
@@ -526,7 +506,7 @@ class CompiledPipeline:
         reason: str | None = None,
         note: str = "",
         force: bool = False,
-    ) -> MoveResult:
+    ) -> MoveResult[E]:
         """
         Move an entity to a stage, if the rules allow it (or `force` overrides them).
 
@@ -564,7 +544,7 @@ class CompiledPipeline:
         force: bool,
         *,
         conversion: tuple[str, str] | None,
-    ) -> MoveResult:
+    ) -> MoveResult[E]:
         """Move; `conversion` is ``(deal_id, contact_id)`` when a funnel converts a lead."""
         converting = conversion is not None
         self._entity_problem(entity)
@@ -605,7 +585,7 @@ class CompiledPipeline:
         force: bool,
         overridden: tuple[Violation, ...],
         conversion: tuple[str, str] | None,
-    ) -> MoveResult:
+    ) -> MoveResult[E]:
         reason, note = why
         changes: dict[str, Any] = {"stage": dest.key}
         move: dict[str, Any] = {
@@ -675,11 +655,12 @@ class CompiledPipeline:
         (the property-testing kit verifies that) and exists so that tests can prove it.
         """
         self._entity_problem(entity)
-        if to_stage not in self.pipeline:
+        event = self._machine.events.get(_trigger(to_stage))
+        if event is None:  # an unknown stage, or one no move leads to
             return False
         cursor = _Cursor(entity, actor, reason, note, converting=False)
         try:
-            return bool(self._machine.events[_trigger(to_stage)].trigger(cursor))
+            return bool(event.trigger(cursor))
         except MachineError:
             return False
 

@@ -229,10 +229,8 @@ class Funnel:
             fields=FieldValues({k: v for k, v in lead.fields.items() if k in target.fields}),
         )
         events.append(DealCreated(entity=deal.ref, sequence=1, at=at, actor=actor.id, deal=deal))
-        lead_after = moved.entity
-        assert isinstance(lead_after, Lead)  # noqa: S101 - the lead pipeline moves leads
         return Conversion(
-            lead=lead_after,
+            lead=moved.entity,
             deal=deal,
             contact=contact,
             events=tuple(events),
