@@ -164,6 +164,7 @@ STORAGE_ALL = [
 ]
 
 STRATEGIES_ALL = [
+    "MoveAttempt",
     "actors",
     "aware_datetimes",
     "contact_data",
@@ -173,12 +174,16 @@ STRATEGIES_ALL = [
     "documents",
     "entity_refs",
     "events",
+    "field_value_for",
     "field_values",
     "identifiers",
     "lead_sources",
     "leads",
     "moneys",
+    "move_attempts",
     "payments",
+    "pipeline_entities",
+    "pipelines",
     "tasks",
     "texts",
 ]
@@ -192,6 +197,12 @@ CONTRACTS_ALL = [
     "StoreContract",
     "TaskRepositoryContract",
     "UnitOfWorkContract",
+]
+
+PIPELINE_KIT_ALL = [
+    "PipelineMachine",
+    "check_pipeline",
+    "check_pipelines",
 ]
 
 STATEFUL_ALL = [
@@ -219,6 +230,7 @@ def _isort_key(name: str) -> tuple[int, str]:
         ("funnelkit.testing.strategies", STRATEGIES_ALL),
         ("funnelkit.testing.contracts", CONTRACTS_ALL),
         ("funnelkit.testing.stateful", STATEFUL_ALL),
+        ("funnelkit.testing.pipelines", PIPELINE_KIT_ALL),
     ],
 )
 def test_public_names_are_pinned(module, expected):
@@ -237,6 +249,7 @@ def test_public_names_are_pinned(module, expected):
         "funnelkit.testing.strategies",
         "funnelkit.testing.contracts",
         "funnelkit.testing.stateful",
+        "funnelkit.testing.pipelines",
     ],
 )
 def test_all_is_sorted_and_every_name_exists(module):

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CompiledPipeline", "Guard", "MoveResult", "TaskToCreate"]
 
-E = TypeVar("E", Lead, Deal)
+E = TypeVar("E", bound=Lead | Deal)
 
 
 @attrs.frozen(kw_only=True)

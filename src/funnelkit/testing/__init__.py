@@ -5,7 +5,10 @@ The testing kit: check a store adapter, and property-test your own pipelines and
   against every storage contract; combine them with one ``store`` fixture.
 - `funnelkit.testing.stateful`: a Hypothesis state machine that drives any store with random
   operations and compares it with a plain dictionary model.
-- `funnelkit.testing.strategies`: Hypothesis strategies for every funnelkit value and event.
+- `funnelkit.testing.pipelines`: a Hypothesis state machine that property-tests the rules of
+  any pipeline (`check_pipeline`).
+- `funnelkit.testing.strategies`: Hypothesis strategies for every funnelkit value, event and
+  pipeline definition, and for move attempts.
 
 The kit needs the ``testing`` extra: ``pip install "funnelkit[testing]"``.
 Importing ``funnelkit`` itself never imports Hypothesis or pytest.
@@ -28,6 +31,8 @@ import pytest  # noqa: E402 - only after the check above can explain a missing e
 
 
 # The conformance kit asserts with plain ``assert``; have pytest rewrite them for readable diffs.
-pytest.register_assert_rewrite("funnelkit.testing.contracts", "funnelkit.testing.stateful")
+pytest.register_assert_rewrite(
+    "funnelkit.testing.contracts", "funnelkit.testing.stateful", "funnelkit.testing.pipelines"
+)
 
 __all__: list[str] = []

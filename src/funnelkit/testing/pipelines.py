@@ -1,0 +1,240 @@
+"""
+Property-test a pipeline: a Hypothesis state machine that throws random moves at its rules.
+
+Entities are placed in the pipeline's open stages; actors with random roles try to move them
+anywhere, with right, wrong or missing reasons, sometimes with ``force=True``; fields get
+filled in between. After every step the machine asserts that:
+
+- only declared moves succeed, and the compiled `transitions` machine agrees with `check`;
+- a refused move changes nothing and its error carries exactly the violations `check` gave;
+- closed stages absorb: leaving one needs force;
+- the required fields of a stage hold on every unforced entry;
+- a forced move records exactly the rules it overrode;
+- histories are consistent: each event's from-stage is the previous to-stage, sequences run
+  1, 2, 3..., and the entity stands where its last event put it.
+
+Run it on your own pipeline in one line::
+
+    from funnelkit.testing.pipelines import check_pipeline
+
+    def test_my_pipeline_keeps_its_rules():
+        check_pipeline(MY_PIPELINE)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from funnelkit.exceptions import MoveRefusedError
+from funnelkit.model import Deal, Event, Lead, Money, MoveEvent, Violation
+from funnelkit.pipelines import DEAL_FIELDS, LEAD_FIELDS, Pipeline, PipelineKind, StageKind
+from funnelkit.testing import strategies as fst
+
+
+if TYPE_CHECKING:
+    from hypothesis import settings as Settings  # noqa: N812 - the class
+
+    from funnelkit.pipelines import CompiledPipeline
+
+__all__ = ["PipelineMachine", "check_pipeline", "check_pipelines"]
+
+_START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=3)))
+
+
+def _filled(entity: Lead | Deal, name: str) -> bool:
+    value: object = (
+        entity.fields.get(name) if name in entity.fields else getattr(entity, name, None)
+    )
+    return value is not None and value not in ("", ())
+
+
+class PipelineMachine(RuleBasedStateMachine):
+    """
+    The state machine behind `check_pipeline`; subclass it and set `pipeline` to use it directly.
+
+    Expose ``TestMyPipeline = MyMachine.TestCase`` for pytest to collect.
+    """
+
+    pipeline: ClassVar[Pipeline]
+    """The pipeline under test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entities: list[Lead | Deal] = []
+        self.starts: list[str] = []
+        self.histories: list[list[Event]] = []
+        self.clock = _START
+        if hasattr(self, "pipeline"):
+            self._use(self.pipeline)
+
+    def _use(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline  # type: ignore[misc]
+        self.compiled: CompiledPipeline = pipeline.compile()
+        # Strategies are built once per run: building costs far more than drawing.
+        self._new_entities = fst.pipeline_entities(pipeline)
+        self._attempts = fst.move_attempts(pipeline)
+        self._values = {d.key: fst.field_value_for(d) for d in pipeline.fields.fields}
+
+    def _tick(self) -> datetime:
+        self.clock += timedelta(minutes=7)
+        return self.clock
+
+    @rule(data=st.data())
+    def place(self, data: st.DataObject) -> None:
+        """Place a new entity in one of the open stages."""
+        entity = data.draw(self._new_entities, label="entity")
+        entity = attrs.evolve(entity, created_at=self.clock)
+        self.entities.append(entity)
+        self.starts.append(entity.stage)
+        self.histories.append([])
+
+    @precondition(lambda self: bool(self.entities))
+    @rule(data=st.data())
+    def fill(self, data: st.DataObject) -> None:
+        """Fill in one field a stage may require (custom or the entity's own)."""
+        index = data.draw(st.integers(0, len(self.entities) - 1), label="entity index")
+        entity = self.entities[index]
+        own = DEAL_FIELDS if self.pipeline.kind is PipelineKind.DEAL else LEAD_FIELDS
+        names = sorted({*self.pipeline.fields.keys, *own})
+        name = data.draw(st.sampled_from(names), label="field")
+        if name in self.pipeline.fields:
+            value = data.draw(self._values[name], label="value")
+            entity = attrs.evolve(entity, fields=entity.fields.set(name, value))
+        elif name == "amount" and isinstance(entity, Deal):
+            entity = attrs.evolve(entity, amount=Money.of("150000", "RUB"))
+        else:
+            changes: dict[str, Any] = {name: "anna" if name == "owner" else "К-1"}
+            entity = attrs.evolve(entity, **changes)
+        self.entities[index] = entity
+
+    @precondition(lambda self: bool(self.entities))
+    @rule(data=st.data())
+    def attempt(self, data: st.DataObject) -> None:
+        """Try a move and check the outcome against `check`, the machine and the rules."""
+        index = data.draw(st.integers(0, len(self.entities) - 1), label="entity index")
+        entity = self.entities[index]
+        attempt = data.draw(self._attempts, label="attempt")
+        violations = self.compiled.check(
+            entity, attempt.to_stage, attempt.actor, reason=attempt.reason, note=attempt.note
+        )
+        assert (not violations) == self.compiled.machine_allows(
+            entity, attempt.to_stage, attempt.actor, reason=attempt.reason, note=attempt.note
+        ), f"transitions and check() disagree: {entity.stage!r} → {attempt.to_stage!r}"
+        source = self.pipeline.stage(entity.stage)
+        if source.closed:
+            assert violations, f"{entity.ref} left the closed stage {source.key!r} unforced"
+        history = self.histories[index]
+        try:
+            result = self.compiled.move(
+                entity,
+                attempt.to_stage,
+                attempt.actor,
+                self._tick(),
+                sequence=len(history) + 1,
+                reason=attempt.reason,
+                note=attempt.note,
+                force=attempt.force,
+            )
+        except MoveRefusedError as refused:
+            assert violations or attempt.force, "a move check() allowed was refused"
+            assert attempt.force or refused.violations == violations  # noqa: PT017
+            return
+        self._check_moved(entity, attempt, violations, result.entity, result.events)
+        self.entities[index] = result.entity
+        history.extend(result.events)
+
+    def _check_moved(
+        self,
+        entity: Lead | Deal,
+        attempt: fst.MoveAttempt,
+        violations: tuple[Violation, ...],
+        moved: Lead | Deal,
+        events: tuple[Event, ...],
+    ) -> None:
+        assert attempt.force or not violations, f"a move breaking {violations} succeeded"
+        assert moved.stage == attempt.to_stage
+        assert (moved.id, moved.version) == (entity.id, entity.version)
+        first = events[0]
+        assert isinstance(first, MoveEvent)
+        assert (first.from_stage, first.to_stage) == (entity.stage, attempt.to_stage)
+        assert first.overridden == (violations if attempt.force else ())
+        dest = self.pipeline.stage(attempt.to_stage)
+        if not attempt.force:
+            missing = [name for name in dest.required_fields if not _filled(moved, name)]
+            assert not missing, f"entered {dest.key!r} without {missing}"
+        assert moved.status.value in _STATUSES[dest.kind]
+
+    @invariant()
+    def histories_are_consistent(self) -> None:
+        """Each move starts where the previous one ended; sequences run 1, 2, 3..."""
+        for entity, start, history in zip(self.entities, self.starts, self.histories, strict=True):
+            assert [event.sequence for event in history] == list(range(1, len(history) + 1))
+            stage = start
+            for event in history:
+                if isinstance(event, MoveEvent):
+                    assert event.from_stage == stage, f"{entity.ref}: history jumps"
+                    stage = event.to_stage
+            assert entity.stage == stage
+
+
+_STATUSES: dict[StageKind, frozenset[str]] = {
+    StageKind.OPEN: frozenset({"open"}),
+    StageKind.WON: frozenset({"won", "converted"}),
+    StageKind.LOST: frozenset({"lost"}),
+    StageKind.JUNK: frozenset({"junk"}),
+}
+
+
+class _GeneratedPipelineMachine(PipelineMachine):
+    """`PipelineMachine` on a pipeline drawn from a strategy at the start of each run."""
+
+    strategy: ClassVar[st.SearchStrategy[Pipeline]]
+
+    @initialize(data=st.data())
+    def draw_pipeline(self, data: st.DataObject) -> None:
+        """Draw the pipeline every later step works on."""
+        self._use(data.draw(self.strategy, label="pipeline"))
+
+
+def check_pipelines(
+    pipelines: st.SearchStrategy[Pipeline], *, settings: Settings | None = None
+) -> None:
+    """
+    Like `check_pipeline`, on pipelines drawn from a strategy (e.g. `strategies.pipelines`).
+
+    Raises:
+        AssertionError: With the minimal failing pipeline and steps, if a rule is broken.
+    """
+    machine: type[_GeneratedPipelineMachine] = type(
+        "GeneratedPipelineMachine", (_GeneratedPipelineMachine,), {"strategy": pipelines}
+    )
+    run_state_machine_as_test(machine, settings=settings)
+
+
+def check_pipeline(pipeline: Pipeline, *, settings: Settings | None = None) -> None:
+    """
+    Throw random moves at `pipeline`'s rules and check every property listed in this module.
+
+    Args:
+        pipeline: The pipeline to check.
+        settings: Hypothesis settings (the active profile by default).
+
+    Raises:
+        AssertionError: With Hypothesis' minimal failing sequence of steps, if a rule is broken.
+    """
+    machine: type[PipelineMachine] = type(
+        "PipelineMachine", (PipelineMachine,), {"pipeline": pipeline}
+    )
+    run_state_machine_as_test(machine, settings=settings)
