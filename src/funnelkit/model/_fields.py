@@ -116,6 +116,13 @@ class FieldValues(Mapping[str, FieldValue]):
     def __getitem__(self, key: str) -> FieldValue:
         return self._data[key]
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value of `key`, or `default` if it has none."""
+        return self._data.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 

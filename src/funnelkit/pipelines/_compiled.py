@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import attrs
 from transitions import Machine, MachineError
@@ -24,6 +24,7 @@ from funnelkit.model import (
     DealLost,
     DealStatus,
     DealWon,
+    EntityKind,
     EntityRef,
     Event,
     FieldChanged,
@@ -37,7 +38,7 @@ from funnelkit.model import (
     TaskKind,
     Violation,
 )
-from funnelkit.model._checks import aware_datetime_problem, describe, integer_at_least
+from funnelkit.model._checks import aware_datetime_problem, describe
 from funnelkit.pipelines._definition import (
     Pipeline,
     PipelineKind,
@@ -274,6 +275,54 @@ def _declared_moves(pipeline: Pipeline) -> dict[tuple[str, str], list[Guard]]:
     return {(source.key, dest.key): _guards(pipeline, source, dest) for source, dest in pairs}
 
 
+T = TypeVar("T")
+_BUILDERS: dict[type, Callable[[dict[str, Any]], Any]] = {}
+_REPLACERS: dict[tuple[type, tuple[str, ...]], Callable[[Any, dict[str, Any]], Any]] = {}
+
+
+def _compile_function(name: str, lines: list[str], cls: type) -> Callable[..., Any]:
+    """Compile generated straight-line code, the way attrs generates ``__init__``."""
+    namespace: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "_cls": cls}
+    exec("\n".join(lines), namespace)  # noqa: S102 - code generated from attribute names only
+    function: Callable[..., Any] = namespace[name]
+    return function
+
+
+def _trusted(cls: type[T], values: dict[str, Any]) -> T:
+    """
+    Build a frozen attrs instance from values that are known to be valid, skipping validators.
+
+    Only for results assembled from already-validated parts; the property kit re-validates
+    every result it sees, so a mistake here cannot go unnoticed.
+    """
+    build = _BUILDERS.get(cls)
+    if build is None:
+        names = [attribute.name for attribute in attrs.fields(cast("Any", cls))]
+        lines = ["def build(v):", "    new = _new(_cls)"]
+        lines += [f"    _set(new, {name!r}, v[{name!r}])" for name in names]
+        build = _BUILDERS[cls] = _compile_function("build", [*lines, "    return new"], cls)
+    instance: T = build(values)
+    return instance
+
+
+def _replaced(entity: E, changes: dict[str, Any]) -> E:
+    """`attrs.evolve` for already-validated changes, without re-running validators."""
+    cls = type(entity)
+    key = (cls, tuple(changes))
+    replace = _REPLACERS.get(key)
+    if replace is None:
+        lines = ["def replace(e, c):", "    new = _new(_cls)"]
+        lines += [
+            f"    _set(new, {name!r}, c[{name!r}])"
+            if name in changes
+            else f"    _set(new, {name!r}, e.{name})"
+            for name in (attribute.name for attribute in attrs.fields(cls))
+        ]
+        replace = _REPLACERS[key] = _compile_function("replace", [*lines, "    return new"], cls)
+    moved: E = replace(entity, changes)
+    return moved
+
+
 def _run_entry_actions(
     entity: Lead | Deal, dest: Stage, actor: Actor, at: datetime, events: list[Event]
 ) -> tuple[FieldValues, list[TaskToCreate]]:
@@ -354,6 +403,11 @@ class CompiledPipeline:
             for stage in pipeline.stages
         }
         self._is_lead = pipeline.kind is PipelineKind.LEAD
+        self._entity_type: type[Lead | Deal] = Lead if self._is_lead else Deal
+        self._entity_kind = EntityKind.LEAD if self._is_lead else EntityKind.DEAL
+        self._key = pipeline.key
+        self._stages = {stage.key: stage for stage in pipeline.stages}
+        self._reasons = {reason.key: reason for reason in pipeline.reasons}
 
     # --- introspection ---------------------------------------------------------------------
 
@@ -373,7 +427,10 @@ class CompiledPipeline:
     # --- deciding moves --------------------------------------------------------------------
 
     def _entity_problem(self, entity: object) -> None:
-        expected = Lead if self._is_lead else Deal
+        expected = self._entity_type
+        if type(entity) is expected:
+            if entity.pipeline == self._key and entity.stage in self._stages:
+                return
         if not isinstance(entity, expected):
             msg = (
                 f"pipeline {self.pipeline.key!r} holds {self.pipeline.kind.value}s, got "
@@ -411,7 +468,7 @@ class CompiledPipeline:
             msg = f"move(actor): expected an Actor, got {describe(given)}"
             raise ValidationError(msg, field="actor", value=actor, rule="type")
         source = entity.stage
-        if to_stage not in self.pipeline:
+        if to_stage not in self._stages:
             return (
                 Violation(
                     rule="unknown_stage",
@@ -548,18 +605,19 @@ class CompiledPipeline:
         """Move; `conversion` is ``(deal_id, contact_id)`` when a funnel converts a lead."""
         converting = conversion is not None
         self._entity_problem(entity)
-        _check_at(at)
-        if integer_at_least(1)(sequence) is not None:
+        if type(at) is not datetime or at.utcoffset() is None:
+            _check_at(at)
+        if type(sequence) is not int or sequence < 1:
             msg = f"move(sequence): expected a positive integer, got {describe(sequence)}"
             raise ValidationError(msg, field="sequence", value=sequence, rule="range")
         violations = self._violations(entity, to_stage, actor, reason, note, converting)
         if violations and not force:
             raise MoveRefusedError(entity.ref, to_stage, violations)
-        if to_stage not in self.pipeline or to_stage == entity.stage:
+        dest = self._stages.get(to_stage)
+        if dest is None or to_stage == entity.stage:
             raise MoveRefusedError(entity.ref, to_stage, violations)
-        dest = self.pipeline.stage(to_stage)
         if dest.kind in (StageKind.LOST, StageKind.JUNK) and (
-            reason is None or self.pipeline.reason(reason) is None
+            reason is None or reason not in self._reasons
         ):
             # Even a forced loss records a known reason: analytics group by it.
             raise MoveRefusedError(
@@ -570,6 +628,15 @@ class CompiledPipeline:
             )
         if dest.kind is StageKind.WON and self._is_lead and not converting:
             raise MoveRefusedError(entity.ref, to_stage, violations)
+        if type(note) is not str:
+            msg = f"move(note): expected a string, got {describe(note)}"
+            raise ValidationError(msg, field="note", value=note, rule="type")
+        if dest.closed and at < entity.created_at:
+            msg = (
+                f"move(at): {entity.ref} would close at {at.isoformat()}, before it was created "
+                f"({entity.created_at.isoformat()}); pass the real time of the move"
+            )
+            raise ValidationError(msg, field="at", value=at, rule="closed_after_created")
         return self._apply(
             entity, dest, actor, at, sequence, (reason, note), force, violations, conversion
         )
@@ -589,7 +656,7 @@ class CompiledPipeline:
         reason, note = why
         changes: dict[str, Any] = {"stage": dest.key}
         move: dict[str, Any] = {
-            "entity": entity.ref,
+            "entity": _trusted(EntityRef, {"kind": self._entity_kind, "id": entity.id}),
             "sequence": sequence,
             "at": at,
             "actor": actor.id,
@@ -599,24 +666,27 @@ class CompiledPipeline:
             "forced": force and bool(overridden),
             "overridden": overridden if force else (),
         }
+        # Every value below was validated already (the entity, the pipeline's keys, the actor,
+        # `at`, `sequence`, the reason and note), so the common moves build their results
+        # without running the validators again: that is most of a move's cost.
         event: Event
         if isinstance(entity, Deal):
             if dest.kind is StageKind.WON:
                 changes.update(status=DealStatus.WON, closed_at=at, lost_reason=None)
-                event = DealWon(**move, amount=entity.amount)
+                event = _trusted(DealWon, {**move, "amount": entity.amount})
             elif dest.kind is StageKind.LOST:
                 changes.update(
                     status=DealStatus.LOST, closed_at=at, lost_reason=reason, lost_note=note
                 )
-                event = DealLost(**move, reason=str(reason), note=note)
+                event = _trusted(DealLost, {**move, "reason": reason, "note": note})
             else:
                 changes.update(
                     status=DealStatus.OPEN, closed_at=None, lost_reason=None, lost_note=""
                 )
-                event = StageChanged(**move)
+                event = _trusted(StageChanged, move)
         elif dest.kind is StageKind.JUNK:
             changes.update(status=LeadStatus.JUNK, closed_at=at, junk_reason=reason, deal_id=None)
-            event = LeadClosedAsJunk(**move, reason=str(reason), note=note)
+            event = _trusted(LeadClosedAsJunk, {**move, "reason": reason, "note": note})
         elif dest.kind is StageKind.WON and conversion is not None:
             deal_id, contact_id = conversion
             changes.update(
@@ -629,13 +699,17 @@ class CompiledPipeline:
             event = LeadConverted(**move, deal_id=deal_id, contact_id=contact_id)
         else:
             changes.update(status=LeadStatus.OPEN, closed_at=None, junk_reason=None, deal_id=None)
-            event = StageChanged(**move)
+            event = _trusted(StageChanged, move)
         events: list[Event] = [event]
-        fields, effects = _run_entry_actions(entity, dest, actor, at, events)
-        if fields is not entity.fields:
-            changes["fields"] = fields
-        moved = attrs.evolve(entity, **changes)
-        return MoveResult(entity=moved, events=tuple(events), effects=tuple(effects))
+        effects: list[TaskToCreate] = []
+        if dest.on_enter:
+            fields, effects = _run_entry_actions(entity, dest, actor, at, events)
+            if fields is not entity.fields:
+                changes["fields"] = fields
+        # A conversion carries caller-given ids: that path validates everything again.
+        moved = attrs.evolve(entity, **changes) if conversion else _replaced(entity, changes)
+        result = {"entity": moved, "events": tuple(events), "effects": tuple(effects)}
+        return _trusted(MoveResult, result)
 
     # --- the machine itself ----------------------------------------------------------------
 

@@ -175,6 +175,9 @@ class PipelineMachine(RuleBasedStateMachine):
             missing = [name for name in dest.required_fields if not _filled(moved, name)]
             assert not missing, f"entered {dest.key!r} without {missing}"
         assert moved.status.value in _STATUSES[dest.kind]
+        # Results are built without re-running validators: prove they would pass them.
+        assert attrs.evolve(moved) == moved
+        assert [attrs.evolve(event) for event in events] == list(events)
 
     @invariant()
     def histories_are_consistent(self) -> None:
