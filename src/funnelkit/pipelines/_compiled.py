@@ -426,11 +426,13 @@ class CompiledPipeline:
 
     # --- deciding moves --------------------------------------------------------------------
 
+    def _placed(self, entity: Lead | Deal) -> bool:
+        return entity.pipeline == self._key and entity.stage in self._stages
+
     def _entity_problem(self, entity: object) -> None:
         expected = self._entity_type
-        if type(entity) is expected:
-            if entity.pipeline == self._key and entity.stage in self._stages:
-                return
+        if type(entity) is expected and self._placed(entity):
+            return
         if not isinstance(entity, expected):
             msg = (
                 f"pipeline {self.pipeline.key!r} holds {self.pipeline.kind.value}s, got "
