@@ -141,6 +141,8 @@ PIPELINES_ALL = [
     "Pipeline",
     "PipelineKind",
     "Reason",
+    "Replay",
+    "ReplayProblem",
     "SetField",
     "Stage",
     "StageKind",
@@ -212,7 +214,14 @@ STATEFUL_ALL = [
 
 
 # Names that stay in their topic module: too specialised for the top-level namespace.
-TOPIC_ONLY = {"InMemoryUnitOfWork", "DEAL_FIELDS", "LEAD_FIELDS", "Guard"}
+TOPIC_ONLY = {
+    "InMemoryUnitOfWork",
+    "DEAL_FIELDS",
+    "LEAD_FIELDS",
+    "Guard",
+    "Replay",
+    "ReplayProblem",
+}
 
 
 def _isort_key(name: str) -> tuple[int, str]:

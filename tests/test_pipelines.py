@@ -565,3 +565,46 @@ def test_mermaid_draws_groups_as_subgraphs_and_funnels_as_chains():
     assert '    p1s2 -.->|"next"| p2s0\n' in funnel
     with pytest.raises(fk.ValidationError):
         to_mermaid("кровля")  # type: ignore[arg-type]
+
+
+# --- replay --------------------------------------------------------------------------------------
+
+
+def test_replay_follows_a_clean_history_to_its_end():
+    """A history of declared moves replays without problems to its last stage."""
+    deal = roofing_deal()
+    first = RULES.move(deal, "ОП ВЗЯЛ В РАБОТУ", MANAGER, T0, sequence=1)
+    second = RULES.move(first.entity, "ГОРЯЧИЕ", MANAGER, T0, sequence=2)
+    replay = RULES.replay([*first.events, *second.events])
+    assert ("ГОРЯЧИЕ", 2, ()) == (replay.stage, replay.moves, replay.problems)
+
+
+def test_replay_reports_gaps_undeclared_and_foreign_moves():
+    """A jump in the history, an unforced undeclared move and another pipeline's event are named."""
+    ref = fk.EntityRef.deal("С-1")
+
+    def moved(sequence, source, dest, pipeline="кровля", *, forced=False):
+        overridden = (fk.Violation(rule="skip", message="пропуск"),) if forced else ()
+        return fk.StageChanged(
+            entity=ref,
+            sequence=sequence,
+            at=T0,
+            actor="anna",
+            pipeline=pipeline,
+            from_stage=source,
+            to_stage=dest,
+            forced=forced,
+            overridden=overridden,
+        )
+
+    history = [
+        moved(1, "НОВЫЙ ЛИД", "ГОРЯЧИЕ"),
+        moved(2, "ОП ВЗЯЛ В РАБОТУ", "ГОРЯЧИЕ"),
+        moved(3, "ГОРЯЧИЕ", "КП ГОТОВО", forced=True),
+        moved(4, "КП ГОТОВО", "СМЕТА ГОТОВА", pipeline="опт"),
+    ]
+    replay = RULES.replay(history)
+    assert [(1, "undeclared_move"), (2, "history"), (4, "pipeline")] == [
+        (p.sequence, p.rule) for p in replay.problems
+    ]
+    assert "СМЕТА ГОТОВА" == replay.stage

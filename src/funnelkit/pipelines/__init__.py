@@ -11,6 +11,8 @@ from funnelkit.pipelines._compiled import (
     CompiledPipeline,
     Guard,
     MoveResult,
+    Replay,
+    ReplayProblem,
     TaskToCreate,
 )
 from funnelkit.pipelines._definition import (
@@ -48,6 +50,8 @@ __all__ = [
     "Pipeline",
     "PipelineKind",
     "Reason",
+    "Replay",
+    "ReplayProblem",
     "SetField",
     "Stage",
     "StageKind",

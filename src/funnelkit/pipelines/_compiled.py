@@ -10,7 +10,7 @@ source of the rules while a move costs a dictionary look-up plus the guards.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -33,6 +33,7 @@ from funnelkit.model import (
     LeadClosedAsJunk,
     LeadConverted,
     LeadStatus,
+    MoveEvent,
     StageChanged,
     StageKey,
     TaskKind,
@@ -52,7 +53,14 @@ if TYPE_CHECKING:
     from transitions.core import EventData
 
 
-__all__ = ["CompiledPipeline", "Guard", "MoveResult", "TaskToCreate"]
+__all__ = [
+    "CompiledPipeline",
+    "Guard",
+    "MoveResult",
+    "Replay",
+    "ReplayProblem",
+    "TaskToCreate",
+]
 
 E = TypeVar("E", bound=Lead | Deal)
 
@@ -321,6 +329,45 @@ def _replaced(entity: E, changes: dict[str, Any]) -> E:
         replace = _REPLACERS[key] = _compile_function("replace", [*lines, "    return new"], cls)
     moved: E = replace(entity, changes)
     return moved
+
+
+@attrs.frozen(kw_only=True)
+class ReplayProblem:
+    """
+    One event of a history that the rules do not account for.
+
+    Attributes:
+        sequence: The event's sequence number.
+        rule: ``"history"`` (it does not start where the last move ended), ``"pipeline"``
+            (another pipeline's event) or ``"undeclared_move"`` (unforced, not declared).
+        message: What is wrong.
+    """
+
+    sequence: int
+    rule: str
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class Replay:
+    """
+    The outcome of replaying a history: where the entity ends and what did not fit the rules.
+
+    Attributes:
+        stage: The stage the last move event put the entity in.
+        moves: How many move events were replayed.
+        problems: The events the rules do not account for (empty for a clean history).
+    """
+
+    stage: str
+    moves: int
+    problems: tuple[ReplayProblem, ...]
+
+
+def _problem(event: MoveEvent, rule: str, message: str) -> ReplayProblem:
+    return ReplayProblem(
+        sequence=event.sequence, rule=rule, message=f"{event.entity} #{event.sequence}: {message}"
+    )
 
 
 def _run_entry_actions(
@@ -712,6 +759,51 @@ class CompiledPipeline:
         moved = attrs.evolve(entity, **changes) if conversion else _replaced(entity, changes)
         result = {"entity": moved, "events": tuple(events), "effects": tuple(effects)}
         return _trusted(MoveResult, result)
+
+    # --- replaying history -----------------------------------------------------------------
+
+    def replay(self, history: Iterable[Event], *, start: str | None = None) -> Replay:
+        """
+        Check one entity's recorded history against the rules and return where it ends.
+
+        Each move event must start where the previous one ended (the first where `start`, the
+        first stage by default, says), stay in this pipeline, and follow a move the compiled
+        machine declares; a move that does not is accepted only if it was forced, and then
+        must list the rules it overrode. Other events are skipped. Guards that depend on the
+        entity's fields or the actor's roles at the time cannot be re-checked from events;
+        the forced flag records whether they were overridden.
+
+        Returns:
+            The final stage and the problems found, each tied to an event's sequence number.
+        """
+        stage = self.pipeline.first_stage.key if start is None else start
+        moves = self._moves
+        stages = self._stages
+        key = self._key
+        problems: list[ReplayProblem] = []
+        count = 0
+        for event in history:
+            if not isinstance(event, MoveEvent):
+                continue
+            count += 1
+            source, dest = event.from_stage, event.to_stage
+            if event.pipeline != key:
+                problems.append(
+                    _problem(event, "pipeline", f"event is about pipeline {event.pipeline!r}")
+                )
+            elif source != stage:
+                problems.append(
+                    _problem(
+                        event, "history", f"moves from {source!r}, but the entity was in {stage!r}"
+                    )
+                )
+            elif (source, dest) not in moves and not event.forced:
+                why = "unknown stage" if dest not in stages else "a move the rules do not declare"
+                problems.append(
+                    _problem(event, "undeclared_move", f"{source!r} → {dest!r} is {why}")
+                )
+            stage = dest
+        return Replay(stage=stage, moves=count, problems=tuple(problems))
 
     # --- the machine itself ----------------------------------------------------------------
 

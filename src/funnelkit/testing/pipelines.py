@@ -11,7 +11,8 @@ filled in between. After every step the machine asserts that:
 - the required fields of a stage hold on every unforced entry;
 - a forced move records exactly the rules it overrode;
 - histories are consistent: each event's from-stage is the previous to-stage, sequences run
-  1, 2, 3..., and the entity stands where its last event put it.
+  1, 2, 3..., the entity stands where its last event put it, and replaying the history
+  through the rules (`CompiledPipeline.replay`) finds nothing wrong.
 
 Run it on your own pipeline in one line::
 
@@ -190,6 +191,8 @@ class PipelineMachine(RuleBasedStateMachine):
                     assert event.from_stage == stage, f"{entity.ref}: history jumps"
                     stage = event.to_stage
             assert entity.stage == stage
+            replayed = self.compiled.replay(history, start=start)
+            assert (replayed.stage, replayed.problems) == (stage, ())
 
 
 _STATUSES: dict[StageKind, frozenset[str]] = {
