@@ -27,15 +27,19 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import attrs
 from examples.seed_pipelines import ROOFING
 from transitions import Machine
 
 import funnelkit as fk
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=3)))
