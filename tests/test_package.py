@@ -127,6 +127,7 @@ FUNNELKIT_ALL = [
 PIPELINES_ALL = [
     "DEAL_FIELDS",
     "LEAD_FIELDS",
+    "BulkMove",
     "CompiledPipeline",
     "Conversion",
     "CreateTask",
@@ -219,6 +220,7 @@ TOPIC_ONLY = {
     "DEAL_FIELDS",
     "LEAD_FIELDS",
     "Guard",
+    "BulkMove",
     "Replay",
     "ReplayProblem",
 }

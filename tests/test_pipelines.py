@@ -608,3 +608,16 @@ def test_replay_reports_gaps_undeclared_and_foreign_moves():
         (p.sequence, p.rule) for p in replay.problems
     ]
     assert "СМЕТА ГОТОВА" == replay.stage
+
+
+def test_bulk_moves_apply_the_same_rules_to_each_entity():
+    """Each entity of a bulk move moves or is refused on its own, under the single-move rules."""
+    ready = roofing_deal("ОП ВЗЯЛ В РАБОТУ", id="С-1")
+    bare = make_deal("С-2", stage="ОП ВЗЯЛ В РАБОТУ")
+    bulk = RULES.move_many([(ready, 3), (bare, 7)], "ГОРЯЧИЕ", MANAGER, T0)
+    assert ["С-1"] == [result.entity.id for result in bulk.moved]
+    (refusal,) = bulk.refused
+    assert (bare.ref, ["required_field", "required_field"]) == (
+        refusal.entity,
+        rules_of(refusal.violations),
+    )

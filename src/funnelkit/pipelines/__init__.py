@@ -8,6 +8,7 @@ Define a `Pipeline` of `Stage` values (in code, or from data with ``funnelkit.fr
 
 from funnelkit.exceptions import MoveRefusedError
 from funnelkit.pipelines._compiled import (
+    BulkMove,
     CompiledPipeline,
     Guard,
     MoveResult,
@@ -36,6 +37,7 @@ from funnelkit.pipelines._mermaid import to_mermaid
 __all__ = [
     "DEAL_FIELDS",
     "LEAD_FIELDS",
+    "BulkMove",
     "CompiledPipeline",
     "Conversion",
     "CreateTask",

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "BulkMove",
     "CompiledPipeline",
     "Guard",
     "MoveResult",
@@ -329,6 +330,20 @@ def _replaced(entity: E, changes: dict[str, Any]) -> E:
         replace = _REPLACERS[key] = _compile_function("replace", [*lines, "    return new"], cls)
     moved: E = replace(entity, changes)
     return moved
+
+
+@attrs.frozen(kw_only=True)
+class BulkMove(Generic[E]):
+    """
+    What `CompiledPipeline.move_many` did.
+
+    Attributes:
+        moved: The moves made, in input order.
+        refused: The refusals, in input order; each names its entity and violations.
+    """
+
+    moved: tuple[MoveResult[E], ...]
+    refused: tuple[MoveRefusedError, ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -759,6 +774,48 @@ class CompiledPipeline:
         moved = attrs.evolve(entity, **changes) if conversion else _replaced(entity, changes)
         result = {"entity": moved, "events": tuple(events), "effects": tuple(effects)}
         return _trusted(MoveResult, result)
+
+    def move_many(
+        self,
+        entities: Iterable[tuple[E, int]],
+        to_stage: str,
+        actor: Actor,
+        at: datetime,
+        *,
+        reason: str | None = None,
+        note: str = "",
+        force: bool = False,
+    ) -> BulkMove[E]:
+        """
+        Move many entities to one stage, each under the same rules as a single `move`.
+
+        Each entity moves or is refused on its own: one refusal does not stop the others.
+
+        Args:
+            entities: ``(entity, sequence)`` pairs: each entity with the sequence number of
+                its first new event.
+            to_stage: The destination for all of them.
+            actor: Who moves them.
+            at: When.
+            reason: The reason key, for lost and junk stages.
+            note: The note, for reasons that need one.
+            force: Override the rules (audited per entity).
+
+        Returns:
+            The moves made and the refusals, each refusal with its violations.
+        """
+        moved: list[MoveResult[E]] = []
+        refused: list[MoveRefusedError] = []
+        for entity, sequence in entities:
+            try:
+                moved.append(
+                    self._move(
+                        entity, to_stage, actor, at, sequence, reason, note, force, conversion=None
+                    )
+                )
+            except MoveRefusedError as error:
+                refused.append(error)
+        return BulkMove(moved=tuple(moved), refused=tuple(refused))
 
     # --- replaying history -----------------------------------------------------------------
 
