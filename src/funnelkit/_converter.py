@@ -42,7 +42,7 @@ from funnelkit.pipelines import CreateTask, EntryAction, SetField
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 
 __all__ = ["Converter", "event_from_data", "events_from_data", "from_data", "to_data"]
@@ -356,30 +356,28 @@ def _event_unstructure_hook(
 _ACTION_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in (CreateTask, SetField)}
 
 
-def _structure_action(value: object, converter: cattrs.Converter) -> EntryAction:
+def _structure_tagged(
+    value: object, converter: cattrs.Converter, types: Mapping[str, type[Any]], what: str
+) -> Any:
+    """Structure a member of a tagged union: the ``"type"`` key names its class in `types`."""
     if type(value) is not dict:
-        raise _DataError(f"expected an entry action object with a 'type' key, got {_short(value)}")
+        raise _DataError(f"expected an {what} object with a 'type' key, got {_short(value)}")
     wire_name = value.get("type")
-    cls = _ACTION_TYPES.get(wire_name) if type(wire_name) is str else None
+    cls = types.get(wire_name) if type(wire_name) is str else None
     if cls is None:
-        known = ", ".join(repr(name) for name in _ACTION_TYPES)
-        raise _DataError(f"unknown entry action type {_short(wire_name)}; known types: {known}")
-    action: EntryAction = converter.structure(
-        {key: item for key, item in value.items() if key != "type"}, cls
-    )
+        known = ", ".join(repr(name) for name in types)
+        raise _DataError(f"unknown {what} type {_short(wire_name)}; known types: {known}")
+    return converter.structure({key: item for key, item in value.items() if key != "type"}, cls)
+
+
+def _structure_action(value: object, converter: cattrs.Converter) -> EntryAction:
+    action: EntryAction = _structure_tagged(value, converter, _ACTION_TYPES, "entry action")
     return action
 
 
 def _structure_event(value: object, converter: cattrs.Converter) -> Event:
-    if type(value) is not dict:
-        raise _DataError(f"expected an event object with a 'type' key, got {_short(value)}")
-    wire_name = value.get("type")
-    cls = EVENT_TYPES.get(wire_name) if type(wire_name) is str else None
-    if cls is None:
-        known = ", ".join(repr(name) for name in EVENT_TYPES)
-        raise _DataError(f"unknown event type {_short(wire_name)}; known types: {known}")
-    fields = {key: item for key, item in value.items() if key != "type"}
-    return converter.structure(fields, cls)
+    event: Event = _structure_tagged(value, converter, EVENT_TYPES, "event")
+    return event
 
 
 def _make_cattrs() -> cattrs.Converter:
