@@ -184,6 +184,7 @@ STRATEGIES_ALL = [
     "leads",
     "moneys",
     "move_attempts",
+    "move_sequences",
     "payments",
     "pipeline_entities",
     "pipelines",

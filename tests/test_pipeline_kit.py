@@ -59,3 +59,31 @@ def test_the_kit_catches_rules_that_the_machine_does_not_hold():
                 phases=[Phase.generate],
             ),
         )
+
+
+@settings(max_examples=30)
+@given(st.data())
+def test_a_sequence_of_attempts_never_breaks_history(data):
+    """Applying drawn attempts one after another keeps a history that replays cleanly."""
+    entity = data.draw(fst.pipeline_entities(ROOFING))
+    start = entity.stage
+    rules = ROOFING.compile()
+    history: list[fk.Event] = []
+    for attempt in data.draw(fst.move_sequences(ROOFING)):
+        try:
+            result = rules.move(
+                entity,
+                attempt.to_stage,
+                attempt.actor,
+                entity.created_at,
+                sequence=len(history) + 1,
+                reason=attempt.reason,
+                note=attempt.note,
+                force=attempt.force,
+            )
+        except fk.MoveRefusedError:
+            continue
+        entity = result.entity
+        history.extend(result.events)
+    replay = rules.replay(history, start=start)
+    assert (entity.stage, ()) == (replay.stage, replay.problems)

@@ -1,5 +1,5 @@
 """
-Plain data at the edges: every public value to JSON-ready data and back, strictly.
+Plain data at the edges: every public value, event and definition to JSON-ready data and back.
 
 funnelkit uses one private, preconfigured cattrs converter (never cattrs' global one).
 It is strict where cattrs is lenient by default:
@@ -8,8 +8,10 @@ It is strict where cattrs is lenient by default:
 - unknown keys are refused;
 - Decimals travel as exact decimal strings (``"125000.50"``), never floats;
 - datetimes travel as ISO 8601 strings and must carry a UTC offset; dates as ``"2020-01-19"``;
+  durations (a stage's SLA) as ISO 8601 durations such as ``"PT4H"`` or ``"P1DT30M"``;
 - enums travel as their values; tuples and frozensets as lists (frozensets sorted);
-- events carry a ``"type"`` key with their stable wire name (`funnelkit.model.EVENT_TYPES`);
+- events carry a ``"type"`` key with their stable wire name (`funnelkit.model.EVENT_TYPES`),
+  and so do a stage's entry actions (``"create_task"``, ``"set_field"``);
 - custom field values keep their type: Decimals, dates and datetimes are wrapped as
   ``{"decimal": "12.5"}``, ``{"date": "2020-01-19"}``, ``{"datetime": "..."}``.
 

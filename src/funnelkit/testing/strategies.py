@@ -93,6 +93,7 @@ __all__ = [
     "leads",
     "moneys",
     "move_attempts",
+    "move_sequences",
     "payments",
     "pipeline_entities",
     "pipelines",
@@ -923,3 +924,16 @@ def move_attempts(
         note=st.sampled_from(["", "Клиент уехал"]),
         force=forced if forced is not None else st.integers(0, 9).map(lambda n: n == 0),
     )
+
+
+def move_sequences(
+    pipeline: Pipeline, *, min_size: int = 1, max_size: int = 10
+) -> SearchStrategy[list[MoveAttempt]]:
+    """Draw sequences of move attempts on `pipeline`, to apply one after another."""
+
+    @st.composite
+    def build(draw: DrawFn) -> list[MoveAttempt]:
+        _check_sizes(min_size, max_size)
+        return draw(st.lists(move_attempts(pipeline), min_size=min_size, max_size=max_size))
+
+    return build()
