@@ -163,23 +163,33 @@ def _roles_guard(source: str, roles: frozenset[str], rule: str) -> Guard:
     return Guard(f"roles({shown})", rule, check)
 
 
+_ABSENT = object()
+
+
 def _filled(entity: Lead | Deal, name: str) -> bool:
-    value: object = (
-        entity.fields.get(name) if name in entity.fields else getattr(entity, name, None)
-    )
-    return value is not None and value not in ("", ())
+    """Whether a custom field or, failing that, the entity's own attribute holds a value."""
+    value: object = entity.fields.get(name, _ABSENT)
+    if value is _ABSENT:
+        value = getattr(entity, name, None)
+    return value is not None and value != "" and value != ()
+
+
+_ABSENT = object()
 
 
 def _required_guard(stage: Stage, names: tuple[str, ...]) -> Guard:
     def check(cursor: _Cursor) -> tuple[Violation, ...]:
+        entity = cursor.entity
+        missing = [name for name in names if not _filled(entity, name)]
+        if not missing:
+            return ()
         return tuple(
             Violation(
                 rule="required_field",
                 field=name,
                 message=f"{name!r} must be filled to enter {stage.key!r}; fill it first",
             )
-            for name in names
-            if not _filled(cursor.entity, name)
+            for name in missing
         )
 
     return Guard(f"requires({', '.join(names)})", "required_field", check)
@@ -289,11 +299,21 @@ _BUILDERS: dict[type, Callable[[dict[str, Any]], Any]] = {}
 _REPLACERS: dict[tuple[type, tuple[str, ...]], Callable[[Any, dict[str, Any]], Any]] = {}
 
 
-def _compile_function(name: str, lines: list[str], cls: type) -> Callable[..., Any]:
-    """Compile generated straight-line code, the way attrs generates ``__init__``."""
-    namespace: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "_cls": cls}
-    exec("\n".join(lines), namespace)  # noqa: S102 - code generated from attribute names only
-    function: Callable[..., Any] = namespace[name]
+def _compile_function(header: str, body: list[str], cls: type) -> Callable[..., Any]:
+    """
+    Compile straight-line code that fills a new instance of `cls`, as attrs compiles __init__.
+
+    Each attribute is written through its slot descriptor (``_w_<name>``), which is what
+    ``object.__setattr__`` does for a frozen class, minus the look-ups.
+    """
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace.update(
+        (f"_w_{attribute.name}", getattr(cls, attribute.name).__set__)
+        for attribute in attrs.fields(cls)
+    )
+    source = "\n".join([header, "    new = _new(_cls)", *body, "    return new"])
+    exec(source, namespace)  # noqa: S102 - generated from attribute names only
+    function: Callable[..., Any] = namespace[header[4 : header.index("(")]]
     return function
 
 
@@ -307,9 +327,8 @@ def _trusted(cls: type[T], values: dict[str, Any]) -> T:
     build = _BUILDERS.get(cls)
     if build is None:
         names = [attribute.name for attribute in attrs.fields(cast("Any", cls))]
-        lines = ["def build(v):", "    new = _new(_cls)"]
-        lines += [f"    _set(new, {name!r}, v[{name!r}])" for name in names]
-        build = _BUILDERS[cls] = _compile_function("build", [*lines, "    return new"], cls)
+        body = [f"    _w_{name}(new, v[{name!r}])" for name in names]
+        build = _BUILDERS[cls] = _compile_function("def build(v):", body, cls)
     instance: T = build(values)
     return instance
 
@@ -320,14 +339,13 @@ def _replaced(entity: E, changes: dict[str, Any]) -> E:
     key = (cls, tuple(changes))
     replace = _REPLACERS.get(key)
     if replace is None:
-        lines = ["def replace(e, c):", "    new = _new(_cls)"]
-        lines += [
-            f"    _set(new, {name!r}, c[{name!r}])"
+        body = [
+            f"    _w_{name}(new, c[{name!r}])"
             if name in changes
-            else f"    _set(new, {name!r}, e.{name})"
+            else f"    _w_{name}(new, e.{name})"
             for name in (attribute.name for attribute in attrs.fields(cls))
         ]
-        replace = _REPLACERS[key] = _compile_function("replace", [*lines, "    return new"], cls)
+        replace = _REPLACERS[key] = _compile_function("def replace(e, c):", body, cls)
     moved: E = replace(entity, changes)
     return moved
 
