@@ -171,7 +171,7 @@ def _filled(entity: Lead | Deal, name: str) -> bool:
     value: object = entity.fields.get(name, _ABSENT)
     if value is _ABSENT:
         value = getattr(entity, name, None)
-    return value is not None and value != "" and value != ()
+    return value is not None and value not in ("", ())
 
 
 _ABSENT = object()
