@@ -621,3 +621,25 @@ def test_bulk_moves_apply_the_same_rules_to_each_entity():
         refusal.entity,
         rules_of(refusal.violations),
     )
+
+
+@pytest.mark.parametrize("pipeline", ALL, ids=lambda p: p.key)
+def test_the_compiled_shortcut_builds_what_the_general_path_builds(pipeline):
+    """For every move between open stages, the shortcut's result equals the general path's."""
+    rules = pipeline.compile()
+    make = make_lead if pipeline.kind is PipelineKind.LEAD else make_deal
+    filled = {**CARD, "construction_stage": "стены", "buys_when": "май"}
+    actor = fk.Actor(id="турал", roles=frozenset({"manager", "engineer", "head"}))
+    checked = 0
+    for source, dest, _ in rules.moves():
+        if pipeline.stage(dest).closed or pipeline.stage(dest).on_enter:
+            continue
+        entity = make(
+            pipeline=pipeline.key, stage=source, owner="anna", contact_id="К-1", fields=filled
+        )
+        if rules.check(entity, dest, actor):
+            continue
+        general = rules._move(entity, dest, actor, T0, 7, None, "", False, conversion=None)
+        assert general == rules.move(entity, dest, actor, T0, sequence=7)
+        checked += 1
+    assert checked > 0
