@@ -15,8 +15,9 @@ Measured:
    ``CompiledPipeline.replay``, next to replaying them by raw triggers (timed on a sample and
    scaled to N).
 
-Run: ``.venv/bin/python benchmarks/pipeline_moves.py [N]`` (N = 1,000,000 deals by default;
-building their 5,000,000 events takes a few minutes and a few GB).
+Run from the repository root: ``.venv/bin/python -m benchmarks.pipeline_moves [N]``
+(N = 1,000,000 deals by default; building their 5,000,000 events takes a few minutes and a
+few GB).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ For stores of 1 000 and 100 000 contacts it times, per call:
   which is what a caller without the key index would do.
 
 It prints microseconds per call and the ratio 100 000 / 1 000 for each: about 1 means the time
-does not grow with the base. Run it with ``.venv/bin/python benchmarks/store_lookups.py``.
+does not grow with the base.
+Run it from the repository root with ``.venv/bin/python -m benchmarks.store_lookups``.
 """
 
 from __future__ import annotations
