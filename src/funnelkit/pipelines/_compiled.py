@@ -756,10 +756,12 @@ class CompiledPipeline:
             and sequence > 0
         ):
             guards, make = fast
-            if guards:
-                cursor = _Cursor(entity, actor, reason, note, converting=False)
-                if not any(guard.violations(cursor) for guard in guards):
-                    return make(entity, actor.id, at, sequence)
+            if not guards:
+                return make(entity, actor.id, at, sequence)
+            cursor = _Cursor(entity, actor, reason, note, converting=False)
+            for guard in guards:
+                if guard.violations(cursor):
+                    break  # the general path below explains the refusal
             else:
                 return make(entity, actor.id, at, sequence)
         return self._move(
