@@ -16,7 +16,9 @@ FUNNELKIT_ALL = [
     "EVENT_TYPES",
     "Actor",
     "AmountChanged",
+    "Band",
     "Clock",
+    "Comparator",
     "CompiledPipeline",
     "ConflictError",
     "Contact",
@@ -51,6 +53,7 @@ FUNNELKIT_ALL = [
     "ExtraMove",
     "FieldChanged",
     "FieldDef",
+    "FieldRule",
     "FieldType",
     "FieldValue",
     "FieldValues",
@@ -69,14 +72,18 @@ FUNNELKIT_ALL = [
     "LeadRepository",
     "LeadSource",
     "LeadStatus",
+    "MatchPolicy",
+    "MatchResult",
     "Money",
     "MoveEvent",
     "MovePolicy",
     "MoveRefusedError",
     "MoveResult",
     "NextDeal",
+    "Normaliser",
     "NotFoundError",
     "OwnerChanged",
+    "PairScore",
     "Payment",
     "PaymentKind",
     "PaymentReceived",
@@ -117,11 +124,25 @@ FUNNELKIT_ALL = [
     "events_from_data",
     "exceptions",
     "from_data",
+    "matching",
     "model",
     "pipelines",
     "storage",
     "to_data",
     "to_mermaid",
+]
+
+MATCHING_ALL = [
+    "Band",
+    "Comparator",
+    "Contribution",
+    "FieldRule",
+    "MatchPolicy",
+    "MatchRecord",
+    "MatchResult",
+    "Normaliser",
+    "PairScore",
+    "fold_name",
 ]
 
 PIPELINES_ALL = [
@@ -224,6 +245,9 @@ TOPIC_ONLY = {
     "BulkMove",
     "Replay",
     "ReplayProblem",
+    "Contribution",
+    "MatchRecord",
+    "fold_name",
 }
 
 
@@ -238,6 +262,7 @@ def _isort_key(name: str) -> tuple[int, str]:
     [
         ("funnelkit", FUNNELKIT_ALL),
         ("funnelkit.pipelines", PIPELINES_ALL),
+        ("funnelkit.matching", MATCHING_ALL),
         ("funnelkit.storage", STORAGE_ALL),
         ("funnelkit.testing.strategies", STRATEGIES_ALL),
         ("funnelkit.testing.contracts", CONTRACTS_ALL),
@@ -256,6 +281,7 @@ def test_public_names_are_pinned(module, expected):
         "funnelkit",
         "funnelkit.model",
         "funnelkit.pipelines",
+        "funnelkit.matching",
         "funnelkit.storage",
         "funnelkit.exceptions",
         "funnelkit.testing.strategies",
@@ -271,7 +297,7 @@ def test_all_is_sorted_and_every_name_exists(module):
     assert [name for name in exported if not hasattr(importlib.import_module(module), name)] == []
 
 
-@pytest.mark.parametrize("module", ["model", "pipelines", "storage", "exceptions"])
+@pytest.mark.parametrize("module", ["model", "pipelines", "matching", "storage", "exceptions"])
 def test_submodule_names_are_reexported_from_the_package(module):
     """Everything the topic modules export is importable from ``funnelkit`` itself."""
     exported = importlib.import_module(f"funnelkit.{module}").__all__

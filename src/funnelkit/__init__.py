@@ -6,13 +6,13 @@ storage plugs in through small protocols (`funnelkit.storage`); plain data goes 
 one strict converter (`to_data`, `from_data`).
 funnelkit does no I/O of its own: time and ids come from the caller or from injected providers.
 
-The public API is re-exported here; the submodules `model`, `pipelines`, `storage` and
-`exceptions` hold the same names grouped by topic.
+The public API is re-exported here; the submodules `model`, `pipelines`, `matching`, `storage`
+and `exceptions` hold the same names grouped by topic.
 """
 
 from importlib import metadata as _metadata
 
-from funnelkit import exceptions, model, pipelines, storage
+from funnelkit import exceptions, matching, model, pipelines, storage
 from funnelkit._converter import (
     Converter,
     event_from_data,
@@ -28,6 +28,15 @@ from funnelkit.exceptions import (
     StructureError,
     UnitOfWorkError,
     ValidationError,
+)
+from funnelkit.matching import (
+    Band,
+    Comparator,
+    FieldRule,
+    MatchPolicy,
+    MatchResult,
+    Normaliser,
+    PairScore,
 )
 from funnelkit.model import (
     EVENT_TYPES,
@@ -138,7 +147,9 @@ __all__ = [
     "EVENT_TYPES",
     "Actor",
     "AmountChanged",
+    "Band",
     "Clock",
+    "Comparator",
     "CompiledPipeline",
     "ConflictError",
     "Contact",
@@ -173,6 +184,7 @@ __all__ = [
     "ExtraMove",
     "FieldChanged",
     "FieldDef",
+    "FieldRule",
     "FieldType",
     "FieldValue",
     "FieldValues",
@@ -191,14 +203,18 @@ __all__ = [
     "LeadRepository",
     "LeadSource",
     "LeadStatus",
+    "MatchPolicy",
+    "MatchResult",
     "Money",
     "MoveEvent",
     "MovePolicy",
     "MoveRefusedError",
     "MoveResult",
     "NextDeal",
+    "Normaliser",
     "NotFoundError",
     "OwnerChanged",
+    "PairScore",
     "Payment",
     "PaymentKind",
     "PaymentReceived",
@@ -239,6 +255,7 @@ __all__ = [
     "events_from_data",
     "exceptions",
     "from_data",
+    "matching",
     "model",
     "pipelines",
     "storage",

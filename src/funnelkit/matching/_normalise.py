@@ -1,0 +1,283 @@
+"""
+Normalisation of contact data into comparable forms and look-up keys.
+
+Phones become E.164 (``+79123456789``) with `phonenumbers`, given a default region for numbers
+written in national form; e-mails become a canonical key (case, spaces, and optionally the
+provider rules of Gmail, Yandex, Outlook...); names become folded Latin tokens with
+`anyascii`, so that «Алмаз» and "Almaz" meet; company names lose their legal-form words.
+Invalid phones and e-mails are reported, never kept as keys.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import TYPE_CHECKING
+
+import attrs
+import phonenumbers
+from anyascii import anyascii
+
+from funnelkit.exceptions import ValidationError
+from funnelkit.model import Contact, ContactData, Lead
+from funnelkit.model import _checks as check
+from funnelkit.model._checks import describe
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+__all__ = ["Normaliser", "fold_name"]
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_REGION = re.compile(r"[A-Z]{2}")
+
+# Providers whose mailboxes ignore "+tag" (plus addressing), and those that also ignore dots;
+# alias domains fold into one. Consumer domains only: a company's own domain keeps its rules.
+_PLUS_PROVIDERS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "yandex.ru",
+        "yandex.com",
+        "ya.ru",
+        "proton.me",
+        "protonmail.com",
+        "pm.me",
+        "fastmail.com",
+        "zoho.com",
+    }
+)
+_DOTLESS_PROVIDERS = frozenset({"gmail.com", "googlemail.com"})
+_DOMAIN_ALIASES = {
+    "googlemail.com": "gmail.com",
+    "me.com": "icloud.com",
+    "mac.com": "icloud.com",
+    "ya.ru": "yandex.ru",
+    "yandex.com": "yandex.ru",
+    "protonmail.com": "proton.me",
+    "pm.me": "proton.me",
+}
+
+# Legal-form words dropped from company names (Russian and international).
+_LEGAL_FORMS = frozenset(
+    {
+        "ооо",
+        "оао",
+        "зао",
+        "пао",
+        "ао",
+        "ип",
+        "нко",
+        "ано",
+        "гк",
+        "llc",
+        "ltd",
+        "inc",
+        "corp",
+        "gmbh",
+        "ag",
+        "sa",
+        "plc",
+        "co",
+        "ooo",
+        "zao",
+        "oao",
+        "pao",
+        "ip",
+    }
+)
+
+# Folding after transliteration: spellings of one Russian name collapse to one form
+# (Yuliya/Julia/Iuliia, Evgeny/Yevgeniy/Evgenii, Natalya/Natalia, Aleksey/Alexei).
+_FOLDS = (
+    ("'", ""),
+    ("shch", "sh"),
+    ("sch", "sh"),
+    ("kh", "h"),
+    ("ks", "x"),
+    ("yo", "e"),
+    ("ye", "e"),
+    ("ya", "ia"),
+    ("yu", "iu"),
+    ("ju", "iu"),
+    ("ja", "ia"),
+    ("iy", "i"),
+    ("ii", "i"),
+    ("yi", "i"),
+    ("ei", "ey"),
+    ("y", "i"),
+    ("j", "i"),
+    ("w", "v"),
+    ("ph", "f"),
+)
+
+
+def fold_name(word: str) -> str:
+    """
+    Fold one word of a name into a spelling-insensitive Latin form.
+
+    Cyrillic is transliterated, case and accents are dropped, ё becomes е, and the usual
+    variant spellings of Russian names collapse (``"Юлия"``, ``"Yulia"``, ``"Iuliia"`` →
+    ``"iulia"``).
+    """
+    text = anyascii(unicodedata.normalize("NFC", word).replace("ё", "е").replace("Ё", "Е"))
+    text = text.casefold()
+    text = "".join(char for char in text if char.isalnum() or char == "'")
+    for old, new in _FOLDS:
+        text = text.replace(old, new)
+    return text
+
+
+def _region_problem(value: object) -> check.Problem:
+    if type(value) is not str or not _REGION.fullmatch(value):
+        return f"expected a two-letter region code such as 'RU', got {describe(value)}", "region"
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        return f"{value!r} is not a region phonenumbers knows", "region"
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class Normaliser:
+    """
+    Turns raw contact data into comparable forms and look-up keys.
+
+    Attributes:
+        default_region: Region for phones written without a country code (``"RU"`` reads
+            ``8 (912) 345-67-89`` as ``+79123456789``).
+        provider_email_rules: Apply mail providers' rules to e-mail keys: drop ``+tags`` where
+            the provider ignores them, dots in Gmail addresses, fold alias domains
+            (googlemail.com → gmail.com).
+    """
+
+    default_region: str = attrs.field(default="RU", validator=check.field(_region_problem))
+    provider_email_rules: bool = attrs.field(default=True, validator=check.boolean)
+
+    def phone(self, raw: str) -> str:
+        """
+        Return the phone number in E.164 form.
+
+        Raises:
+            ValidationError: If it is not a valid number (the message says why).
+        """
+        if type(raw) is not str:
+            raise ValidationError(
+                f"phone: expected a string, got {describe(raw)}",
+                field="phone",
+                value=raw,
+                rule="type",
+            )
+        try:
+            number = phonenumbers.parse(raw, self.default_region)
+        except phonenumbers.NumberParseException as error:
+            msg = f"phone: {raw!r} is not a phone number ({error}); check the digits"
+            raise ValidationError(msg, field="phone", value=raw, rule="invalid_phone") from None
+        if not phonenumbers.is_valid_number(number):
+            msg = (
+                f"phone: {raw!r} is not a valid number in region {self.default_region} "
+                "(too short, too long or no such range); check the digits or the country code"
+            )
+            raise ValidationError(msg, field="phone", value=raw, rule="invalid_phone")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def email(self, raw: str) -> str:
+        """
+        Return the canonical form of an e-mail address, used as its look-up key.
+
+        Raises:
+            ValidationError: If it is not an e-mail address.
+        """
+        if type(raw) is not str:
+            raise ValidationError(
+                f"email: expected a string, got {describe(raw)}",
+                field="email",
+                value=raw,
+                rule="type",
+            )
+        text = unicodedata.normalize("NFC", raw).strip().casefold()
+        if not _EMAIL.fullmatch(text):
+            msg = f"email: {raw!r} is not an e-mail address; expected name@domain.tld"
+            raise ValidationError(msg, field="email", value=raw, rule="invalid_email")
+        local, domain = text.rsplit("@", 1)
+        if self.provider_email_rules:
+            if domain in _PLUS_PROVIDERS:
+                local = local.split("+", 1)[0]
+            if domain in _DOTLESS_PROVIDERS:
+                local = local.replace(".", "")
+            domain = _DOMAIN_ALIASES.get(domain, domain)
+        if not local:
+            msg = f"email: {raw!r} has nothing before its +tag; expected name@domain.tld"
+            raise ValidationError(msg, field="email", value=raw, rule="invalid_email")
+        return f"{local}@{domain}"
+
+    def name_tokens(self, raw: str) -> tuple[str, ...]:
+        """Return a name's folded words, sorted, so that word order does not matter."""
+        words = _WORD.findall(unicodedata.normalize("NFC", raw))
+        return tuple(sorted(folded for word in words if (folded := fold_name(word))))
+
+    def company(self, raw: str) -> str:
+        """Fold a company name without legal forms or quotes: ``ООО «Алмаз»`` → ``almaz``."""
+        words = [word.casefold() for word in _WORD.findall(unicodedata.normalize("NFC", raw))]
+        return " ".join(fold_name(word) for word in words if word not in _LEGAL_FORMS)
+
+    # --- records ---------------------------------------------------------------------------
+
+    def phones(self, raws: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[ValidationError, ...]]:
+        """Normalise many phones: the valid ones (unique, in order) and the rest's problems."""
+        return self._many(raws, self.phone)
+
+    def emails(self, raws: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[ValidationError, ...]]:
+        """Normalise many e-mails: the valid keys (unique, in order) and the rest's problems."""
+        return self._many(raws, self.email)
+
+    @staticmethod
+    def _many(
+        raws: tuple[str, ...], normalise: Callable[[str], str]
+    ) -> tuple[tuple[str, ...], tuple[ValidationError, ...]]:
+        found: dict[str, None] = {}
+        problems: list[ValidationError] = []
+        for raw in raws:
+            try:
+                found[normalise(raw)] = None
+            except ValidationError as error:
+                problems.append(error)
+        return tuple(found), tuple(problems)
+
+    def keys(self, subject: Contact | Lead | ContactData) -> list[str]:
+        """
+        Return the look-up keys of a contact, a lead or raw contact data.
+
+        ``phone:+79123456789`` for each valid phone and ``email:almaz@gmail.com`` for each
+        valid e-mail; invalid ones give no key. Pass this method to `InMemoryStore` (or your
+        store) as its `ContactKeys` function so that `find_by_key` answers "who is this?".
+        """
+        data = _contact_data(subject)
+        phones, _ = self.phones(data.phones)
+        emails, _ = self.emails(data.emails)
+        return [f"phone:{p}" for p in phones] + [f"email:{e}" for e in emails]
+
+
+def _contact_data(subject: Contact | Lead | ContactData) -> ContactData:
+    given: object = subject
+    if isinstance(given, ContactData):
+        return given
+    if isinstance(given, Lead):
+        return given.contact_data
+    if isinstance(given, Contact):
+        return ContactData(
+            name=" ".join(given.names),
+            phones=given.phones,
+            emails=given.emails,
+            company=given.company,
+        )
+    msg = f"expected a Contact, a Lead or ContactData, got {describe(given)}"
+    raise ValidationError(msg, field="subject", value=given, rule="type")
