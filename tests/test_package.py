@@ -134,15 +134,21 @@ FUNNELKIT_ALL = [
 
 MATCHING_ALL = [
     "Band",
+    "ClientCategory",
+    "ClientKind",
     "Comparator",
     "Contribution",
+    "CustomerPolicy",
+    "CustomerProfile",
     "FieldRule",
     "MatchPolicy",
     "MatchRecord",
     "MatchResult",
     "Normaliser",
     "PairScore",
+    "RequestKind",
     "fold_name",
+    "link_lead",
 ]
 
 PIPELINES_ALL = [
@@ -248,6 +254,12 @@ TOPIC_ONLY = {
     "Contribution",
     "MatchRecord",
     "fold_name",
+    "ClientCategory",
+    "ClientKind",
+    "CustomerPolicy",
+    "CustomerProfile",
+    "RequestKind",
+    "link_lead",
 }
 
 

@@ -4,9 +4,19 @@ Matching: normalise contact data, find duplicates, and answer "who is this?" for
 `Normaliser` turns phones, e-mails, names and company names into comparable forms and look-up
 keys; `MatchPolicy` finds candidate pairs by shared keys, scores and explains them, splits them
 into same / review / different and groups the same ones into clusters; `MatchPolicy.who_is`
-finds the stored contacts a new lead may be through the store's key look-up.
+finds the stored contacts a new lead may be through the store's key look-up; `link_lead` links
+it and marks a repeat request; `CustomerPolicy` tells returning customers, repeat requests and
+client categories for repeat and cross sales.
 """
 
+from funnelkit.matching._customers import (
+    ClientCategory,
+    ClientKind,
+    CustomerPolicy,
+    CustomerProfile,
+    RequestKind,
+    link_lead,
+)
 from funnelkit.matching._matching import (
     Band,
     Comparator,
@@ -22,13 +32,19 @@ from funnelkit.matching._normalise import Normaliser, fold_name
 
 __all__ = [
     "Band",
+    "ClientCategory",
+    "ClientKind",
     "Comparator",
     "Contribution",
+    "CustomerPolicy",
+    "CustomerProfile",
     "FieldRule",
     "MatchPolicy",
     "MatchRecord",
     "MatchResult",
     "Normaliser",
     "PairScore",
+    "RequestKind",
     "fold_name",
+    "link_lead",
 ]
