@@ -140,15 +140,23 @@ MATCHING_ALL = [
     "Contribution",
     "CustomerPolicy",
     "CustomerProfile",
+    "FieldDecision",
+    "FieldMerge",
     "FieldRule",
     "MatchPolicy",
     "MatchRecord",
     "MatchResult",
+    "MergePlan",
+    "MergePolicy",
     "Normaliser",
     "PairScore",
     "RequestKind",
+    "SurvivorRule",
+    "UndoRecord",
+    "apply_merge",
     "fold_name",
     "link_lead",
+    "undo_merge",
 ]
 
 PIPELINES_ALL = [
@@ -260,6 +268,14 @@ TOPIC_ONLY = {
     "CustomerProfile",
     "RequestKind",
     "link_lead",
+    "FieldDecision",
+    "FieldMerge",
+    "MergePlan",
+    "MergePolicy",
+    "SurvivorRule",
+    "UndoRecord",
+    "apply_merge",
+    "undo_merge",
 }
 
 

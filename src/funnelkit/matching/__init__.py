@@ -6,7 +6,8 @@ keys; `MatchPolicy` finds candidate pairs by shared keys, scores and explains th
 into same / review / different and groups the same ones into clusters; `MatchPolicy.who_is`
 finds the stored contacts a new lead may be through the store's key look-up; `link_lead` links
 it and marks a repeat request; `CustomerPolicy` tells returning customers, repeat requests and
-client categories for repeat and cross sales.
+client categories for repeat and cross sales; `MergePolicy` plans merges a person can review,
+`apply_merge` writes them with events and `undo_merge` restores exactly what was there.
 """
 
 from funnelkit.matching._customers import (
@@ -27,6 +28,16 @@ from funnelkit.matching._matching import (
     MatchResult,
     PairScore,
 )
+from funnelkit.matching._merge import (
+    FieldDecision,
+    FieldMerge,
+    MergePlan,
+    MergePolicy,
+    SurvivorRule,
+    UndoRecord,
+    apply_merge,
+    undo_merge,
+)
 from funnelkit.matching._normalise import Normaliser, fold_name
 
 
@@ -38,13 +49,21 @@ __all__ = [
     "Contribution",
     "CustomerPolicy",
     "CustomerProfile",
+    "FieldDecision",
+    "FieldMerge",
     "FieldRule",
     "MatchPolicy",
     "MatchRecord",
     "MatchResult",
+    "MergePlan",
+    "MergePolicy",
     "Normaliser",
     "PairScore",
     "RequestKind",
+    "SurvivorRule",
+    "UndoRecord",
+    "apply_merge",
     "fold_name",
     "link_lead",
+    "undo_merge",
 ]

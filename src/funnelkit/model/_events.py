@@ -418,16 +418,19 @@ class AmountChanged(_Event):
 @attrs.frozen(kw_only=True)
 class FieldChanged(_Event):
     """
-    A custom field of a contact, lead or deal changed.
+    A field of a contact, lead, deal or task changed.
+
+    A custom field, or a link re-pointed when contacts are merged (``contact_id`` of a lead or
+    a deal, ``subject`` of a task).
 
     Attributes:
-        field: The field key.
+        field: The field key (a custom field's key, ``"contact_id"`` or ``"subject"``).
         old: The value before, or ``None`` if it was not set.
         new: The value after, or ``None`` if it was removed.
     """
 
     TYPE: ClassVar[str] = "field_changed"
-    ENTITY_KINDS: ClassVar[frozenset[EntityKind]] = _ANY_OWNER
+    ENTITY_KINDS: ClassVar[frozenset[EntityKind]] = frozenset(EntityKind)
 
     field: str = attrs.field(validator=check.identifier)
     old: FieldValue | None = attrs.field(validator=_field_value)

@@ -1,0 +1,547 @@
+"""
+Merges of duplicate contacts that are planned, explained and reversible.
+
+`MergePolicy.plan` is a dry run: it picks the surviving contact, decides every field by its
+rule (each decision names the contacts it took values from) and lists every lead, deal and task
+to re-point. `apply_merge` writes the plan through a unit of work, with events, and returns an
+`UndoRecord`; `undo_merge` restores exactly what was there, or refuses if anything changed
+since. Nothing is lost: merged contacts stay stored (``merged_into`` set), and the survivor
+keeps every phone, e-mail and name by default.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from funnelkit.exceptions import ConflictError, ValidationError
+from funnelkit.model import (
+    Contact,
+    ContactsMerged,
+    ContactsUnmerged,
+    ContactUpdated,
+    Deal,
+    DealStatus,
+    EntityRef,
+    Event,
+    FieldChanged,
+    FieldValues,
+    Lead,
+    Task,
+)
+from funnelkit.model import _checks as check
+from funnelkit.model._checks import describe, raise_for
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+
+    from funnelkit.model import Actor
+    from funnelkit.storage import UnitOfWork
+
+
+__all__ = [
+    "FieldDecision",
+    "FieldMerge",
+    "MergePlan",
+    "MergePolicy",
+    "SurvivorRule",
+    "UndoRecord",
+    "apply_merge",
+    "undo_merge",
+]
+
+
+class SurvivorRule(str, enum.Enum):
+    """How the surviving contact is chosen (rules apply in order; ties fall through)."""
+
+    HAS_WON_DEALS = "has_won_deals"
+    """Prefer a contact with a won deal."""
+    OLDEST = "oldest"
+    """Prefer the contact created first."""
+    MOST_COMPLETE = "most_complete"
+    """Prefer the contact with the most filled data (names, phones, e-mails, company, fields)."""
+
+
+class FieldMerge(str, enum.Enum):
+    """How one field of the merged contact is decided."""
+
+    KEEP_SURVIVOR = "keep_survivor"
+    """The survivor's value, even if empty."""
+    FIRST_NON_EMPTY = "first_non_empty"
+    """The survivor's value if it has one, else the first other contact's (oldest first)."""
+    UNION = "union"
+    """All values of all contacts, survivor's first, without repeats (lists only)."""
+    NEWEST = "newest"
+    """The value of the most recently created contact that has one."""
+    CONCATENATE = "concatenate"
+    """All distinct texts joined by new lines (notes; text only)."""
+
+
+_LISTS = frozenset({"names", "phones", "emails"})
+
+
+@attrs.frozen(kw_only=True)
+class FieldDecision:
+    """
+    How one field of the merged contact was decided.
+
+    Attributes:
+        field: ``"names"``, ``"phones"``, ``"emails"``, ``"company"`` or ``"fields.<key>"``.
+        rule: The rule applied.
+        value: The resulting value (``None`` when empty).
+        sources: The contacts whose values it took.
+    """
+
+    field: str
+    rule: FieldMerge
+    value: Any
+    sources: tuple[str, ...]
+
+
+def _rules_problem(value: object) -> check.Problem:
+    if not isinstance(value, dict):
+        return f"expected a dict of field rules, got {describe(value)}", "type"
+    for key, rule in value.items():
+        if type(key) is not str or not key:
+            return f"expected custom field keys, got {describe(key)}", "type"
+        if not isinstance(rule, FieldMerge):
+            return f"the rule for {key!r} must be a FieldMerge, got {describe(rule)}", "type"
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class MergePolicy:
+    """
+    How duplicate contacts are merged.
+
+    Attributes:
+        survivor: Rules choosing the surviving contact, in order; remaining ties go to the
+            smallest id.
+        names: Rule for names (lists: union by default, so no spelling is lost).
+        phones: Rule for phones.
+        emails: Rule for e-mails.
+        company: Rule for the company name.
+        fields: Rules for custom fields by key; others use `default_field`.
+        default_field: Rule for custom fields not in `fields`.
+
+    Raises:
+        ValidationError: If `union` is given for the company name, or a rule is not a
+            `FieldMerge`.
+    """
+
+    survivor: tuple[SurvivorRule, ...] = attrs.field(
+        default=(SurvivorRule.HAS_WON_DEALS, SurvivorRule.OLDEST),
+        validator=check.tuple_of(check.member_of(SurvivorRule), "survivor rules", unique=True),
+    )
+    names: FieldMerge = attrs.field(default=FieldMerge.UNION, validator=check.is_enum(FieldMerge))
+    phones: FieldMerge = attrs.field(default=FieldMerge.UNION, validator=check.is_enum(FieldMerge))
+    emails: FieldMerge = attrs.field(default=FieldMerge.UNION, validator=check.is_enum(FieldMerge))
+    company: FieldMerge = attrs.field(
+        default=FieldMerge.FIRST_NON_EMPTY, validator=check.is_enum(FieldMerge)
+    )
+    fields: Mapping[str, FieldMerge] = attrs.field(
+        factory=dict, validator=check.field(_rules_problem)
+    )
+    default_field: FieldMerge = attrs.field(
+        default=FieldMerge.FIRST_NON_EMPTY, validator=check.is_enum(FieldMerge)
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.company is FieldMerge.UNION:
+            raise_for(
+                "MergePolicy.company",
+                self.company,
+                "a contact has one company name; use first_non_empty, newest or concatenate",
+                "rule",
+            )
+
+    def plan(
+        self,
+        contacts: Iterable[Contact],
+        *,
+        merge_id: str,
+        leads: Iterable[Lead] = (),
+        deals: Iterable[Deal] = (),
+        tasks: Iterable[Task] = (),
+    ) -> MergePlan:
+        """
+        Plan the merge of duplicate contacts: a dry run a person can review.
+
+        Args:
+            contacts: Two or more live contacts, as read from the store.
+            merge_id: An id for the merge (from your id factory), recorded in its events.
+            leads: Their leads, deals and tasks: every one linked to a merged contact is
+                re-pointed to the survivor.
+            deals: See `leads`.
+            tasks: See `leads`.
+
+        Raises:
+            ValidationError: If fewer than two contacts are given, one repeats or was merged
+                already, a non-contact is among them, or a child belongs to none of them.
+        """
+        group = _contacts(contacts)
+        children = [
+            *_typed(leads, Lead, "leads"),
+            *_typed(deals, Deal, "deals"),
+            *_typed(tasks, Task, "tasks"),
+        ]
+        won = {d.contact_id for d in children if isinstance(d, Deal) and d.status is DealStatus.WON}
+        ordered = sorted(group, key=lambda c: self._preference(c, won))
+        survivor, others = ordered[0], ordered[1:]
+        by_age = sorted(group, key=lambda c: (c.created_at, c.id))
+        decisions = [
+            self._decide("names", self.names, survivor, by_age),
+            self._decide("phones", self.phones, survivor, by_age),
+            self._decide("emails", self.emails, survivor, by_age),
+            self._decide("company", self.company, survivor, by_age),
+        ]
+        keys = sorted({key for contact in group for key in contact.fields})
+        decisions.extend(
+            self._decide(
+                f"fields.{key}", self.fields.get(key, self.default_field), survivor, by_age
+            )
+            for key in keys
+        )
+        merged_fields = {
+            d.field.removeprefix("fields."): d.value
+            for d in decisions
+            if d.field.startswith("fields.") and d.value is not None
+        }
+        values = {d.field: d.value for d in decisions}
+        result = attrs.evolve(
+            survivor,
+            names=tuple(values["names"] or survivor.names),
+            phones=tuple(values["phones"] or ()),
+            emails=tuple(values["emails"] or ()),
+            company=values["company"],
+            fields=FieldValues(merged_fields),
+        )
+        merged_ids = {c.id for c in others}
+        moved = []
+        for child in children:
+            owner = child.subject.id if isinstance(child, Task) else child.contact_id
+            if isinstance(child, Task) and child.subject.kind.value != "contact":
+                continue
+            if owner in merged_ids:
+                moved.append(child)
+            elif owner != survivor.id:
+                raise_for(
+                    "children",
+                    child.ref,
+                    f"{child.ref} belongs to contact {owner!r}, which is not in this merge; "
+                    "pass only the merged contacts' leads, deals and tasks",
+                    "foreign_child",
+                )
+        return MergePlan(
+            merge_id=merge_id,
+            survivor=survivor,
+            merged=tuple(others),
+            result=result,
+            decisions=tuple(decisions),
+            children=tuple(moved),
+        )
+
+    def _preference(self, contact: Contact, won: set[str | None]) -> tuple[Any, ...]:
+        key: list[Any] = []
+        for rule in self.survivor:
+            if rule is SurvivorRule.HAS_WON_DEALS:
+                key.append(contact.id not in won)
+            elif rule is SurvivorRule.OLDEST:
+                key.append(contact.created_at)
+            else:
+                filled = len(contact.names) + len(contact.phones) + len(contact.emails)
+                key.append(-(filled + (contact.company is not None) + len(contact.fields)))
+        key.append(contact.id)
+        return tuple(key)
+
+    @staticmethod
+    def _decide(
+        field: str, rule: FieldMerge, survivor: Contact, by_age: list[Contact]
+    ) -> FieldDecision:
+        def value_of(contact: Contact) -> Any:
+            if field.startswith("fields."):
+                return contact.fields.get(field.removeprefix("fields."))
+            return getattr(contact, field)
+
+        def filled(value: Any) -> bool:
+            return value is not None and value not in ("", ())
+
+        order = [survivor, *(c for c in by_age if c.id != survivor.id)]
+        present = [(c.id, value_of(c)) for c in order if filled(value_of(c))]
+        _check_rule(field, rule, [value for _, value in present])
+        if rule is FieldMerge.KEEP_SURVIVOR:
+            value = value_of(survivor)
+            return FieldDecision(
+                field=field,
+                rule=rule,
+                value=value if filled(value) else None,
+                sources=(survivor.id,),
+            )
+        if not present:
+            return FieldDecision(field=field, rule=rule, value=None, sources=())
+        if rule is FieldMerge.FIRST_NON_EMPTY:
+            source, value = present[0]
+            return FieldDecision(field=field, rule=rule, value=value, sources=(source,))
+        if rule is FieldMerge.NEWEST:
+            newest = max(
+                (c for c in by_age if filled(value_of(c))), key=lambda c: (c.created_at, c.id)
+            )
+            return FieldDecision(
+                field=field, rule=rule, value=value_of(newest), sources=(newest.id,)
+            )
+        if rule is FieldMerge.UNION:
+            union: dict[str, None] = {}
+            for _, value in present:
+                union.update(dict.fromkeys(value))
+            return FieldDecision(
+                field=field, rule=rule, value=tuple(union), sources=tuple(s for s, _ in present)
+            )
+        texts: dict[str, None] = dict.fromkeys(v for _, v in present)
+        return FieldDecision(
+            field=field, rule=rule, value="\n".join(texts), sources=tuple(s for s, _ in present)
+        )
+
+
+@attrs.frozen(kw_only=True)
+class MergePlan:
+    """
+    A planned merge: who survives, what every field becomes, which children move.
+
+    Attributes:
+        merge_id: The merge's id.
+        survivor: The surviving contact, as read.
+        merged: The other contacts, as read; they stay stored, marked ``merged_into``.
+        result: The survivor after the merge (same version: the store bumps it).
+        decisions: One per field, with the contacts each value came from.
+        children: Leads, deals and tasks of the merged contacts, as read, to re-point.
+    """
+
+    merge_id: str
+    survivor: Contact
+    merged: tuple[Contact, ...]
+    result: Contact
+    decisions: tuple[FieldDecision, ...]
+    children: tuple[Lead | Deal | Task, ...]
+
+
+@attrs.frozen(kw_only=True)
+class UndoRecord:
+    """
+    What a merge wrote, to undo it exactly.
+
+    Attributes:
+        merge_id: The merge's id.
+        before: Every entity the merge changed, as it was.
+        after: The same entities as the merge stored them (undo refuses if any changed since).
+    """
+
+    merge_id: str
+    before: tuple[Contact | Lead | Deal | Task, ...]
+    after: tuple[Contact | Lead | Deal | Task, ...]
+
+
+def _check_rule(field: str, rule: FieldMerge, values: list[Any]) -> None:
+    """Refuse a rule that does not fit the values of `field`."""
+    is_list = field in _LISTS or any(isinstance(value, tuple) for value in values)
+    if rule is FieldMerge.UNION and not is_list:
+        raise_for(
+            "MergePolicy",
+            rule,
+            f"union merges lists, but {field!r} holds single values; use another rule",
+            "rule",
+        )
+    if rule is FieldMerge.CONCATENATE and not all(isinstance(value, str) for value in values):
+        raise_for(
+            "MergePolicy",
+            rule,
+            f"concatenate joins texts, but {field!r} holds other values; use another rule",
+            "rule",
+        )
+
+
+def _contacts(contacts: Iterable[Contact]) -> list[Contact]:
+    group = _typed(contacts, Contact, "contacts")
+    if len(group) < 2:  # noqa: PLR2004 - a merge needs two
+        raise_for(
+            "contacts",
+            len(group),
+            f"a merge needs at least two contacts, got {len(group)}",
+            "too_few",
+        )
+    seen: set[str] = set()
+    for contact in group:
+        if contact.id in seen:
+            raise_for("contacts", contact.id, f"contact {contact.id!r} appears twice", "unique")
+        if contact.merged_into is not None:
+            raise_for(
+                "contacts",
+                contact.id,
+                f"contact {contact.id!r} was merged into {contact.merged_into!r} already; "
+                "merge that one instead",
+                "merged",
+            )
+        seen.add(contact.id)
+    return group
+
+
+def _typed(items: Iterable[Any], cls: type, name: str) -> list[Any]:
+    found = list(items)
+    for index, item in enumerate(found):
+        if not isinstance(item, cls):
+            msg = f"{name}[{index}]: expected a {cls.__name__}, got {describe(item)}"
+            raise ValidationError(msg, field=f"{name}[{index}]", value=item, rule="type")
+    return found
+
+
+def _repository(uow: UnitOfWork, entity: Any) -> Any:
+    kinds = {Contact: uow.contacts, Lead: uow.leads, Deal: uow.deals, Task: uow.tasks}
+    return kinds[type(entity)]
+
+
+def _check_unchanged(uow: UnitOfWork, expected: Iterable[Any], what: str) -> None:
+    for entity in expected:
+        current = _repository(uow, entity).get(entity.id)
+        if current != entity:
+            raise ConflictError(
+                f"{entity.ref} changed since the {what} (stored version {current.version}, "
+                f"expected {entity.version}); nothing was written: plan again",
+                entity=entity.ref,
+                expected=entity.version,
+                actual=current.version,
+            )
+
+
+def _repointed(child: Lead | Deal | Task, survivor: str) -> Lead | Deal | Task:
+    if isinstance(child, Task):
+        return attrs.evolve(child, subject=EntityRef.contact(survivor))
+    return attrs.evolve(child, contact_id=survivor)
+
+
+def _link_events(
+    uow: UnitOfWork,
+    before: Lead | Deal | Task,
+    after: Lead | Deal | Task,
+    actor: Actor,
+    at: datetime,
+) -> FieldChanged:
+    field, old, new = (
+        ("subject", str(before.subject), str(after.subject))
+        if isinstance(before, Task) and isinstance(after, Task)
+        else ("contact_id", before.contact_id, after.contact_id)  # type: ignore[union-attr]
+    )
+    return FieldChanged(
+        entity=before.ref,
+        sequence=uow.events.last_sequence(before.ref) + 1,
+        at=at,
+        actor=actor.id,
+        field=field,
+        old=old,
+        new=new,
+    )
+
+
+def apply_merge(plan: MergePlan, uow: UnitOfWork, actor: Actor, at: datetime) -> UndoRecord:
+    """
+    Write a merge plan in a unit of work (you commit it), with its events.
+
+    The survivor gets the merged values and a `ContactsMerged` event; each merged contact is
+    kept, marked ``merged_into``; every child is re-pointed with a `FieldChanged` event.
+
+    Raises:
+        ConflictError: If any planned entity changed since it was read; nothing is written.
+    """
+    given: object = plan
+    if not isinstance(given, MergePlan):
+        msg = f"apply_merge(plan): expected a MergePlan, got {describe(given)}"
+        raise ValidationError(msg, field="plan", value=given, rule="type")
+    _check_unchanged(uow, [plan.survivor, *plan.merged, *plan.children], "plan")
+    before: list[Any] = [plan.survivor, *plan.merged, *plan.children]
+    after: list[Any] = [uow.contacts.save(plan.result)]
+    events: list[Event] = [
+        ContactsMerged(
+            entity=plan.survivor.ref,
+            sequence=uow.events.last_sequence(plan.survivor.ref) + 1,
+            at=at,
+            actor=actor.id,
+            merge_id=plan.merge_id,
+            merged=tuple(c.id for c in plan.merged),
+        ),
+    ]
+    events.append(
+        ContactUpdated(
+            entity=plan.survivor.ref,
+            sequence=events[0].sequence + 1,
+            at=at,
+            actor=actor.id,
+            contact=after[0],
+        )
+    )
+    for contact in plan.merged:
+        stored = uow.contacts.save(attrs.evolve(contact, merged_into=plan.survivor.id))
+        after.append(stored)
+        events.append(
+            ContactUpdated(
+                entity=contact.ref,
+                sequence=uow.events.last_sequence(contact.ref) + 1,
+                at=at,
+                actor=actor.id,
+                contact=stored,
+            )
+        )
+    for child in plan.children:
+        stored = _repository(uow, child).save(_repointed(child, plan.survivor.id))
+        after.append(stored)
+        events.append(_link_events(uow, child, stored, actor, at))
+    uow.events.append(events)
+    return UndoRecord(merge_id=plan.merge_id, before=tuple(before), after=tuple(after))
+
+
+def undo_merge(record: UndoRecord, uow: UnitOfWork, actor: Actor, at: datetime) -> None:
+    """
+    Restore exactly what a merge changed, in a unit of work (you commit it), with events.
+
+    Raises:
+        ConflictError: If anything the merge wrote changed since; nothing is written.
+    """
+    given: object = record
+    if not isinstance(given, UndoRecord):
+        msg = f"undo_merge(record): expected an UndoRecord, got {describe(given)}"
+        raise ValidationError(msg, field="record", value=given, rule="type")
+    _check_unchanged(uow, record.after, "merge")
+    events: list[Event] = []
+    survivor = record.before[0]
+    for old, current in zip(record.before, record.after, strict=True):
+        restored = _repository(uow, old).save(attrs.evolve(old, version=current.version))
+        if isinstance(restored, Contact):
+            events.append(
+                ContactUpdated(
+                    entity=restored.ref,
+                    sequence=uow.events.last_sequence(restored.ref)
+                    + 1
+                    + sum(e.entity == restored.ref for e in events),
+                    at=at,
+                    actor=actor.id,
+                    contact=restored,
+                )
+            )
+        elif not isinstance(current, Contact):
+            events.append(_link_events(uow, current, restored, actor, at))
+    first = (
+        uow.events.last_sequence(survivor.ref) + 1 + sum(e.entity == survivor.ref for e in events)
+    )
+    events.append(
+        ContactsUnmerged(
+            entity=survivor.ref,
+            sequence=first,
+            at=at,
+            actor=actor.id,
+            merge_id=record.merge_id,
+            restored=tuple(c.id for c in record.before[1:] if isinstance(c, Contact)),
+        )
+    )
+    uow.events.append(events)
