@@ -7,7 +7,9 @@ into same / review / different and groups the same ones into clusters; `MatchPol
 finds the stored contacts a new lead may be through the store's key look-up; `link_lead` links
 it and marks a repeat request; `CustomerPolicy` tells returning customers, repeat requests and
 client categories for repeat and cross sales; `MergePolicy` plans merges a person can review,
-`apply_merge` writes them with events and `undo_merge` restores exactly what was there.
+`apply_merge` writes them with events and `undo_merge` restores exactly what was there;
+`QualificationPolicy` runs ordered rules (spam patterns, blocked phones, missing contact data,
+duplicates of open leads, your own predicates) into a verdict, a score and a temperature.
 """
 
 from funnelkit.matching._customers import (
@@ -39,10 +41,23 @@ from funnelkit.matching._merge import (
     undo_merge,
 )
 from funnelkit.matching._normalise import Normaliser, fold_name
+from funnelkit.matching._qualify import (
+    BlockedPhones,
+    Finding,
+    MissingContact,
+    OpenDuplicate,
+    Predicate,
+    Qualification,
+    QualificationContext,
+    QualificationPolicy,
+    QualificationRule,
+    SpamPattern,
+)
 
 
 __all__ = [
     "Band",
+    "BlockedPhones",
     "ClientCategory",
     "ClientKind",
     "Comparator",
@@ -52,14 +67,23 @@ __all__ = [
     "FieldDecision",
     "FieldMerge",
     "FieldRule",
+    "Finding",
     "MatchPolicy",
     "MatchRecord",
     "MatchResult",
     "MergePlan",
     "MergePolicy",
+    "MissingContact",
     "Normaliser",
+    "OpenDuplicate",
     "PairScore",
+    "Predicate",
+    "Qualification",
+    "QualificationContext",
+    "QualificationPolicy",
+    "QualificationRule",
     "RequestKind",
+    "SpamPattern",
     "SurvivorRule",
     "UndoRecord",
     "apply_merge",
