@@ -123,7 +123,7 @@ def test_the_verdict_becomes_an_event():
         (lambda: SpamPattern(patterns=()), "type"),
         (lambda: QualificationPolicy(rules=(OpenDuplicate(), OpenDuplicate())), "unique"),
         (lambda: QualificationPolicy(rules=(), good_from=-100, junk_below=0), "thresholds"),
-        (lambda: QualificationPolicy(rules=("spam",)), "type"),
+        (lambda: QualificationPolicy(rules=("spam",)), "type"),  # type: ignore[arg-type]
     ],
 )
 def test_malformed_policies_are_refused(build, rule):
