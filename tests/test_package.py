@@ -254,6 +254,12 @@ PIPELINE_KIT_ALL = [
     "check_pipelines",
 ]
 
+LAWS_ALL = [
+    "check_matching_laws",
+    "check_merge_laws",
+    "check_qualification_laws",
+]
+
 STATEFUL_ALL = [
     "StoreMachine",
     "check_store",
@@ -316,6 +322,7 @@ def _isort_key(name: str) -> tuple[int, str]:
         ("funnelkit.testing.contracts", CONTRACTS_ALL),
         ("funnelkit.testing.stateful", STATEFUL_ALL),
         ("funnelkit.testing.pipelines", PIPELINE_KIT_ALL),
+        ("funnelkit.testing.laws", LAWS_ALL),
     ],
 )
 def test_public_names_are_pinned(module, expected):
@@ -336,6 +343,7 @@ def test_public_names_are_pinned(module, expected):
         "funnelkit.testing.contracts",
         "funnelkit.testing.stateful",
         "funnelkit.testing.pipelines",
+        "funnelkit.testing.laws",
     ],
 )
 def test_all_is_sorted_and_every_name_exists(module):

@@ -79,7 +79,7 @@ class FieldMerge(str, enum.Enum):
     NEWEST = "newest"
     """The value of the most recently created contact that has one."""
     CONCATENATE = "concatenate"
-    """All distinct texts joined by new lines (notes; text only)."""
+    """All distinct lines of all texts, joined by new lines (notes; text only)."""
 
 
 _LISTS = frozenset({"names", "phones", "emails"})
@@ -301,7 +301,10 @@ class MergePolicy:
             return FieldDecision(
                 field=field, rule=rule, value=tuple(union), sources=tuple(s for s, _ in present)
             )
-        texts: dict[str, None] = dict.fromkeys(v for _, v in present)
+        # Distinct lines, so merging an already merged note again adds nothing.
+        texts: dict[str, None] = dict.fromkeys(
+            line for _, value in present for line in value.splitlines() if line.strip()
+        )
         return FieldDecision(
             field=field, rule=rule, value="\n".join(texts), sources=tuple(s for s, _ in present)
         )

@@ -7,6 +7,8 @@ The testing kit: check a store adapter, and property-test your own pipelines and
   operations and compares it with a plain dictionary model.
 - `funnelkit.testing.pipelines`: a Hypothesis state machine that property-tests the rules of
   any pipeline (`check_pipeline`).
+- `funnelkit.testing.laws`: laws your own matching, merge and qualification policies must obey
+  (symmetric matching, lossless and reversible merges, deterministic qualification).
 - `funnelkit.testing.strategies`: Hypothesis strategies for every funnelkit value, event and
   pipeline definition, and for move attempts.
 
@@ -32,7 +34,10 @@ import pytest  # noqa: E402 - only after the check above can explain a missing e
 
 # The conformance kit asserts with plain ``assert``; have pytest rewrite them for readable diffs.
 pytest.register_assert_rewrite(
-    "funnelkit.testing.contracts", "funnelkit.testing.stateful", "funnelkit.testing.pipelines"
+    "funnelkit.testing.contracts",
+    "funnelkit.testing.stateful",
+    "funnelkit.testing.pipelines",
+    "funnelkit.testing.laws",
 )
 
 __all__: list[str] = []

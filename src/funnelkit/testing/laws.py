@@ -1,0 +1,156 @@
+"""
+Laws for your own matching, merge and qualification policies, checked with Hypothesis.
+
+Each ``check_*`` function draws many inputs and asserts a law every sound policy obeys:
+
+- `check_matching_laws`: matching is symmetric (the score of a pair does not depend on which
+  record is left) and deterministic (the same records in any order give the same result);
+- `check_merge_laws`: a merge loses nothing (every phone, e-mail and name of every contact
+  survives in the merged contact), is idempotent (merging the result with any of
+  the contacts it absorbed changes nothing), and apply-then-undo is the identity in a store;
+- `check_qualification_laws`: qualification is deterministic.
+
+Call them from a test::
+
+    def test_my_policies_obey_the_laws():
+        check_matching_laws(MY_MATCH_POLICY)
+        check_merge_laws(MY_MERGE_POLICY)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+from hypothesis import given
+from hypothesis import strategies as st
+
+from funnelkit.matching import MergePolicy, apply_merge, undo_merge
+from funnelkit.model import Actor
+from funnelkit.storage import InMemoryStore
+from funnelkit.testing import strategies as fst
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hypothesis import settings as Settings  # noqa: N812 - the class
+    from hypothesis.strategies import SearchStrategy
+
+    from funnelkit.matching import MatchPolicy, QualificationPolicy
+    from funnelkit.model import Contact, Lead
+
+__all__ = ["check_matching_laws", "check_merge_laws", "check_qualification_laws"]
+
+_ACTOR = Actor(id="laws")
+
+
+def _groups(min_size: int = 2) -> SearchStrategy[list[Contact]]:
+    return st.lists(fst.contacts(), min_size=min_size, max_size=4, unique_by=lambda c: c.id)
+
+
+def _data(contact: Contact) -> tuple[object, ...]:
+    return (contact.names, contact.phones, contact.emails, contact.company, contact.fields)
+
+
+def _run(test: Callable[[], None], settings: Settings | None) -> None:
+    (settings(test) if settings is not None else test)()
+
+
+def check_matching_laws(
+    policy: MatchPolicy,
+    *,
+    records: SearchStrategy[list[Contact]] | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """
+    Check that `policy` matches symmetrically and deterministically.
+
+    Raises:
+        AssertionError: With a minimal counter-example, if a law is broken.
+    """
+
+    @given(records if records is not None else _groups(min_size=0))
+    def matching_is_symmetric_and_deterministic(group: list[Contact]) -> None:
+        forward = policy.match(group)
+        assert forward == policy.match(list(reversed(group))), "the order of records matters"
+        by_id = {contact.id: policy.record(contact) for contact in group}
+        for pair in forward.pairs:
+            left, right = by_id[pair.left], by_id[pair.right]
+            there, back = policy.score(left, right), policy.score(right, left)
+            assert (there.score, there.band) == (back.score, back.band), "scores are not symmetric"
+
+    _run(matching_is_symmetric_and_deterministic, settings)
+
+
+def check_merge_laws(
+    policy: MergePolicy,
+    *,
+    contacts: SearchStrategy[list[Contact]] | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """
+    Check that `policy` merges without loss, idempotently, and that undo restores everything.
+
+    Raises:
+        AssertionError: With a minimal counter-example, if a law is broken.
+    """
+    strategy = contacts if contacts is not None else _groups()
+
+    @given(strategy)
+    def merge_loses_nothing_and_is_idempotent(group: list[Contact]) -> None:
+        plan = policy.plan(group, merge_id="law")
+        result = plan.result
+        for name in ("names", "phones", "emails"):
+            kept = set(getattr(result, name))
+            lost = {v for c in group for v in getattr(c, name)} - kept
+            assert not lost, f"the merge lost {name}: {sorted(lost)}; merge them by union"
+        for merged in plan.merged:
+            again = policy.plan([result, merged], merge_id="law-again")
+            assert (again.survivor.id, _data(again.result)) == (result.id, _data(result)), (
+                f"merging {merged.id} into the result again changed it"
+            )
+
+    @given(strategy)
+    def apply_then_undo_is_the_identity(group: list[Contact]) -> None:
+        store = InMemoryStore()
+        with store.unit_of_work() as uow:
+            stored = [uow.contacts.add(contact) for contact in group]
+            uow.commit()
+        plan = policy.plan(stored, merge_id="law")
+        with store.unit_of_work() as uow:
+            record = apply_merge(plan, uow, _ACTOR, group[0].created_at)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            undo_merge(record, uow, _ACTOR, group[0].created_at)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            restored = [uow.contacts.get(contact.id) for contact in stored]
+        assert [attrs.evolve(c, version=c.version + 2) for c in stored] == restored
+
+    _run(merge_loses_nothing_and_is_idempotent, settings)
+    _run(apply_then_undo_is_the_identity, settings)
+
+
+def check_qualification_laws(
+    policy: QualificationPolicy,
+    *,
+    leads: SearchStrategy[Lead] | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """
+    Check that `policy` qualifies deterministically and always explains a junk verdict.
+
+    Raises:
+        AssertionError: With a minimal counter-example, if a law is broken.
+    """
+
+    @given(leads if leads is not None else fst.leads())
+    def qualification_is_deterministic(lead: Lead) -> None:
+        first = policy.qualify(lead)
+        assert first == policy.qualify(lead), "the same lead got two different verdicts"
+        assert first.score == sum(f.points for f in first.findings) + policy.base
+        if first.verdict.value == "junk":
+            assert first.junk_reason, "a junk verdict without a reason"
+
+    _run(qualification_is_deterministic, settings)
