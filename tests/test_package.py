@@ -133,6 +133,7 @@ FUNNELKIT_ALL = [
 ]
 
 MATCHING_ALL = [
+    "Backtest",
     "Band",
     "BlockedPhones",
     "ClientCategory",
@@ -141,16 +142,19 @@ MATCHING_ALL = [
     "Contribution",
     "CustomerPolicy",
     "CustomerProfile",
+    "FeatureWeight",
     "FieldDecision",
     "FieldMerge",
     "FieldRule",
     "Finding",
+    "LearnedScore",
     "MatchPolicy",
     "MatchRecord",
     "MatchResult",
     "MergePlan",
     "MergePolicy",
     "MissingContact",
+    "NaiveBayesScorer",
     "Normaliser",
     "OpenDuplicate",
     "PairScore",
@@ -160,11 +164,14 @@ MATCHING_ALL = [
     "QualificationPolicy",
     "QualificationRule",
     "RequestKind",
+    "Scored",
     "SpamPattern",
     "SurvivorRule",
     "UndoRecord",
     "apply_merge",
+    "backtest",
     "fold_name",
+    "lead_features",
     "link_lead",
     "undo_merge",
 ]
@@ -302,6 +309,13 @@ TOPIC_ONLY = {
     "QualificationPolicy",
     "QualificationRule",
     "SpamPattern",
+    "Backtest",
+    "FeatureWeight",
+    "LearnedScore",
+    "NaiveBayesScorer",
+    "Scored",
+    "backtest",
+    "lead_features",
 }
 
 

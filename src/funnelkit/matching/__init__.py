@@ -9,7 +9,8 @@ it and marks a repeat request; `CustomerPolicy` tells returning customers, repea
 client categories for repeat and cross sales; `MergePolicy` plans merges a person can review,
 `apply_merge` writes them with events and `undo_merge` restores exactly what was there;
 `QualificationPolicy` runs ordered rules (spam patterns, blocked phones, missing contact data,
-duplicates of open leads, your own predicates) into a verdict, a score and a temperature.
+duplicates of open leads, your own predicates, a learned `NaiveBayesScorer`) into a verdict, a
+score and a temperature.
 """
 
 from funnelkit.matching._customers import (
@@ -19,6 +20,15 @@ from funnelkit.matching._customers import (
     CustomerProfile,
     RequestKind,
     link_lead,
+)
+from funnelkit.matching._learned import (
+    Backtest,
+    FeatureWeight,
+    LearnedScore,
+    NaiveBayesScorer,
+    Scored,
+    backtest,
+    lead_features,
 )
 from funnelkit.matching._matching import (
     Band,
@@ -56,6 +66,7 @@ from funnelkit.matching._qualify import (
 
 
 __all__ = [
+    "Backtest",
     "Band",
     "BlockedPhones",
     "ClientCategory",
@@ -64,16 +75,19 @@ __all__ = [
     "Contribution",
     "CustomerPolicy",
     "CustomerProfile",
+    "FeatureWeight",
     "FieldDecision",
     "FieldMerge",
     "FieldRule",
     "Finding",
+    "LearnedScore",
     "MatchPolicy",
     "MatchRecord",
     "MatchResult",
     "MergePlan",
     "MergePolicy",
     "MissingContact",
+    "NaiveBayesScorer",
     "Normaliser",
     "OpenDuplicate",
     "PairScore",
@@ -83,11 +97,14 @@ __all__ = [
     "QualificationPolicy",
     "QualificationRule",
     "RequestKind",
+    "Scored",
     "SpamPattern",
     "SurvivorRule",
     "UndoRecord",
     "apply_merge",
+    "backtest",
     "fold_name",
+    "lead_features",
     "link_lead",
     "undo_merge",
 ]
