@@ -88,7 +88,7 @@ def test_the_scorer_as_a_qualification_rule():
     ("build", "rule"),
     [
         (lambda: NaiveBayesScorer.train([(make_lead(), True)]), "too_few"),
-        (lambda: NaiveBayesScorer.train([("lead", True)]), "type"),
+        (lambda: NaiveBayesScorer.train([("lead", True)]), "type"),  # type: ignore[list-item]
         (lambda: NaiveBayesScorer.train(history(), alpha=0), "range"),
         (lambda: backtest(history(4), train_share=1.0), "split"),
     ],
