@@ -147,6 +147,8 @@ MATCHING_ALL = [
     "FieldMerge",
     "FieldRule",
     "Finding",
+    "Intake",
+    "IntakeResult",
     "LearnedScore",
     "MatchPolicy",
     "MatchRecord",
@@ -316,6 +318,8 @@ TOPIC_ONLY = {
     "Scored",
     "backtest",
     "lead_features",
+    "Intake",
+    "IntakeResult",
 }
 
 

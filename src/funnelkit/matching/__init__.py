@@ -10,7 +10,7 @@ client categories for repeat and cross sales; `MergePolicy` plans merges a perso
 `apply_merge` writes them with events and `undo_merge` restores exactly what was there;
 `QualificationPolicy` runs ordered rules (spam patterns, blocked phones, missing contact data,
 duplicates of open leads, your own predicates, a learned `NaiveBayesScorer`) into a verdict, a
-score and a temperature.
+score and a temperature; `Intake` runs the whole flow for a new request in one unit of work.
 """
 
 from funnelkit.matching._customers import (
@@ -21,6 +21,7 @@ from funnelkit.matching._customers import (
     RequestKind,
     link_lead,
 )
+from funnelkit.matching._intake import Intake, IntakeResult
 from funnelkit.matching._learned import (
     Backtest,
     FeatureWeight,
@@ -80,6 +81,8 @@ __all__ = [
     "FieldMerge",
     "FieldRule",
     "Finding",
+    "Intake",
+    "IntakeResult",
     "LearnedScore",
     "MatchPolicy",
     "MatchRecord",

@@ -1,0 +1,252 @@
+"""
+The intake flow: a new request becomes a linked, qualified and placed lead, in one unit of work.
+
+normalise → find the contact ("who is this?") and link it, or create one → mark a repeat
+request → qualify → place the lead (its pipeline's first stage, or a junk stage with the
+reason) → events. Everything is written through the storage ports of one unit of work, which
+the caller commits, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+
+from funnelkit.exceptions import ValidationError
+from funnelkit.matching._customers import CustomerPolicy, RequestKind, link_lead
+from funnelkit.matching._matching import Band, MatchPolicy, PairScore
+from funnelkit.matching._qualify import Qualification, QualificationContext, QualificationPolicy
+from funnelkit.model import (
+    Contact,
+    ContactCreated,
+    EntityKind,
+    Event,
+    Lead,
+    LeadCreated,
+    LeadStatus,
+    Verdict,
+)
+from funnelkit.model import _checks as check
+from funnelkit.model._checks import describe, raise_for
+from funnelkit.pipelines import Pipeline, PipelineKind, StageKind
+
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from funnelkit.model import Actor, IdFactory
+    from funnelkit.storage import UnitOfWork
+
+
+__all__ = ["Intake", "IntakeResult"]
+
+
+@attrs.frozen(kw_only=True)
+class IntakeResult:
+    """
+    What the intake did with one request.
+
+    Attributes:
+        lead: The lead as stored.
+        contact_id: The contact it was linked to, if any.
+        created_contact: Whether that contact was created for it.
+        request: First request, repeat request or repeat inquiry.
+        review: Contacts it may be, that a person should look at (matches in the review band).
+        qualification: The verdict, score, temperature and findings.
+        events: Every event appended, in order.
+    """
+
+    lead: Lead
+    contact_id: str | None
+    created_contact: bool
+    request: RequestKind
+    review: tuple[PairScore, ...]
+    qualification: Qualification
+    events: tuple[Event, ...]
+
+
+def _junk_stages_problem(value: object) -> check.Problem:
+    if not isinstance(value, Mapping) or not all(
+        type(k) is str and type(v) is str for k, v in value.items()
+    ):
+        return f"expected a mapping of junk reasons to stage keys, got {describe(value)}", "type"
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class Intake:
+    """
+    How new requests enter a lead pipeline.
+
+    Attributes:
+        pipeline: The lead pipeline new leads enter.
+        qualification: The qualification rules.
+        matching: How the contact is found.
+        customers: How repeat requests are told.
+        junk_stages: Junk stage per junk reason (``{"spam": "Спам"}``); reasons not listed
+            go to the first junk stage.
+        create_contacts: Create a contact for a lead nobody matches (when it has a valid
+            phone or e-mail).
+
+    Raises:
+        ValidationError: If the pipeline is not a lead pipeline or a mapped stage is not one of
+            its junk stages.
+    """
+
+    pipeline: Pipeline = attrs.field(validator=check.instance_of(Pipeline, "a Pipeline"))
+    qualification: QualificationPolicy = attrs.field(
+        validator=check.instance_of(QualificationPolicy, "a QualificationPolicy")
+    )
+    matching: MatchPolicy = attrs.field(
+        factory=MatchPolicy, validator=check.instance_of(MatchPolicy, "a MatchPolicy")
+    )
+    customers: CustomerPolicy = attrs.field(
+        factory=CustomerPolicy, validator=check.instance_of(CustomerPolicy, "a CustomerPolicy")
+    )
+    junk_stages: Mapping[str, str] = attrs.field(
+        factory=dict, validator=check.field(_junk_stages_problem)
+    )
+    create_contacts: bool = attrs.field(default=True, validator=check.boolean)
+
+    def __attrs_post_init__(self) -> None:
+        if self.pipeline.kind is not PipelineKind.LEAD:
+            raise_for(
+                "Intake.pipeline",
+                self.pipeline.key,
+                f"pipeline {self.pipeline.key!r} holds deals; requests enter a lead pipeline",
+                "pipeline_kind",
+            )
+        junk = [s.key for s in self.pipeline.stages if s.kind is StageKind.JUNK]
+        for reason, stage in self.junk_stages.items():
+            if stage not in junk:
+                raise_for(
+                    f"Intake.junk_stages[{reason!r}]",
+                    stage,
+                    f"{stage!r} is not a junk stage of {self.pipeline.key!r}; "
+                    f"its junk stages are {junk}",
+                    "unknown_stage",
+                )
+
+    def receive(
+        self, lead: Lead, uow: UnitOfWork, actor: Actor, at: datetime, *, ids: IdFactory
+    ) -> IntakeResult:
+        """
+        Take in one new request, writing everything through `uow` (you commit it).
+
+        Args:
+            lead: The new lead (version 0), in the pipeline's first stage, as the client wrote.
+            uow: The unit of work to write through.
+            actor: Who takes it in (``"system"`` for automatic intake).
+            at: When.
+            ids: Gives the id of a contact created for the lead.
+
+        Raises:
+            ValidationError: If the lead is not new, not in this pipeline's first stage, or
+                already closed; nothing is written.
+        """
+        self._check_new(lead)
+        events: list[Event] = [
+            LeadCreated(entity=lead.ref, sequence=1, at=at, actor=actor.id, lead=lead)
+        ]
+        matches = self.matching.who_is(lead, uow.contacts)
+        same = [m for m in matches if m.band is Band.SAME]
+        review = tuple(m for m in matches if m.band is Band.REVIEW)
+        contact_id = same[0].right if same else None
+        created = False
+        if contact_id is None and self.create_contacts and self.matching.normaliser.keys(lead):
+            contact = self._new_contact(lead, ids.new_id(EntityKind.CONTACT), at)
+            uow.contacts.add(contact)
+            events.append(
+                ContactCreated(
+                    entity=contact.ref, sequence=1, at=at, actor=actor.id, contact=contact
+                )
+            )
+            contact_id, created = contact.id, True
+        request = RequestKind.FIRST
+        if contact_id is not None:
+            request = self.customers.request_kind(
+                attrs.evolve(lead, contact_id=contact_id),
+                uow.leads.list(contact_id=contact_id),
+                uow.deals.list(contact_id=contact_id),
+            )
+            lead, linked = link_lead(
+                lead, contact_id, actor, at, sequence=2, repeat=request is not RequestKind.FIRST
+            )
+            events.append(linked)
+        context = QualificationContext(
+            normaliser=self.matching.normaliser,
+            open_leads=tuple(uow.leads.list(pipeline=self.pipeline.key, status=LeadStatus.OPEN)),
+        )
+        qualification = self.qualification.qualify(lead, context)
+        sequence = sum(1 for e in events if e.entity == lead.ref) + 1
+        events.append(qualification.event(lead, actor, at, sequence=sequence))
+        reason = qualification.junk_reason
+        if (
+            qualification.verdict is Verdict.JUNK
+            and reason is not None
+            and self.pipeline.reason(reason)
+        ):
+            moved = self.pipeline.compile().move(
+                lead, self._junk_stage(reason), actor, at, sequence=sequence + 1, reason=reason
+            )
+            lead = moved.entity
+            events.extend(moved.events)
+        stored = uow.leads.add(lead)
+        uow.events.append(events)
+        return IntakeResult(
+            lead=stored,
+            contact_id=contact_id,
+            created_contact=created,
+            request=request,
+            review=review,
+            qualification=qualification,
+            events=tuple(events),
+        )
+
+    def _check_new(self, lead: Lead) -> None:
+        given: object = lead
+        if not isinstance(given, Lead):
+            msg = f"receive(lead): expected a Lead, got {describe(given)}"
+            raise ValidationError(msg, field="lead", value=given, rule="type")
+        first = self.pipeline.first_stage.key
+        if (
+            given.version != 0
+            or given.status is not LeadStatus.OPEN
+            or given.contact_id is not None
+        ):
+            raise_for(
+                "lead",
+                given.ref,
+                f"{given.ref} is not a new request (version {given.version}, "
+                f"{given.status.value}, contact {given.contact_id!r}); intake takes new, open, "
+                "unlinked leads",
+                "new_lead",
+            )
+        if (given.pipeline, given.stage) != (self.pipeline.key, first):
+            raise_for(
+                "lead.stage",
+                given.stage,
+                f"{given.ref} is in {given.pipeline!r} / {given.stage!r}; new requests enter "
+                f"{self.pipeline.key!r} at {first!r}",
+                "first_stage",
+            )
+
+    def _junk_stage(self, reason: str) -> str:
+        if reason in self.junk_stages:
+            return self.junk_stages[reason]
+        return next(s.key for s in self.pipeline.stages if s.kind is StageKind.JUNK)
+
+    @staticmethod
+    def _new_contact(lead: Lead, contact_id: str, at: datetime) -> Contact:
+        data = lead.contact_data
+        name = data.name or next(iter(data.phones + data.emails))
+        return Contact(
+            id=contact_id,
+            created_at=at,
+            names=(name,),
+            phones=tuple(dict.fromkeys(data.phones)),
+            emails=tuple(dict.fromkeys(data.emails)),
+            company=data.company,
+        )
