@@ -28,7 +28,7 @@ from funnelkit.model._checks import describe, raise_for
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from funnelkit.storage import ContactRepository
 
@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 _OWN_FIELDS = ("phones", "emails", "name", "company")
+_KEY_PREFIX = {"phones": "phone:", "emails": "email:"}
 
 
 class Comparator(str, enum.Enum):
@@ -56,6 +57,9 @@ class Comparator(str, enum.Enum):
     """Jaro-Winkler similarity: short strings, typos at the end (names, codes)."""
     TOKEN_SET = "token_set"  # noqa: S105 - a comparator name, not a password
     """Token-set similarity: word order and extra words do not matter (full names, companies)."""
+    NAME = "name"
+    """For names: each word of the shorter name against its best Jaro-Winkler match in the
+    other, averaged (``"almas"`` meets ``"almaz novskii"``; word order does not matter)."""
 
 
 class Band(str, enum.Enum):
@@ -220,19 +224,21 @@ def _similarity(comparator: Comparator, left: str, right: str) -> float:
         return 1.0 if left == right else 0.0
     if comparator is Comparator.JARO_WINKLER:
         return float(JaroWinkler.similarity(left, right))
+    if comparator is Comparator.NAME:
+        shorter, longer = sorted((left.split(), right.split()), key=len)
+        if not shorter:
+            return 0.0
+        best = [max(JaroWinkler.similarity(word, other) for other in longer) for word in shorter]
+        return float(sum(best) / len(best))
     return float(fuzz.token_set_ratio(left, right)) / 100.0
 
 
 def _default_rules() -> tuple[FieldRule, ...]:
     return (
         FieldRule(field="phones", comparator=Comparator.EXACT, agree=6.0, disagree=1.0),
-        FieldRule(field="emails", comparator=Comparator.EXACT, agree=6.0, disagree=1.0),
+        FieldRule(field="emails", comparator=Comparator.EXACT, agree=6.0, disagree=0.5),
         FieldRule(
-            field="name",
-            comparator=Comparator.TOKEN_SET,
-            agree=3.0,
-            disagree=4.0,
-            min_similarity=0.85,
+            field="name", comparator=Comparator.NAME, agree=3.0, disagree=4.0, min_similarity=0.9
         ),
         FieldRule(field="company", comparator=Comparator.TOKEN_SET, agree=1.0, min_similarity=0.9),
     )
@@ -254,8 +260,12 @@ class MatchPolicy:
         same_at: Scores from here up are "same".
         review_at: Scores from here up (below `same_at`) are "review".
         name_keys: Also block on name keys (each folded name), to find pairs that share no
-            phone or e-mail; such pairs rarely reach "same" but surface for review.
+            phone or e-mail. Off by default: with the default rules a name alone scores below
+            "review", and common names make large blocks; turn it on with rules that give
+            names (or custom fields) enough weight.
         max_block_size: Keys shared by more records than this form no pairs (reported).
+        common_from: A phone or e-mail held by this many records or more is common (an office
+            phone): its agreement counts ``(common_from - 1) / holders`` of its points.
 
     Raises:
         ValidationError: If `review_at` exceeds `same_at` or a rule names an unknown field.
@@ -272,8 +282,9 @@ class MatchPolicy:
     )
     same_at: float = attrs.field(default=8.0, validator=check.field(_finite_problem))
     review_at: float = attrs.field(default=5.0, validator=check.field(_finite_problem))
-    name_keys: bool = attrs.field(default=True, validator=check.boolean)
+    name_keys: bool = attrs.field(default=False, validator=check.boolean)
     max_block_size: int = attrs.field(default=50, validator=check.positive_int)
+    common_from: int = attrs.field(default=4, validator=check.field(check.integer_at_least(2)))
 
     def __attrs_post_init__(self) -> None:
         if self.review_at > self.same_at:
@@ -323,12 +334,35 @@ class MatchPolicy:
 
     # --- scoring ---------------------------------------------------------------------------
 
-    def score(self, left: MatchRecord, right: MatchRecord, keys: Sequence[str] = ()) -> PairScore:
-        """Score and explain one pair of records."""
+    def score(
+        self,
+        left: MatchRecord,
+        right: MatchRecord,
+        keys: Sequence[str] = (),
+        key_counts: Mapping[str, int] | None = None,
+    ) -> PairScore:
+        """
+        Score and explain one pair of records.
+
+        Args:
+            left: One record.
+            right: The other.
+            keys: The blocking keys they share (recorded in the explanation).
+            key_counts: How many records hold each key. An exact phone or e-mail agreement
+                counts fully when at most `common_from` - 1 records hold it, and less the
+                more share it (an office phone, a shared mailbox): the term-frequency
+                adjustment of record linkage.
+        """
         contributions = []
         total = 0.0
         for rule in self.rules:
             contribution = _contribute(rule, left.values(rule.field), right.values(rule.field))
+            prefix = _KEY_PREFIX.get(rule.field)
+            if key_counts and prefix and contribution.points > 0 and contribution.left is not None:
+                count = key_counts.get(prefix + contribution.left, 0)
+                if count >= self.common_from:
+                    points = round(contribution.points * (self.common_from - 1) / count, 6)
+                    contribution = attrs.evolve(contribution, points=points)
             contributions.append(contribution)
             total += contribution.points
         if total >= self.same_at:
@@ -371,8 +405,9 @@ class MatchPolicy:
                 continue
             for left, right in itertools.combinations(sorted(set(ids)), 2):
                 shared.setdefault((left, right), []).append(key)
+        counts = {key: len(set(ids)) for key, ids in blocks.items()}
         pairs = [
-            self.score(records[left], records[right], keys)
+            self.score(records[left], records[right], keys, counts)
             for (left, right), keys in shared.items()
         ]
         pairs.sort(key=lambda pair: (-pair.score, pair.left, pair.right))
@@ -391,14 +426,17 @@ class MatchPolicy:
         """
         record = self.record(subject)
         found: dict[str, tuple[Contact, list[str]]] = {}
+        counts: dict[str, int] = {}
         for key in self.keys(record):
             if key.startswith("name:"):
                 continue
-            for contact in contacts.find_by_key(key):
-                if contact.id != record.id:
-                    found.setdefault(contact.id, (contact, []))[1].append(key)
+            holders = [c for c in contacts.find_by_key(key) if c.id != record.id]
+            counts[key] = len(holders) + 1
+            for contact in holders:
+                found.setdefault(contact.id, (contact, []))[1].append(key)
         scored = [
-            self.score(record, self.record(contact), keys) for contact, keys in found.values()
+            self.score(record, self.record(contact), keys, counts)
+            for contact, keys in found.values()
         ]
         scored.sort(key=lambda pair: (-pair.score, pair.right))
         return tuple(pair for pair in scored if pair.band is not Band.DIFFERENT)

@@ -10,6 +10,7 @@ Invalid phones and e-mails are reported, never kept as keys.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import TYPE_CHECKING
@@ -138,6 +139,29 @@ def fold_name(word: str) -> str:
     return text
 
 
+# Parsing a phone costs about 100 µs; names repeat a lot. Both are pure functions of their
+# input, so they are cached (bounded) for "who is this?" and for matching large bases.
+@functools.lru_cache(maxsize=65_536)
+def _e164(raw: str, region: str) -> tuple[str, str | None]:
+    """The E.164 form of `raw`, or an explanation of why it is not a valid number."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as error:
+        return "", f"phone: {raw!r} is not a phone number ({error}); check the digits"
+    if not phonenumbers.is_valid_number(number):
+        return "", (
+            f"phone: {raw!r} is not a valid number in region {region} "
+            "(too short, too long or no such range); check the digits or the country code"
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+
+
+@functools.lru_cache(maxsize=65_536)
+def _name_tokens(raw: str) -> tuple[str, ...]:
+    words = _WORD.findall(unicodedata.normalize("NFC", raw))
+    return tuple(sorted(folded for word in words if (folded := fold_name(word))))
+
+
 def _region_problem(value: object) -> check.Problem:
     if type(value) is not str or not _REGION.fullmatch(value):
         return f"expected a two-letter region code such as 'RU', got {describe(value)}", "region"
@@ -176,18 +200,10 @@ class Normaliser:
                 value=raw,
                 rule="type",
             )
-        try:
-            number = phonenumbers.parse(raw, self.default_region)
-        except phonenumbers.NumberParseException as error:
-            msg = f"phone: {raw!r} is not a phone number ({error}); check the digits"
-            raise ValidationError(msg, field="phone", value=raw, rule="invalid_phone") from None
-        if not phonenumbers.is_valid_number(number):
-            msg = (
-                f"phone: {raw!r} is not a valid number in region {self.default_region} "
-                "(too short, too long or no such range); check the digits or the country code"
-            )
-            raise ValidationError(msg, field="phone", value=raw, rule="invalid_phone")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        e164, problem = _e164(raw, self.default_region)
+        if problem is not None:
+            raise ValidationError(problem, field="phone", value=raw, rule="invalid_phone")
+        return e164
 
     def email(self, raw: str) -> str:
         """
@@ -221,8 +237,7 @@ class Normaliser:
 
     def name_tokens(self, raw: str) -> tuple[str, ...]:
         """Return a name's folded words, sorted, so that word order does not matter."""
-        words = _WORD.findall(unicodedata.normalize("NFC", raw))
-        return tuple(sorted(folded for word in words if (folded := fold_name(word))))
+        return _name_tokens(raw)
 
     def company(self, raw: str) -> str:
         """Fold a company name without legal forms or quotes: ``ООО «Алмаз»`` → ``almaz``."""
