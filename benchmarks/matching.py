@@ -79,6 +79,37 @@ def phone_formats(digits: str) -> list[str]:
     return [f"8 ({a}) {b}-{c}-{d}", f"+7 {a} {b} {c} {d}", f"8{digits}", f"+7({a}){b}{c}{d}"]
 
 
+def _records(
+    rng: random.Random,
+    first: tuple[str, tuple[str, ...]],
+    surname: tuple[str, str],
+    *,
+    digits: str,
+    email: str,
+    office: str | None,
+) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """One to three records of one person, as they arrive through different channels."""
+    records = []
+    for _ in range(rng.choice([1, 1, 2, 2, 3])):
+        roll = rng.random()
+        if roll < 0.2:
+            name = f"{rng.choice(first[1])} {surname[1]}"
+        elif roll < 0.3:
+            name = f"{surname[0]} {first[0]}"
+        elif roll < 0.4:
+            name = rng.choice(first[1])
+        else:
+            name = f"{first[0]} {surname[0]}"
+        phones = [rng.choice(phone_formats(digits))] if rng.random() < 0.85 else []
+        if office:
+            phones.append(rng.choice(phone_formats(office)))
+        emails = []
+        if rng.random() < 0.6 or not phones:
+            emails.append(rng.choice([email, email.upper(), email.replace("@", "+site@")]))
+        records.append((name, tuple(dict.fromkeys(phones)), tuple(emails)))
+    return records
+
+
 def generate(count: int, seed: int = 20261122) -> tuple[list[fk.Contact], dict[str, int]]:
     """About `count` contacts and the true person behind each id."""
     rng = random.Random(seed)
@@ -100,30 +131,17 @@ def generate(count: int, seed: int = 20261122) -> tuple[list[fk.Contact], dict[s
             else:
                 office = "9" + "".join(rng.choice("0123456789") for _ in range(9))
                 offices.append(office)
-        for _ in range(rng.choice([1, 1, 2, 2, 3])):
-            roll = rng.random()
-            if roll < 0.2:
-                name = f"{rng.choice(latin_first)} {latin_surname}"
-            elif roll < 0.3:
-                name = f"{surname} {first}"
-            elif roll < 0.4:
-                name = rng.choice(latin_first)
-            else:
-                name = f"{first} {surname}"
-            phones = [rng.choice(phone_formats(digits))] if rng.random() < 0.85 else []
-            if office:
-                phones.append(rng.choice(phone_formats(office)))
-            emails = []
-            if rng.random() < 0.6 or not phones:
-                emails.append(rng.choice([email, email.upper(), email.replace("@", "+site@")]))
+        for name, phones, emails in _records(
+            rng, (first, latin_first), (surname, latin_surname), digits, email, office
+        ):
             contact_id = f"C-{len(contacts) + 1}"
             contacts.append(
                 fk.Contact(
                     id=contact_id,
                     created_at=AT + timedelta(minutes=len(contacts)),
                     names=(name,),
-                    phones=tuple(dict.fromkeys(phones)),
-                    emails=tuple(emails),
+                    phones=phones,
+                    emails=emails,
                 )
             )
             person_of[contact_id] = person
