@@ -131,9 +131,15 @@ def generate(count: int, seed: int = 20261122) -> tuple[list[fk.Contact], dict[s
             else:
                 office = "9" + "".join(rng.choice("0123456789") for _ in range(9))
                 offices.append(office)
-        for name, phones, emails in _records(
-            rng, (first, latin_first), (surname, latin_surname), digits, email, office
-        ):
+        records = _records(
+            rng,
+            (first, latin_first),
+            (surname, latin_surname),
+            digits=digits,
+            email=email,
+            office=office,
+        )
+        for name, phones, emails in records:
             contact_id = f"C-{len(contacts) + 1}"
             contacts.append(
                 fk.Contact(
