@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["Normaliser", "fold_name"]
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
-_PLAIN_PHONE = re.compile(r"\s*\+?[\d\s().\-]+")
-_NON_DIGITS = re.compile(r"\D")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _REGION = re.compile(r"[A-Z]{2}")
 
@@ -202,16 +200,7 @@ class Normaliser:
                 value=raw,
                 rule="type",
             )
-        # Formats that differ only in punctuation share one cache entry (and one parse).
-        plain = _PLAIN_PHONE.fullmatch(raw)
-        key = (
-            ("+" if raw.lstrip().startswith("+") else "") + _NON_DIGITS.sub("", raw)
-            if plain
-            else raw
-        )
-        e164, problem = _e164(key, self.default_region)
-        if problem is not None and key != raw:
-            e164, problem = _e164(raw, self.default_region)  # explain with the client's spelling
+        e164, problem = _e164(raw, self.default_region)
         if problem is not None:
             raise ValidationError(problem, field="phone", value=raw, rule="invalid_phone")
         return e164
