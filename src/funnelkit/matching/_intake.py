@@ -86,7 +86,9 @@ class Intake:
         matching: How the contact is found.
         customers: How repeat requests are told.
         junk_stages: Junk stage per junk reason (``{"spam": "Спам"}``); reasons not listed
-            go to the first junk stage.
+            go to the first junk stage. A junk verdict whose reason is not one of the
+            pipeline's reasons (``"low_score"`` unless you add it) leaves the lead in the first
+            stage, with the verdict recorded, for a person to close.
         create_contacts: Create a contact for a lead nobody matches (when it has a valid
             phone or e-mail).
 
