@@ -49,8 +49,9 @@ def basic_contact_keys(contact: Contact) -> list[str]:
     Phones become ``"phone:"`` plus their digits
     (``"8 (912) 345-67-89"`` → ``"phone:89123456789"``);
     e-mails become ``"email:"`` plus the address trimmed and case-folded.
-    This is the default of `InMemoryStore`; a matching policy with proper phone normalisation
-    (country codes, trunk prefixes) supplies better keys.
+    This is the default of `InMemoryStore`, with no dependency on a region; for real matching
+    build the store with ``funnelkit.matching.Normaliser().keys`` (E.164 phones with country
+    codes and trunk prefixes, e-mail provider rules), as `MatchPolicy.who_is` expects.
     """
     keys = []
     for phone in contact.phones:
