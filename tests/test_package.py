@@ -106,6 +106,7 @@ FUNNELKIT_ALL = [
     "TaskCreated",
     "TaskId",
     "TaskKind",
+    "TaskPolicy",
     "TaskReassigned",
     "TaskRepository",
     "TaskRescheduled",
@@ -128,6 +129,7 @@ FUNNELKIT_ALL = [
     "model",
     "pipelines",
     "storage",
+    "tasks",
     "to_data",
     "to_mermaid",
 ]
@@ -355,6 +357,7 @@ def test_public_names_are_pinned(module, expected):
         "funnelkit.model",
         "funnelkit.pipelines",
         "funnelkit.matching",
+        "funnelkit.tasks",
         "funnelkit.storage",
         "funnelkit.exceptions",
         "funnelkit.testing.strategies",
@@ -371,7 +374,9 @@ def test_all_is_sorted_and_every_name_exists(module):
     assert [name for name in exported if not hasattr(importlib.import_module(module), name)] == []
 
 
-@pytest.mark.parametrize("module", ["model", "pipelines", "matching", "storage", "exceptions"])
+@pytest.mark.parametrize(
+    "module", ["model", "pipelines", "matching", "tasks", "storage", "exceptions"]
+)
 def test_submodule_names_are_reexported_from_the_package(module):
     """Everything the topic modules export is importable from ``funnelkit`` itself."""
     exported = importlib.import_module(f"funnelkit.{module}").__all__

@@ -6,13 +6,13 @@ storage plugs in through small protocols (`funnelkit.storage`); plain data goes 
 one strict converter (`to_data`, `from_data`).
 funnelkit does no I/O of its own: time and ids come from the caller or from injected providers.
 
-The public API is re-exported here; the submodules `model`, `pipelines`, `matching`, `storage`
-and `exceptions` hold the same names grouped by topic.
+The public API is re-exported here; the submodules `model`, `pipelines`, `matching`, `tasks`,
+`storage` and `exceptions` hold the same names grouped by topic.
 """
 
 from importlib import metadata as _metadata
 
-from funnelkit import exceptions, matching, model, pipelines, storage
+from funnelkit import exceptions, matching, model, pipelines, storage, tasks
 from funnelkit._converter import (
     Converter,
     event_from_data,
@@ -136,6 +136,7 @@ from funnelkit.storage import (
     UnitOfWork,
     basic_contact_keys,
 )
+from funnelkit.tasks import TaskPolicy
 
 
 try:
@@ -237,6 +238,7 @@ __all__ = [
     "TaskCreated",
     "TaskId",
     "TaskKind",
+    "TaskPolicy",
     "TaskReassigned",
     "TaskRepository",
     "TaskRescheduled",
@@ -259,6 +261,7 @@ __all__ = [
     "model",
     "pipelines",
     "storage",
+    "tasks",
     "to_data",
     "to_mermaid",
 ]
