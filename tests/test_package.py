@@ -279,6 +279,17 @@ STATEFUL_ALL = [
 
 # Names that stay in their topic module: too specialised for the top-level namespace.
 TOPIC_ONLY = {
+    "DEFAULT_MINUTES",
+    "Agenda",
+    "AgendaItem",
+    "Alert",
+    "agenda",
+    "closed_with_open_tasks",
+    "idle",
+    "overdue_tasks",
+    "sla_breaches",
+    "stage_entries",
+    "without_next_step",
     "InMemoryUnitOfWork",
     "DEAL_FIELDS",
     "LEAD_FIELDS",

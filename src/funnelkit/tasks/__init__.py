@@ -2,10 +2,39 @@
 Tasks: the lifecycle of the next steps on leads, deals and contacts.
 
 `TaskPolicy` creates (by hand or from a stage's entry actions), reschedules, reassigns,
-completes and cancels tasks as pure operations that return the new task and its event.
+completes and cancels tasks as pure operations that return the new task and its event;
+`agenda` builds a manager's day in seed 002's order with the time it takes; the checks
+(`overdue_tasks`, `without_next_step`, `sla_breaches`, `idle`, `closed_with_open_tasks`)
+return alerts as data.
 """
 
+from funnelkit.tasks._day import (
+    DEFAULT_MINUTES,
+    Agenda,
+    AgendaItem,
+    Alert,
+    agenda,
+    closed_with_open_tasks,
+    idle,
+    overdue_tasks,
+    sla_breaches,
+    stage_entries,
+    without_next_step,
+)
 from funnelkit.tasks._lifecycle import TaskPolicy
 
 
-__all__ = ["TaskPolicy"]
+__all__ = [
+    "DEFAULT_MINUTES",
+    "Agenda",
+    "AgendaItem",
+    "Alert",
+    "TaskPolicy",
+    "agenda",
+    "closed_with_open_tasks",
+    "idle",
+    "overdue_tasks",
+    "sla_breaches",
+    "stage_entries",
+    "without_next_step",
+]

@@ -1,0 +1,361 @@
+"""
+The manager's day and the checks that keep a funnel honest, as pure functions of their input.
+
+`agenda` orders an owner's day as seed 002 asks: new leads at the top (taken the same minute),
+then the day's tasks, overdue first, by the stage's work priority ("КП ГОТОВО" and "СМЕТА
+ГОТОВА" first), bigger deals first; with the time it will take (3 minutes a call). The checks
+return `Alert`s a host app can show: overdue tasks, leads and deals without a next step, stages
+held longer than their SLA, idle deals, closed deals with open tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import attrs
+
+from funnelkit.model import (
+    Deal,
+    EntityKind,
+    EntityRef,
+    Lead,
+    Money,
+    MoveEvent,
+    Task,
+    TaskKind,
+    TaskStatus,
+)
+from funnelkit.model._checks import raise_for
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from funnelkit.model import Event
+    from funnelkit.pipelines import Pipeline
+
+
+__all__ = [
+    "DEFAULT_MINUTES",
+    "Agenda",
+    "AgendaItem",
+    "Alert",
+    "agenda",
+    "closed_with_open_tasks",
+    "idle",
+    "overdue_tasks",
+    "sla_breaches",
+    "stage_entries",
+    "without_next_step",
+]
+
+DEFAULT_MINUTES: Mapping[TaskKind, int] = dict.fromkeys(TaskKind, 3) | {
+    TaskKind.MEETING: 60,
+    TaskKind.MEASUREMENT: 90,
+    TaskKind.SEND_PROPOSAL: 15,
+}
+"""Minutes per task kind: seed 002's 3 minutes a call, longer for meetings and measurements."""
+
+
+@attrs.frozen(kw_only=True)
+class Alert:
+    """
+    Something a manager or their head should act on.
+
+    Attributes:
+        entity: What it is about.
+        rule: ``"overdue_task"``, ``"no_next_step"``, ``"sla"``, ``"idle"`` or
+            ``"closed_with_open_tasks"``.
+        since: Since when it has been so.
+        responsible: Who should act (the assignee or the owner), if known.
+        message: What is wrong, in words.
+    """
+
+    entity: EntityRef
+    rule: str
+    since: datetime
+    responsible: str | None
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class AgendaItem:
+    """
+    One line of the day: a task (or a new lead to take), with what it is about.
+
+    Attributes:
+        task: The task, or ``None`` for a new lead to take at once.
+        entity: The lead or deal it is about, if known.
+        stage: The entity's stage key.
+        priority: The stage's work priority (1 first), if it has one.
+        amount: The deal's amount, if any.
+        overdue: Whether the task is overdue.
+        minutes: The time it will take.
+    """
+
+    task: Task | None
+    entity: Lead | Deal | None
+    stage: str | None
+    priority: int | None
+    amount: Money | None
+    overdue: bool
+    minutes: int
+
+
+@attrs.frozen(kw_only=True)
+class Agenda:
+    """
+    An owner's day.
+
+    Attributes:
+        owner: Whose day.
+        day: Which day.
+        items: New leads first, then tasks in the order to work them.
+        minutes: The time it all takes.
+    """
+
+    owner: str
+    day: date
+    items: tuple[AgendaItem, ...]
+    minutes: int
+
+    @property
+    def duration(self) -> timedelta:
+        """The time the day's work takes (45 calls × 3 minutes = 2 h 15 min)."""
+        return timedelta(minutes=self.minutes)
+
+
+def _stage_of(
+    entity: Lead | Deal | None, pipelines: Mapping[str, Pipeline]
+) -> tuple[str | None, int | None]:
+    if entity is None:
+        return None, None
+    pipeline = pipelines.get(entity.pipeline)
+    if pipeline is None or entity.stage not in pipeline:
+        return entity.stage, None
+    return entity.stage, pipeline.stage(entity.stage).priority
+
+
+def agenda(
+    owner: str,
+    day: date,
+    *,
+    zone: tzinfo,
+    as_of: datetime,
+    tasks: Iterable[Task],
+    leads: Iterable[Lead] = (),
+    deals: Iterable[Deal] = (),
+    pipelines: Iterable[Pipeline] = (),
+    minutes: Mapping[TaskKind, int] = DEFAULT_MINUTES,
+) -> Agenda:
+    """
+    Build an owner's agenda for a day.
+
+    Args:
+        owner: The manager.
+        day: The day, in `zone`.
+        zone: The manager's time zone (the day ends at midnight there).
+        as_of: Now: tasks due before it are overdue.
+        tasks: Tasks (only the owner's open ones due by the end of the day are kept).
+        leads: Leads (the owner's or unassigned open leads in their pipeline's first stage are
+            new leads, put at the top).
+        deals: Deals the tasks are about (for stage and amount).
+        pipelines: The pipelines, for stage priorities and first stages.
+        minutes: Minutes per task kind; a new lead counts as a call.
+
+    Raises:
+        ValidationError: If `as_of` is naive.
+    """
+    if as_of.tzinfo is None:
+        raise_for("as_of", as_of, "pass a timezone-aware time", "aware_datetime")
+    by_key = {p.key: p for p in pipelines}
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    leads_by_id = {lead.id: lead for lead in leads}
+    deals_by_id = {deal.id: deal for deal in deals}
+    new = [
+        lead
+        for lead in leads_by_id.values()
+        if lead.is_open
+        and lead.owner in (owner, None)
+        and lead.pipeline in by_key
+        and lead.stage == by_key[lead.pipeline].first_stage.key
+    ]
+    new.sort(key=lambda lead: (lead.created_at, lead.id))
+    items = [
+        AgendaItem(
+            task=None,
+            entity=lead,
+            stage=lead.stage,
+            priority=_stage_of(lead, by_key)[1],
+            amount=None,
+            overdue=False,
+            minutes=minutes.get(TaskKind.CALL, 3),
+        )
+        for lead in new
+    ]
+    work = []
+    for task in tasks:
+        if task.assignee != owner or task.status is not TaskStatus.OPEN or task.due_at >= end:
+            continue
+        entity: Lead | Deal | None = None
+        if task.subject.kind is EntityKind.LEAD:
+            entity = leads_by_id.get(task.subject.id)
+        elif task.subject.kind is EntityKind.DEAL:
+            entity = deals_by_id.get(task.subject.id)
+        stage, priority = _stage_of(entity, by_key)
+        amount = entity.amount if isinstance(entity, Deal) else None
+        work.append(
+            AgendaItem(
+                task=task,
+                entity=entity,
+                stage=stage,
+                priority=priority,
+                amount=amount,
+                overdue=task.due_at < as_of,
+                minutes=minutes.get(task.kind, 3),
+            )
+        )
+    work.sort(
+        key=lambda item: (
+            not item.overdue,
+            item.priority if item.priority is not None else 1_000_000,
+            -(item.amount.amount if item.amount is not None else Decimal(0)),
+            item.task.due_at if item.task else as_of,
+            item.task.id if item.task else "",
+        )
+    )
+    items.extend(work)
+    return Agenda(owner=owner, day=day, items=tuple(items), minutes=sum(i.minutes for i in items))
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def overdue_tasks(tasks: Iterable[Task], as_of: datetime) -> tuple[Alert, ...]:
+    """Open tasks whose due time has passed."""
+    return tuple(
+        Alert(
+            entity=task.ref,
+            rule="overdue_task",
+            since=task.due_at,
+            responsible=task.assignee,
+            message=f"{task.title or task.kind.value!r} was due {task.due_at.isoformat()}",
+        )
+        for task in tasks
+        if task.is_overdue(as_of)
+    )
+
+
+def without_next_step(entities: Iterable[Lead | Deal], tasks: Iterable[Task]) -> tuple[Alert, ...]:
+    """Open leads and deals with no open task: nobody knows the next action."""
+    planned = {task.subject for task in tasks if task.status is TaskStatus.OPEN}
+    return tuple(
+        Alert(
+            entity=entity.ref,
+            rule="no_next_step",
+            since=entity.created_at,
+            responsible=entity.owner,
+            message=f"{entity.ref} in {entity.stage!r} has no open task: plan the next action",
+        )
+        for entity in entities
+        if entity.is_open and entity.ref not in planned
+    )
+
+
+def stage_entries(events: Iterable[Event]) -> dict[EntityRef, datetime]:
+    """When each entity entered its current stage, from its move events (the last one wins)."""
+    entered: dict[EntityRef, datetime] = {}
+    for event in events:
+        if isinstance(event, MoveEvent):
+            entered[event.entity] = event.at
+    return entered
+
+
+def sla_breaches(
+    entities: Iterable[Lead | Deal],
+    pipelines: Iterable[Pipeline],
+    as_of: datetime,
+    *,
+    entered: Mapping[EntityRef, datetime],
+) -> tuple[Alert, ...]:
+    """
+    Open leads and deals held in a stage longer than its SLA ("no deal stays in НОВЫЙ ЛИД").
+
+    `entered` says when each entity entered its stage (`stage_entries`); entities missing
+    from it are taken to have entered when they were created.
+    """
+    by_key = {p.key: p for p in pipelines}
+    alerts = []
+    for entity in entities:
+        pipeline = by_key.get(entity.pipeline)
+        if not entity.is_open or pipeline is None or entity.stage not in pipeline:
+            continue
+        sla = pipeline.stage(entity.stage).sla
+        since = entered.get(entity.ref, entity.created_at)
+        if sla is not None and as_of - since > sla:
+            alerts.append(
+                Alert(
+                    entity=entity.ref,
+                    rule="sla",
+                    since=since + sla,
+                    responsible=entity.owner,
+                    message=f"{entity.ref} has been in {entity.stage!r} since "
+                    f"{since.isoformat()}, longer than its SLA of {sla}",
+                )
+            )
+    return tuple(alerts)
+
+
+def idle(
+    deals: Iterable[Deal],
+    as_of: datetime,
+    *,
+    last_activity: Mapping[EntityRef, datetime],
+    after: timedelta = timedelta(days=7),
+    per_stage: Mapping[str, timedelta] | None = None,
+) -> tuple[Alert, ...]:
+    """
+    Open deals with no activity (any event) for `after`, or their stage's own limit.
+
+    `last_activity` maps deals to their last event's time (deals missing from it count from
+    their creation).
+    """
+    limits = per_stage or {}
+    alerts = []
+    for deal in deals:
+        if not deal.is_open:
+            continue
+        last = last_activity.get(deal.ref, deal.created_at)
+        limit = limits.get(deal.stage, after)
+        if as_of - last > limit:
+            alerts.append(
+                Alert(
+                    entity=deal.ref,
+                    rule="idle",
+                    since=last,
+                    responsible=deal.owner,
+                    message=f"{deal.ref} in {deal.stage!r} has had no activity since "
+                    f"{last.isoformat()}",
+                )
+            )
+    return tuple(alerts)
+
+
+def closed_with_open_tasks(
+    entities: Iterable[Lead | Deal], tasks: Iterable[Task]
+) -> tuple[Alert, ...]:
+    """Won, lost, converted or junk leads and deals that still have open tasks."""
+    closed = {entity.ref: entity for entity in entities if not entity.is_open}
+    return tuple(
+        Alert(
+            entity=task.ref,
+            rule="closed_with_open_tasks",
+            since=closed[task.subject].closed_at or task.created_at,
+            responsible=task.assignee,
+            message=f"{task.subject} is closed but {task.ref} is still open: complete or cancel it",
+        )
+        for task in tasks
+        if task.status is TaskStatus.OPEN and task.subject in closed
+    )

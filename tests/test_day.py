@@ -1,0 +1,156 @@
+"""The manager's day in seed 002's order, its duration, and the checks as data."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from examples.seed_pipelines import ROOFING
+from hypothesis import given
+from hypothesis import strategies as st
+
+import funnelkit as fk
+from funnelkit.tasks import (
+    agenda,
+    closed_with_open_tasks,
+    idle,
+    overdue_tasks,
+    sla_breaches,
+    stage_entries,
+    without_next_step,
+)
+from funnelkit.testing import strategies as fst
+from funnelkit.testing.contracts import make_deal, make_lead, make_task
+
+
+MSK = timezone(timedelta(hours=3))
+DAY = date(2026, 3, 2)
+MORNING = datetime(2026, 3, 2, 9, 0, tzinfo=MSK)
+
+
+def deal(deal_id, stage, amount):
+    return make_deal(deal_id, stage=stage, owner="anna", amount=fk.Money.of(amount, "RUB"))
+
+
+def call(task_id, deal_id, hours):
+    return make_task(
+        task_id, subject=fk.EntityRef.deal(deal_id), due_at=MORNING + timedelta(hours=hours)
+    )
+
+
+def test_the_day_follows_the_seed_order():
+    """New leads first; then overdue; then КП/СМЕТА (big deals first), ГОРЯЧИЕ, ОП ВЗЯЛ В РАБОТУ."""
+    deals = [
+        deal("С-1", "ОП ВЗЯЛ В РАБОТУ", "900000"),
+        deal("С-2", "КП ГОТОВО", "300000"),
+        deal("С-3", "СМЕТА ГОТОВА", "800000"),
+        deal("С-4", "ГОРЯЧИЕ", "100000"),
+        deal("С-5", "ОП ВЗЯЛ В РАБОТУ", "50000"),
+    ]
+    tasks = [
+        call("З-1", "С-1", 1),
+        call("З-2", "С-2", 2),
+        call("З-3", "С-3", 3),
+        call("З-4", "С-4", 4),
+    ]
+    tasks.append(call("З-5", "С-5", -20))  # yesterday: overdue
+    tasks.append(call("З-6", "С-1", 30))  # tomorrow: not today
+    tasks.append(make_task("З-7", assignee="boris", due_at=MORNING))  # someone else's
+    new_lead = make_lead("Л-1", pipeline=ROOFING.key, stage="НОВЫЙ ЛИД")
+    day = agenda(
+        "anna",
+        DAY,
+        zone=MSK,
+        as_of=MORNING,
+        tasks=tasks,
+        leads=[new_lead],
+        deals=deals,
+        pipelines=[ROOFING],
+    )
+    order = [item.task.id if item.task else getattr(item.entity, "id", None) for item in day.items]
+    assert ["Л-1", "З-5", "З-3", "З-2", "З-4", "З-1"] == order
+    assert [False, True, False, False, False, False] == [item.overdue for item in day.items]
+
+
+def test_forty_five_calls_take_two_hours_and_a_quarter():
+    """Seed 002: 45 tasks × 3 minutes = 2 h 15 min."""
+    tasks = [call(f"З-{n}", "С-1", 1) for n in range(45)]
+    day = agenda("anna", DAY, zone=MSK, as_of=MORNING, tasks=tasks)
+    assert (45, timedelta(hours=2, minutes=15)) == (len(day.items), day.duration)
+
+
+@given(
+    st.lists(
+        fst.tasks(assignees=st.sampled_from(["anna", "boris"])),
+        max_size=12,
+        unique_by=lambda t: t.id,
+    )
+)
+def test_the_agenda_holds_every_due_task_of_the_owner_once(tasks):
+    """Every open task of the owner due by the day's end appears exactly once, nothing else."""
+    end = datetime(2026, 3, 3, tzinfo=MSK)
+    day = agenda("anna", DAY, zone=MSK, as_of=MORNING, tasks=tasks)
+    expected = sorted(
+        t.id
+        for t in tasks
+        if t.assignee == "anna" and t.status is fk.TaskStatus.OPEN and t.due_at < end
+    )
+    assert expected == sorted(item.task.id for item in day.items if item.task)
+
+
+def test_checks_report_overdue_tasks_and_missing_next_steps():
+    """Overdue tasks and open deals without any open task become alerts with who should act."""
+    late = call("З-1", "С-1", -2)
+    (alert,) = overdue_tasks([late, call("З-2", "С-1", 2)], MORNING)
+    assert ("overdue_task", "anna", late.due_at) == (alert.rule, alert.responsible, alert.since)
+    planned, forgotten = deal("С-1", "ГОРЯЧИЕ", "1"), deal("С-2", "ГОРЯЧИЕ", "1")
+    (missing,) = without_next_step([planned, forgotten], [late])
+    assert (forgotten.ref, "no_next_step") == (missing.entity, missing.rule)
+
+
+def test_no_deal_stays_in_new_lead_beyond_its_sla():
+    """A deal left five minutes in НОВЫЙ ЛИД (SLA one minute) is an alert."""
+    new = make_deal("С-1", stage="НОВЫЙ ЛИД", created_at=MORNING, owner="anna")
+    moved = make_deal("С-2", stage="ГОРЯЧИЕ", created_at=MORNING - timedelta(days=30), owner="anna")
+    entered = stage_entries(
+        [
+            fk.StageChanged(
+                entity=moved.ref,
+                sequence=2,
+                at=MORNING - timedelta(days=1),
+                actor="anna",
+                pipeline=ROOFING.key,
+                from_stage="ОП ВЗЯЛ В РАБОТУ",
+                to_stage="ГОРЯЧИЕ",
+            )
+        ]
+    )
+    alerts = sla_breaches([new, moved], [ROOFING], MORNING + timedelta(minutes=5), entered=entered)
+    assert [(new.ref, "sla", MORNING + timedelta(minutes=1))] == [
+        (a.entity, a.rule, a.since) for a in alerts
+    ]
+
+
+def test_idle_deals_and_closed_deals_with_open_tasks():
+    """A deal without activity for a week rots; a lost deal with an open task is flagged."""
+    quiet = make_deal("С-1", created_at=MORNING - timedelta(days=30), owner="anna")
+    busy = make_deal("С-2", created_at=MORNING - timedelta(days=30), owner="anna")
+    alerts = idle([quiet, busy], MORNING, last_activity={busy.ref: MORNING - timedelta(days=1)})
+    assert [quiet.ref] == [a.entity for a in alerts]
+    shorter = idle(
+        [busy],
+        MORNING,
+        last_activity={busy.ref: MORNING - timedelta(days=1)},
+        per_stage={busy.stage: timedelta(hours=12)},
+    )
+    assert [busy.ref] == [a.entity for a in shorter]
+    lost = make_deal("С-3", status=fk.DealStatus.LOST, lost_reason="дорого", closed_at=MORNING)
+    (alert,) = closed_with_open_tasks([lost], [call("З-1", "С-3", 1)])
+    assert ("closed_with_open_tasks", MORNING) == (alert.rule, alert.since)
+
+
+def test_agenda_refuses_a_naive_now():
+    """The time must be aware."""
+    with pytest.raises(fk.ValidationError) as caught:
+        agenda("anna", DAY, zone=MSK, as_of=MORNING.replace(tzinfo=None), tasks=[])
+    assert "aware_datetime" == caught.value.rule
