@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import attrs
 import pytest
 from examples.seed_pipelines import ROOFING
 from hypothesis import given
@@ -13,14 +14,16 @@ import funnelkit as fk
 from funnelkit.tasks import (
     agenda,
     closed_with_open_tasks,
+    contact_card,
     idle,
+    next_steps,
     overdue_tasks,
     sla_breaches,
     stage_entries,
     without_next_step,
 )
 from funnelkit.testing import strategies as fst
-from funnelkit.testing.contracts import make_deal, make_lead, make_task
+from funnelkit.testing.contracts import make_contact, make_deal, make_lead, make_task
 
 
 MSK = timezone(timedelta(hours=3))
@@ -154,3 +157,41 @@ def test_agenda_refuses_a_naive_now():
     with pytest.raises(fk.ValidationError) as caught:
         agenda("anna", DAY, zone=MSK, as_of=MORNING.replace(tzinfo=None), tasks=[])
     assert "aware_datetime" == caught.value.rule
+
+
+def test_every_open_deal_with_its_next_step_unplanned_first():
+    """A manager sees each open deal, its contact and next action; unplanned deals first."""
+    planned, unplanned = deal("С-1", "ГОРЯЧИЕ", "1"), deal("С-2", "КП ГОТОВО", "1")
+    won = make_deal(
+        "С-3",
+        owner="anna",
+        status=fk.DealStatus.WON,
+        closed_at=MORNING,
+        stage="УСПЕШНО РЕАЛИЗОВАНО",
+    )
+    almaz = make_contact("К-1")
+    planned = attrs.evolve(planned, contact_id="К-1")
+    later, sooner = call("З-1", "С-1", 5), call("З-2", "С-1", 1)
+    steps = next_steps("anna", [planned, unplanned, won], [later, sooner], [almaz])
+    assert [("С-2", None, None), ("С-1", "К-1", "З-2")] == [
+        (s.deal.id, s.contact.id if s.contact else None, s.next_task.id if s.next_task else None)
+        for s in steps
+    ]
+
+
+def test_the_contact_card_shows_all_deals_and_open_tasks():
+    """Seed 002's card: the client's deals, newest first, and every open task on them."""
+    almaz = make_contact("К-1")
+    old = make_deal("С-1", contact_id="К-1", created_at=MORNING - timedelta(days=300))
+    new = make_deal("С-2", contact_id="К-1", created_at=MORNING)
+    other = make_deal("С-3", contact_id="К-9")
+    tasks = [
+        call("З-1", "С-2", 2),
+        make_task("З-2", subject=almaz.ref, due_at=MORNING),
+        call("З-3", "С-3", 1),
+    ]
+    card = contact_card(almaz, [old, new, other], tasks)
+    assert (["С-2", "С-1"], ["З-2", "З-1"]) == (
+        [d.id for d in card.deals],
+        [t.id for t in card.open_tasks],
+    )

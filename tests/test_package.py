@@ -279,6 +279,10 @@ STATEFUL_ALL = [
 
 # Names that stay in their topic module: too specialised for the top-level namespace.
 TOPIC_ONLY = {
+    "ContactCard",
+    "NextStep",
+    "contact_card",
+    "next_steps",
     "DEFAULT_MINUTES",
     "Agenda",
     "AgendaItem",

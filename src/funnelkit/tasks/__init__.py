@@ -5,7 +5,8 @@ Tasks: the lifecycle of the next steps on leads, deals and contacts.
 completes and cancels tasks as pure operations that return the new task and its event;
 `agenda` builds a manager's day in seed 002's order with the time it takes; the checks
 (`overdue_tasks`, `without_next_step`, `sla_breaches`, `idle`, `closed_with_open_tasks`)
-return alerts as data.
+return alerts as data; `next_steps` lists every open deal of a manager with its next action,
+and `contact_card` gathers one client's deals and open tasks.
 """
 
 from funnelkit.tasks._day import (
@@ -13,9 +14,13 @@ from funnelkit.tasks._day import (
     Agenda,
     AgendaItem,
     Alert,
+    ContactCard,
+    NextStep,
     agenda,
     closed_with_open_tasks,
+    contact_card,
     idle,
+    next_steps,
     overdue_tasks,
     sla_breaches,
     stage_entries,
@@ -29,10 +34,14 @@ __all__ = [
     "Agenda",
     "AgendaItem",
     "Alert",
+    "ContactCard",
+    "NextStep",
     "TaskPolicy",
     "agenda",
     "closed_with_open_tasks",
+    "contact_card",
     "idle",
+    "next_steps",
     "overdue_tasks",
     "sla_breaches",
     "stage_entries",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from funnelkit.model import (
+    Contact,
     Deal,
     EntityKind,
     EntityRef,
@@ -42,9 +43,13 @@ __all__ = [
     "Agenda",
     "AgendaItem",
     "Alert",
+    "ContactCard",
+    "NextStep",
     "agenda",
     "closed_with_open_tasks",
+    "contact_card",
     "idle",
+    "next_steps",
     "overdue_tasks",
     "sla_breaches",
     "stage_entries",
@@ -359,3 +364,98 @@ def closed_with_open_tasks(
         for task in tasks
         if task.status is TaskStatus.OPEN and task.subject in closed
     )
+
+
+# --- next steps and the contact card ------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class NextStep:
+    """
+    One open deal and what happens next (seed 000: which client, which stage, what action).
+
+    Attributes:
+        deal: The deal.
+        contact: Its contact, if known.
+        next_task: The open task due first, or ``None`` when nothing is planned.
+    """
+
+    deal: Deal
+    contact: Contact | None
+    next_task: Task | None
+
+    @property
+    def planned(self) -> bool:
+        """Whether a next action is planned."""
+        return self.next_task is not None
+
+
+def _first_open_task(tasks: Iterable[Task]) -> dict[EntityRef, Task]:
+    first: dict[EntityRef, Task] = {}
+    for task in tasks:
+        if task.status is not TaskStatus.OPEN:
+            continue
+        known = first.get(task.subject)
+        if known is None or (task.due_at, task.id) < (known.due_at, known.id):
+            first[task.subject] = task
+    return first
+
+
+def next_steps(
+    owner: str, deals: Iterable[Deal], tasks: Iterable[Task], contacts: Iterable[Contact] = ()
+) -> tuple[NextStep, ...]:
+    """
+    Every open deal of `owner` with its contact and next action, unplanned deals first.
+
+    Within each group deals come by the next action's due time, then by id.
+    """
+    first = _first_open_task(tasks)
+    by_id = {contact.id: contact for contact in contacts}
+    steps = [
+        NextStep(
+            deal=deal,
+            contact=by_id.get(deal.contact_id) if deal.contact_id else None,
+            next_task=first.get(deal.ref),
+        )
+        for deal in deals
+        if deal.owner == owner and deal.is_open
+    ]
+    steps.sort(
+        key=lambda s: (
+            s.planned,
+            s.next_task.due_at if s.next_task else s.deal.created_at,
+            s.deal.id,
+        )
+    )
+    return tuple(steps)
+
+
+@attrs.frozen(kw_only=True)
+class ContactCard:
+    """
+    Seed 002's card of one client: every deal with its stage and open tasks.
+
+    Attributes:
+        contact: The client.
+        deals: Their deals, newest first.
+        open_tasks: Open tasks on the client or any of their deals, by due time.
+    """
+
+    contact: Contact
+    deals: tuple[Deal, ...]
+    open_tasks: tuple[Task, ...]
+
+
+def contact_card(contact: Contact, deals: Iterable[Deal], tasks: Iterable[Task]) -> ContactCard:
+    """Gather a client's deals and open tasks (other contacts' deals and tasks are ignored)."""
+    own = sorted(
+        (deal for deal in deals if deal.contact_id == contact.id),
+        key=lambda deal: (deal.created_at, deal.id),
+        reverse=True,
+    )
+    subjects = {contact.ref, *(deal.ref for deal in own)}
+    open_tasks = sorted(
+        (t for t in tasks if t.status is TaskStatus.OPEN and t.subject in subjects),
+        key=lambda task: (task.due_at, task.id),
+    )
+    return ContactCard(contact=contact, deals=tuple(own), open_tasks=tuple(open_tasks))
