@@ -279,6 +279,7 @@ STATEFUL_ALL = [
 
 # Names that stay in their topic module: too specialised for the top-level namespace.
 TOPIC_ONLY = {
+    "agendas",
     "ContactCard",
     "NextStep",
     "contact_card",

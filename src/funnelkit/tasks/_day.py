@@ -10,6 +10,7 @@ held longer than their SLA, idle deals, closed deals with open tasks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -29,13 +30,13 @@ from funnelkit.model import (
     TaskStatus,
 )
 from funnelkit.model._checks import raise_for
+from funnelkit.pipelines import Pipeline
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
     from funnelkit.model import Event
-    from funnelkit.pipelines import Pipeline
 
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "ContactCard",
     "NextStep",
     "agenda",
+    "agendas",
     "closed_with_open_tasks",
     "contact_card",
     "idle",
@@ -173,66 +175,143 @@ def agenda(
     Raises:
         ValidationError: If `as_of` is naive.
     """
-    if as_of.tzinfo is None:
-        raise_for("as_of", as_of, "pass a timezone-aware time", "aware_datetime")
-    by_key = {p.key: p for p in pipelines}
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-    leads_by_id = {lead.id: lead for lead in leads}
-    deals_by_id = {deal.id: deal for deal in deals}
-    new = [
-        lead
-        for lead in leads_by_id.values()
-        if lead.is_open
-        and lead.owner in (owner, None)
-        and lead.pipeline in by_key
-        and lead.stage == by_key[lead.pipeline].first_stage.key
-    ]
-    new.sort(key=lambda lead: (lead.created_at, lead.id))
-    items = [
-        AgendaItem(
-            task=None,
-            entity=lead,
-            stage=lead.stage,
-            priority=_stage_of(lead, by_key)[1],
-            amount=None,
-            overdue=False,
-            minutes=minutes.get(TaskKind.CALL, 3),
-        )
-        for lead in new
-    ]
-    work = []
+    context = _Context.of(day, zone, as_of, leads, deals, pipelines, minutes)
+    tasks_of_owner = [task for task in tasks if task.assignee == owner and context.due(task)]
+    new = [lead for lead in context.new_leads() if lead.owner in (owner, None)]
+    return context.agenda(owner, tasks_of_owner, new)
+
+
+def agendas(
+    day: date,
+    *,
+    zone: tzinfo,
+    as_of: datetime,
+    tasks: Iterable[Task],
+    leads: Iterable[Lead] = (),
+    deals: Iterable[Deal] = (),
+    pipelines: Iterable[Pipeline] = (),
+    minutes: Mapping[TaskKind, int] = DEFAULT_MINUTES,
+) -> dict[str, Agenda]:
+    """
+    Build every manager's agenda for a day in one pass over the tasks (no step per pair).
+
+    The arguments are those of `agenda`; a manager has an agenda if they have a task due or a
+    new lead. New leads without an owner are in no agenda here: assign them (`agenda` for one
+    owner lists them too).
+    """
+    context = _Context.of(day, zone, as_of, leads, deals, pipelines, minutes)
+    tasks_by_owner: dict[str, list[Task]] = {}
     for task in tasks:
-        if task.assignee != owner or task.status is not TaskStatus.OPEN or task.due_at >= end:
-            continue
-        entity: Lead | Deal | None = None
-        if task.subject.kind is EntityKind.LEAD:
-            entity = leads_by_id.get(task.subject.id)
-        elif task.subject.kind is EntityKind.DEAL:
-            entity = deals_by_id.get(task.subject.id)
-        stage, priority = _stage_of(entity, by_key)
-        amount = entity.amount if isinstance(entity, Deal) else None
-        work.append(
-            AgendaItem(
-                task=task,
-                entity=entity,
-                stage=stage,
-                priority=priority,
-                amount=amount,
-                overdue=task.due_at < as_of,
-                minutes=minutes.get(task.kind, 3),
-            )
+        if context.due(task):
+            tasks_by_owner.setdefault(task.assignee, []).append(task)
+    leads_by_owner: dict[str, list[Lead]] = {}
+    for lead in context.new_leads():
+        if lead.owner is not None:
+            leads_by_owner.setdefault(lead.owner, []).append(lead)
+    owners = sorted(tasks_by_owner.keys() | leads_by_owner.keys())
+    return {
+        owner: context.agenda(owner, tasks_by_owner.get(owner, []), leads_by_owner.get(owner, []))
+        for owner in owners
+    }
+
+
+@attrs.frozen
+class _Context:
+    """What every agenda of one day needs, indexed once."""
+
+    day: date
+    end: datetime
+    as_of: datetime
+    leads: dict[str, Lead]
+    deals: dict[str, Deal]
+    pipelines: dict[str, Pipeline]
+    minutes: Mapping[TaskKind, int]
+
+    @classmethod
+    def of(  # noqa: PLR0917 - the arguments of agenda, passed on
+        cls,
+        day: date,
+        zone: tzinfo,
+        as_of: datetime,
+        leads: Iterable[Lead],
+        deals: Iterable[Deal],
+        pipelines: Iterable[Pipeline],
+        minutes: Mapping[TaskKind, int],
+    ) -> _Context:
+        if as_of.tzinfo is None:
+            raise_for("as_of", as_of, "pass a timezone-aware time", "aware_datetime")
+        return cls(
+            day=day,
+            end=datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone),
+            as_of=as_of,
+            leads={lead.id: lead for lead in leads},
+            deals={deal.id: deal for deal in deals},
+            pipelines={p.key: p for p in pipelines},
+            minutes=minutes,
         )
-    work.sort(
-        key=lambda item: (
+
+    def due(self, task: Task) -> bool:
+        return task.status is TaskStatus.OPEN and task.due_at < self.end
+
+    def new_leads(self) -> list[Lead]:
+        found = [
+            lead
+            for lead in self.leads.values()
+            if lead.is_open
+            and lead.pipeline in self.pipelines
+            and lead.stage == self.pipelines[lead.pipeline].first_stage.key
+        ]
+        found.sort(key=lambda lead: (lead.created_at, lead.id))
+        return found
+
+    def agenda(self, owner: str, tasks: list[Task], new: list[Lead]) -> Agenda:
+        call = self.minutes.get(TaskKind.CALL, 3)
+        items = [
+            AgendaItem(
+                task=None,
+                entity=lead,
+                stage=lead.stage,
+                priority=_stage_of(lead, self.pipelines)[1],
+                amount=None,
+                overdue=False,
+                minutes=call,
+            )
+            for lead in new
+        ]
+        work = []
+        for task in tasks:
+            entity: Lead | Deal | None = None
+            if task.subject.kind is EntityKind.LEAD:
+                entity = self.leads.get(task.subject.id)
+            elif task.subject.kind is EntityKind.DEAL:
+                entity = self.deals.get(task.subject.id)
+            stage, priority = _stage_of(entity, self.pipelines)
+            work.append(
+                AgendaItem(
+                    task=task,
+                    entity=entity,
+                    stage=stage,
+                    priority=priority,
+                    amount=entity.amount if isinstance(entity, Deal) else None,
+                    overdue=task.due_at < self.as_of,
+                    minutes=self.minutes.get(task.kind, 3),
+                )
+            )
+        work.sort(key=self._order)
+        items.extend(work)
+        return Agenda(
+            owner=owner, day=self.day, items=tuple(items), minutes=sum(i.minutes for i in items)
+        )
+
+    def _order(self, item: AgendaItem) -> tuple[object, ...]:
+        task = item.task
+        return (
             not item.overdue,
             item.priority if item.priority is not None else 1_000_000,
             -(item.amount.amount if item.amount is not None else Decimal(0)),
-            item.task.due_at if item.task else as_of,
-            item.task.id if item.task else "",
+            task.due_at if task else self.as_of,
+            task.id if task else "",
         )
-    )
-    items.extend(work)
-    return Agenda(owner=owner, day=day, items=tuple(items), minutes=sum(i.minutes for i in items))
 
 
 # --- checks --------------------------------------------------------------------------------------
