@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import funnelkit as fk
 from funnelkit.tasks import (
     agenda,
+    agendas,
     closed_with_open_tasks,
     contact_card,
     idle,
@@ -195,3 +196,20 @@ def test_the_contact_card_shows_all_deals_and_open_tasks():
         [d.id for d in card.deals],
         [t.id for t in card.open_tasks],
     )
+
+
+@given(
+    st.lists(
+        fst.tasks(assignees=st.sampled_from(["anna", "boris", "ирина"])),
+        max_size=15,
+        unique_by=lambda t: t.id,
+    )
+)
+def test_agendas_for_everyone_equal_one_agenda_per_owner(tasks):
+    """The one-pass agendas are exactly the agendas built owner by owner."""
+    everyone = agendas(DAY, zone=MSK, as_of=MORNING, tasks=tasks)
+    for owner, day in everyone.items():
+        assert agenda(owner, DAY, zone=MSK, as_of=MORNING, tasks=tasks) == day
+    end = datetime(2026, 3, 3, tzinfo=MSK)
+    owners = {t.assignee for t in tasks if t.status is fk.TaskStatus.OPEN and t.due_at < end}
+    assert owners == set(everyone)
