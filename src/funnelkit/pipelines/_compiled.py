@@ -174,9 +174,6 @@ def _filled(entity: Lead | Deal, name: str) -> bool:
     return value is not None and value not in ("", ())
 
 
-_ABSENT = object()
-
-
 def _required_guard(stage: Stage, names: tuple[str, ...]) -> Guard:
     def check(cursor: _Cursor) -> tuple[Violation, ...]:
         entity = cursor.entity

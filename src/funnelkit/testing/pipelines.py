@@ -41,6 +41,7 @@ from hypothesis.stateful import (
 from funnelkit.exceptions import MoveRefusedError
 from funnelkit.model import Deal, Event, Lead, Money, MoveEvent, Violation
 from funnelkit.pipelines import DEAL_FIELDS, LEAD_FIELDS, Pipeline, PipelineKind, StageKind
+from funnelkit.pipelines._compiled import _filled  # the rule the guards apply
 from funnelkit.testing import strategies as fst
 
 
@@ -52,13 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["PipelineMachine", "check_pipeline", "check_pipelines"]
 
 _START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=3)))
-
-
-def _filled(entity: Lead | Deal, name: str) -> bool:
-    value: object = (
-        entity.fields.get(name) if name in entity.fields else getattr(entity, name, None)
-    )
-    return value is not None and value not in ("", ())
 
 
 class PipelineMachine(RuleBasedStateMachine):
