@@ -30,6 +30,8 @@ VALUES = {
     "Lead": fst.leads(),
     "Deal": fst.deals(),
     "Task": fst.tasks(),
+    "Period": fst.periods(),
+    "Plan": fst.plans(),
 }
 
 

@@ -14,6 +14,7 @@ import funnelkit as fk
 from funnelkit.tasks import (
     agenda,
     agendas,
+    agendas_in,
     closed_with_open_tasks,
     contact_card,
     idle,
@@ -213,3 +214,75 @@ def test_agendas_for_everyone_equal_one_agenda_per_owner(tasks):
     end = datetime(2026, 3, 3, tzinfo=MSK)
     owners = {t.assignee for t in tasks if t.status is fk.TaskStatus.OPEN and t.due_at < end}
     assert owners == set(everyone)
+
+
+def test_agendas_in_a_store_equal_agendas_over_its_values():
+    """Read through the storage ports, the day is the one built from the same values."""
+    deals = [
+        deal("С-1", "КП ГОТОВО", "300000"),
+        deal("С-2", "ГОРЯЧИЕ", "100000"),
+        attrs.evolve(
+            deal("С-3", "УСПЕШНО РЕАЛИЗОВАНО", "700000"),
+            status=fk.DealStatus.WON,
+            closed_at=MORNING,
+        ),
+    ]
+    new_lead = make_lead("Л-1", pipeline=ROOFING.key, stage="НОВЫЙ ЛИД", owner="boris")
+    tasks = [
+        call("З-1", "С-1", 1),
+        call("З-2", "С-2", -3),
+        call("З-3", "С-3", 2),  # a closed deal with an open task still shows its stage
+        call("З-4", "С-1", 48),  # the day after tomorrow: not today
+        attrs.evolve(call("З-5", "С-2", 1), assignee="boris"),
+    ]
+    store = fk.InMemoryStore()
+    with store.unit_of_work() as uow:  # the store gives each value its version: keep those
+        deals = [uow.deals.add(item) for item in deals]
+        new_lead = uow.leads.add(new_lead)
+        tasks = [uow.tasks.add(task) for task in tasks]
+        uow.commit()
+    with store.unit_of_work() as uow:
+        read = agendas_in(uow, DAY, zone=MSK, as_of=MORNING, pipelines=[ROOFING])
+    expected = agendas(
+        DAY,
+        zone=MSK,
+        as_of=MORNING,
+        tasks=tasks,
+        leads=[new_lead],
+        deals=deals,
+        pipelines=[ROOFING],
+    )
+    assert expected == read
+    assert ["З-2", "З-1", "З-3"] == [item.task.id for item in read["anna"].items if item.task]
+    assert "УСПЕШНО РЕАЛИЗОВАНО" == read["anna"].items[2].stage
+    assert [None, "З-5"] == [i.task.id if i.task else None for i in read["boris"].items]
+    with store.unit_of_work() as uow, pytest.raises(fk.ValidationError, match="aware"):
+        agendas_in(uow, DAY, zone=MSK, as_of=datetime(2026, 3, 2, 9), pipelines=[ROOFING])  # noqa: DTZ001
+
+
+@given(
+    st.lists(fst.deals(), max_size=8, unique_by=lambda d: d.id),
+    st.lists(fst.tasks(), max_size=8, unique_by=lambda t: t.id),
+    fst.aware_datetimes(),
+)
+def test_checks_are_pure_functions_of_their_input_and_the_time(deals, tasks, as_of):
+    """Same input and time, same findings: a second call and a one-shot iterator agree."""
+    entered = {d.ref: d.created_at for d in deals}
+    runs = [
+        (
+            overdue_tasks(source_tasks, as_of),
+            without_next_step(source_deals, source_tasks),
+            sla_breaches(source_deals, [ROOFING], as_of, entered=entered),
+            idle(source_deals, as_of, last_activity=entered),
+            closed_with_open_tasks(source_deals, source_tasks),
+        )
+        for source_deals, source_tasks in [(deals, tasks), (deals, tasks)]
+    ]
+    once = (
+        overdue_tasks(iter(tasks), as_of),
+        without_next_step(iter(deals), iter(tasks)),
+        sla_breaches(iter(deals), iter([ROOFING]), as_of, entered=entered),
+        idle(iter(deals), as_of, last_activity=entered),
+        closed_with_open_tasks(iter(deals), iter(tasks)),
+    )
+    assert runs[0] == runs[1] == once

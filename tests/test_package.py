@@ -87,6 +87,7 @@ FUNNELKIT_ALL = [
     "Payment",
     "PaymentKind",
     "PaymentReceived",
+    "Period",
     "Pipeline",
     "PipelineKey",
     "PipelineKind",
@@ -128,6 +129,7 @@ FUNNELKIT_ALL = [
     "matching",
     "model",
     "pipelines",
+    "plans",
     "storage",
     "tasks",
     "to_data",
@@ -242,8 +244,10 @@ STRATEGIES_ALL = [
     "move_attempts",
     "move_sequences",
     "payments",
+    "periods",
     "pipeline_entities",
     "pipelines",
+    "plans",
     "tasks",
     "texts",
 ]
@@ -278,8 +282,15 @@ STATEFUL_ALL = [
 
 
 # Names that stay in their topic module: too specialised for the top-level namespace.
+PLANS_ALL = ["Measure", "Plan", "Target", "TargetKey"]
+
 TOPIC_ONLY = {
+    "Measure",
+    "Plan",
+    "Target",
+    "TargetKey",
     "agendas",
+    "agendas_in",
     "ContactCard",
     "NextStep",
     "contact_card",
@@ -354,6 +365,7 @@ def _isort_key(name: str) -> tuple[int, str]:
         ("funnelkit.pipelines", PIPELINES_ALL),
         ("funnelkit.matching", MATCHING_ALL),
         ("funnelkit.storage", STORAGE_ALL),
+        ("funnelkit.plans", PLANS_ALL),
         ("funnelkit.testing.strategies", STRATEGIES_ALL),
         ("funnelkit.testing.contracts", CONTRACTS_ALL),
         ("funnelkit.testing.stateful", STATEFUL_ALL),
@@ -374,6 +386,7 @@ def test_public_names_are_pinned(module, expected):
         "funnelkit.pipelines",
         "funnelkit.matching",
         "funnelkit.tasks",
+        "funnelkit.plans",
         "funnelkit.storage",
         "funnelkit.exceptions",
         "funnelkit.testing.strategies",
@@ -391,7 +404,7 @@ def test_all_is_sorted_and_every_name_exists(module):
 
 
 @pytest.mark.parametrize(
-    "module", ["model", "pipelines", "matching", "tasks", "storage", "exceptions"]
+    "module", ["model", "pipelines", "matching", "tasks", "plans", "storage", "exceptions"]
 )
 def test_submodule_names_are_reexported_from_the_package(module):
     """Everything the topic modules export is importable from ``funnelkit`` itself."""

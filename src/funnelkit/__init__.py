@@ -7,12 +7,12 @@ one strict converter (`to_data`, `from_data`).
 funnelkit does no I/O of its own: time and ids come from the caller or from injected providers.
 
 The public API is re-exported here; the submodules `model`, `pipelines`, `matching`, `tasks`,
-`storage` and `exceptions` hold the same names grouped by topic.
+`plans`, `storage` and `exceptions` hold the same names grouped by topic.
 """
 
 from importlib import metadata as _metadata
 
-from funnelkit import exceptions, matching, model, pipelines, storage, tasks
+from funnelkit import exceptions, matching, model, pipelines, plans, storage, tasks
 from funnelkit._converter import (
     Converter,
     event_from_data,
@@ -86,6 +86,7 @@ from funnelkit.model import (
     Payment,
     PaymentKind,
     PaymentReceived,
+    Period,
     PipelineKey,
     SequentialIds,
     StageChanged,
@@ -219,6 +220,7 @@ __all__ = [
     "Payment",
     "PaymentKind",
     "PaymentReceived",
+    "Period",
     "Pipeline",
     "PipelineKey",
     "PipelineKind",
@@ -260,6 +262,7 @@ __all__ = [
     "matching",
     "model",
     "pipelines",
+    "plans",
     "storage",
     "tasks",
     "to_data",

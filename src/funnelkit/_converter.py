@@ -36,7 +36,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
-from funnelkit import model, pipelines
+from funnelkit import model, pipelines, plans
 from funnelkit.exceptions import StructureError, ValidationError
 from funnelkit.model import EVENT_TYPES, Event, FieldValue, FieldValues
 from funnelkit.model._fields import field_value_problem
@@ -191,7 +191,7 @@ def _enum_types() -> list[type[enum.Enum]]:
     """Every enum of funnelkit's public values and definitions."""
     return [
         item
-        for module in (model, pipelines)
+        for module in (model, pipelines, plans)
         for name in module.__all__
         if isinstance(item := vars(module)[name], type) and issubclass(item, enum.Enum)
     ]
@@ -325,6 +325,18 @@ def _unstructure_field_values(values: FieldValues) -> dict[str, Any]:
     return {key: _unstructure_field_value(value) for key, value in values.items()}
 
 
+def _structure_target_value(value: object, converter: cattrs.Converter) -> int | model.Money:
+    """A plan's target: a count (an int) or an amount (a Money object)."""
+    if type(value) is dict:
+        return converter.structure(value, model.Money)
+    if type(value) is int:
+        return value
+    raise _DataError(
+        "expected a count (an int) or money such as "
+        f'{{"amount": "1500000", "currency": "RUB"}}, got {_short(value)}'
+    )
+
+
 # --- attrs classes and events ------------------------------------------------------------------
 
 
@@ -428,6 +440,10 @@ def _make_cattrs() -> cattrs.Converter:
         lambda t: t == EntryAction, lambda value, _: _structure_action(value, converter)
     )
     converter.register_unstructure_hook_func(lambda t: t == EntryAction, converter.unstructure)
+    target_value = int | model.Money
+    converter.register_structure_hook_func(
+        lambda t: t == target_value, lambda value, _: _structure_target_value(value, converter)
+    )
     converter.register_structure_hook_factory(attrs.has, _class_hook)
     return converter
 

@@ -59,6 +59,7 @@ from funnelkit.model._ids import (
     TaskId,
     UserId,
 )
+from funnelkit.model._period import Period
 from funnelkit.model._values import (
     Actor,
     ContactData,
@@ -120,6 +121,7 @@ __all__ = [
     "Payment",
     "PaymentKind",
     "PaymentReceived",
+    "Period",
     "PipelineKey",
     "SequentialIds",
     "StageChanged",

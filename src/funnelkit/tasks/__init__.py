@@ -3,7 +3,8 @@ Tasks: the lifecycle of the next steps on leads, deals and contacts.
 
 `TaskPolicy` creates (by hand or from a stage's entry actions), reschedules, reassigns,
 completes and cancels tasks as pure operations that return the new task and its event;
-`agenda` builds a manager's day in seed 002's order with the time it takes; the checks
+`agenda` builds a manager's day in seed 002's order with the time it takes (`agendas` every
+manager's at once, `agendas_in` straight from a store); the checks
 (`overdue_tasks`, `without_next_step`, `sla_breaches`, `idle`, `closed_with_open_tasks`)
 return alerts as data; `next_steps` lists every open deal of a manager with its next action,
 and `contact_card` gathers one client's deals and open tasks.
@@ -18,6 +19,7 @@ from funnelkit.tasks._day import (
     NextStep,
     agenda,
     agendas,
+    agendas_in,
     closed_with_open_tasks,
     contact_card,
     idle,
@@ -40,6 +42,7 @@ __all__ = [
     "TaskPolicy",
     "agenda",
     "agendas",
+    "agendas_in",
     "closed_with_open_tasks",
     "contact_card",
     "idle",

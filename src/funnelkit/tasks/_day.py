@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import attrs
@@ -20,9 +21,11 @@ import attrs
 from funnelkit.model import (
     Contact,
     Deal,
+    DealStatus,
     EntityKind,
     EntityRef,
     Lead,
+    LeadStatus,
     Money,
     MoveEvent,
     Task,
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from funnelkit.model import Event
+    from funnelkit.storage import UnitOfWork
 
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "NextStep",
     "agenda",
     "agendas",
+    "agendas_in",
     "closed_with_open_tasks",
     "contact_card",
     "idle",
@@ -134,17 +139,6 @@ class Agenda:
         return timedelta(minutes=self.minutes)
 
 
-def _stage_of(
-    entity: Lead | Deal | None, pipelines: Mapping[str, Pipeline]
-) -> tuple[str | None, int | None]:
-    if entity is None:
-        return None, None
-    pipeline = pipelines.get(entity.pipeline)
-    if pipeline is None or entity.stage not in pipeline:
-        return entity.stage, None
-    return entity.stage, pipeline.stage(entity.stage).priority
-
-
 def agenda(
     owner: str,
     day: date,
@@ -201,8 +195,9 @@ def agendas(
     """
     context = _Context.of(day, zone, as_of, leads, deals, pipelines, minutes)
     tasks_by_owner: dict[str, list[Task]] = {}
+    end, open_ = context.end, TaskStatus.OPEN
     for task in tasks:
-        if context.due(task):
+        if task.status is open_ and task.due_at < end:
             tasks_by_owner.setdefault(task.assignee, []).append(task)
     leads_by_owner: dict[str, list[Lead]] = {}
     for lead in context.new_leads():
@@ -215,6 +210,54 @@ def agendas(
     }
 
 
+def agendas_in(
+    uow: UnitOfWork,
+    day: date,
+    *,
+    zone: tzinfo,
+    as_of: datetime,
+    pipelines: Iterable[Pipeline],
+    minutes: Mapping[TaskKind, int] = DEFAULT_MINUTES,
+) -> dict[str, Agenda]:
+    """
+    Build every manager's agenda for a day from a store, through its unit of work.
+
+    Reads the open tasks due by the end of the day, the open leads and the open deals with
+    one listing each (``status`` and ``due_before`` filters an adapter can index), then the
+    few closed deals and leads that still have a task today by id, and calls `agendas`.
+    Only reads: commit or roll back the unit of work as you like.
+
+    Raises:
+        ValidationError: If `as_of` is naive.
+    """
+    if as_of.tzinfo is None:
+        raise_for("as_of", as_of, "pass a timezone-aware time", "aware_datetime")
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    tasks = uow.tasks.list(status=TaskStatus.OPEN, due_before=end)
+    leads = {lead.id: lead for lead in uow.leads.list(status=LeadStatus.OPEN)}
+    deals = {deal.id: deal for deal in uow.deals.list(status=DealStatus.OPEN)}
+    for task in tasks:
+        kind, entity_id = task.subject.kind, task.subject.id
+        if kind is EntityKind.DEAL and entity_id not in deals:
+            deal = uow.deals.find(entity_id)
+            if deal is not None:
+                deals[entity_id] = deal
+        elif kind is EntityKind.LEAD and entity_id not in leads:
+            lead = uow.leads.find(entity_id)
+            if lead is not None:
+                leads[entity_id] = lead
+    return agendas(
+        day,
+        zone=zone,
+        as_of=as_of,
+        tasks=tasks,
+        leads=leads.values(),
+        deals=deals.values(),
+        pipelines=pipelines,
+        minutes=minutes,
+    )
+
+
 @attrs.frozen
 class _Context:
     """What every agenda of one day needs, indexed once."""
@@ -225,6 +268,7 @@ class _Context:
     leads: dict[str, Lead]
     deals: dict[str, Deal]
     pipelines: dict[str, Pipeline]
+    priorities: dict[tuple[str, str], int | None]
     minutes: Mapping[TaskKind, int]
 
     @classmethod
@@ -240,13 +284,15 @@ class _Context:
     ) -> _Context:
         if as_of.tzinfo is None:
             raise_for("as_of", as_of, "pass a timezone-aware time", "aware_datetime")
+        by_key = {p.key: p for p in pipelines}
         return cls(
             day=day,
             end=datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone),
             as_of=as_of,
             leads={lead.id: lead for lead in leads},
             deals={deal.id: deal for deal in deals},
-            pipelines={p.key: p for p in pipelines},
+            pipelines=by_key,
+            priorities={(p.key, s.key): s.priority for p in by_key.values() for s in p.stages},
             minutes=minutes,
         )
 
@@ -265,52 +311,58 @@ class _Context:
         return found
 
     def agenda(self, owner: str, tasks: list[Task], new: list[Lead]) -> Agenda:
-        call = self.minutes.get(TaskKind.CALL, 3)
+        minutes, priorities, as_of = self.minutes, self.priorities, self.as_of
+        call = minutes.get(TaskKind.CALL, 3)
         items = [
             AgendaItem(
                 task=None,
                 entity=lead,
                 stage=lead.stage,
-                priority=_stage_of(lead, self.pipelines)[1],
+                priority=priorities.get((lead.pipeline, lead.stage)),
                 amount=None,
                 overdue=False,
                 minutes=call,
             )
             for lead in new
         ]
-        work = []
+        # Sort keys are built with the lines: overdue first, then the stage's work priority,
+        # bigger deals first, then by due time (ids break ties, so lines are never compared).
+        work: list[tuple[tuple[object, ...], AgendaItem]] = []
+        zero = Decimal(0)
         for task in tasks:
+            subject = task.subject
             entity: Lead | Deal | None = None
-            if task.subject.kind is EntityKind.LEAD:
-                entity = self.leads.get(task.subject.id)
-            elif task.subject.kind is EntityKind.DEAL:
-                entity = self.deals.get(task.subject.id)
-            stage, priority = _stage_of(entity, self.pipelines)
-            work.append(
-                AgendaItem(
-                    task=task,
-                    entity=entity,
-                    stage=stage,
-                    priority=priority,
-                    amount=entity.amount if isinstance(entity, Deal) else None,
-                    overdue=task.due_at < self.as_of,
-                    minutes=self.minutes.get(task.kind, 3),
-                )
+            amount: Money | None = None
+            if subject.kind is EntityKind.DEAL:
+                deal = self.deals.get(subject.id)
+                entity = deal
+                amount = deal.amount if deal is not None else None
+            elif subject.kind is EntityKind.LEAD:
+                entity = self.leads.get(subject.id)
+            stage = entity.stage if entity is not None else None
+            priority = priorities.get((entity.pipeline, entity.stage)) if entity else None
+            overdue = task.due_at < as_of
+            line = AgendaItem(
+                task=task,
+                entity=entity,
+                stage=stage,
+                priority=priority,
+                amount=amount,
+                overdue=overdue,
+                minutes=minutes.get(task.kind, 3),
             )
-        work.sort(key=self._order)
-        items.extend(work)
+            key = (
+                not overdue,
+                priority if priority is not None else 1_000_000,
+                -amount.amount if amount is not None else zero,
+                task.due_at,
+                task.id,
+            )
+            work.append((key, line))
+        work.sort(key=itemgetter(0))
+        items.extend(line for _, line in work)
         return Agenda(
             owner=owner, day=self.day, items=tuple(items), minutes=sum(i.minutes for i in items)
-        )
-
-    def _order(self, item: AgendaItem) -> tuple[object, ...]:
-        task = item.task
-        return (
-            not item.overdue,
-            item.priority if item.priority is not None else 1_000_000,
-            -(item.amount.amount if item.amount is not None else Decimal(0)),
-            task.due_at if task else self.as_of,
-            task.id if task else "",
         )
 
 

@@ -49,6 +49,7 @@ from funnelkit.model import (
     Money,
     Payment,
     PaymentKind,
+    Period,
     Task,
     TaskKind,
     TaskStatus,
@@ -68,6 +69,7 @@ from funnelkit.pipelines import (
     Stage,
     StageKind,
 )
+from funnelkit.plans import Measure, Plan, Target
 
 
 if TYPE_CHECKING:
@@ -95,8 +97,10 @@ __all__ = [
     "move_attempts",
     "move_sequences",
     "payments",
+    "periods",
     "pipeline_entities",
     "pipelines",
+    "plans",
     "tasks",
     "texts",
 ]
@@ -254,6 +258,57 @@ def moneys(
         return Money(amount=amount, currency=currency)
 
     return build()
+
+
+def periods(*, max_days: int = 400) -> SearchStrategy[Period]:
+    """
+    Draw periods of 1 to `max_days` days between 2015 and 2035.
+
+    Args:
+        max_days: The longest period drawn.
+    """
+    if type(max_days) is not int or max_days < 1:
+        msg = f"max_days={max_days!r} must be a positive integer"
+        raise InvalidArgument(msg)
+    return st.builds(
+        lambda start, days: Period(start, start + timedelta(days=days)),
+        st.dates(min_value=_EPOCH.date(), max_value=_END.date() - timedelta(days=max_days)),
+        st.integers(min_value=1, max_value=max_days),
+    )
+
+
+@st.composite
+def _targets(draw: DrawFn) -> Target:
+    measure = draw(st.sampled_from(Measure))
+    value: int | Money
+    if measure.is_money:
+        value = draw(moneys(currencies=st.just("RUB")))
+    else:
+        value = draw(st.integers(min_value=0, max_value=10_000))
+    entered = measure is Measure.ENTERED
+    return Target(
+        measure=measure,
+        period=draw(periods()),
+        value=value,
+        owner=draw(st.none() | identifiers()),
+        pipeline=draw(identifiers()) if entered else draw(st.none() | identifiers()),
+        stage=draw(identifiers()) if entered else None,
+    )
+
+
+def plans(*, max_targets: int = 6) -> SearchStrategy[Plan]:
+    """
+    Draw plans of up to `max_targets` targets (money targets in RUB, one per key).
+
+    Args:
+        max_targets: The most targets drawn.
+    """
+    if type(max_targets) is not int or max_targets < 0:
+        msg = f"max_targets={max_targets!r} must be a non-negative integer"
+        raise InvalidArgument(msg)
+    return st.lists(_targets(), max_size=max_targets, unique_by=lambda t: t.key).map(
+        lambda targets: Plan(targets=tuple(targets))
+    )
 
 
 def lead_sources() -> SearchStrategy[LeadSource]:
