@@ -121,6 +121,7 @@ FUNNELKIT_ALL = [
     "Verdict",
     "Violation",
     "__version__",
+    "analytics",
     "basic_contact_keys",
     "event_from_data",
     "events_from_data",
@@ -282,6 +283,41 @@ STATEFUL_ALL = [
 
 
 # Names that stay in their topic module: too specialised for the top-level namespace.
+ANALYTICS_ALL = [
+    "Basis",
+    "ClosingTimes",
+    "Conversion",
+    "Curve",
+    "Filters",
+    "GroupOutcomes",
+    "Histories",
+    "History",
+    "LostReasons",
+    "Outcome",
+    "Per",
+    "Reach",
+    "SourceRow",
+    "Sources",
+    "StageTimes",
+    "TimeInStage",
+    "Transitions",
+    "WinRate",
+    "aalen_johansen",
+    "closing_times",
+    "conversion",
+    "funnel_chart",
+    "histories",
+    "kaplan_meier",
+    "lost_reasons",
+    "quantile",
+    "sankey",
+    "sources",
+    "time_in_stage",
+    "time_in_stage_chart",
+    "transitions",
+    "win_rate",
+]
+
 PLANS_ALL = ["Measure", "Plan", "Target", "TargetKey"]
 
 TOPIC_ONLY = {
@@ -366,6 +402,7 @@ def _isort_key(name: str) -> tuple[int, str]:
         ("funnelkit.matching", MATCHING_ALL),
         ("funnelkit.storage", STORAGE_ALL),
         ("funnelkit.plans", PLANS_ALL),
+        ("funnelkit.analytics", ANALYTICS_ALL),
         ("funnelkit.testing.strategies", STRATEGIES_ALL),
         ("funnelkit.testing.contracts", CONTRACTS_ALL),
         ("funnelkit.testing.stateful", STATEFUL_ALL),
@@ -387,6 +424,7 @@ def test_public_names_are_pinned(module, expected):
         "funnelkit.matching",
         "funnelkit.tasks",
         "funnelkit.plans",
+        "funnelkit.analytics",
         "funnelkit.storage",
         "funnelkit.exceptions",
         "funnelkit.testing.strategies",

@@ -7,12 +7,13 @@ one strict converter (`to_data`, `from_data`).
 funnelkit does no I/O of its own: time and ids come from the caller or from injected providers.
 
 The public API is re-exported here; the submodules `model`, `pipelines`, `matching`, `tasks`,
-`plans`, `storage` and `exceptions` hold the same names grouped by topic.
+`plans`, `storage` and `exceptions` hold the same names grouped by topic; the reports of
+`analytics` are used through their module (``from funnelkit import analytics``).
 """
 
 from importlib import metadata as _metadata
 
-from funnelkit import exceptions, matching, model, pipelines, plans, storage, tasks
+from funnelkit import analytics, exceptions, matching, model, pipelines, plans, storage, tasks
 from funnelkit._converter import (
     Converter,
     event_from_data,
@@ -254,6 +255,7 @@ __all__ = [
     "Verdict",
     "Violation",
     "__version__",
+    "analytics",
     "basic_contact_keys",
     "event_from_data",
     "events_from_data",

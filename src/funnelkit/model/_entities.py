@@ -296,6 +296,7 @@ class Deal:
         owner: The responsible manager.
         amount: The budget, from the proposal or estimate; ``None`` until known.
         lead_id: The lead the deal was converted from, if any.
+        source: Where the client came from (the lead's source on conversion), if known.
         status: Open, won or lost.
         lost_reason: Why it was lost (required for lost deals, absent otherwise).
         lost_note: Free text on the loss.
@@ -319,6 +320,9 @@ class Deal:
         default=None, validator=check.instance_of(Money, "Money", optional=True)
     )
     lead_id: LeadId | None = attrs.field(default=None, validator=check.optional_identifier)
+    source: LeadSource | None = attrs.field(
+        default=None, validator=check.instance_of(LeadSource, "a LeadSource", optional=True)
+    )
     status: DealStatus = attrs.field(default=DealStatus.OPEN, validator=check.is_enum(DealStatus))
     lost_reason: str | None = attrs.field(default=None, validator=check.optional_nonblank)
     lost_note: str = attrs.field(default="", validator=check.text)

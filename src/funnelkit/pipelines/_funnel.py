@@ -226,6 +226,7 @@ class Funnel:
             owner=lead.owner or actor.id,
             amount=amount,
             lead_id=lead.id,
+            source=lead.source,
             fields=FieldValues({k: v for k, v in lead.fields.items() if k in target.fields}),
         )
         events.append(DealCreated(entity=deal.ref, sequence=1, at=at, actor=actor.id, deal=deal))
@@ -298,6 +299,7 @@ class Funnel:
             owner=won.owner,
             amount=won.amount,
             lead_id=won.lead_id,
+            source=won.source,
         )
         created = DealCreated(entity=deal.ref, sequence=1, at=at, actor=actor.id, deal=deal)
         return NextDeal(deal=deal, events=(created,))

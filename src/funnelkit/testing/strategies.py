@@ -582,6 +582,7 @@ def deals(
             owner=_pick(draw, owners, st.none() | _IDENTIFIERS, "owners"),
             amount=draw(st.none() | moneys(currencies=st.just(currency))),
             lead_id=draw(st.none() | _IDENTIFIERS),
+            source=draw(st.none() | lead_sources()),
             status=status,
             lost_reason=draw(_NONBLANK) if status is DealStatus.LOST else None,
             lost_note=draw(_TEXTS),

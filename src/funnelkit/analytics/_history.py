@@ -1,0 +1,490 @@
+"""
+The one pass over the events: each lead's and deal's history as the analytics read it.
+
+`histories` folds an iterable of events, in any order, into one `History` per lead and deal
+as of a snapshot time: the stages it entered and when, who moved it, how it closed and why,
+its source, owner, amount, payments, document versions and completed tasks. Every report reads
+these. Events after `as_of` have not happened yet and are left out; an entity's events are
+applied in the order of their recorded sequence, so the order of the input does not matter.
+
+`Histories.merge` combines folds of parts of a log (split any way: by entity, by time, by
+shard), which is what lets a very large log be folded in parallel.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any
+
+from funnelkit.model import (
+    AmountChanged,
+    DealCreated,
+    DealLost,
+    DealWon,
+    DocumentKind,
+    DocumentVersionAdded,
+    EntityKind,
+    EntityRef,
+    LeadClosedAsJunk,
+    LeadConverted,
+    LeadCreated,
+    LeadLinked,
+    LeadQualified,
+    LeadSource,
+    Money,
+    MoveEvent,
+    OwnerChanged,
+    PaymentReceived,
+    StageChanged,
+    TaskCancelled,
+    TaskCompleted,
+    TaskCreated,
+    TaskKind,
+    Verdict,
+)
+from funnelkit.model._checks import aware_datetime_problem, raise_for
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from datetime import datetime
+
+    from funnelkit.model import Event
+
+
+__all__ = ["Histories", "History", "Outcome", "histories"]
+
+
+class Outcome(str, enum.Enum):
+    """How a lead or deal closed, as of the snapshot."""
+
+    WON = "won"
+    LOST = "lost"
+    JUNK = "junk"
+    CONVERTED = "converted"
+
+
+class History:
+    """
+    One lead's or deal's history as of a snapshot: read it, do not change it.
+
+    Attributes:
+        ref: The lead or deal.
+        created_at: When it was created (``None`` if the log holds no creation event for it).
+        pipeline: Its pipeline.
+        owner: The responsible manager, as of the snapshot.
+        source: Where it came from (a deal's own, or its lead's on conversion), if known.
+        amount: Its amount as of the snapshot (a won deal's amount when won), if known.
+        lead_id: For a deal, the lead it came from, if any.
+        deal_id: For a converted lead, the deal opened for it.
+        visits: ``(stage, entered_at, actor)`` for every stage entered, in order; the first is
+            the stage it was created in.
+        outcome: How it closed, or ``None`` while open (a reopened deal is open again).
+        closed_at: When it closed, if closed.
+        reason: The lost or junk reason, if any.
+        closed_from: The stage it left when it closed (the stage a deal was lost at).
+        repeat: Whether a lead was linked to a returning customer, if known.
+        verdict: The last qualification verdict of a lead, if qualified.
+        payments: ``(received_at, amount)`` of every payment, in order.
+        documents: ``(kind, version, sent_at)`` of every document version, in order.
+        completed: ``(kind, completed_at)`` of every task about it completed, in order.
+    """
+
+    __slots__ = (
+        "_events",
+        "_last",
+        "_sorted",
+        "amount",
+        "closed_at",
+        "closed_from",
+        "completed",
+        "created_at",
+        "deal_id",
+        "documents",
+        "lead_id",
+        "outcome",
+        "owner",
+        "payments",
+        "pipeline",
+        "reason",
+        "ref",
+        "repeat",
+        "source",
+        "verdict",
+        "visits",
+    )
+
+    def __init__(self, ref: EntityRef) -> None:
+        self.ref = ref
+        self._events: list[Event] = []
+        self._last = 0
+        self._sorted = True
+        self._reset()
+
+    def _reset(self) -> None:
+        self.created_at: datetime | None = None
+        self.pipeline: str | None = None
+        self.owner: str | None = None
+        self.source: LeadSource | None = None
+        self.amount: Money | None = None
+        self.lead_id: str | None = None
+        self.deal_id: str | None = None
+        self.visits: list[tuple[str, datetime, str]] = []
+        self.outcome: Outcome | None = None
+        self.closed_at: datetime | None = None
+        self.reason: str | None = None
+        self.closed_from: str | None = None
+        self.repeat: bool | None = None
+        self.verdict: Verdict | None = None
+        self.payments: list[tuple[datetime, Money]] = []
+        self.documents: list[tuple[DocumentKind, int, datetime]] = []
+        self.completed: list[tuple[TaskKind, datetime]] = []
+
+    @property
+    def is_open(self) -> bool:
+        """Whether it is still open as of the snapshot."""
+        return self.outcome is None
+
+    @property
+    def stage(self) -> str | None:
+        """The stage it is in as of the snapshot."""
+        return self.visits[-1][0] if self.visits else None
+
+    def __repr__(self) -> str:
+        return f"History({self.ref}, stage={self.stage!r}, outcome={self.outcome})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, History):
+            return NotImplemented
+        return all(
+            getattr(self, name) == getattr(other, name)
+            for name in History.__slots__
+            if not name.startswith("_")
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable while folding: not hashable
+
+    def _take(self, event: Event) -> None:
+        """Keep an event; apply it now if it comes in sequence order, else replay later."""
+        self._events.append(event)
+        sequence = event.sequence
+        if self._sorted and sequence > self._last:
+            self._last = sequence
+            handler = _HANDLERS.get(type(event))
+            if handler is None:
+                _apply(self, event)
+            else:
+                handler(self, event)
+        else:
+            self._sorted = False
+
+    def _replay(self) -> None:
+        """Apply the events again in sequence order (after out-of-order input or a merge)."""
+        by_sequence: dict[int, Event] = {}
+        for event in self._events:
+            seen = by_sequence.setdefault(event.sequence, event)
+            if seen is not event and seen != event:
+                raise_for(
+                    "events",
+                    event,
+                    f"{self.ref} has two different events with sequence {event.sequence}; "
+                    "a log holds one event per entity and sequence: check the parts merged",
+                    "duplicate_sequence",
+                )
+        self._events = [by_sequence[n] for n in sorted(by_sequence)]
+        self._reset()
+        for event in self._events:
+            _apply(self, event)
+        self._last = self._events[-1].sequence if self._events else 0
+        self._sorted = True
+
+
+# --- applying one event --------------------------------------------------------------------------
+
+
+def _created_lead(history: History, event: LeadCreated) -> None:
+    lead = event.lead
+    history.created_at = lead.created_at
+    history.pipeline = lead.pipeline
+    history.owner = lead.owner
+    history.source = lead.source
+    history.visits.append((lead.stage, lead.created_at, event.actor))
+
+
+def _created_deal(history: History, event: DealCreated) -> None:
+    deal = event.deal
+    history.created_at = deal.created_at
+    history.pipeline = deal.pipeline
+    history.owner = deal.owner
+    history.source = deal.source
+    history.amount = deal.amount
+    history.lead_id = deal.lead_id
+    history.visits.append((deal.stage, deal.created_at, event.actor))
+
+
+def _moved(history: History, event: MoveEvent) -> None:
+    history.pipeline = event.pipeline
+    history.visits.append((event.to_stage, event.at, event.actor))
+    if history.outcome is not None:  # reopened
+        history.outcome = history.closed_at = history.reason = history.closed_from = None
+
+
+def _closed(history: History, event: MoveEvent, outcome: Outcome, reason: str | None) -> None:
+    history.pipeline = event.pipeline
+    history.visits.append((event.to_stage, event.at, event.actor))
+    history.outcome = outcome
+    history.closed_at = event.at
+    history.reason = reason
+    history.closed_from = event.from_stage
+
+
+def _won(history: History, event: DealWon) -> None:
+    _closed(history, event, Outcome.WON, None)
+    if event.amount is not None:
+        history.amount = event.amount
+
+
+def _lost(history: History, event: DealLost) -> None:
+    _closed(history, event, Outcome.LOST, event.reason)
+
+
+def _junk(history: History, event: LeadClosedAsJunk) -> None:
+    _closed(history, event, Outcome.JUNK, event.reason)
+
+
+def _converted(history: History, event: LeadConverted) -> None:
+    _closed(history, event, Outcome.CONVERTED, None)
+    history.deal_id = event.deal_id
+
+
+def _linked(history: History, event: LeadLinked) -> None:
+    history.repeat = event.repeat
+
+
+def _qualified(history: History, event: LeadQualified) -> None:
+    history.verdict = event.verdict
+
+
+def _owner(history: History, event: OwnerChanged) -> None:
+    history.owner = event.new
+
+
+def _amount(history: History, event: AmountChanged) -> None:
+    history.amount = event.new
+
+
+def _paid(history: History, event: PaymentReceived) -> None:
+    history.payments.append((event.payment.received_at, event.payment.amount))
+
+
+def _document(history: History, event: DocumentVersionAdded) -> None:
+    document = event.document
+    history.documents.append((document.kind, document.version, document.sent_at))
+
+
+def _ignored(_history: History, _event: Any) -> None:
+    """Events that change nothing the analytics read (custom fields, contacts...)."""
+
+
+_HANDLERS: dict[type[Any], Callable[[History, Any], None]] = {
+    LeadCreated: _created_lead,
+    DealCreated: _created_deal,
+    StageChanged: _moved,
+    DealWon: _won,
+    DealLost: _lost,
+    LeadClosedAsJunk: _junk,
+    LeadConverted: _converted,
+    LeadLinked: _linked,
+    LeadQualified: _qualified,
+    OwnerChanged: _owner,
+    AmountChanged: _amount,
+    PaymentReceived: _paid,
+    DocumentVersionAdded: _document,
+}
+
+
+def _apply(history: History, event: Event) -> None:
+    handler = _HANDLERS.get(type(event))
+    if handler is None:
+        # A subclass of a known event (or an event the analytics do not read): find its base.
+        handler = next(
+            (found for cls, found in _HANDLERS.items() if isinstance(event, cls)), _ignored
+        )
+        _HANDLERS[type(event)] = handler
+    handler(history, event)
+
+
+# --- tasks ---------------------------------------------------------------------------------------
+
+
+class _TaskTrack:
+    """What the analytics keep of a task: its subject, kind and how it ended."""
+
+    __slots__ = ("completed_at", "kind", "last", "subject")
+
+    def __init__(self) -> None:
+        self.subject: EntityRef | None = None
+        self.kind: TaskKind | None = None
+        self.completed_at: datetime | None = None
+        self.last = 0
+
+    def apply(self, event: Event) -> None:
+        # Task events are few; their order is settled by sequence here.
+        if event.sequence < self.last:
+            if isinstance(event, TaskCreated):
+                self.subject, self.kind = event.task.subject, event.task.kind
+            return
+        self.last = event.sequence
+        if isinstance(event, TaskCreated):
+            self.subject, self.kind = event.task.subject, event.task.kind
+        elif isinstance(event, TaskCompleted):
+            self.completed_at = event.at
+        elif isinstance(event, TaskCancelled):
+            self.completed_at = None
+
+
+# --- the fold ------------------------------------------------------------------------------------
+
+
+class Histories:
+    """
+    Every lead's and deal's `History` as of one snapshot, from one pass over the events.
+
+    Build it with `histories`; every report accepts it (or the events themselves). Merge the
+    folds of parts of a log with `merge`.
+
+    Attributes:
+        as_of: The snapshot time: later events were left out.
+        leads: Lead histories by lead id.
+        deals: Deal histories by deal id.
+    """
+
+    __slots__ = ("_tasks", "as_of", "deals", "leads")
+
+    def __init__(self, as_of: datetime) -> None:
+        self.as_of = as_of
+        self.leads: dict[str, History] = {}
+        self.deals: dict[str, History] = {}
+        self._tasks: dict[str, _TaskTrack] = {}
+
+    def __len__(self) -> int:
+        return len(self.leads) + len(self.deals)
+
+    def __iter__(self) -> Iterator[History]:
+        yield from self.leads.values()
+        yield from self.deals.values()
+
+    def __repr__(self) -> str:
+        return (
+            f"Histories(as_of={self.as_of.isoformat()}, leads={len(self.leads)}, "
+            f"deals={len(self.deals)})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Histories):
+            return NotImplemented
+        return (self.as_of, self.leads, self.deals) == (other.as_of, other.leads, other.deals)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def merge(self, other: Histories) -> Histories:
+        """
+        Combine the folds of two parts of one log into the fold of both.
+
+        The parts may split the log any way; an event present in both is counted once.
+
+        Raises:
+            ValidationError: If the snapshots differ, or the parts hold two different events
+                with one entity and sequence.
+        """
+        if other.as_of != self.as_of:
+            raise_for(
+                "as_of",
+                other.as_of,
+                f"cannot merge histories as of {other.as_of.isoformat()} into histories as of "
+                f"{self.as_of.isoformat()}; fold every part with the same as_of",
+                "as_of",
+            )
+        merged = Histories(self.as_of)
+        for part in (self, other):
+            for table, into in ((part.leads, merged.leads), (part.deals, merged.deals)):
+                for entity_id, history in table.items():
+                    target = into.get(entity_id)
+                    if target is None:
+                        target = into[entity_id] = History(history.ref)
+                    target._events.extend(history._events)  # noqa: SLF001 - same module
+            for task_id, track in part._tasks.items():  # noqa: SLF001
+                merged._fold_task_events(task_id, track)
+        for history in merged:
+            history._replay()  # noqa: SLF001
+        merged._attach_tasks()
+        return merged
+
+    def _fold_task_events(self, task_id: str, track: _TaskTrack) -> None:
+        mine = self._tasks.setdefault(task_id, _TaskTrack())
+        if track.subject is not None:
+            mine.subject, mine.kind = track.subject, track.kind
+        if track.last >= mine.last:
+            mine.last = track.last
+            mine.completed_at = track.completed_at
+
+    def _attach_tasks(self) -> None:
+        touched: list[History] = []
+        for track in self._tasks.values():
+            if track.subject is None or track.completed_at is None or track.kind is None:
+                continue
+            table = self.deals if track.subject.kind is EntityKind.DEAL else self.leads
+            history = table.get(track.subject.id)
+            if history is not None:
+                history.completed.append((track.kind, track.completed_at))
+                touched.append(history)
+        for history in touched:
+            history.completed.sort(key=lambda item: item[1])
+
+
+def _track_task(tasks: dict[str, _TaskTrack], task_id: str, event: Event) -> None:
+    track = tasks.get(task_id)
+    if track is None:
+        track = tasks[task_id] = _TaskTrack()
+    track.apply(event)
+
+
+def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:
+    """
+    Fold events into every lead's and deal's history as of `as_of`, in one pass.
+
+    Events may come in any order; each entity's are applied in the order of their sequence
+    numbers. Events later than `as_of` are left out. Contact events are not read.
+
+    Raises:
+        ValidationError: If `as_of` is naive, or two different events share an entity and a
+            sequence number.
+    """
+    problem = aware_datetime_problem(as_of)
+    if problem is not None:
+        raise_for("as_of", as_of, *problem)
+    folded = Histories(as_of)
+    leads, deals, tasks = folded.leads, folded.deals, folded._tasks  # noqa: SLF001
+    deal_kind, lead_kind = EntityKind.DEAL, EntityKind.LEAD
+    for event in events:
+        if event.at > as_of:
+            continue
+        ref = event.entity
+        kind = ref.kind
+        if kind is deal_kind:
+            table = deals
+        elif kind is lead_kind:
+            table = leads
+        else:
+            if kind is EntityKind.TASK:
+                _track_task(tasks, ref.id, event)
+            continue
+        history = table.get(ref.id)
+        if history is None:
+            history = table[ref.id] = History(ref)
+        history._take(event)  # noqa: SLF001
+    for history in folded:
+        if not history._sorted:  # noqa: SLF001
+            history._replay()  # noqa: SLF001
+    folded._attach_tasks()  # noqa: SLF001
+    return folded

@@ -1,0 +1,249 @@
+"""
+Analytics on a small hand-made history whose numbers are worked out by hand.
+
+Seed 000's chain as one pipeline (day numbers from T0; as of day 20):
+
+- С-1 (site): Новая d0 → Встреча d1 → КП d3 → Договор d6 → won d10
+- С-2 (site): Новая d0 → КП d2 (skips Встреча) → Встреча d4 (back) → КП d5 → lost "Дорого" d7
+- С-3 (chat): Новая d1 → Встреча d2, still open
+- С-4 (chat): Новая d2 → Договор d3 (skips Встреча and КП) → won d5
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+import funnelkit as fk
+from funnelkit import analytics as fa
+from funnelkit.pipelines import MovePolicy, Pipeline, Reason, Stage, StageKind
+from funnelkit.testing.contracts import T0
+
+
+CHAIN = Pipeline(
+    key="сделки",
+    stages=(
+        Stage(key="Новая"),
+        Stage(key="Встреча"),
+        Stage(key="КП"),
+        Stage(key="Договор"),
+        Stage(key="Продажа", kind=StageKind.WON),
+        Stage(key="Отказ", kind=StageKind.LOST),
+    ),
+    reasons=(Reason(key="Дорого", title="Дорого"),),
+    policy=MovePolicy(allow_back=True, allow_skip=True),
+)
+AS_OF = T0 + timedelta(days=20)
+SITE = fk.LeadSource(channel="site_form", site="krovlya-spb.ru")
+CHAT = fk.LeadSource(channel="chat")
+
+
+def day(n: float):
+    return T0 + timedelta(days=n)
+
+
+def deal_log(deal_id, source, created, steps, *, amount="500000"):
+    """The events of one deal: created at day `created`, then (day, stage[, reason]) steps."""
+    deal = fk.Deal(
+        id=deal_id,
+        created_at=day(created),
+        pipeline=CHAIN.key,
+        stage="Новая",
+        owner="anna",
+        source=source,
+        amount=fk.Money.of(amount, "RUB"),
+    )
+    events: list[fk.Event] = [
+        fk.DealCreated(entity=deal.ref, sequence=1, at=deal.created_at, actor="anna", deal=deal)
+    ]
+    stage = "Новая"
+    for number, (when, to_stage, *reason) in enumerate(steps, start=2):
+        common = {
+            "entity": deal.ref,
+            "sequence": number,
+            "at": day(when),
+            "actor": "anna",
+            "pipeline": CHAIN.key,
+            "from_stage": stage,
+            "to_stage": to_stage,
+        }
+        if to_stage == "Продажа":
+            events.append(fk.DealWon(**common, amount=deal.amount))
+        elif to_stage == "Отказ":
+            events.append(fk.DealLost(**common, reason=reason[0]))
+        else:
+            events.append(fk.StageChanged(**common))
+        stage = to_stage
+    return events
+
+
+LOG = [
+    *deal_log("С-1", SITE, 0, [(1, "Встреча"), (3, "КП"), (6, "Договор"), (10, "Продажа")]),
+    *deal_log("С-2", SITE, 0, [(2, "КП"), (4, "Встреча"), (5, "КП"), (7, "Отказ", "Дорого")]),
+    *deal_log("С-3", CHAT, 1, [(2, "Встреча")]),
+    *deal_log("С-4", CHAT, 2, [(3, "Договор"), (5, "Продажа")], amount="900000"),
+]
+DAY = 86_400.0
+
+
+@pytest.mark.parametrize(
+    ("reach", "expected"),
+    [
+        (fa.Reach.ENTERED, (4, 3, 2, 2, 2)),
+        (fa.Reach.IMPLIED, (4, 4, 3, 2, 2)),
+        (fa.Reach.ALL_PREVIOUS, (4, 3, 2, 1, 1)),
+        (fa.Reach.IN_ORDER, (4, 3, 1, 1, 1)),
+    ],
+)
+def test_conversion_under_each_definition_of_reached(reach, expected):
+    """Skips, a backward move and an open deal, counted four ways (worked out in the header)."""
+    result = fa.conversion(LOG, CHAIN, as_of=AS_OF, reach=reach)
+    assert ("Новая", "Встреча", "КП", "Договор", "Продажа") == result.stages
+    assert expected == result.reached
+    assert 4 == result.entities
+    assert 1.0 == result.cumulative_rates[0]
+    assert result.step_rates[0] is None
+    assert expected[1] / expected[0] == result.step_rates[1]
+
+
+def test_conversion_rows_carry_step_and_cumulative_rates():
+    """Rows are plain dicts, one per stage."""
+    rows = fa.conversion(LOG, CHAIN, as_of=AS_OF).rows()
+    assert {
+        "position": 5,
+        "stage": "Продажа",
+        "reached": 2,
+        "step_rate": 1.0,
+        "cumulative_rate": 0.5,
+    } == rows[-1]
+
+
+def test_transitions_count_every_move_backward_ones_marked():
+    """The from × to matrix holds re-entries and the move back from КП to Встреча."""
+    result = fa.transitions(LOG, CHAIN, as_of=AS_OF)
+    assert [
+        ("Новая", "Встреча", 2),
+        ("Новая", "КП", 1),
+        ("Новая", "Договор", 1),
+        ("Встреча", "КП", 2),
+        ("КП", "Встреча", 1),
+        ("КП", "Договор", 1),
+        ("КП", "Отказ", 1),
+        ("Договор", "Продажа", 2),
+    ] == list(result.counts)
+    assert result.is_backward("КП", "Встреча")
+    assert ["backward"] == [r["direction"] for r in result.rows() if r["to_stage"] == "Встреча"][1:]
+    assert "КП,back to Встреча,1" in fa.sankey(result).splitlines()
+
+
+def test_time_in_stage_per_visit_with_open_visits_counted_apart():
+    """Durations per completed visit in days; С-3's visit of Встреча is open, not dropped."""
+    result = fa.time_in_stage(LOG, CHAIN, as_of=AS_OF)
+    days = {t.stage: [d / DAY for d in t.durations] for t in result.stages}
+    assert {"Новая": [1, 1, 1, 2], "Встреча": [1, 2], "КП": [2, 2, 3], "Договор": [2, 4]} == days
+    assert {"Новая": 0, "Встреча": 1, "КП": 0, "Договор": 0} == {
+        t.stage: t.open for t in result.stages
+    }
+    new = result.stage("Новая")
+    assert (1.0, 1.7) == (new.median / DAY, pytest.approx(new.p90 / DAY))
+
+
+@pytest.mark.parametrize(
+    ("per", "expected"),
+    [(fa.Per.VISIT, [2, 2, 3]), (fa.Per.LATEST, [2, 3]), (fa.Per.CUMULATIVE, [3, 4])],
+)
+def test_time_in_stage_for_a_reentered_stage(per, expected):
+    """С-2 was in КП twice (2 and 2 days): per visit, its latest, or their sum."""
+    result = fa.time_in_stage(LOG, CHAIN, as_of=AS_OF, per=per)
+    assert expected == [d / DAY for d in result.stage("КП").durations]
+
+
+def test_win_rate_by_source_counts_open_deals_apart():
+    """Site: one won, one lost; chat: one won, one open; won of closed vs won of created."""
+    result = fa.win_rate(LOG, as_of=AS_OF, by="channel")
+    assert [
+        {
+            "channel": "chat",
+            "created": 2,
+            "won": 1,
+            "lost": 0,
+            "open": 1,
+            "win_rate": 1.0,
+            "won_of_created": 0.5,
+        },
+        {
+            "channel": "site_form",
+            "created": 2,
+            "won": 1,
+            "lost": 1,
+            "open": 0,
+            "win_rate": 0.5,
+            "won_of_created": 0.5,
+        },
+    ] == result.rows()
+    assert pytest.approx(2 / 3) == result.total.win_rate
+
+
+def test_lost_reasons_by_the_stage_they_were_lost_at():
+    """С-2 was lost from КП as too expensive."""
+    assert [{"outcome": "lost", "stage": "КП", "reason": "Дорого", "count": 1}] == (
+        fa.lost_reasons(LOG, as_of=AS_OF).rows()
+    )
+
+
+def test_closing_times_with_the_open_deal_censored():
+    """Won in 10 and 3 days, lost in 7, С-3 open for 19: KM and Aalen–Johansen by hand."""
+    result = fa.closing_times(LOG, as_of=AS_OF)
+    assert ((3.0, 7.0, 10.0, 19.0), ("won", "lost", "won", None)) == (
+        result.times,
+        result.outcomes,
+    )
+    assert (3.0, 10.0) == result.cycle()
+    assert 6.5 == result.cycle_quantile(0.5)
+    survival = result.time_to_close()
+    assert ((3.0, 7.0, 10.0), (0.75, 0.5, 0.25)) == (survival.times, survival.values)
+    assert (7.0, 1) == (survival.median, survival.censored)
+    won = result.win_probability()
+    assert ((3.0, 10.0), (0.25, 0.5)) == (won.times, won.values)
+
+
+def test_sources_table():
+    """Per channel: deals, won, lost, revenue and cycle."""
+    site, chat = fa.sources(LOG, as_of=AS_OF).sources[::-1]
+    assert (2, 1, 1, (fk.Money.of("500000", "RUB"),), (10.0,)) == (
+        site.deals,
+        site.won,
+        site.lost,
+        site.revenue,
+        site.cycle_days,
+    )
+    assert (fk.Money(amount=Decimal(900000), currency="RUB"),) == chat.revenue
+
+
+def test_results_do_not_depend_on_the_order_of_the_input():
+    """Shuffled events give the same histories and reports: sequences decide."""
+    shuffled = LOG[:]
+    random.Random(7).shuffle(shuffled)
+    assert fa.histories(LOG, as_of=AS_OF) == fa.histories(shuffled, as_of=AS_OF)
+    assert fa.conversion(LOG, CHAIN, as_of=AS_OF) == fa.conversion(shuffled, CHAIN, as_of=AS_OF)
+
+
+def test_events_after_the_snapshot_have_not_happened():
+    """As of day 4, С-1 is in КП and С-4 not yet won."""
+    early = fa.histories(LOG, as_of=day(4))
+    assert ("КП", None) == (early.deals["С-1"].stage, early.deals["С-4"].outcome)
+    total = fa.win_rate(early).total
+    assert (4, 0, 0) == (total.open, total.won, total.lost)
+
+
+def test_reports_need_an_explicit_snapshot_time():
+    """Over events, as_of is required; over histories, it must match."""
+    with pytest.raises(fk.ValidationError, match="as_of") as caught:
+        fa.conversion(LOG, CHAIN)
+    assert "required" == caught.value.rule
+    folded = fa.histories(LOG, as_of=AS_OF)
+    with pytest.raises(fk.ValidationError, match="folded as of"):
+        fa.win_rate(folded, as_of=day(3))
