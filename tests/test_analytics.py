@@ -16,6 +16,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import funnelkit as fk
 from funnelkit import analytics as fa
@@ -248,3 +250,110 @@ def test_reports_need_an_explicit_snapshot_time():
     folded = fa.histories(LOG, as_of=AS_OF)
     with pytest.raises(fk.ValidationError, match="folded as of"):
         fa.win_rate(folded, as_of=day(3))
+
+
+# --- properties over generated logs ---------------------------------------------------------------
+
+OPEN_STAGES = ["Новая", "Встреча", "КП", "Договор"]
+
+
+@st.composite
+def logs(draw, *, max_deals=6):
+    """Event logs of CHAIN: random moves (skips, backward, re-entries, ties), some deals open."""
+    events = []
+    for number in range(draw(st.integers(min_value=0, max_value=max_deals))):
+        created = draw(st.integers(min_value=0, max_value=10))
+        steps, when = [], created
+        for _ in range(draw(st.integers(min_value=0, max_value=6))):
+            when += draw(st.sampled_from([0, 0.5, 1, 3]))  # 0: moves at the same instant
+            target = draw(st.sampled_from([*OPEN_STAGES, "Продажа", "Отказ"]))
+            current = steps[-1][1] if steps else "Новая"
+            if target == current:
+                continue
+            steps.append((when, target, "Дорого") if target == "Отказ" else (when, target))
+            if target in {"Продажа", "Отказ"}:
+                break
+        source = draw(st.sampled_from([SITE, CHAT]))
+        events.extend(deal_log(f"С-{number}", source, created, steps))
+    return events
+
+
+def split(events, data, *, by_entity):
+    """Two parts of a log: whole entities to each side, or any events to each side."""
+    if by_entity:
+        left = data.draw(st.sets(st.sampled_from([e.entity for e in events]))) if events else set()
+        return [e for e in events if e.entity in left], [e for e in events if e.entity not in left]
+    sides = data.draw(st.lists(st.booleans(), min_size=len(events), max_size=len(events)))
+    return [e for e, s in zip(events, sides) if s], [e for e, s in zip(events, sides) if not s]
+
+
+AS_OFS = st.sampled_from([day(3), day(8), AS_OF])
+
+
+def reports(data, as_of):
+    """Every mergeable report of a log or a fold."""
+    return [
+        *(fa.conversion(data, CHAIN, as_of=as_of, reach=reach) for reach in fa.Reach),
+        fa.transitions(data, CHAIN, as_of=as_of),
+        *(fa.time_in_stage(data, CHAIN, as_of=as_of, per=per) for per in fa.Per),
+        fa.win_rate(data, as_of=as_of, by="channel"),
+        fa.lost_reasons(data, as_of=as_of),
+        fa.closing_times(data, as_of=as_of),
+        fa.sources(data, as_of=as_of),
+    ]
+
+
+@given(logs(), AS_OFS, st.data())
+def test_merging_the_reports_of_parts_equals_the_report_of_the_whole(events, as_of, data):
+    """Split by entity (as a distributed engine partitions by key), every report merges."""
+    left, right = split(events, data, by_entity=True)
+    for whole, a, b in zip(reports(events, as_of), reports(left, as_of), reports(right, as_of)):
+        assert whole == a.merge(b)
+
+
+@given(logs(), AS_OFS, st.data())
+def test_merging_folds_of_any_parts_equals_the_fold_of_the_whole(events, as_of, data):
+    """Histories merge across any split of the log, even one entity's events split in two."""
+    left, right = split(events, data, by_entity=False)
+    merged = fa.histories(left, as_of=as_of).merge(fa.histories(right, as_of=as_of))
+    assert fa.histories(events, as_of=as_of) == merged
+    assert reports(events, as_of) == reports(merged, as_of)
+
+
+@given(logs(), AS_OFS, st.randoms(use_true_random=False))
+def test_reports_do_not_depend_on_the_order_of_events(events, as_of, rng):
+    """Only the recorded sequence orders an entity's events."""
+    shuffled = events[:]
+    rng.shuffle(shuffled)
+    assert reports(events, as_of) == reports(shuffled, as_of)
+
+
+@given(logs(), AS_OFS)
+def test_rates_are_shares_and_counts_add_up(events, as_of):
+    """Rates in [0, 1]; strict definitions count no more than loose ones; counts add up."""
+    folded = fa.histories(events, as_of=as_of)
+    by_reach = {reach: fa.conversion(folded, CHAIN, reach=reach) for reach in fa.Reach}
+    for reach, result in by_reach.items():
+        # Under ENTERED a stage may be entered by more deals than the one before (skips).
+        steps = result.step_rates[1:] if reach is not fa.Reach.ENTERED else ()
+        rates = [*steps, *result.cumulative_rates]
+        assert all(0 <= rate <= 1 for rate in rates if rate is not None)
+        assert result.entities == len(folded.deals)
+    for index in range(len(CHAIN.stages) - 1):
+        counts = [by_reach[r].reached[index] for r in fa.Reach]
+        entered, implied, all_previous, in_order = counts
+        assert in_order <= all_previous <= entered <= implied
+    for reach in (fa.Reach.IMPLIED, fa.Reach.ALL_PREVIOUS, fa.Reach.IN_ORDER):
+        reached = by_reach[reach].reached
+        assert list(reached) == sorted(reached, reverse=True)
+    wins = fa.win_rate(folded, by="channel")
+    assert len(folded.deals) == wins.total.created == sum(g.created for g in wins.groups)
+    assert all(0 <= g.win_rate <= 1 for g in wins.groups if g.win_rate is not None)
+    moves = sum(len(h.visits) - 1 for h in folded.deals.values())
+    assert moves == sum(n for _, _, n in fa.transitions(folded, CHAIN).counts)
+    closing = fa.closing_times(folded)
+    curve = closing.win_probability()
+    assert all(0 <= value <= 1 for value in curve.values)
+    assert list(curve.values) == sorted(curve.values)
+    survival = closing.time_to_close()
+    assert list(survival.values) == sorted(survival.values, reverse=True)

@@ -46,7 +46,7 @@ from funnelkit.model._checks import aware_datetime_problem, raise_for
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from datetime import datetime
 
     from funnelkit.model import Event
@@ -68,6 +68,9 @@ class History:
     """
     One lead's or deal's history as of a snapshot: read it, do not change it.
 
+    The stages entered are kept as parallel lists (`stages`, `entered`), which the reports
+    read in tight loops; `visits` gives them as pairs.
+
     Attributes:
         ref: The lead or deal.
         created_at: When it was created (``None`` if the log holds no creation event for it).
@@ -77,8 +80,8 @@ class History:
         amount: Its amount as of the snapshot (a won deal's amount when won), if known.
         lead_id: For a deal, the lead it came from, if any.
         deal_id: For a converted lead, the deal opened for it.
-        visits: ``(stage, entered_at, actor)`` for every stage entered, in order; the first is
-            the stage it was created in.
+        stages: Every stage entered, in order; the first is the stage it was created in.
+        entered: When each was entered.
         outcome: How it closed, or ``None`` while open (a reopened deal is open again).
         closed_at: When it closed, if closed.
         reason: The lost or junk reason, if any.
@@ -87,13 +90,11 @@ class History:
         verdict: The last qualification verdict of a lead, if qualified.
         payments: ``(received_at, amount)`` of every payment, in order.
         documents: ``(kind, version, sent_at)`` of every document version, in order.
-        completed: ``(kind, completed_at)`` of every task about it completed, in order.
+        completed: ``(kind, completed_at)`` of every task about it completed, in time order.
     """
 
     __slots__ = (
-        "_events",
         "_last",
-        "_sorted",
         "amount",
         "closed_at",
         "closed_from",
@@ -101,6 +102,7 @@ class History:
         "created_at",
         "deal_id",
         "documents",
+        "entered",
         "lead_id",
         "outcome",
         "owner",
@@ -110,18 +112,13 @@ class History:
         "ref",
         "repeat",
         "source",
+        "stages",
         "verdict",
-        "visits",
     )
 
     def __init__(self, ref: EntityRef) -> None:
         self.ref = ref
-        self._events: list[Event] = []
         self._last = 0
-        self._sorted = True
-        self._reset()
-
-    def _reset(self) -> None:
         self.created_at: datetime | None = None
         self.pipeline: str | None = None
         self.owner: str | None = None
@@ -129,16 +126,18 @@ class History:
         self.amount: Money | None = None
         self.lead_id: str | None = None
         self.deal_id: str | None = None
-        self.visits: list[tuple[str, datetime, str]] = []
+        self.stages: list[str] = []
+        self.entered: list[datetime] = []
         self.outcome: Outcome | None = None
         self.closed_at: datetime | None = None
         self.reason: str | None = None
         self.closed_from: str | None = None
         self.repeat: bool | None = None
         self.verdict: Verdict | None = None
-        self.payments: list[tuple[datetime, Money]] = []
-        self.documents: list[tuple[DocumentKind, int, datetime]] = []
-        self.completed: list[tuple[TaskKind, datetime]] = []
+        # Rare: shared empty tuples until the first item (fewer objects for the collector).
+        self.payments: Sequence[tuple[datetime, Money]] = ()
+        self.documents: Sequence[tuple[DocumentKind, int, datetime]] = ()
+        self.completed: Sequence[tuple[TaskKind, datetime]] = ()
 
     @property
     def is_open(self) -> bool:
@@ -148,7 +147,12 @@ class History:
     @property
     def stage(self) -> str | None:
         """The stage it is in as of the snapshot."""
-        return self.visits[-1][0] if self.visits else None
+        return self.stages[-1] if self.stages else None
+
+    @property
+    def visits(self) -> list[tuple[str, datetime]]:
+        """``(stage, entered_at)`` for every stage entered, in order."""
+        return list(zip(self.stages, self.entered, strict=True))
 
     def __repr__(self) -> str:
         return f"History({self.ref}, stage={self.stage!r}, outcome={self.outcome})"
@@ -164,40 +168,6 @@ class History:
 
     __hash__ = None  # type: ignore[assignment]  # mutable while folding: not hashable
 
-    def _take(self, event: Event) -> None:
-        """Keep an event; apply it now if it comes in sequence order, else replay later."""
-        self._events.append(event)
-        sequence = event.sequence
-        if self._sorted and sequence > self._last:
-            self._last = sequence
-            handler = _HANDLERS.get(type(event))
-            if handler is None:
-                _apply(self, event)
-            else:
-                handler(self, event)
-        else:
-            self._sorted = False
-
-    def _replay(self) -> None:
-        """Apply the events again in sequence order (after out-of-order input or a merge)."""
-        by_sequence: dict[int, Event] = {}
-        for event in self._events:
-            seen = by_sequence.setdefault(event.sequence, event)
-            if seen is not event and seen != event:
-                raise_for(
-                    "events",
-                    event,
-                    f"{self.ref} has two different events with sequence {event.sequence}; "
-                    "a log holds one event per entity and sequence: check the parts merged",
-                    "duplicate_sequence",
-                )
-        self._events = [by_sequence[n] for n in sorted(by_sequence)]
-        self._reset()
-        for event in self._events:
-            _apply(self, event)
-        self._last = self._events[-1].sequence if self._events else 0
-        self._sorted = True
-
 
 # --- applying one event --------------------------------------------------------------------------
 
@@ -208,7 +178,8 @@ def _created_lead(history: History, event: LeadCreated) -> None:
     history.pipeline = lead.pipeline
     history.owner = lead.owner
     history.source = lead.source
-    history.visits.append((lead.stage, lead.created_at, event.actor))
+    history.stages.append(lead.stage)
+    history.entered.append(lead.created_at)
 
 
 def _created_deal(history: History, event: DealCreated) -> None:
@@ -219,19 +190,22 @@ def _created_deal(history: History, event: DealCreated) -> None:
     history.source = deal.source
     history.amount = deal.amount
     history.lead_id = deal.lead_id
-    history.visits.append((deal.stage, deal.created_at, event.actor))
+    history.stages.append(deal.stage)
+    history.entered.append(deal.created_at)
 
 
 def _moved(history: History, event: MoveEvent) -> None:
     history.pipeline = event.pipeline
-    history.visits.append((event.to_stage, event.at, event.actor))
+    history.stages.append(event.to_stage)
+    history.entered.append(event.at)
     if history.outcome is not None:  # reopened
         history.outcome = history.closed_at = history.reason = history.closed_from = None
 
 
 def _closed(history: History, event: MoveEvent, outcome: Outcome, reason: str | None) -> None:
     history.pipeline = event.pipeline
-    history.visits.append((event.to_stage, event.at, event.actor))
+    history.stages.append(event.to_stage)
+    history.entered.append(event.at)
     history.outcome = outcome
     history.closed_at = event.at
     history.reason = reason
@@ -274,12 +248,13 @@ def _amount(history: History, event: AmountChanged) -> None:
 
 
 def _paid(history: History, event: PaymentReceived) -> None:
-    history.payments.append((event.payment.received_at, event.payment.amount))
+    payment = event.payment
+    history.payments = [*history.payments, (payment.received_at, payment.amount)]
 
 
 def _document(history: History, event: DocumentVersionAdded) -> None:
     document = event.document
-    history.documents.append((document.kind, document.version, document.sent_at))
+    history.documents = [*history.documents, (document.kind, document.version, document.sent_at)]
 
 
 def _ignored(_history: History, _event: Any) -> None:
@@ -303,15 +278,13 @@ _HANDLERS: dict[type[Any], Callable[[History, Any], None]] = {
 }
 
 
-def _apply(history: History, event: Event) -> None:
-    handler = _HANDLERS.get(type(event))
-    if handler is None:
-        # A subclass of a known event (or an event the analytics do not read): find its base.
-        handler = next(
-            (found for cls, found in _HANDLERS.items() if isinstance(event, cls)), _ignored
-        )
-        _HANDLERS[type(event)] = handler
-    handler(history, event)
+def _handler(event_type: type[Any]) -> Callable[[History, Any], None]:
+    """The handler of a subclass of a known event (or of an event the analytics do not read)."""
+    found = next(
+        (handler for cls, handler in _HANDLERS.items() if issubclass(event_type, cls)), _ignored
+    )
+    _HANDLERS[event_type] = found
+    return found
 
 
 # --- tasks ---------------------------------------------------------------------------------------
@@ -359,13 +332,14 @@ class Histories:
         deals: Deal histories by deal id.
     """
 
-    __slots__ = ("_tasks", "as_of", "deals", "leads")
+    __slots__ = ("_log", "_tasks", "as_of", "deals", "leads")
 
     def __init__(self, as_of: datetime) -> None:
         self.as_of = as_of
         self.leads: dict[str, History] = {}
         self.deals: dict[str, History] = {}
         self._tasks: dict[str, _TaskTrack] = {}
+        self._log: tuple[Event, ...] = ()  # the events given, for replays and merges
 
     def __len__(self) -> int:
         return len(self.leads) + len(self.deals)
@@ -391,7 +365,8 @@ class Histories:
         """
         Combine the folds of two parts of one log into the fold of both.
 
-        The parts may split the log any way; an event present in both is counted once.
+        The parts may split the log any way (an entity's events may be in both); an event
+        present in both parts is counted once.
 
         Raises:
             ValidationError: If the snapshots differ, or the parts hold two different events
@@ -405,28 +380,32 @@ class Histories:
                 f"{self.as_of.isoformat()}; fold every part with the same as_of",
                 "as_of",
             )
-        merged = Histories(self.as_of)
-        for part in (self, other):
-            for table, into in ((part.leads, merged.leads), (part.deals, merged.deals)):
-                for entity_id, history in table.items():
-                    target = into.get(entity_id)
-                    if target is None:
-                        target = into[entity_id] = History(history.ref)
-                    target._events.extend(history._events)  # noqa: SLF001 - same module
-            for task_id, track in part._tasks.items():  # noqa: SLF001
-                merged._fold_task_events(task_id, track)
-        for history in merged:
-            history._replay()  # noqa: SLF001
-        merged._attach_tasks()
-        return merged
+        return histories([*self._log, *other._log], as_of=self.as_of)
 
-    def _fold_task_events(self, task_id: str, track: _TaskTrack) -> None:
-        mine = self._tasks.setdefault(task_id, _TaskTrack())
-        if track.subject is not None:
-            mine.subject, mine.kind = track.subject, track.kind
-        if track.last >= mine.last:
-            mine.last = track.last
-            mine.completed_at = track.completed_at
+    def _replay(self, refs: set[EntityRef]) -> None:
+        """Fold the entities whose events came out of sequence order again, in order."""
+        events: dict[EntityRef, dict[int, Event]] = {ref: {} for ref in refs}
+        for event in self._log:
+            mine = events.get(event.entity)
+            if mine is None or event.at > self.as_of:
+                continue
+            seen = mine.setdefault(event.sequence, event)
+            if seen is not event and seen != event:
+                raise_for(
+                    "events",
+                    event,
+                    f"{event.entity} has two different events with sequence {event.sequence}; "
+                    "a log holds one event per entity and sequence: check the parts merged",
+                    "duplicate_sequence",
+                )
+        for ref, by_sequence in events.items():
+            table = self.deals if ref.kind is EntityKind.DEAL else self.leads
+            history = table[ref.id] = History(ref)
+            for sequence in sorted(by_sequence):
+                event = by_sequence[sequence]
+                handler = _HANDLERS.get(type(event)) or _handler(type(event))
+                handler(history, event)
+                history._last = sequence  # noqa: SLF001 - same module
 
     def _attach_tasks(self) -> None:
         touched: list[History] = []
@@ -436,10 +415,10 @@ class Histories:
             table = self.deals if track.subject.kind is EntityKind.DEAL else self.leads
             history = table.get(track.subject.id)
             if history is not None:
-                history.completed.append((track.kind, track.completed_at))
+                history.completed = [*history.completed, (track.kind, track.completed_at)]
                 touched.append(history)
         for history in touched:
-            history.completed.sort(key=lambda item: item[1])
+            history.completed = sorted(history.completed, key=lambda item: item[1])
 
 
 def _track_task(tasks: dict[str, _TaskTrack], task_id: str, event: Event) -> None:
@@ -449,12 +428,13 @@ def _track_task(tasks: dict[str, _TaskTrack], task_id: str, event: Event) -> Non
     track.apply(event)
 
 
-def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:
+def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:  # noqa: C901 - one hot loop
     """
     Fold events into every lead's and deal's history as of `as_of`, in one pass.
 
     Events may come in any order; each entity's are applied in the order of their sequence
-    numbers. Events later than `as_of` are left out. Contact events are not read.
+    numbers (an entity whose events come out of order is folded again, in order, at the
+    end). Events later than `as_of` are left out. Contact events are not read.
 
     Raises:
         ValidationError: If `as_of` is naive, or two different events share an entity and a
@@ -464,9 +444,12 @@ def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:
     if problem is not None:
         raise_for("as_of", as_of, *problem)
     folded = Histories(as_of)
+    folded._log = log = tuple(events)  # noqa: SLF001 - kept (a C-speed copy) for replays and merges
     leads, deals, tasks = folded.leads, folded.deals, folded._tasks  # noqa: SLF001
     deal_kind, lead_kind = EntityKind.DEAL, EntityKind.LEAD
-    for event in events:
+    handlers, stage_changed = _HANDLERS, StageChanged
+    out_of_order: set[EntityRef] = set()
+    for event in log:
         if event.at > as_of:
             continue
         ref = event.entity
@@ -482,9 +465,19 @@ def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:
         history = table.get(ref.id)
         if history is None:
             history = table[ref.id] = History(ref)
-        history._take(event)  # noqa: SLF001
-    for history in folded:
-        if not history._sorted:  # noqa: SLF001
-            history._replay()  # noqa: SLF001
+        sequence = event.sequence
+        if sequence <= history._last:  # noqa: SLF001
+            out_of_order.add(ref)
+            continue
+        history._last = sequence  # noqa: SLF001
+        event_type = type(event)
+        if event_type is stage_changed and history.outcome is None:  # most events: inline
+            history.pipeline = event.pipeline  # type: ignore[union-attr]
+            history.stages.append(event.to_stage)  # type: ignore[union-attr]
+            history.entered.append(event.at)
+        else:
+            (handlers.get(event_type) or _handler(event_type))(history, event)
+    if out_of_order:
+        folded._replay(out_of_order)  # noqa: SLF001
     folded._attach_tasks()  # noqa: SLF001
     return folded

@@ -103,7 +103,8 @@ class Filters:
             return history.created_at is not None and period.holds(history.created_at, self.zone)
         if self.basis is Basis.CLOSED:
             return history.closed_at is not None and period.holds(history.closed_at, self.zone)
-        return any(period.holds(entered, self.zone) for _, entered, _ in history.visits)
+        start, end = period.bounds(self.zone)
+        return any(start <= moment < end for moment in history.entered)
 
 
 _EVERYTHING = Filters()
@@ -251,18 +252,12 @@ class Conversion:
         ]
 
 
-def _reached_positions(
-    visits: list[tuple[str, datetime, str]], position: dict[str, int], reach: Reach, size: int
-) -> int:
+def _reached_positions(stages: list[str], position: dict[str, int], reach: Reach, size: int) -> int:
     """How many leading funnel stages count as reached (for the monotone definitions)."""
     if reach is Reach.IMPLIED:
-        furthest = -1
-        for stage, _, _ in visits:
-            at = position.get(stage, -1)
-            furthest = max(furthest, at)
-        return furthest + 1
+        return max((position.get(stage, -1) for stage in stages), default=-1) + 1
     first: dict[int, int] = {}
-    for order, (stage, _, _) in enumerate(visits):
+    for order, stage in enumerate(stages):
         index = position.get(stage)
         if index is not None and index not in first:
             first[index] = order
@@ -305,10 +300,12 @@ def conversion(
     for history in _select(folded, None, pipeline.key, filters):
         entities += 1
         if reach is Reach.ENTERED:
-            for index in {position[s] for s, _, _ in history.visits if s in position}:
-                reached[index] += 1
+            for stage in set(history.stages):
+                index = position.get(stage)
+                if index is not None:
+                    reached[index] += 1
             continue
-        for index in range(_reached_positions(history.visits, position, reach, size)):
+        for index in range(_reached_positions(history.stages, position, reach, size)):
             reached[index] += 1
     return Conversion(
         pipeline=pipeline.key,
@@ -400,9 +397,7 @@ def transitions(
     folded = _fold(data, as_of)
     total: Counter[tuple[str, str]] = Counter()
     for history in _select(folded, None, pipeline.key, filters):
-        visits = history.visits
-        for (before, _, _), (after, _, _) in itertools.pairwise(visits):
-            total[before, after] += 1
+        total.update(itertools.pairwise(history.stages))
     stages = tuple(stage.key for stage in pipeline.stages)
     return Transitions(
         pipeline=pipeline.key,
@@ -529,19 +524,18 @@ class TimeInStage:
 
 
 def _per_entity(
-    visits: list[tuple[str, datetime, str]],
-    wanted: dict[str, list[float]],
-    per: Per,
-    is_open: bool,
+    history: History, wanted: dict[str, list[float]], per: Per
 ) -> Iterable[tuple[str, float]]:
     """One entity's latest or cumulative completed time in each wanted stage."""
     found: dict[str, float] = {}
-    for (stage, entered, _), (_, left, _) in itertools.pairwise(visits):
+    stages, entered = history.stages, history.entered
+    for index in range(len(stages) - 1):
+        stage = stages[index]
         if stage in wanted:
-            seconds = (left - entered).total_seconds()
+            seconds = (entered[index + 1] - entered[index]).total_seconds()
             found[stage] = seconds if per is Per.LATEST else found.get(stage, 0.0) + seconds
-    if per is Per.CUMULATIVE and is_open:
-        found.pop(visits[-1][0], None)
+    if per is Per.CUMULATIVE and history.outcome is None:
+        found.pop(stages[-1], None)
     return found.items()
 
 
@@ -565,20 +559,21 @@ def time_in_stage(
     collected: dict[str, list[float]] = {key: [] for key in keys}
     still_open: dict[str, int] = dict.fromkeys(keys, 0)
     for history in _select(folded, None, pipeline.key, filters):
-        visits = history.visits
-        if not visits:
+        stages = history.stages
+        if not stages:
             continue
         if history.outcome is None:
-            current = visits[-1][0]
+            current = stages[-1]
             if current in still_open:
                 still_open[current] += 1
         if per is Per.VISIT:
-            for (stage, entered, _), (_, left, _) in itertools.pairwise(visits):
-                bucket = collected.get(stage)
+            entered = history.entered
+            for index in range(len(stages) - 1):
+                bucket = collected.get(stages[index])
                 if bucket is not None:
-                    bucket.append((left - entered).total_seconds())
+                    bucket.append((entered[index + 1] - entered[index]).total_seconds())
             continue
-        for stage, seconds in _per_entity(visits, collected, per, history.outcome is None):
+        for stage, seconds in _per_entity(history, collected, per):
             collected[stage].append(seconds)
     return TimeInStage(
         pipeline=pipeline.key,
