@@ -105,7 +105,9 @@ def to_events(rows: list[Row]) -> list[fk.Event]:
                 source=fk.LeadSource(channel=source),
             )
             events.append(
-                fk.DealCreated(entity=value.ref, sequence=1, at=at, actor=value.owner, deal=value)
+                fk.DealCreated(
+                    entity=value.ref, sequence=1, at=at, actor=OWNERS[deal % owners], deal=value
+                )
             )
             state[deal] = (value.ref, 1, stage)
             continue
@@ -167,7 +169,7 @@ def run_pandas(rows: list[Row]) -> dict[str, Any]:
     visits = ordered.assign(hours=(left - ordered["ts"]).dt.total_seconds() / 3600)
     visits = visits[visits["stage"].isin(OPEN)]
     done = visits.dropna(subset=["hours"])
-    quantiles = done.groupby("stage", observed=True)["hours"].quantile([0.5, 0.9]).unstack()
+    quantiles = done.groupby("stage", observed=True)["hours"].quantile([0.5, 0.9]).unstack()  # noqa: PD010
     open_visits = int(visits["hours"].isna().sum())
     last = ordered.groupby("deal", sort=False).tail(1)
     closed = last[last["stage"].isin([WON, LOST])]
@@ -199,7 +201,7 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     for key in ("median_hours", "p90_hours", "win_rate"):
         if a[key].keys() != b[key].keys():
             return False
-        if any(abs(a[key][k] - b[key][k]) > 1e-6 for k in a[key]):  # noqa: PLR2004
+        if any(abs(a[key][k] - b[key][k]) > 1e-6 for k in a[key]):
             return False
     return True
 

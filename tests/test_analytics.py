@@ -12,8 +12,9 @@ Seed 000's chain as one pipeline (day numbers from T0; as of day 20):
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import date, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 import funnelkit as fk
 from funnelkit import analytics as fa
 from funnelkit.pipelines import MovePolicy, Pipeline, Reason, Stage, StageKind
+from funnelkit.plans import Measure, Plan, Target
 from funnelkit.testing.contracts import T0
 
 
@@ -39,6 +41,7 @@ CHAIN = Pipeline(
     policy=MovePolicy(allow_back=True, allow_skip=True),
 )
 AS_OF = T0 + timedelta(days=20)
+MSK = timezone(timedelta(hours=3))
 SITE = fk.LeadSource(channel="site_form", site="krovlya-spb.ru")
 CHAT = fk.LeadSource(channel="chat")
 
@@ -47,7 +50,7 @@ def day(n: float):
     return T0 + timedelta(days=n)
 
 
-def deal_log(deal_id, source, created, steps, *, amount="500000"):
+def deal_log(deal_id, source, created, steps, *, amount="500000", **fields):
     """The events of one deal: created at day `created`, then (day, stage[, reason]) steps."""
     deal = fk.Deal(
         id=deal_id,
@@ -57,6 +60,7 @@ def deal_log(deal_id, source, created, steps, *, amount="500000"):
         owner="anna",
         source=source,
         amount=fk.Money.of(amount, "RUB"),
+        **fields,
     )
     events: list[fk.Event] = [
         fk.DealCreated(entity=deal.ref, sequence=1, at=deal.created_at, actor="anna", deal=deal)
@@ -83,7 +87,13 @@ def deal_log(deal_id, source, created, steps, *, amount="500000"):
 
 
 LOG = [
-    *deal_log("С-1", SITE, 0, [(1, "Встреча"), (3, "КП"), (6, "Договор"), (10, "Продажа")]),
+    *deal_log(
+        "С-1",
+        SITE,
+        0,
+        [(1, "Встреча"), (3, "КП"), (6, "Договор"), (10, "Продажа")],
+        lead_id="Л-1",
+    ),
     *deal_log("С-2", SITE, 0, [(2, "КП"), (4, "Встреча"), (5, "КП"), (7, "Отказ", "Дорого")]),
     *deal_log("С-3", CHAT, 1, [(2, "Встреча")]),
     *deal_log("С-4", CHAT, 2, [(3, "Договор"), (5, "Продажа")], amount="900000"),
@@ -263,7 +273,8 @@ def logs(draw, *, max_deals=6):
     events = []
     for number in range(draw(st.integers(min_value=0, max_value=max_deals))):
         created = draw(st.integers(min_value=0, max_value=10))
-        steps, when = [], created
+        steps: list[tuple[Any, ...]] = []
+        when: float = created
         for _ in range(draw(st.integers(min_value=0, max_value=6))):
             when += draw(st.sampled_from([0, 0.5, 1, 3]))  # 0: moves at the same instant
             target = draw(st.sampled_from([*OPEN_STAGES, "Продажа", "Отказ"]))
@@ -284,10 +295,29 @@ def split(events, data, *, by_entity):
         left = data.draw(st.sets(st.sampled_from([e.entity for e in events]))) if events else set()
         return [e for e in events if e.entity in left], [e for e in events if e.entity not in left]
     sides = data.draw(st.lists(st.booleans(), min_size=len(events), max_size=len(events)))
-    return [e for e, s in zip(events, sides) if s], [e for e, s in zip(events, sides) if not s]
+    return [e for e, s in zip(events, sides, strict=False) if s], [
+        e for e, s in zip(events, sides, strict=False) if not s
+    ]
 
 
 AS_OFS = st.sampled_from([day(3), day(8), AS_OF])
+PLAN = Plan(
+    targets=(
+        Target(
+            measure=Measure.ENTERED,
+            period=fk.Period.month(2026, 3),
+            value=3,
+            owner="anna",
+            pipeline=CHAIN.key,
+            stage="КП",
+        ),
+        Target(
+            measure=Measure.REVENUE,
+            period=fk.Period.month(2026, 3),
+            value=fk.Money.of("1000000", "RUB"),
+        ),
+    )
+)
 
 
 def reports(data, as_of):
@@ -300,6 +330,16 @@ def reports(data, as_of):
         fa.lost_reasons(data, as_of=as_of),
         fa.closing_times(data, as_of=as_of),
         fa.sources(data, as_of=as_of),
+        fa.lead_flow(data, as_of=as_of),
+        fa.response_times(data, as_of=as_of),
+        fa.deal_steps(data, as_of=as_of),
+        fa.bottlenecks(data, CHAIN, as_of=as_of),
+        fa.forecast(data, CHAIN, currency="RUB", as_of=as_of, basis="history"),
+        fa.velocity(data, fk.Period.month(2026, 3), currency="RUB", as_of=as_of),
+        fa.cohorts(data, window=timedelta(days=7), as_of=as_of),
+        fa.receivables(data, currency="RUB", as_of=as_of),
+        fa.plan_vs_fact(data, PLAN, as_of=as_of),
+        fa.task_load(data, as_of=as_of),
     ]
 
 
@@ -307,7 +347,9 @@ def reports(data, as_of):
 def test_merging_the_reports_of_parts_equals_the_report_of_the_whole(events, as_of, data):
     """Split by entity (as a distributed engine partitions by key), every report merges."""
     left, right = split(events, data, by_entity=True)
-    for whole, a, b in zip(reports(events, as_of), reports(left, as_of), reports(right, as_of)):
+    for whole, a, b in zip(
+        reports(events, as_of), reports(left, as_of), reports(right, as_of), strict=False
+    ):
         assert whole == a.merge(b)
 
 
@@ -357,3 +399,302 @@ def test_rates_are_shares_and_counts_add_up(events, as_of):
     assert list(curve.values) == sorted(curve.values)
     survival = closing.time_to_close()
     assert list(survival.values) == sorted(survival.values, reverse=True)
+
+
+# --- management reports on the same deals, with leads, tasks, documents and payments -------------
+
+LEADS = "лиды"
+
+
+def minutes(n: float):
+    return T0 + timedelta(minutes=n)
+
+
+def lead_created(lead_id, source, at):
+    lead = fk.Lead(
+        id=lead_id, created_at=at, pipeline=LEADS, stage="Новое обращение", source=source
+    )
+    return fk.LeadCreated(entity=lead.ref, sequence=1, at=at, actor="site", lead=lead)
+
+
+def lead_move(lead_id, sequence, at, to_stage, event=fk.StageChanged, from_stage=None, **more):  # noqa: PLR0917
+    return event(
+        entity=fk.EntityRef.lead(lead_id),
+        sequence=sequence,
+        at=at,
+        actor="anna",
+        pipeline=LEADS,
+        from_stage=from_stage or "Новое обращение",
+        to_stage=to_stage,
+        **more,
+    )
+
+
+def task_events(task_id, subject, kind, assignee, created, due, completed=None):  # noqa: PLR0917
+    task = fk.Task(
+        id=task_id,
+        created_at=created,
+        subject=subject,
+        kind=kind,
+        assignee=assignee,
+        due_at=due,
+    )
+    events: list[fk.Event] = [
+        fk.TaskCreated(entity=task.ref, sequence=1, at=created, actor=assignee, task=task)
+    ]
+    if completed is not None:
+        events.append(
+            fk.TaskCompleted(
+                entity=task.ref, sequence=2, at=completed, actor=assignee, result="Готово"
+            )
+        )
+    return events
+
+
+def sent(deal_id, sequence, kind, version, when):
+    document = fk.Document(kind=kind, version=version, sent_at=day(when))
+    return fk.DocumentVersionAdded(
+        entity=fk.EntityRef.deal(deal_id),
+        sequence=sequence,
+        at=day(when),
+        actor="anna",
+        document=document,
+    )
+
+
+def paid(deal_id, sequence, payment_id, amount, when):
+    payment = fk.Payment(id=payment_id, amount=fk.Money.of(amount, "RUB"), received_at=day(when))
+    return fk.PaymentReceived(
+        entity=fk.EntityRef.deal(deal_id),
+        sequence=sequence,
+        at=day(when),
+        actor="anna",
+        payment=payment,
+    )
+
+
+FULL_LOG = [
+    *LOG,
+    # Л-1: called back in 4 minutes, qualified good, converted into С-1.
+    lead_created("Л-1", SITE, T0),
+    *task_events(
+        "З-1", fk.EntityRef.lead("Л-1"), fk.TaskKind.CALL, "anna", T0, minutes(5), minutes(4)
+    ),
+    fk.LeadQualified(
+        entity=fk.EntityRef.lead("Л-1"),
+        sequence=2,
+        at=minutes(30),
+        actor="anna",
+        verdict=fk.Verdict.GOOD,
+    ),
+    lead_move(
+        "Л-1", 3, minutes(60), "Хороший лид", fk.LeadConverted, deal_id="С-1", contact_id="К-1"
+    ),
+    # Л-2: taken in 20 minutes, then closed as spam.
+    lead_created("Л-2", CHAT, T0),
+    lead_move("Л-2", 2, minutes(20), "Квалификация"),
+    lead_move(
+        "Л-2", 3, minutes(30), "Спам", fk.LeadClosedAsJunk, from_stage="Квалификация", reason="spam"
+    ),
+    # Л-3: nobody has touched it; Л-4: a returning customer, taken in 10 minutes.
+    lead_created("Л-3", SITE, day(1)),
+    lead_created("Л-4", CHAT, day(1)),
+    fk.LeadLinked(
+        entity=fk.EntityRef.lead("Л-4"),
+        sequence=2,
+        at=day(1),
+        actor="anna",
+        contact_id="К-9",
+        repeat=True,
+    ),
+    lead_move("Л-4", 3, day(1) + timedelta(minutes=10), "Квалификация"),
+    # С-1: a meeting, two proposal versions, a contract, a prepayment and the final payment.
+    *task_events(
+        "З-2", fk.EntityRef.deal("С-1"), fk.TaskKind.MEETING, "anna", day(1), day(2), day(2)
+    ),
+    sent("С-1", 6, fk.DocumentKind.PROPOSAL, 1, 3),
+    sent("С-1", 7, fk.DocumentKind.PROPOSAL, 2, 5),
+    sent("С-1", 8, fk.DocumentKind.CONTRACT, 1, 6),
+    paid("С-1", 9, "P-1", "200000", 8),
+    paid("С-1", 10, "P-2", "300000", 12),
+    # С-4: one proposal, no meeting, won at once; half paid.
+    sent("С-4", 4, fk.DocumentKind.PROPOSAL, 1, 2.5),
+    paid("С-4", 5, "P-3", "400000", 6),
+    # Open tasks: boris's is overdue at the snapshot, anna's is not yet due.
+    *task_events("З-3", fk.EntityRef.deal("С-3"), fk.TaskKind.CALL, "boris", day(3), day(19)),
+    *task_events("З-4", fk.EntityRef.deal("С-3"), fk.TaskKind.CALL, "anna", day(3), day(25)),
+]
+
+
+def test_lead_flow_from_leads_to_won_deals():
+    """Four leads: one junk, one good and converted (its deal won), one repeat request."""
+    flow = fa.lead_flow(FULL_LOG, as_of=AS_OF)
+    assert (4, 1, 1, 1, 1, 1, 1) == (
+        flow.leads,
+        flow.junk,
+        flow.good,
+        flow.repeat,
+        flow.converted,
+        flow.deals_from_leads,
+        flow.won_from_leads,
+    )
+    assert 0.25 == flow.repeat_share
+
+
+def test_response_times_with_untouched_leads_waiting():
+    """4, 10 and 20 minutes to the first touch; Л-3 is still waiting, not dropped."""
+    times = fa.response_times(FULL_LOG, as_of=AS_OF)
+    assert (4.0, 10.0, 20.0) == times.minutes
+    assert 1 == len(times.waiting)
+    assert [("≤5", 1), ("5–15", 1), ("15–60", 1), (">60", 0)] == times.band_counts()
+    assert 10.0 == times.quantile(0.5)
+    with pytest.raises(fk.ValidationError, match="increasing"):
+        fa.response_times(FULL_LOG, as_of=AS_OF, bands=(15, 5))
+
+
+def test_meetings_proposals_and_contracts():
+    """С-4 bought at once; С-1 had a meeting, two proposal versions two days apart, a contract."""
+    steps = fa.deal_steps(FULL_LOG, as_of=AS_OF)
+    assert (2, 1, 1) == (steps.won, steps.won_without_meeting, steps.bought_at_once)
+    assert ((0, 1), (1, 1)) == steps.meetings_before_proposal
+    assert ((2, 1),) == steps.versions_before_contract
+    assert (2.0,) == steps.rework_days
+
+
+def test_bottlenecks_rank_the_stages():
+    """КП loses a deal; Встреча holds the open one for a median 1.5 days."""
+    result = fa.bottlenecks(FULL_LOG, CHAIN, as_of=AS_OF)
+    assert [
+        {
+            "stage": "Новая",
+            "entered": 4,
+            "dropped": 0,
+            "drop_rate": 0.0,
+            "in_stage": 0,
+            "median_days": 1.0,
+            "queue_days": 0.0,
+        },
+        {
+            "stage": "Встреча",
+            "entered": 3,
+            "dropped": 0,
+            "drop_rate": 0.0,
+            "in_stage": 1,
+            "median_days": 1.5,
+            "queue_days": 1.5,
+        },
+        {
+            "stage": "КП",
+            "entered": 2,
+            "dropped": 1,
+            "drop_rate": 0.5,
+            "in_stage": 0,
+            "median_days": 2.0,
+            "queue_days": 0.0,
+        },
+        {
+            "stage": "Договор",
+            "entered": 2,
+            "dropped": 0,
+            "drop_rate": 0.0,
+            "in_stage": 0,
+            "median_days": 3.0,
+            "queue_days": 0.0,
+        },
+    ] == result.rows()
+    assert ("КП", "Встреча") == (result.worst("dropped").stage, result.worst("queue_days").stage)
+
+
+def test_forecast_weighs_open_amounts_by_history():
+    """С-3 (500 000) waits in Встреча; of the deals that entered it and closed, half won."""
+    result = fa.forecast(FULL_LOG, CHAIN, currency="RUB", as_of=AS_OF, basis="history")
+    assert fk.Money.of("250000.00", "RUB") == result.total
+    assert (
+        fk.Money.of("0", "RUB") == fa.forecast(FULL_LOG, CHAIN, currency="RUB", as_of=AS_OF).total
+    )
+
+
+def test_velocity_levers():
+    """From 6 March: 4 deals open, 2 won of 3 closed, 700 000 on average, 6.5 days."""
+    period = fk.Period(date(2026, 3, 6), date(2026, 3, 23))
+    result = fa.velocity(FULL_LOG, period, currency="RUB", as_of=AS_OF, zone=MSK)
+    assert (4, 2, 1) == (result.open_at_start, result.won, result.lost)
+    assert (Decimal(700000), 6.5) == (result.deal_size, result.cycle)
+    assert fk.Money.of("287179.49", "RUB") == result.per_day
+
+
+def test_cohorts_by_creation_week():
+    """All four deals were created in the week of 2 March; one won within 7 days."""
+    result = fa.cohorts(FULL_LOG, window=timedelta(days=7), as_of=AS_OF, zone=MSK)
+    assert [{"week": "2026-03-02", "created": 4, "won": 1, "rate": 0.25, "complete": True}] == (
+        result.rows()
+    )
+    young = fa.cohorts(FULL_LOG, window=timedelta(days=30), as_of=AS_OF, zone=MSK)
+    assert [False] == [c.complete for c in young.cohorts]
+
+
+def test_receivables_per_deal_and_owner():
+    """С-1 paid in full, С-4 owes 500 000."""
+    result = fa.receivables(FULL_LOG, currency="RUB", as_of=AS_OF)
+    due = {r.deal: r.due.amount for r in result.deals}
+    assert {"С-1": 0, "С-2": 500000, "С-3": 500000, "С-4": 500000} == due
+    assert [{"owner": "anna", "amount": "1400000", "paid": "900000", "due": "500000"}] == (
+        result.by_owner()
+    )
+
+
+def test_plan_against_fact_attributed_to_who_acted():
+    """Anna moved three deals into КП and won two; the department was paid 900 000."""
+    march = fk.Period.month(2026, 3)
+    plan = Plan(
+        targets=(
+            Target(
+                measure=Measure.ENTERED,
+                period=march,
+                value=3,
+                owner="anna",
+                pipeline=CHAIN.key,
+                stage="КП",
+            ),
+            Target(measure=Measure.WON, period=march, value=2, owner="anna"),
+            Target(
+                measure=Measure.REVENUE,
+                period=march,
+                value=fk.Money.of("1000000", "RUB"),
+                owner="anna",
+            ),
+            Target(measure=Measure.PAYMENTS, period=march, value=fk.Money.of("1000000", "RUB")),
+            Target(measure=Measure.WON, period=march, value=1, owner="boris"),
+        )
+    )
+    result = fa.plan_vs_fact(FULL_LOG, plan, as_of=AS_OF, zone=MSK)
+    assert [3, 2, fk.Money.of("1400000", "RUB"), fk.Money.of("900000", "RUB"), 0] == [
+        item.fact for item in result.items
+    ]
+    assert [1.0, 1.0, 1.4, 0.9, 0.0] == [item.done for item in result.items]
+
+
+def test_task_load_per_manager():
+    """Boris's open call is overdue; anna's is due later."""
+    assert [
+        {"assignee": "anna", "open": 1, "overdue": 0},
+        {"assignee": "boris", "open": 1, "overdue": 1},
+    ] == fa.task_load(FULL_LOG, as_of=AS_OF).rows()
+
+
+@given(st.data())
+def test_reports_of_the_full_log_merge_when_tasks_go_with_their_subject(data):
+    """Parts hold whole cases (a task with the lead or deal it is about), as a shard key would."""
+    subject = {e.entity: e.task.subject for e in FULL_LOG if isinstance(e, fk.TaskCreated)}
+    cases = sorted({subject.get(e.entity, e.entity).id for e in FULL_LOG})
+    left_cases = data.draw(st.sets(st.sampled_from(cases)))
+    left = [e for e in FULL_LOG if subject.get(e.entity, e.entity).id in left_cases]
+    right = [e for e in FULL_LOG if subject.get(e.entity, e.entity).id not in left_cases]
+    for whole, a, b in zip(
+        reports(FULL_LOG, AS_OF), reports(left, AS_OF), reports(right, AS_OF), strict=True
+    ):
+        assert whole == a.merge(b)
+    halves = data.draw(st.lists(st.booleans(), min_size=len(FULL_LOG), max_size=len(FULL_LOG)))
+    first = fa.histories([e for e, h in zip(FULL_LOG, halves, strict=False) if h], as_of=AS_OF)
+    second = fa.histories([e for e, h in zip(FULL_LOG, halves, strict=False) if not h], as_of=AS_OF)
+    assert fa.histories(FULL_LOG, as_of=AS_OF) == first.merge(second)

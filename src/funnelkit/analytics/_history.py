@@ -40,6 +40,9 @@ from funnelkit.model import (
     TaskCompleted,
     TaskCreated,
     TaskKind,
+    TaskReassigned,
+    TaskRescheduled,
+    TaskStatus,
     Verdict,
 )
 from funnelkit.model._checks import aware_datetime_problem, raise_for
@@ -290,30 +293,61 @@ def _handler(event_type: type[Any]) -> Callable[[History, Any], None]:
 # --- tasks ---------------------------------------------------------------------------------------
 
 
-class _TaskTrack:
-    """What the analytics keep of a task: its subject, kind and how it ended."""
+class TaskHistory:
+    """
+    One task as of a snapshot: read it, do not change it.
 
-    __slots__ = ("completed_at", "kind", "last", "subject")
+    Attributes:
+        id: The task id.
+        subject: The lead, deal or contact it is about (``None`` if its creation is not in the log).
+        kind: Call, meeting, measurement...
+        assignee: Who should do it, as of the snapshot.
+        due_at: When it is due, as of the snapshot.
+        status: Open, done or cancelled.
+        closed_at: When it was completed or cancelled.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_events", "assignee", "closed_at", "due_at", "id", "kind", "status", "subject")
+
+    def __init__(self, task_id: str) -> None:
+        self.id = task_id
+        self._events: list[Event] = []
         self.subject: EntityRef | None = None
         self.kind: TaskKind | None = None
-        self.completed_at: datetime | None = None
-        self.last = 0
+        self.assignee: str | None = None
+        self.due_at: datetime | None = None
+        self.status = TaskStatus.OPEN
+        self.closed_at: datetime | None = None
 
-    def apply(self, event: Event) -> None:
-        # Task events are few; their order is settled by sequence here.
-        if event.sequence < self.last:
+    def __repr__(self) -> str:
+        return f"TaskHistory({self.id!r}, {self.kind}, {self.status.value})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskHistory):
+            return NotImplemented
+        names = ("id", "subject", "kind", "assignee", "due_at", "status", "closed_at")
+        return all(getattr(self, name) == getattr(other, name) for name in names)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _settle(self) -> None:
+        """Apply the task's events in sequence order (task events are few)."""
+        by_sequence = {event.sequence: event for event in self._events}
+        for sequence in sorted(by_sequence):
+            event = by_sequence[sequence]
             if isinstance(event, TaskCreated):
-                self.subject, self.kind = event.task.subject, event.task.kind
-            return
-        self.last = event.sequence
-        if isinstance(event, TaskCreated):
-            self.subject, self.kind = event.task.subject, event.task.kind
-        elif isinstance(event, TaskCompleted):
-            self.completed_at = event.at
-        elif isinstance(event, TaskCancelled):
-            self.completed_at = None
+                task = event.task
+                self.subject, self.kind = task.subject, task.kind
+                self.assignee, self.due_at = task.assignee, task.due_at
+            elif isinstance(event, TaskRescheduled):
+                self.due_at = event.new_due
+            elif isinstance(event, TaskReassigned):
+                self.assignee = event.new_assignee
+            elif isinstance(event, TaskCompleted):
+                self.status, self.closed_at = TaskStatus.DONE, event.at
+            elif isinstance(event, TaskCancelled):
+                self.status, self.closed_at = TaskStatus.CANCELLED, event.at
+        self._events = []
 
 
 # --- the fold ------------------------------------------------------------------------------------
@@ -330,15 +364,16 @@ class Histories:
         as_of: The snapshot time: later events were left out.
         leads: Lead histories by lead id.
         deals: Deal histories by deal id.
+        tasks: Task histories by task id.
     """
 
-    __slots__ = ("_log", "_tasks", "as_of", "deals", "leads")
+    __slots__ = ("_log", "as_of", "deals", "leads", "tasks")
 
     def __init__(self, as_of: datetime) -> None:
         self.as_of = as_of
         self.leads: dict[str, History] = {}
         self.deals: dict[str, History] = {}
-        self._tasks: dict[str, _TaskTrack] = {}
+        self.tasks: dict[str, TaskHistory] = {}
         self._log: tuple[Event, ...] = ()  # the events given, for replays and merges
 
     def __len__(self) -> int:
@@ -357,7 +392,8 @@ class Histories:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Histories):
             return NotImplemented
-        return (self.as_of, self.leads, self.deals) == (other.as_of, other.leads, other.deals)
+        mine = (self.as_of, self.leads, self.deals, self.tasks)
+        return mine == (other.as_of, other.leads, other.deals, other.tasks)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -409,26 +445,21 @@ class Histories:
 
     def _attach_tasks(self) -> None:
         touched: list[History] = []
-        for track in self._tasks.values():
-            if track.subject is None or track.completed_at is None or track.kind is None:
+        for task in self.tasks.values():
+            task._settle()  # noqa: SLF001 - same module
+            subject = task.subject
+            if subject is None or task.status is not TaskStatus.DONE or task.kind is None:
                 continue
-            table = self.deals if track.subject.kind is EntityKind.DEAL else self.leads
-            history = table.get(track.subject.id)
-            if history is not None:
-                history.completed = [*history.completed, (track.kind, track.completed_at)]
+            table = self.deals if subject.kind is EntityKind.DEAL else self.leads
+            history = table.get(subject.id)
+            if history is not None and task.closed_at is not None:
+                history.completed = [*history.completed, (task.kind, task.closed_at)]
                 touched.append(history)
         for history in touched:
             history.completed = sorted(history.completed, key=lambda item: item[1])
 
 
-def _track_task(tasks: dict[str, _TaskTrack], task_id: str, event: Event) -> None:
-    track = tasks.get(task_id)
-    if track is None:
-        track = tasks[task_id] = _TaskTrack()
-    track.apply(event)
-
-
-def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:  # noqa: C901 - one hot loop
+def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:  # noqa: C901, PLR0912 - one hot loop
     """
     Fold events into every lead's and deal's history as of `as_of`, in one pass.
 
@@ -445,7 +476,7 @@ def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:  # noqa
         raise_for("as_of", as_of, *problem)
     folded = Histories(as_of)
     folded._log = log = tuple(events)  # noqa: SLF001 - kept (a C-speed copy) for replays and merges
-    leads, deals, tasks = folded.leads, folded.deals, folded._tasks  # noqa: SLF001
+    leads, deals, tasks = folded.leads, folded.deals, folded.tasks
     deal_kind, lead_kind = EntityKind.DEAL, EntityKind.LEAD
     handlers, stage_changed = _HANDLERS, StageChanged
     out_of_order: set[EntityRef] = set()
@@ -460,7 +491,10 @@ def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:  # noqa
             table = leads
         else:
             if kind is EntityKind.TASK:
-                _track_task(tasks, ref.id, event)
+                task = tasks.get(ref.id)
+                if task is None:
+                    task = tasks[ref.id] = TaskHistory(ref.id)
+                task._events.append(event)  # noqa: SLF001
             continue
         history = table.get(ref.id)
         if history is None:

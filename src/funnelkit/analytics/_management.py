@@ -1,0 +1,1246 @@
+"""
+Reports a head of sales steers by.
+
+The lead flow, response times, negotiations, bottlenecks, forecasts, velocity, cohorts,
+receivables, plan against fact and the task load.
+
+Like the other reports, each takes the events (with ``as_of``) or a `Histories` fold and
+returns a frozen, mergeable result with `rows`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from funnelkit.analytics._history import Histories, History, Outcome
+from funnelkit.analytics._reports import _EVERYTHING, Filters, _fold, _rate, _same, _select
+from funnelkit.analytics._stats import quantile
+from funnelkit.model import (
+    DealWon,
+    DocumentKind,
+    EntityKind,
+    Money,
+    MoveEvent,
+    PaymentReceived,
+    Period,
+    TaskKind,
+    TaskStatus,
+    Verdict,
+)
+from funnelkit.model._checks import raise_for
+from funnelkit.plans import Measure, Plan, Target
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from funnelkit.model import Event
+    from funnelkit.pipelines import Pipeline
+
+
+__all__ = [
+    "Bottleneck",
+    "Bottlenecks",
+    "Cohort",
+    "Cohorts",
+    "DealSteps",
+    "Forecast",
+    "ForecastStage",
+    "LeadFlow",
+    "PlanFact",
+    "PlanFacts",
+    "Receivable",
+    "Receivables",
+    "ResponseTimes",
+    "TaskLoad",
+    "Velocity",
+    "bottlenecks",
+    "cohorts",
+    "deal_steps",
+    "forecast",
+    "lead_flow",
+    "plan_vs_fact",
+    "receivables",
+    "response_times",
+    "task_load",
+    "velocity",
+]
+
+_DAY = 86_400.0
+_MINUTE = 60.0
+
+
+def _plus(counter: tuple[tuple[int, int], ...], other: tuple[tuple[int, int], ...]) -> Counter[int]:
+    total: Counter[int] = Counter(dict(counter))
+    total.update(dict(other))
+    return total
+
+
+def _frozen_counts(counter: Counter[int]) -> tuple[tuple[int, int], ...]:
+    return tuple(sorted(counter.items()))
+
+
+# --- the lead flow -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class LeadFlow:
+    """
+    Leads to good leads to deals to won deals (seed 000: how many leads become good deals).
+
+    Attributes:
+        as_of: The snapshot time.
+        leads: Leads counted.
+        junk: Of them closed as junk.
+        good: Of them qualified good or converted.
+        repeat: Of them repeat requests (linked to a returning customer).
+        converted: Of them converted into a deal.
+        deals_from_leads: Deals opened from a lead.
+        won_from_leads: Of those deals, won.
+    """
+
+    as_of: datetime
+    leads: int
+    junk: int
+    good: int
+    repeat: int
+    converted: int
+    deals_from_leads: int
+    won_from_leads: int
+
+    @property
+    def good_share(self) -> float | None:
+        """Good leads of all leads."""
+        return _rate(self.good, self.leads)
+
+    @property
+    def repeat_share(self) -> float | None:
+        """Repeat requests of all leads."""
+        return _rate(self.repeat, self.leads)
+
+    @property
+    def won_share(self) -> float | None:
+        """Won deals of deals opened from leads."""
+        return _rate(self.won_from_leads, self.deals_from_leads)
+
+    def merge(self, other: LeadFlow) -> LeadFlow:
+        """Two parts together."""
+        _same("as_of", self.as_of, other.as_of)
+        names = [a.name for a in attrs.fields(LeadFlow) if a.name != "as_of"]
+        return attrs.evolve(
+            self, **{name: getattr(self, name) + getattr(other, name) for name in names}
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per step of the flow."""
+        return [
+            {"step": "leads", "count": self.leads},
+            {"step": "junk", "count": self.junk},
+            {"step": "good", "count": self.good},
+            {"step": "repeat", "count": self.repeat},
+            {"step": "converted", "count": self.converted},
+            {"step": "deals_from_leads", "count": self.deals_from_leads},
+            {"step": "won_from_leads", "count": self.won_from_leads},
+        ]
+
+
+def lead_flow(
+    data: Histories | Iterable[Event],
+    *,
+    as_of: datetime | None = None,
+    filters: Filters = _EVERYTHING,
+) -> LeadFlow:
+    """
+    Count leads, junk, good leads, repeat requests, conversions and the won deals from leads.
+
+    Leads are counted on their side and deals on theirs (a deal from a lead carries its
+    ``lead_id``), so parts split by entity merge exactly.
+    """
+    folded = _fold(data, as_of)
+    counts = Counter[str]()
+    for lead in _select(folded, EntityKind.LEAD, None, filters):
+        counts["leads"] += 1
+        counts["junk"] += lead.outcome is Outcome.JUNK
+        counts["good"] += lead.outcome is Outcome.CONVERTED or lead.verdict is Verdict.GOOD
+        counts["repeat"] += lead.repeat is True
+        counts["converted"] += lead.outcome is Outcome.CONVERTED
+    for deal in _select(folded, EntityKind.DEAL, None, filters):
+        if deal.lead_id is not None:
+            counts["deals_from_leads"] += 1
+            counts["won_from_leads"] += deal.outcome is Outcome.WON
+    return LeadFlow(
+        as_of=folded.as_of,
+        leads=counts["leads"],
+        junk=counts["junk"],
+        good=counts["good"],
+        repeat=counts["repeat"],
+        converted=counts["converted"],
+        deals_from_leads=counts["deals_from_leads"],
+        won_from_leads=counts["won_from_leads"],
+    )
+
+
+# --- response times ------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ResponseTimes:
+    """
+    How fast new leads were taken: minutes from creation to the first touch.
+
+    The first touch is the first task about the lead completed, or the lead leaving the stage
+    it was created in, whichever came first. Leads not touched yet are not dropped: they are
+    `waiting` (censored), with the minutes they have waited.
+
+    Attributes:
+        as_of: The snapshot time.
+        bands: The upper bounds of the SLA bands in minutes (``(5, 15, 60)``: within 5,
+            5 to 15, 15 to 60, over 60).
+        minutes: The response times of the touched leads, sorted.
+        waiting: The minutes the untouched leads have waited so far, sorted.
+    """
+
+    as_of: datetime
+    bands: tuple[int, ...]
+    minutes: tuple[float, ...]
+    waiting: tuple[float, ...]
+
+    def quantile(self, q: float) -> float | None:
+        """A quantile of the response times in minutes (type 7)."""
+        return quantile(self.minutes, q)
+
+    def band_counts(self) -> list[tuple[str, int]]:
+        """How many touched leads fall in each band, labelled ``"≤5"``, ``"5–15"``, ``">60"``."""
+        edges = [0, *self.bands]
+        counts = []
+        for low, high in itertools.pairwise(edges):
+            inside = bisect.bisect_right(self.minutes, high) - bisect.bisect_right(
+                self.minutes, low
+            )
+            if low == 0:
+                inside += bisect.bisect_right(self.minutes, 0)
+            counts.append((f"≤{high}" if low == 0 else f"{low}–{high}", inside))
+        last = self.bands[-1] if self.bands else 0
+        counts.append((f">{last}", len(self.minutes) - bisect.bisect_right(self.minutes, last)))
+        return counts
+
+    def merge(self, other: ResponseTimes) -> ResponseTimes:
+        """Two parts together."""
+        _same("as_of", self.as_of, other.as_of)
+        _same("bands", self.bands, other.bands)
+        return attrs.evolve(
+            self,
+            minutes=tuple(sorted(self.minutes + other.minutes)),
+            waiting=tuple(sorted(self.waiting + other.waiting)),
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per band, then the leads still waiting."""
+        rows: list[dict[str, Any]] = [{"band": band, "leads": n} for band, n in self.band_counts()]
+        rows.append({"band": "waiting", "leads": len(self.waiting)})
+        return rows
+
+
+def response_times(
+    data: Histories | Iterable[Event],
+    *,
+    as_of: datetime | None = None,
+    bands: tuple[int, ...] = (5, 15, 60),
+    filters: Filters = _EVERYTHING,
+) -> ResponseTimes:
+    """Measure minutes from each lead's creation to its first touch (seed 001's speed)."""
+    if list(bands) != sorted(set(bands)) or any(b <= 0 for b in bands):
+        raise_for(
+            "bands", bands, "bands are increasing positive minutes, e.g. (5, 15, 60)", "range"
+        )
+    folded = _fold(data, as_of)
+    minutes: list[float] = []
+    waiting: list[float] = []
+    for lead in _select(folded, EntityKind.LEAD, None, filters):
+        if lead.created_at is None:
+            continue
+        touches = [at for _, at in lead.completed]
+        if len(lead.entered) > 1:
+            touches.append(lead.entered[1])
+        if touches:
+            minutes.append((min(touches) - lead.created_at).total_seconds() / _MINUTE)
+        else:
+            waiting.append((folded.as_of - lead.created_at).total_seconds() / _MINUTE)
+    return ResponseTimes(
+        as_of=folded.as_of,
+        bands=tuple(bands),
+        minutes=tuple(sorted(minutes)),
+        waiting=tuple(sorted(waiting)),
+    )
+
+
+# --- negotiations --------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class DealSteps:
+    """
+    The meeting → proposal → contract chain of seed 000, from tasks and documents.
+
+    Attributes:
+        as_of: The snapshot time.
+        won: Deals won.
+        won_without_meeting: Of them, won without a completed meeting.
+        bought_at_once: Of them, won without a meeting and with at most one proposal version
+            ("how many clients buy at once, without negotiations").
+        meetings_before_proposal: ``(meetings, deals)``: of deals that were sent a proposal,
+            how many had 0, 1, 2... meetings completed before the first one.
+        versions_before_contract: ``(versions, deals)``: of deals that were sent a contract,
+            how many proposal versions they were sent before it.
+        rework_days: For those with a proposal, days from the first proposal version to the
+            last one before the contract, sorted.
+    """
+
+    as_of: datetime
+    won: int
+    won_without_meeting: int
+    bought_at_once: int
+    meetings_before_proposal: tuple[tuple[int, int], ...]
+    versions_before_contract: tuple[tuple[int, int], ...]
+    rework_days: tuple[float, ...]
+
+    @property
+    def won_without_meeting_share(self) -> float | None:
+        """Won without a meeting, of all won."""
+        return _rate(self.won_without_meeting, self.won)
+
+    def merge(self, other: DealSteps) -> DealSteps:
+        """Two parts together."""
+        _same("as_of", self.as_of, other.as_of)
+        return attrs.evolve(
+            self,
+            won=self.won + other.won,
+            won_without_meeting=self.won_without_meeting + other.won_without_meeting,
+            bought_at_once=self.bought_at_once + other.bought_at_once,
+            meetings_before_proposal=_frozen_counts(
+                _plus(self.meetings_before_proposal, other.meetings_before_proposal)
+            ),
+            versions_before_contract=_frozen_counts(
+                _plus(self.versions_before_contract, other.versions_before_contract)
+            ),
+            rework_days=tuple(sorted(self.rework_days + other.rework_days)),
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per measure (distributions as ``count=deals`` pairs)."""
+        return [
+            {"measure": "won", "value": self.won},
+            {"measure": "won_without_meeting", "value": self.won_without_meeting},
+            {"measure": "bought_at_once", "value": self.bought_at_once},
+            *(
+                {"measure": f"meetings_before_proposal={n}", "value": deals}
+                for n, deals in self.meetings_before_proposal
+            ),
+            *(
+                {"measure": f"versions_before_contract={n}", "value": deals}
+                for n, deals in self.versions_before_contract
+            ),
+            {"measure": "median_rework_days", "value": quantile(self.rework_days, 0.5)},
+        ]
+
+
+def _first_sent(deal: History, kind: DocumentKind) -> datetime | None:
+    return min((sent for k, _, sent in deal.documents if k is kind), default=None)
+
+
+def deal_steps(
+    data: Histories | Iterable[Event],
+    *,
+    as_of: datetime | None = None,
+    filters: Filters = _EVERYTHING,
+) -> DealSteps:
+    """Count meetings before proposals, proposal versions before contracts, deals won at once."""
+    folded = _fold(data, as_of)
+    won = without_meeting = at_once = 0
+    meetings: Counter[int] = Counter()
+    versions: Counter[int] = Counter()
+    rework: list[float] = []
+    for deal in _select(folded, EntityKind.DEAL, None, filters):
+        met = [at for kind, at in deal.completed if kind is TaskKind.MEETING]
+        proposals = sorted(sent for k, _, sent in deal.documents if k is DocumentKind.PROPOSAL)
+        if deal.outcome is Outcome.WON and deal.closed_at is not None:
+            won += 1
+            if not any(at <= deal.closed_at for at in met):
+                without_meeting += 1
+                at_once += len(proposals) <= 1
+        if proposals:
+            meetings[sum(at < proposals[0] for at in met)] += 1
+        contract = _first_sent(deal, DocumentKind.CONTRACT)
+        if contract is not None:
+            before = [sent for sent in proposals if sent < contract]
+            versions[len(before)] += 1
+            if before:
+                rework.append((before[-1] - before[0]).total_seconds() / _DAY)
+    return DealSteps(
+        as_of=folded.as_of,
+        won=won,
+        won_without_meeting=without_meeting,
+        bought_at_once=at_once,
+        meetings_before_proposal=_frozen_counts(meetings),
+        versions_before_contract=_frozen_counts(versions),
+        rework_days=tuple(sorted(rework)),
+    )
+
+
+# --- bottlenecks ---------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Bottleneck:
+    """
+    One open stage seen as a queue.
+
+    Attributes:
+        stage: The stage.
+        entered: Leads or deals that entered it.
+        dropped: Lost or closed as junk from it.
+        in_stage: Open ones in it now (work in progress).
+        durations: Completed visits in seconds, sorted.
+    """
+
+    stage: str
+    entered: int
+    dropped: int
+    in_stage: int
+    durations: tuple[float, ...]
+
+    @property
+    def drop_rate(self) -> float | None:
+        """Dropped from the stage of those that entered it."""
+        return _rate(self.dropped, self.entered)
+
+    @property
+    def median_days(self) -> float | None:
+        """Median completed visit in days."""
+        found = quantile(self.durations, 0.5)
+        return None if found is None else found / _DAY
+
+    @property
+    def queue_days(self) -> float | None:
+        """Work in progress × median days: the days of work waiting in the stage."""
+        median = self.median_days
+        return None if median is None else self.in_stage * median
+
+
+@attrs.frozen(kw_only=True)
+class Bottlenecks:
+    """
+    Every open stage of a pipeline as a queue, to find where deals stall or drop out.
+
+    Attributes:
+        pipeline: The pipeline.
+        as_of: The snapshot time.
+        stages: One `Bottleneck` per open stage, in order.
+    """
+
+    pipeline: str
+    as_of: datetime
+    stages: tuple[Bottleneck, ...]
+
+    def worst(self, by: str = "dropped") -> Bottleneck:
+        """
+        The worst stage by ``"dropped"``, ``"drop_rate"``, ``"median_days"`` or ``"queue_days"``.
+
+        Raises:
+            ValidationError: If `by` is none of these, or the pipeline has no open stage.
+        """
+        if by not in {"dropped", "drop_rate", "median_days", "queue_days"}:
+            raise_for(
+                "by",
+                by,
+                "rank by 'dropped', 'drop_rate', 'median_days' or 'queue_days'",
+                "unknown",
+            )
+        if not self.stages:
+            raise_for("stages", self.stages, "the pipeline has no open stage", "empty")
+        return max(self.stages, key=lambda b: getattr(b, by) or 0)
+
+    def merge(self, other: Bottlenecks) -> Bottlenecks:
+        """Two parts together."""
+        for name in ("pipeline", "as_of"):
+            _same(name, getattr(self, name), getattr(other, name))
+        _same("stages", [b.stage for b in self.stages], [b.stage for b in other.stages])
+        return attrs.evolve(
+            self,
+            stages=tuple(
+                Bottleneck(
+                    stage=a.stage,
+                    entered=a.entered + b.entered,
+                    dropped=a.dropped + b.dropped,
+                    in_stage=a.in_stage + b.in_stage,
+                    durations=tuple(sorted(a.durations + b.durations)),
+                )
+                for a, b in zip(self.stages, other.stages, strict=True)
+            ),
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per open stage."""
+        return [
+            {
+                "stage": b.stage,
+                "entered": b.entered,
+                "dropped": b.dropped,
+                "drop_rate": b.drop_rate,
+                "in_stage": b.in_stage,
+                "median_days": b.median_days,
+                "queue_days": b.queue_days,
+            }
+            for b in self.stages
+        ]
+
+
+def bottlenecks(
+    data: Histories | Iterable[Event],
+    pipeline: Pipeline,
+    *,
+    as_of: datetime | None = None,
+    filters: Filters = _EVERYTHING,
+) -> Bottlenecks:
+    """Measure each open stage's entries, drop-outs, work in progress and dwell time."""
+    folded = _fold(data, as_of)
+    keys = [s.key for s in pipeline.stages if not s.closed]
+    entered = dict.fromkeys(keys, 0)
+    dropped = dict.fromkeys(keys, 0)
+    in_stage = dict.fromkeys(keys, 0)
+    durations: dict[str, list[float]] = {key: [] for key in keys}
+    for history in _select(folded, None, pipeline.key, filters):
+        stages, times = history.stages, history.entered
+        for stage in set(stages):
+            if stage in entered:
+                entered[stage] += 1
+        for index in range(len(stages) - 1):
+            bucket = durations.get(stages[index])
+            if bucket is not None:
+                bucket.append((times[index + 1] - times[index]).total_seconds())
+        if history.outcome in {Outcome.LOST, Outcome.JUNK} and history.closed_from in dropped:
+            dropped[history.closed_from] += 1
+        elif history.outcome is None and stages and stages[-1] in in_stage:
+            in_stage[stages[-1]] += 1
+    return Bottlenecks(
+        pipeline=pipeline.key,
+        as_of=folded.as_of,
+        stages=tuple(
+            Bottleneck(
+                stage=key,
+                entered=entered[key],
+                dropped=dropped[key],
+                in_stage=in_stage[key],
+                durations=tuple(sorted(durations[key])),
+            )
+            for key in keys
+        ),
+    )
+
+
+# --- forecast ------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ForecastStage:
+    """
+    The open deals of one stage and what they are likely worth.
+
+    Attributes:
+        stage: The stage.
+        deals: Open deals in it with an amount in the forecast's currency.
+        amount: Their amounts together.
+        entered_closed: Deals that entered the stage and have closed (for the history).
+        entered_won: Of them, won.
+        stage_probability: The stage's own probability in per cent, if it has one.
+    """
+
+    stage: str
+    deals: int
+    amount: Decimal
+    entered_closed: int
+    entered_won: int
+    stage_probability: int | None
+
+
+@attrs.frozen(kw_only=True)
+class Forecast:
+    """
+    The weighted pipeline: open amounts × the chance of winning from their stage.
+
+    Attributes:
+        pipeline: The pipeline.
+        as_of: The snapshot time.
+        currency: The currency forecast.
+        basis: ``"stage"`` (the stage's probability) or ``"history"`` (the share of deals
+            that entered the stage and closed that were won).
+        stages: One `ForecastStage` per open stage, in order.
+        other_currency: Open deals in another currency, left out.
+        without_amount: Open deals without an amount, left out.
+    """
+
+    pipeline: str
+    as_of: datetime
+    currency: str
+    basis: str
+    stages: tuple[ForecastStage, ...]
+    other_currency: int
+    without_amount: int
+
+    def probability(self, stage: ForecastStage) -> float | None:
+        """The chance of winning used for a stage (0 to 1)."""
+        if self.basis == "stage":
+            return None if stage.stage_probability is None else stage.stage_probability / 100
+        return _rate(stage.entered_won, stage.entered_closed)
+
+    def weighted(self, stage: ForecastStage) -> Money:
+        """The stage's amount × its probability (0 when it has none)."""
+        chance = self.probability(stage) or 0.0
+        amount = (stage.amount * Decimal(str(chance))).quantize(Decimal("0.01"))
+        return Money(amount=amount, currency=self.currency)
+
+    @property
+    def total(self) -> Money:
+        """The weighted amount of every open stage."""
+        amount = sum((self.weighted(stage).amount for stage in self.stages), Decimal(0))
+        return Money(amount=amount, currency=self.currency)
+
+    def merge(self, other: Forecast) -> Forecast:
+        """Two parts together."""
+        for name in ("pipeline", "as_of", "currency", "basis"):
+            _same(name, getattr(self, name), getattr(other, name))
+        _same("stages", [s.stage for s in self.stages], [s.stage for s in other.stages])
+        return attrs.evolve(
+            self,
+            stages=tuple(
+                attrs.evolve(
+                    a,
+                    deals=a.deals + b.deals,
+                    amount=a.amount + b.amount,
+                    entered_closed=a.entered_closed + b.entered_closed,
+                    entered_won=a.entered_won + b.entered_won,
+                )
+                for a, b in zip(self.stages, other.stages, strict=True)
+            ),
+            other_currency=self.other_currency + other.other_currency,
+            without_amount=self.without_amount + other.without_amount,
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per open stage."""
+        return [
+            {
+                "stage": s.stage,
+                "deals": s.deals,
+                "amount": str(s.amount),
+                "probability": self.probability(s),
+                "weighted": str(self.weighted(s).amount),
+            }
+            for s in self.stages
+        ]
+
+
+def forecast(
+    data: Histories | Iterable[Event],
+    pipeline: Pipeline,
+    *,
+    currency: str,
+    as_of: datetime | None = None,
+    basis: str = "stage",
+    filters: Filters = _EVERYTHING,
+) -> Forecast:
+    """
+    Weigh the open deals' amounts by the chance of winning from their stage.
+
+    Args:
+        data: The events (then `as_of` is required) or their `Histories`.
+        pipeline: The deal pipeline.
+        currency: The currency forecast (deals in others are counted apart).
+        as_of: The snapshot time.
+        basis: ``"stage"``: each stage's `probability`; ``"history"``: of the deals that
+            entered the stage and closed, the share won.
+        filters: Which deals count.
+    """
+    if basis not in {"stage", "history"}:
+        raise_for("basis", basis, "use 'stage' or 'history'", "unknown")
+    folded = _fold(data, as_of)
+    opened = [s for s in pipeline.stages if not s.closed]
+    deals = Counter[str]()
+    amounts = dict.fromkeys((s.key for s in opened), Decimal(0))
+    closed = Counter[str]()
+    won = Counter[str]()
+    other = missing = 0
+    for deal in _select(folded, EntityKind.DEAL, pipeline.key, filters):
+        if deal.outcome is not None:
+            for stage in set(deal.stages).intersection(amounts):
+                closed[stage] += 1
+                won[stage] += deal.outcome is Outcome.WON
+            continue
+        stage = deal.stages[-1] if deal.stages else ""
+        if stage not in amounts:
+            continue
+        if deal.amount is None:
+            missing += 1
+        elif deal.amount.currency != currency:
+            other += 1
+        else:
+            deals[stage] += 1
+            amounts[stage] += deal.amount.amount
+    return Forecast(
+        pipeline=pipeline.key,
+        as_of=folded.as_of,
+        currency=currency,
+        basis=basis,
+        stages=tuple(
+            ForecastStage(
+                stage=s.key,
+                deals=deals[s.key],
+                amount=amounts[s.key],
+                entered_closed=closed[s.key],
+                entered_won=won[s.key],
+                stage_probability=s.probability,
+            )
+            for s in opened
+        ),
+        other_currency=other,
+        without_amount=missing,
+    )
+
+
+# --- velocity ------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Velocity:
+    """
+    Pipeline velocity over a period: open deals × win rate × deal size ÷ cycle, per day.
+
+    Attributes:
+        period: The period.
+        currency: The currency of the amounts.
+        open_at_start: Deals open when the period began.
+        won: Deals won in the period (with an amount in the currency).
+        lost: Deals lost in the period.
+        won_amount: Their amounts together.
+        cycle_days: Their days from creation to winning, together.
+    """
+
+    period: Period
+    currency: str
+    open_at_start: int
+    won: int
+    lost: int
+    won_amount: Decimal
+    cycle_days: float
+
+    @property
+    def win_rate(self) -> float | None:
+        """Won of closed in the period."""
+        return _rate(self.won, self.won + self.lost)
+
+    @property
+    def deal_size(self) -> Decimal | None:
+        """The mean amount of the deals won."""
+        return self.won_amount / self.won if self.won else None
+
+    @property
+    def cycle(self) -> float | None:
+        """The mean cycle of the deals won, in days."""
+        return self.cycle_days / self.won if self.won else None
+
+    @property
+    def per_day(self) -> Money | None:
+        """Revenue per day the pipeline moves (``None`` while a lever is unknown)."""
+        rate, size, cycle = self.win_rate, self.deal_size, self.cycle
+        if rate is None or size is None or not cycle:
+            return None
+        value = Decimal(self.open_at_start) * Decimal(str(rate)) * size / Decimal(str(cycle))
+        return Money(amount=value.quantize(Decimal("0.01")), currency=self.currency)
+
+    def merge(self, other: Velocity) -> Velocity:
+        """Two parts together."""
+        _same("period", self.period, other.period)
+        _same("currency", self.currency, other.currency)
+        return attrs.evolve(
+            self,
+            open_at_start=self.open_at_start + other.open_at_start,
+            won=self.won + other.won,
+            lost=self.lost + other.lost,
+            won_amount=self.won_amount + other.won_amount,
+            cycle_days=self.cycle_days + other.cycle_days,
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The four levers and the velocity."""
+        per_day = self.per_day
+        return [
+            {
+                "period": str(self.period),
+                "open_at_start": self.open_at_start,
+                "win_rate": self.win_rate,
+                "deal_size": None if self.deal_size is None else str(self.deal_size),
+                "cycle_days": self.cycle,
+                "per_day": None if per_day is None else str(per_day.amount),
+            }
+        ]
+
+
+def velocity(
+    data: Histories | Iterable[Event],
+    period: Period,
+    *,
+    currency: str,
+    as_of: datetime | None = None,
+    zone: tzinfo = timezone.utc,
+    pipeline: Pipeline | None = None,
+) -> Velocity:
+    """Measure the four levers of pipeline velocity over a period, and the velocity."""
+    folded = _fold(data, as_of)
+    start, end = period.bounds(zone)
+    open_at_start = won = lost = 0
+    amount = Decimal(0)
+    cycle = 0.0
+    for deal in _select(folded, EntityKind.DEAL, pipeline.key if pipeline else None, _EVERYTHING):
+        if deal.created_at is None:
+            continue
+        if deal.created_at < start and (deal.closed_at is None or deal.closed_at >= start):
+            open_at_start += 1
+        if deal.closed_at is None or not start <= deal.closed_at < end:
+            continue
+        if deal.outcome is Outcome.LOST:
+            lost += 1
+        elif (
+            deal.outcome is Outcome.WON
+            and deal.amount is not None
+            and deal.amount.currency == currency
+        ):
+            won += 1
+            amount += deal.amount.amount
+            cycle += (deal.closed_at - deal.created_at).total_seconds() / _DAY
+    return Velocity(
+        period=period,
+        currency=currency,
+        open_at_start=open_at_start,
+        won=won,
+        lost=lost,
+        won_amount=amount,
+        cycle_days=cycle,
+    )
+
+
+# --- cohorts -------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Cohort:
+    """
+    The deals created in one week and how many were won within the window.
+
+    Attributes:
+        week: The Monday the week starts on.
+        created: Deals created that week.
+        won: Of them, won within the window after their creation.
+        complete: Whether every deal of the week has had the whole window by the snapshot
+            (a young cohort's rate is still growing).
+    """
+
+    week: date
+    created: int
+    won: int
+    complete: bool
+
+    @property
+    def rate(self) -> float | None:
+        """Won within the window of created."""
+        return _rate(self.won, self.created)
+
+
+@attrs.frozen(kw_only=True)
+class Cohorts:
+    """
+    Conversion by creation week with a conversion window.
+
+    Attributes:
+        as_of: The snapshot time.
+        window: How long after its creation a deal has to be won.
+        zone: The time zone of the weeks.
+        cohorts: One `Cohort` per week with deals, in order.
+    """
+
+    as_of: datetime
+    window: timedelta
+    zone: tzinfo
+    cohorts: tuple[Cohort, ...]
+
+    def merge(self, other: Cohorts) -> Cohorts:
+        """Two parts together."""
+        for name in ("as_of", "window", "zone"):
+            _same(name, getattr(self, name), getattr(other, name))
+        found: dict[date, Cohort] = {c.week: c for c in self.cohorts}
+        for cohort in other.cohorts:
+            mine = found.get(cohort.week)
+            found[cohort.week] = (
+                cohort
+                if mine is None
+                else attrs.evolve(
+                    mine, created=mine.created + cohort.created, won=mine.won + cohort.won
+                )
+            )
+        return attrs.evolve(self, cohorts=tuple(found[week] for week in sorted(found)))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per week."""
+        return [
+            {
+                "week": c.week.isoformat(),
+                "created": c.created,
+                "won": c.won,
+                "rate": c.rate,
+                "complete": c.complete,
+            }
+            for c in self.cohorts
+        ]
+
+
+def cohorts(
+    data: Histories | Iterable[Event],
+    *,
+    window: timedelta,
+    as_of: datetime | None = None,
+    zone: tzinfo = timezone.utc,
+    pipeline: Pipeline | None = None,
+) -> Cohorts:
+    """Group deals by the week they were created and count those won within `window`."""
+    if window <= timedelta(0):
+        raise_for("window", window, "the conversion window must be positive", "range")
+    folded = _fold(data, as_of)
+    counts: dict[date, list[int]] = {}
+    for deal in _select(folded, EntityKind.DEAL, pipeline.key if pipeline else None, _EVERYTHING):
+        if deal.created_at is None:
+            continue
+        week = Period.week(deal.created_at.astimezone(zone).date()).start
+        tally = counts.setdefault(week, [0, 0])
+        tally[0] += 1
+        if (
+            deal.outcome is Outcome.WON
+            and deal.closed_at is not None
+            and deal.closed_at - deal.created_at <= window
+        ):
+            tally[1] += 1
+    return Cohorts(
+        as_of=folded.as_of,
+        window=window,
+        zone=zone,
+        cohorts=tuple(
+            Cohort(
+                week=week,
+                created=counts[week][0],
+                won=counts[week][1],
+                complete=Period.week(week).bounds(zone)[1] + window <= folded.as_of,
+            )
+            for week in sorted(counts)
+        ),
+    )
+
+
+# --- receivables ---------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Receivable:
+    """
+    What one deal is worth, what was paid and what is still due.
+
+    Attributes:
+        deal: The deal id.
+        owner: Its manager.
+        status: ``"won"``, ``"open"`` or ``"lost"``.
+        amount: The deal's amount.
+        paid: The payments received.
+    """
+
+    deal: str
+    owner: str | None
+    status: str
+    amount: Money
+    paid: Money
+
+    @property
+    def due(self) -> Money:
+        """The balance still to be paid (negative if overpaid)."""
+        return self.amount - self.paid
+
+
+@attrs.frozen(kw_only=True)
+class Receivables:
+    """
+    The live report of amounts, payments and debts (seed 000), per deal and per owner.
+
+    Attributes:
+        as_of: The snapshot time.
+        currency: The currency reported.
+        deals: One `Receivable` per deal with an amount or a payment, by deal id.
+    """
+
+    as_of: datetime
+    currency: str
+    deals: tuple[Receivable, ...]
+
+    def by_owner(self) -> list[dict[str, Any]]:
+        """Amounts, payments and balances due per owner (won deals only)."""
+        totals: dict[str | None, list[Decimal]] = {}
+        for item in self.deals:
+            if item.status != Outcome.WON.value:
+                continue
+            total = totals.setdefault(item.owner, [Decimal(0), Decimal(0)])
+            total[0] += item.amount.amount
+            total[1] += item.paid.amount
+        return [
+            {"owner": owner, "amount": str(a), "paid": str(p), "due": str(a - p)}
+            for owner, (a, p) in sorted(totals.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+        ]
+
+    def merge(self, other: Receivables) -> Receivables:
+        """Two parts together."""
+        _same("as_of", self.as_of, other.as_of)
+        _same("currency", self.currency, other.currency)
+        return attrs.evolve(
+            self, deals=tuple(sorted((*self.deals, *other.deals), key=lambda r: r.deal))
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per deal."""
+        return [
+            {
+                "deal": r.deal,
+                "owner": r.owner,
+                "status": r.status,
+                "amount": str(r.amount.amount),
+                "paid": str(r.paid.amount),
+                "due": str(r.due.amount),
+            }
+            for r in self.deals
+        ]
+
+
+def receivables(
+    data: Histories | Iterable[Event],
+    *,
+    currency: str,
+    as_of: datetime | None = None,
+    filters: Filters = _EVERYTHING,
+) -> Receivables:
+    """Per deal in `currency`: its amount, the payments received, the balance due."""
+    folded = _fold(data, as_of)
+    zero = Money(amount=Decimal(0), currency=currency)
+    found = []
+    for deal in _select(folded, EntityKind.DEAL, None, filters):
+        paid = sum((m.amount for _, m in deal.payments if m.currency == currency), Decimal(0))
+        amount = (
+            deal.amount if deal.amount is not None and deal.amount.currency == currency else None
+        )
+        if amount is None and not paid:
+            continue
+        found.append(
+            Receivable(
+                deal=deal.ref.id,
+                owner=deal.owner,
+                status=deal.outcome.value if deal.outcome is not None else "open",
+                amount=amount or zero,
+                paid=Money(amount=paid, currency=currency),
+            )
+        )
+    found.sort(key=lambda r: r.deal)
+    return Receivables(as_of=folded.as_of, currency=currency, deals=tuple(found))
+
+
+# --- plan against fact ---------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class PlanFact:
+    """
+    One target and what was done.
+
+    Attributes:
+        target: The target.
+        fact: What was done in its period by its owner (or by everyone for a department
+            target): a count, or `Money` for revenue and payments.
+    """
+
+    target: Target
+    fact: int | Money
+
+    @property
+    def done(self) -> float | None:
+        """The fact as a share of the target (``None`` for a zero target)."""
+        target, fact = self.target.value, self.fact
+        if isinstance(target, Money) and isinstance(fact, Money):
+            return float(fact.amount / target.amount) if target.amount else None
+        return _rate(int(fact), int(target))  # type: ignore[arg-type]
+
+
+@attrs.frozen(kw_only=True)
+class PlanFacts:
+    """
+    A plan against the facts, target by target.
+
+    Attributes:
+        as_of: The snapshot time.
+        zone: The time zone of the plan's periods.
+        items: One `PlanFact` per target of the plan, in the plan's order.
+    """
+
+    as_of: datetime
+    zone: tzinfo
+    items: tuple[PlanFact, ...]
+
+    def merge(self, other: PlanFacts) -> PlanFacts:
+        """Two parts together (the same plan)."""
+        for name in ("as_of", "zone"):
+            _same(name, getattr(self, name), getattr(other, name))
+        _same("targets", [i.target for i in self.items], [i.target for i in other.items])
+        return attrs.evolve(
+            self,
+            items=tuple(
+                attrs.evolve(a, fact=a.fact + b.fact)  # type: ignore[operator]
+                for a, b in zip(self.items, other.items, strict=True)
+            ),
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per target."""
+        return [
+            {
+                "owner": i.target.owner,
+                "measure": i.target.measure.value,
+                "pipeline": i.target.pipeline,
+                "stage": i.target.stage,
+                "period": str(i.target.period),
+                "target": str(i.target.value),
+                "fact": str(i.fact),
+                "done": i.done,
+            }
+            for i in self.items
+        ]
+
+
+def _money_of(money: Money | None, target: Target) -> Decimal:
+    """An amount counted toward a money target: in its currency, else nothing."""
+    value = target.value
+    if money is None or not isinstance(value, Money) or money.currency != value.currency:
+        return Decimal(0)
+    return money.amount
+
+
+def _fact_of(event: Event, target: Target) -> int | Decimal:
+    """What one event adds to a target (0 if nothing)."""
+    measure = target.measure
+    if measure is Measure.PAYMENTS:
+        return _money_of(event.payment.amount, target) if isinstance(event, PaymentReceived) else 0
+    if not isinstance(event, MoveEvent) or (
+        target.pipeline is not None and event.pipeline != target.pipeline
+    ):
+        return 0
+    if measure is Measure.ENTERED:
+        return int(event.to_stage == target.stage)
+    if not isinstance(event, DealWon):
+        return 0
+    return 1 if measure is Measure.WON else _money_of(event.amount, target)
+
+
+def plan_vs_fact(
+    data: Histories | Iterable[Event],
+    plan: Plan,
+    *,
+    as_of: datetime | None = None,
+    zone: tzinfo = timezone.utc,
+) -> PlanFacts:
+    """
+    Compare every target of a plan with the facts, attributed to who acted at the time.
+
+    A stage entry counts for the person who made the move, a win for who won it, a payment for
+    who recorded it (Pipeliner's rule: not the current owner); a department target counts
+    everyone. Only events in the target's period (in `zone`) and up to ``as_of`` count.
+    """
+    folded = _fold(data, as_of)
+    totals: list[int | Decimal] = [
+        Decimal(0) if target.measure.is_money else 0 for target in plan.targets
+    ]
+    bounds = [target.period.bounds(zone) for target in plan.targets]
+    for event in folded._log:  # noqa: SLF001 - the events as given, for their actors
+        if event.at > folded.as_of:
+            continue
+        for index, target in enumerate(plan.targets):
+            start, end = bounds[index]
+            if not start <= event.at < end:
+                continue
+            if target.owner is not None and event.actor != target.owner:
+                continue
+            totals[index] += _fact_of(event, target)
+    items = []
+    for target, total in zip(plan.targets, totals, strict=True):
+        fact: int | Money
+        if isinstance(target.value, Money):
+            fact = Money(amount=Decimal(total), currency=target.value.currency)
+        else:
+            fact = int(total)
+        items.append(PlanFact(target=target, fact=fact))
+    return PlanFacts(as_of=folded.as_of, zone=zone, items=tuple(items))
+
+
+# --- the task load -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class TaskLoad:
+    """
+    Open and overdue tasks per manager.
+
+    Attributes:
+        as_of: The snapshot time.
+        counts: ``(assignee, open, overdue)`` per manager, by assignee.
+    """
+
+    as_of: datetime
+    counts: tuple[tuple[str, int, int], ...]
+
+    def merge(self, other: TaskLoad) -> TaskLoad:
+        """Two parts together."""
+        _same("as_of", self.as_of, other.as_of)
+        totals: dict[str, list[int]] = {}
+        for who, opened, overdue in (*self.counts, *other.counts):
+            total = totals.setdefault(who, [0, 0])
+            total[0] += opened
+            total[1] += overdue
+        return attrs.evolve(
+            self,
+            counts=tuple((who, *totals[who]) for who in sorted(totals)),  # type: ignore[misc]
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per manager."""
+        return [{"assignee": w, "open": o, "overdue": d} for w, o, d in self.counts]
+
+
+def task_load(data: Histories | Iterable[Event], *, as_of: datetime | None = None) -> TaskLoad:
+    """Count each manager's open tasks and those overdue at the snapshot."""
+    folded = _fold(data, as_of)
+    totals: dict[str, list[int]] = {}
+    for task in folded.tasks.values():
+        if task.status is not TaskStatus.OPEN or task.assignee is None or task.due_at is None:
+            continue
+        total = totals.setdefault(task.assignee, [0, 0])
+        total[0] += 1
+        total[1] += task.due_at < folded.as_of
+    return TaskLoad(
+        as_of=folded.as_of,
+        counts=tuple((who, totals[who][0], totals[who][1]) for who in sorted(totals)),
+    )
