@@ -12,92 +12,30 @@ Seed 000's chain as one pipeline (day numbers from T0; as of day 20):
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta, timezone
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from examples.seed_000_log import (
+    AS_OF,
+    CHAIN,
+    CHAT,
+    FULL_LOG,
+    LOG,
+    MSK,
+    SITE,
+    day,
+    deal_log,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
 import funnelkit as fk
 from funnelkit import analytics as fa
-from funnelkit.pipelines import MovePolicy, Pipeline, Reason, Stage, StageKind
 from funnelkit.plans import Measure, Plan, Target
-from funnelkit.testing.contracts import T0
 
 
-CHAIN = Pipeline(
-    key="сделки",
-    stages=(
-        Stage(key="Новая"),
-        Stage(key="Встреча"),
-        Stage(key="КП"),
-        Stage(key="Договор"),
-        Stage(key="Продажа", kind=StageKind.WON),
-        Stage(key="Отказ", kind=StageKind.LOST),
-    ),
-    reasons=(Reason(key="Дорого", title="Дорого"),),
-    policy=MovePolicy(allow_back=True, allow_skip=True),
-)
-AS_OF = T0 + timedelta(days=20)
-MSK = timezone(timedelta(hours=3))
-SITE = fk.LeadSource(channel="site_form", site="krovlya-spb.ru")
-CHAT = fk.LeadSource(channel="chat")
-
-
-def day(n: float):
-    return T0 + timedelta(days=n)
-
-
-def deal_log(deal_id, source, created, steps, *, amount="500000", **fields):
-    """The events of one deal: created at day `created`, then (day, stage[, reason]) steps."""
-    deal = fk.Deal(
-        id=deal_id,
-        created_at=day(created),
-        pipeline=CHAIN.key,
-        stage="Новая",
-        owner="anna",
-        source=source,
-        amount=fk.Money.of(amount, "RUB"),
-        **fields,
-    )
-    events: list[fk.Event] = [
-        fk.DealCreated(entity=deal.ref, sequence=1, at=deal.created_at, actor="anna", deal=deal)
-    ]
-    stage = "Новая"
-    for number, (when, to_stage, *reason) in enumerate(steps, start=2):
-        common = {
-            "entity": deal.ref,
-            "sequence": number,
-            "at": day(when),
-            "actor": "anna",
-            "pipeline": CHAIN.key,
-            "from_stage": stage,
-            "to_stage": to_stage,
-        }
-        if to_stage == "Продажа":
-            events.append(fk.DealWon(**common, amount=deal.amount))
-        elif to_stage == "Отказ":
-            events.append(fk.DealLost(**common, reason=reason[0]))
-        else:
-            events.append(fk.StageChanged(**common))
-        stage = to_stage
-    return events
-
-
-LOG = [
-    *deal_log(
-        "С-1",
-        SITE,
-        0,
-        [(1, "Встреча"), (3, "КП"), (6, "Договор"), (10, "Продажа")],
-        lead_id="Л-1",
-    ),
-    *deal_log("С-2", SITE, 0, [(2, "КП"), (4, "Встреча"), (5, "КП"), (7, "Отказ", "Дорого")]),
-    *deal_log("С-3", CHAT, 1, [(2, "Встреча")]),
-    *deal_log("С-4", CHAT, 2, [(3, "Договор"), (5, "Продажа")], amount="900000"),
-]
 DAY = 86_400.0
 
 
@@ -402,128 +340,6 @@ def test_rates_are_shares_and_counts_add_up(events, as_of):
 
 
 # --- management reports on the same deals, with leads, tasks, documents and payments -------------
-
-LEADS = "лиды"
-
-
-def minutes(n: float):
-    return T0 + timedelta(minutes=n)
-
-
-def lead_created(lead_id, source, at):
-    lead = fk.Lead(
-        id=lead_id, created_at=at, pipeline=LEADS, stage="Новое обращение", source=source
-    )
-    return fk.LeadCreated(entity=lead.ref, sequence=1, at=at, actor="site", lead=lead)
-
-
-def lead_move(lead_id, sequence, at, to_stage, event=fk.StageChanged, from_stage=None, **more):  # noqa: PLR0917
-    return event(
-        entity=fk.EntityRef.lead(lead_id),
-        sequence=sequence,
-        at=at,
-        actor="anna",
-        pipeline=LEADS,
-        from_stage=from_stage or "Новое обращение",
-        to_stage=to_stage,
-        **more,
-    )
-
-
-def task_events(task_id, subject, kind, assignee, created, due, completed=None):  # noqa: PLR0917
-    task = fk.Task(
-        id=task_id,
-        created_at=created,
-        subject=subject,
-        kind=kind,
-        assignee=assignee,
-        due_at=due,
-    )
-    events: list[fk.Event] = [
-        fk.TaskCreated(entity=task.ref, sequence=1, at=created, actor=assignee, task=task)
-    ]
-    if completed is not None:
-        events.append(
-            fk.TaskCompleted(
-                entity=task.ref, sequence=2, at=completed, actor=assignee, result="Готово"
-            )
-        )
-    return events
-
-
-def sent(deal_id, sequence, kind, version, when):
-    document = fk.Document(kind=kind, version=version, sent_at=day(when))
-    return fk.DocumentVersionAdded(
-        entity=fk.EntityRef.deal(deal_id),
-        sequence=sequence,
-        at=day(when),
-        actor="anna",
-        document=document,
-    )
-
-
-def paid(deal_id, sequence, payment_id, amount, when):
-    payment = fk.Payment(id=payment_id, amount=fk.Money.of(amount, "RUB"), received_at=day(when))
-    return fk.PaymentReceived(
-        entity=fk.EntityRef.deal(deal_id),
-        sequence=sequence,
-        at=day(when),
-        actor="anna",
-        payment=payment,
-    )
-
-
-FULL_LOG = [
-    *LOG,
-    # Л-1: called back in 4 minutes, qualified good, converted into С-1.
-    lead_created("Л-1", SITE, T0),
-    *task_events(
-        "З-1", fk.EntityRef.lead("Л-1"), fk.TaskKind.CALL, "anna", T0, minutes(5), minutes(4)
-    ),
-    fk.LeadQualified(
-        entity=fk.EntityRef.lead("Л-1"),
-        sequence=2,
-        at=minutes(30),
-        actor="anna",
-        verdict=fk.Verdict.GOOD,
-    ),
-    lead_move(
-        "Л-1", 3, minutes(60), "Хороший лид", fk.LeadConverted, deal_id="С-1", contact_id="К-1"
-    ),
-    # Л-2: taken in 20 minutes, then closed as spam.
-    lead_created("Л-2", CHAT, T0),
-    lead_move("Л-2", 2, minutes(20), "Квалификация"),
-    lead_move(
-        "Л-2", 3, minutes(30), "Спам", fk.LeadClosedAsJunk, from_stage="Квалификация", reason="spam"
-    ),
-    # Л-3: nobody has touched it; Л-4: a returning customer, taken in 10 minutes.
-    lead_created("Л-3", SITE, day(1)),
-    lead_created("Л-4", CHAT, day(1)),
-    fk.LeadLinked(
-        entity=fk.EntityRef.lead("Л-4"),
-        sequence=2,
-        at=day(1),
-        actor="anna",
-        contact_id="К-9",
-        repeat=True,
-    ),
-    lead_move("Л-4", 3, day(1) + timedelta(minutes=10), "Квалификация"),
-    # С-1: a meeting, two proposal versions, a contract, a prepayment and the final payment.
-    *task_events(
-        "З-2", fk.EntityRef.deal("С-1"), fk.TaskKind.MEETING, "anna", day(1), day(2), day(2)
-    ),
-    sent("С-1", 6, fk.DocumentKind.PROPOSAL, 1, 3),
-    sent("С-1", 7, fk.DocumentKind.PROPOSAL, 2, 5),
-    sent("С-1", 8, fk.DocumentKind.CONTRACT, 1, 6),
-    paid("С-1", 9, "P-1", "200000", 8),
-    paid("С-1", 10, "P-2", "300000", 12),
-    # С-4: one proposal, no meeting, won at once; half paid.
-    sent("С-4", 4, fk.DocumentKind.PROPOSAL, 1, 2.5),
-    paid("С-4", 5, "P-3", "400000", 6),
-    # Open tasks: boris's is overdue at the snapshot, anna's is not yet due.
-    *task_events("З-3", fk.EntityRef.deal("С-3"), fk.TaskKind.CALL, "boris", day(3), day(19)),
-    *task_events("З-4", fk.EntityRef.deal("С-3"), fk.TaskKind.CALL, "anna", day(3), day(25)),
-]
 
 
 def test_lead_flow_from_leads_to_won_deals():
