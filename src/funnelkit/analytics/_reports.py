@@ -300,7 +300,7 @@ def conversion(
     for history in _select(folded, None, pipeline.key, filters):
         entities += 1
         if reach is Reach.ENTERED:
-            for stage in set(history.stages):
+            for stage in set(history.trail[0::2]):
                 index = position.get(stage)
                 if index is not None:
                     reached[index] += 1
@@ -397,7 +397,7 @@ def transitions(
     folded = _fold(data, as_of)
     total: Counter[tuple[str, str]] = Counter()
     for history in _select(folded, None, pipeline.key, filters):
-        total.update(itertools.pairwise(history.stages))
+        total.update(itertools.pairwise(history.trail[0::2]))
     stages = tuple(stage.key for stage in pipeline.stages)
     return Transitions(
         pipeline=pipeline.key,
@@ -559,19 +559,19 @@ def time_in_stage(
     collected: dict[str, list[float]] = {key: [] for key in keys}
     still_open: dict[str, int] = dict.fromkeys(keys, 0)
     for history in _select(folded, None, pipeline.key, filters):
-        stages = history.stages
-        if not stages:
+        trail = history.trail
+        if not trail:
             continue
         if history.outcome is None:
-            current = stages[-1]
+            current = trail[-2]
             if current in still_open:
                 still_open[current] += 1
         if per is Per.VISIT:
-            entered = history.entered
-            for index in range(len(stages) - 1):
-                bucket = collected.get(stages[index])
+            # trail is stage, time, stage, time...: a visit of trail[i] lasts to trail[i + 3]
+            for index in range(0, len(trail) - 2, 2):
+                bucket = collected.get(trail[index])
                 if bucket is not None:
-                    bucket.append((entered[index + 1] - entered[index]).total_seconds())
+                    bucket.append((trail[index + 3] - trail[index + 1]).total_seconds())
             continue
         for stage, seconds in _per_entity(history, collected, per):
             collected[stage].append(seconds)
