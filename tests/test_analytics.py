@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from examples.seed_000_log import (
     AS_OF,
@@ -33,6 +34,7 @@ from hypothesis import strategies as st
 
 import funnelkit as fk
 from funnelkit import analytics as fa
+from funnelkit.pipelines import Pipeline, PipelineKind, Reason, Stage, StageKind
 from funnelkit.plans import Measure, Plan, Target
 
 
@@ -278,6 +280,7 @@ def reports(data, as_of):
         fa.receivables(data, currency="RUB", as_of=as_of),
         fa.plan_vs_fact(data, PLAN, as_of=as_of),
         fa.task_load(data, as_of=as_of),
+        fa.sla_report(data, [CHAIN], as_of=as_of),
     ]
 
 
@@ -514,3 +517,31 @@ def test_reports_of_the_full_log_merge_when_tasks_go_with_their_subject(data):
     first = fa.histories([e for e, h in zip(FULL_LOG, halves, strict=False) if h], as_of=AS_OF)
     second = fa.histories([e for e, h in zip(FULL_LOG, halves, strict=False) if not h], as_of=AS_OF)
     assert fa.histories(FULL_LOG, as_of=AS_OF) == first.merge(second)
+
+
+def test_stages_held_past_their_sla_per_owner():
+    """С-3 has waited in Встреча since day 2 (SLA 3 days); nobody took Л-3 (SLA 15 minutes)."""
+    slow = attrs.evolve(
+        CHAIN,
+        stages=tuple(
+            attrs.evolve(s, sla=timedelta(days=3)) if s.key == "Встреча" else s
+            for s in CHAIN.stages
+        ),
+    )
+    leads = Pipeline(
+        key="лиды",
+        kind=PipelineKind.LEAD,
+        stages=(
+            Stage(key="Новое обращение", sla=timedelta(minutes=15)),
+            Stage(key="Квалификация"),
+            Stage(key="Хороший лид", kind=StageKind.WON),
+            Stage(key="Спам", kind=StageKind.JUNK),
+        ),
+        reasons=(Reason(key="spam", title="Спам"),),
+    )
+    assert [
+        {"owner": "anna", "pipeline": "сделки", "stage": "Встреча", "late": 1},
+        {"owner": None, "pipeline": "лиды", "stage": "Новое обращение", "late": 1},
+    ] == fa.sla_report(FULL_LOG, [slow, leads], as_of=AS_OF).rows()
+    early = day(1) + timedelta(minutes=10)  # Л-3 has waited 10 minutes only
+    assert () == fa.sla_report(FULL_LOG, [slow, leads], as_of=early).counts

@@ -59,6 +59,7 @@ __all__ = [
     "Receivable",
     "Receivables",
     "ResponseTimes",
+    "SlaReport",
     "TaskLoad",
     "Velocity",
     "bottlenecks",
@@ -69,6 +70,7 @@ __all__ = [
     "plan_vs_fact",
     "receivables",
     "response_times",
+    "sla_report",
     "task_load",
     "velocity",
 ]
@@ -1244,3 +1246,59 @@ def task_load(data: Histories | Iterable[Event], *, as_of: datetime | None = Non
         as_of=folded.as_of,
         counts=tuple((who, totals[who][0], totals[who][1]) for who in sorted(totals)),
     )
+
+
+# --- stages held past their SLA ------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SlaReport:
+    """
+    Open leads and deals held in their stage longer than its SLA, per owner and stage.
+
+    Attributes:
+        as_of: The snapshot time.
+        counts: ``(owner, pipeline, stage, late)``, sorted; ``owner`` is ``None`` if unassigned.
+    """
+
+    as_of: datetime
+    counts: tuple[tuple[str | None, str, str, int], ...]
+
+    def merge(self, other: SlaReport) -> SlaReport:
+        """Two parts together."""
+        _same("as_of", self.as_of, other.as_of)
+        total: Counter[tuple[str | None, str, str]] = Counter()
+        for owner, pipeline, stage, late in (*self.counts, *other.counts):
+            total[owner, pipeline, stage] += late
+        return attrs.evolve(self, counts=_sla_counts(total))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per owner and stage."""
+        return [{"owner": o, "pipeline": p, "stage": s, "late": n} for o, p, s, n in self.counts]
+
+
+def _sla_counts(
+    total: Counter[tuple[str | None, str, str]],
+) -> tuple[tuple[str | None, str, str, int], ...]:
+    ordered = sorted(total, key=lambda key: (key[0] is None, key[0] or "", key[1], key[2]))
+    return tuple((*key, total[key]) for key in ordered)
+
+
+def sla_report(
+    data: Histories | Iterable[Event],
+    pipelines: Iterable[Pipeline],
+    *,
+    as_of: datetime | None = None,
+) -> SlaReport:
+    """Count the open leads and deals held in their current stage past its SLA, per owner."""
+    folded = _fold(data, as_of)
+    limits = {(p.key, s.key): s.sla for p in pipelines for s in p.stages if s.sla is not None}
+    total: Counter[tuple[str | None, str, str]] = Counter()
+    for history in folded:
+        trail = history.trail
+        if history.outcome is not None or not trail or history.pipeline is None:
+            continue
+        limit = limits.get((history.pipeline, trail[-2]))
+        if limit is not None and folded.as_of - trail[-1] > limit:
+            total[history.owner, history.pipeline, trail[-2]] += 1
+    return SlaReport(as_of=folded.as_of, counts=_sla_counts(total))
