@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from funnelkit.model import (
     AmountChanged,
+    Deal,
     DealCreated,
     DealLost,
     DealWon,
@@ -25,6 +26,7 @@ from funnelkit.model import (
     DocumentVersionAdded,
     EntityKind,
     EntityRef,
+    Lead,
     LeadClosedAsJunk,
     LeadConverted,
     LeadCreated,
@@ -186,28 +188,26 @@ class History:
 # --- applying one event --------------------------------------------------------------------------
 
 
-def _created_lead(history: History, event: LeadCreated) -> None:
-    lead = event.lead
-    history.created_at = lead.created_at
-    history.pipeline = lead.pipeline
-    history.owner = lead.owner
-    history.source = lead.source
+def _created(history: History, entity: Lead | Deal) -> None:
+    """What a lead's and a deal's creation record alike: the first stage and the source."""
+    history.created_at = entity.created_at
+    history.pipeline = entity.pipeline
+    history.owner = entity.owner
+    history.source = entity.source
     trail = history.trail
-    trail.append(lead.stage)
-    trail.append(lead.created_at)
+    trail.append(entity.stage)
+    trail.append(entity.created_at)
+
+
+def _created_lead(history: History, event: LeadCreated) -> None:
+    _created(history, event.lead)
 
 
 def _created_deal(history: History, event: DealCreated) -> None:
     deal = event.deal
-    history.created_at = deal.created_at
-    history.pipeline = deal.pipeline
-    history.owner = deal.owner
-    history.source = deal.source
+    _created(history, deal)
     history.amount = deal.amount
     history.lead_id = deal.lead_id
-    trail = history.trail
-    trail.append(deal.stage)
-    trail.append(deal.created_at)
 
 
 def _moved(history: History, event: MoveEvent) -> None:
