@@ -13,7 +13,17 @@ The public API is re-exported here; the submodules `model`, `pipelines`, `matchi
 
 from importlib import metadata as _metadata
 
-from funnelkit import analytics, exceptions, matching, model, pipelines, plans, storage, tasks
+from funnelkit import (
+    analytics,
+    exceptions,
+    matching,
+    model,
+    pipelines,
+    plans,
+    service,
+    storage,
+    tasks,
+)
 from funnelkit._converter import (
     Converter,
     event_from_data,
@@ -125,6 +135,7 @@ from funnelkit.pipelines import (
     TaskToCreate,
     to_mermaid,
 )
+from funnelkit.service import Service
 from funnelkit.storage import (
     ContactKeys,
     ContactRepository,
@@ -228,6 +239,7 @@ __all__ = [
     "Reason",
     "RecordedEvent",
     "SequentialIds",
+    "Service",
     "SetField",
     "Stage",
     "StageChanged",
@@ -265,6 +277,7 @@ __all__ = [
     "model",
     "pipelines",
     "plans",
+    "service",
     "storage",
     "tasks",
     "to_data",

@@ -1,0 +1,456 @@
+"""
+The application service: the operations a CRM back end performs, each in one unit of work.
+
+A host app creates one `Service` with its store (the in-memory store by default), clock, id
+factory, funnel and policies, and calls its operations: take in a lead, convert it, move a
+lead or deal, win or lose a deal, create and complete tasks, record payments and document
+versions, plan, apply and undo merges, read the agendas and the analytics. Each operation
+reads what it needs, decides with the pure policies, and writes the new values and their
+events through one unit of work: all of it commits, or none of it does. The sequence numbers of
+the events come from the event store, so callers never count them.
+
+When someone else saved the same lead or deal in between, the operation raises
+`ConflictError` and writes nothing; pass ``retries=`` to have the service read again and
+retry (the decision is then made on the fresh values).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+import attrs
+
+from funnelkit.analytics import Histories, histories
+from funnelkit.exceptions import ConflictError
+from funnelkit.matching import Intake
+from funnelkit.model import (
+    Actor,
+    Clock,
+    Contact,
+    Deal,
+    Document,
+    DocumentKind,
+    DocumentVersionAdded,
+    EntityKind,
+    EntityRef,
+    Event,
+    IdFactory,
+    Lead,
+    Money,
+    Payment,
+    PaymentKind,
+    PaymentReceived,
+    Task,
+    TaskKind,
+)
+from funnelkit.model._checks import raise_for
+from funnelkit.pipelines import Funnel, Pipeline, StageKind
+from funnelkit.storage import InMemoryStore, Store
+from funnelkit.tasks import DEFAULT_MINUTES, Agenda, TaskPolicy, agendas_in
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from datetime import date, datetime, tzinfo
+
+    from funnelkit.matching import IntakeResult
+    from funnelkit.pipelines import Conversion, TaskToCreate
+    from funnelkit.storage import UnitOfWork
+
+
+__all__ = ["Service"]
+
+R = TypeVar("R")
+
+
+@attrs.define(kw_only=True)
+class Service:
+    """
+    The operations of a CRM back end over one store, each in one unit of work.
+
+    Attributes:
+        clock: Where "now" comes from.
+        ids: Where new ids come from.
+        funnel: The lead pipeline and the deal pipelines.
+        store: The storage (an `InMemoryStore` by default).
+        intake: How new requests are taken in (needed by `take_in`).
+        tasks: The task rules.
+        retries: How many times an operation is read again and retried after a conflict.
+    """
+
+    clock: Clock
+    ids: IdFactory
+    funnel: Funnel
+    store: Store = attrs.field(factory=InMemoryStore)
+    intake: Intake | None = None
+    tasks: TaskPolicy = attrs.field(factory=TaskPolicy)
+    retries: int = 0
+
+    # --- running an operation ---------------------------------------------------------------
+
+    def _run(self, operation: Callable[[UnitOfWork], R]) -> R:
+        """Run `operation` in a unit of work and commit; retry after a conflict if asked."""
+        attempt = 0
+        while True:
+            try:
+                with self.store.unit_of_work() as uow:
+                    result = operation(uow)
+                    uow.commit()
+                    return result
+            except ConflictError:
+                attempt += 1
+                if attempt > self.retries:
+                    raise
+
+    def _pipeline(self, key: str) -> Pipeline:
+        pipelines = (self.funnel.leads, *self.funnel.deals)
+        found = next((p for p in pipelines if p.key == key), None)
+        if found is None:
+            known = ", ".join(p.key for p in pipelines)
+            raise_for("pipeline", key, f"not a pipeline of the funnel; known: {known}", "unknown")
+        return found
+
+    @staticmethod
+    def _next(uow: UnitOfWork, ref: EntityRef) -> int:
+        return uow.events.last_sequence(ref) + 1
+
+    def _effects(
+        self, uow: UnitOfWork, effects: tuple[TaskToCreate, ...], actor: Actor, at: datetime
+    ) -> list[Task]:
+        """Create the tasks a stage's entry actions ask for, with their events."""
+        created = []
+        for effect in effects:
+            task, event = self.tasks.from_effect(
+                effect, task_id=self.ids.new_id(EntityKind.TASK), actor=actor, at=at
+            )
+            created.append(uow.tasks.add(task))
+            uow.events.append([event])
+        return created
+
+    # --- leads and deals --------------------------------------------------------------------
+
+    def take_in(self, lead: Lead, actor: Actor) -> IntakeResult:
+        """
+        Take in a new request: match and link its contact, mark repeats, qualify, place it.
+
+        Raises:
+            ValidationError: If the service has no intake policy.
+        """
+        intake = self.intake
+        if intake is None:
+            raise_for(
+                "intake", None, "taking in leads needs Service(intake=Intake(...))", "required"
+            )
+        at = self.clock.now()
+        return self._run(lambda uow: intake.receive(lead, uow, actor, at, ids=self.ids))
+
+    def move(
+        self,
+        ref: EntityRef,
+        to_stage: str,
+        actor: Actor,
+        *,
+        reason: str | None = None,
+        note: str = "",
+        force: bool = False,
+    ) -> Lead | Deal:
+        """
+        Move a lead or deal to a stage under its pipeline's rules; create its entry tasks.
+
+        Raises:
+            NotFoundError: If there is no such lead or deal.
+            MoveRefusedError: If a rule forbids the move (nothing is written).
+            ConflictError: If it was changed meanwhile (after the retries).
+        """
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Lead | Deal:
+            entity: Lead | Deal
+            if ref.kind is EntityKind.LEAD:
+                entity = uow.leads.get(ref.id)
+            elif ref.kind is EntityKind.DEAL:
+                entity = uow.deals.get(ref.id)
+            else:
+                raise_for("ref", ref, "only leads and deals move between stages", "entity_kind")
+            rules = self._pipeline(entity.pipeline).compile()
+            moved = rules.move(
+                entity,
+                to_stage,
+                actor,
+                at,
+                sequence=self._next(uow, ref),
+                reason=reason,
+                note=note,
+                force=force,
+            )
+            saved: Lead | Deal
+            if isinstance(moved.entity, Lead):
+                saved = uow.leads.save(moved.entity)
+            else:
+                saved = uow.deals.save(moved.entity)
+            uow.events.append(list(moved.events))
+            self._effects(uow, moved.effects, actor, at)
+            return saved
+
+        return self._run(operation)
+
+    def _closing_stage(self, deal: Deal, kind: StageKind) -> str:
+        pipeline = self._pipeline(deal.pipeline)
+        found = next((stage.key for stage in pipeline.stages if stage.kind is kind), None)
+        if found is None:
+            message = f"pipeline {pipeline.key!r} has no {kind.value} stage"
+            raise_for("stage", kind.value, message, "unknown")
+        return found
+
+    def win(self, deal_id: str, actor: Actor) -> Deal:
+        """Move a deal to its pipeline's won stage (the stage rules apply)."""
+        deal = self._read(lambda uow: uow.deals.get(deal_id))
+        won = self.move(deal.ref, self._closing_stage(deal, StageKind.WON), actor)
+        assert isinstance(won, Deal)  # noqa: S101 - a deal moves as a deal
+        return won
+
+    def lose(self, deal_id: str, actor: Actor, reason: str, note: str = "") -> Deal:
+        """Move a deal to its pipeline's lost stage with a reason from the pipeline's list."""
+        deal = self._read(lambda uow: uow.deals.get(deal_id))
+        lost = self.move(
+            deal.ref, self._closing_stage(deal, StageKind.LOST), actor, reason=reason, note=note
+        )
+        assert isinstance(lost, Deal)  # noqa: S101
+        return lost
+
+    def convert(
+        self,
+        lead_id: str,
+        actor: Actor,
+        *,
+        pipeline: str | None = None,
+        title: str = "",
+        amount: Money | None = None,
+    ) -> Conversion:
+        """
+        Convert a good lead into a deal in the funnel's first (or the named) deal pipeline.
+
+        A lead without a contact gets one, made from its contact data.
+
+        Raises:
+            NotFoundError: If there is no such lead.
+            MoveRefusedError: If the lead pipeline's rules refuse the conversion.
+        """
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Conversion:
+            lead = uow.leads.get(lead_id)
+            contact = None
+            if lead.contact_id is None:
+                data = lead.contact_data
+                contact = Contact(
+                    id=self.ids.new_id(EntityKind.CONTACT),
+                    created_at=at,
+                    names=(data.name,) if data.name else (),
+                    phones=data.phones,
+                    emails=data.emails,
+                    company=data.company,
+                )
+            done = self.funnel.convert(
+                lead,
+                actor,
+                at,
+                sequence=self._next(uow, lead.ref),
+                deal_id=self.ids.new_id(EntityKind.DEAL),
+                pipeline=pipeline,
+                contact=contact,
+                title=title,
+                amount=amount,
+            )
+            if done.contact is not None:
+                uow.contacts.add(done.contact)
+            saved = uow.leads.save(done.lead)
+            deal = uow.deals.add(done.deal)
+            uow.events.append(list(done.events))
+            self._effects(uow, done.effects, actor, at)
+            return attrs.evolve(done, lead=saved, deal=deal)
+
+        return self._run(operation)
+
+    def record_payment(
+        self,
+        deal_id: str,
+        amount: Money,
+        actor: Actor,
+        *,
+        kind: PaymentKind = PaymentKind.PREPAYMENT,
+        note: str = "",
+    ) -> Deal:
+        """
+        Record money received for a deal (in the deal's currency), now.
+
+        The payment's id is the deal's id and its number: ``"D-7-P2"``.
+
+        Raises:
+            NotFoundError: If there is no such deal.
+            ValidationError: If the currency differs from the deal's (nothing is written).
+        """
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Deal:
+            deal = uow.deals.get(deal_id)
+            payment = Payment(
+                id=f"{deal.id}-P{len(deal.payments) + 1}",
+                amount=amount,
+                received_at=at,
+                kind=kind,
+                note=note,
+            )
+            saved = uow.deals.save(attrs.evolve(deal, payments=(*deal.payments, payment)))
+            uow.events.append(
+                [
+                    PaymentReceived(
+                        entity=deal.ref,
+                        sequence=self._next(uow, deal.ref),
+                        at=at,
+                        actor=actor.id,
+                        payment=payment,
+                    )
+                ]
+            )
+            return saved
+
+        return self._run(operation)
+
+    def add_document(
+        self,
+        deal_id: str,
+        kind: DocumentKind,
+        actor: Actor,
+        *,
+        amount: Money | None = None,
+        reference: str = "",
+        note: str = "",
+    ) -> Deal:
+        """
+        Record the next version of a document sent to the client (a proposal, an estimate...).
+
+        Raises:
+            NotFoundError: If there is no such deal.
+        """
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Deal:
+            deal = uow.deals.get(deal_id)
+            version = 1 + sum(1 for d in deal.documents if d.kind is kind)
+            document = Document(
+                kind=kind,
+                version=version,
+                sent_at=at,
+                amount=amount,
+                reference=reference,
+                note=note,
+            )
+            saved = uow.deals.save(attrs.evolve(deal, documents=(*deal.documents, document)))
+            uow.events.append(
+                [
+                    DocumentVersionAdded(
+                        entity=deal.ref,
+                        sequence=self._next(uow, deal.ref),
+                        at=at,
+                        actor=actor.id,
+                        document=document,
+                    )
+                ]
+            )
+            return saved
+
+        return self._run(operation)
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def create_task(
+        self,
+        subject: EntityRef,
+        actor: Actor,
+        *,
+        kind: TaskKind,
+        title: str,
+        assignee: str,
+        due_at: datetime,
+    ) -> Task:
+        """
+        Create a task about a lead, deal or contact.
+
+        Raises:
+            ValidationError: If the task is malformed (a due time in the past when the task
+                rules forbid it, a blank assignee...).
+        """
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Task:
+            task, event = self.tasks.create(
+                task_id=self.ids.new_id(EntityKind.TASK),
+                subject=subject,
+                kind=kind,
+                title=title,
+                assignee=assignee,
+                due_at=due_at,
+                actor=actor,
+                at=at,
+            )
+            stored = uow.tasks.add(task)
+            uow.events.append([event])
+            return stored
+
+        return self._run(operation)
+
+    def complete_task(
+        self, task_id: str, result: str, actor: Actor, *, client_reached: bool | None = None
+    ) -> Task:
+        """
+        Complete a task with its written result.
+
+        Raises:
+            NotFoundError: If there is no such task.
+            ValidationError: If the result is blank, the client was not reached where the rules
+                require it, or the task is already closed (nothing is written).
+        """
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Task:
+            task = uow.tasks.get(task_id)
+            done, event = self.tasks.complete(
+                task,
+                result,
+                actor,
+                at,
+                sequence=self._next(uow, task.ref),
+                client_reached=client_reached,
+            )
+            saved = uow.tasks.save(done)
+            uow.events.append([event])
+            return saved
+
+        return self._run(operation)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _read(self, query: Callable[[UnitOfWork], R]) -> R:
+        with self.store.unit_of_work() as uow:
+            return query(uow)
+
+    def agendas(
+        self, day: date, zone: tzinfo, *, minutes: Mapping[TaskKind, int] = DEFAULT_MINUTES
+    ) -> dict[str, Agenda]:
+        """Every manager's agenda for a day, as of now."""
+        pipelines = [self.funnel.leads, *self.funnel.deals]
+        now = self.clock.now()
+        return self._read(
+            lambda uow: agendas_in(
+                uow, day, zone=zone, as_of=now, pipelines=pipelines, minutes=minutes
+            )
+        )
+
+    def events(self) -> list[Event]:
+        """Every event recorded, in the order it was recorded."""
+        return self._read(lambda uow: [recorded.event for recorded in uow.events.read_all()])
+
+    def histories(self, as_of: datetime | None = None) -> Histories:
+        """The analytics' fold of every event recorded, as of now (or `as_of`)."""
+        return histories(self.events(), as_of=as_of or self.clock.now())

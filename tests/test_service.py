@@ -1,0 +1,193 @@
+"""The application service: each operation in one unit of work, conflicts retried or refused."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta, timezone
+from typing import Any
+
+import attrs
+import pytest
+from examples.seed_pipelines import LEADS, MEETING, SEED_000
+
+import funnelkit as fk
+from funnelkit import analytics as fa
+from funnelkit.matching import Intake, QualificationPolicy, SpamPattern
+from funnelkit.service import Service
+from funnelkit.testing.contracts import T0
+
+
+MSK = timezone(timedelta(hours=3))
+ANNA = fk.Actor(id="anna", roles=frozenset({"manager"}))
+SITE = fk.LeadSource(channel="site_form", site="krovlya-spb.ru")
+
+
+def service(**changes):
+    """A service over a fresh in-memory store, at 09:00 on 2 March 2026."""
+    intake = Intake(
+        pipeline=LEADS,
+        qualification=QualificationPolicy(rules=(SpamPattern(patterns=("казино",)),)),
+    )
+    options: dict[str, Any] = {
+        "clock": fk.FixedClock(T0),
+        "ids": fk.SequentialIds(),
+        "funnel": SEED_000,
+        "store": fk.InMemoryStore(contact_keys=intake.matching.normaliser.keys),
+        "intake": intake,
+    } | changes
+    return Service(**options)
+
+
+def request(lead_id="Л-1", message="Нужна встреча по кровле"):
+    return fk.Lead(
+        id=lead_id,
+        created_at=T0,
+        pipeline=LEADS.key,
+        stage="Новое обращение",
+        source=SITE,
+        message=message,
+        contact_data=fk.ContactData(name="Алмаз", phones=("8 (912) 345-67-89",)),
+    )
+
+
+def sequences(events):
+    """Each entity's event sequence numbers, in recorded order."""
+    found: dict[fk.EntityRef, list[int]] = {}
+    for event in events:
+        found.setdefault(event.entity, []).append(event.sequence)
+    return found
+
+
+def test_a_request_becomes_a_won_meeting_with_payments_documents_and_tasks():
+    """The whole path through the service; every entity's events are numbered 1, 2, 3..."""
+    crm = service()
+    taken = crm.take_in(request(), ANNA)
+    assert "Новое обращение" == taken.lead.stage
+    crm.clock.advance(timedelta(minutes=5))
+    crm.move(taken.lead.ref, "Квалификация", ANNA)
+    crm.clock.advance(timedelta(minutes=5))
+    converted = crm.convert(taken.lead.id, ANNA, amount=fk.Money.of("480000", "RUB"))
+    deal = converted.deal
+    assert (MEETING.key, MEETING.first_stage.key) == (deal.pipeline, deal.stage)
+    task = crm.create_task(
+        deal.ref,
+        ANNA,
+        kind=fk.TaskKind.MEETING,
+        title="Встреча на объекте",
+        assignee="anna",
+        due_at=T0 + timedelta(days=1),
+    )
+    crm.clock.advance(timedelta(days=1))
+    crm.complete_task(task.id, "Встретились, замерили", ANNA, client_reached=True)
+    crm.add_document(deal.id, fk.DocumentKind.PROPOSAL, ANNA)
+    crm.add_document(deal.id, fk.DocumentKind.PROPOSAL, ANNA)
+    crm.record_payment(deal.id, fk.Money.of("100000", "RUB"), ANNA)
+    crm.move(deal.ref, "Встреча назначена", ANNA)
+    won = crm.win(deal.id, ANNA)
+    assert (fk.DealStatus.WON, (1, 2)) == (won.status, tuple(d.version for d in won.documents))
+    assert f"{deal.id}-P1" == won.payments[0].id
+    for numbers in sequences(crm.events()).values():
+        assert list(range(1, len(numbers) + 1)) == numbers
+    folded = crm.histories()
+    steps = fa.deal_steps(folded)
+    assert (1, 0) == (steps.won, steps.won_without_meeting)
+    assert (1, 1) == (fa.lead_flow(folded).converted, fa.lead_flow(folded).won_from_leads)
+
+
+def test_a_refused_move_writes_nothing():
+    """Skipping a stage is refused with the rule, and the store and the log are unchanged."""
+    crm = service()
+    taken = crm.take_in(request(), ANNA)
+    before = crm.events()
+    with pytest.raises(fk.MoveRefusedError):
+        crm.move(taken.lead.ref, "Спам", ANNA)  # junk needs a reason
+    assert before == crm.events()
+    with crm.store.unit_of_work() as uow:
+        assert taken.lead == uow.leads.get(taken.lead.id)
+
+
+def test_losing_needs_a_known_reason():
+    """A deal is lost with one of its pipeline's reasons; the reason is in the event."""
+    crm = service()
+    taken = crm.take_in(request(), ANNA)
+    crm.move(taken.lead.ref, "Квалификация", ANNA)
+    deal = crm.convert(taken.lead.id, ANNA).deal
+    with pytest.raises(fk.MoveRefusedError, match="reason"):
+        crm.lose(deal.id, ANNA, reason="погода")
+    lost = crm.lose(deal.id, ANNA, reason="expensive")
+    assert ("expensive", "expensive") == (lost.lost_reason, crm.events()[-1].reason)
+
+
+def test_bad_input_is_refused_and_nothing_is_written():
+    """A payment in another currency, a blank result, an unknown deal: errors, no writes."""
+    crm = service()
+    taken = crm.take_in(request(), ANNA)
+    crm.move(taken.lead.ref, "Квалификация", ANNA)
+    deal = crm.convert(taken.lead.id, ANNA, amount=fk.Money.of("480000", "RUB")).deal
+    task = crm.create_task(
+        deal.ref,
+        ANNA,
+        kind=fk.TaskKind.CALL,
+        title="Позвонить",
+        assignee="anna",
+        due_at=T0 + timedelta(hours=1),
+    )
+    before = crm.events()
+    with pytest.raises(fk.ValidationError, match="currency"):
+        crm.record_payment(deal.id, fk.Money.of("100", "EUR"), ANNA)
+    with pytest.raises(fk.ValidationError, match="result"):
+        crm.complete_task(task.id, "  ", ANNA, client_reached=True)
+    with pytest.raises(fk.NotFoundError):
+        crm.win("Д-404", ANNA)
+    assert before == crm.events()
+    with pytest.raises(fk.ValidationError, match="intake"):
+        service(intake=None).take_in(request(), ANNA)
+
+
+class RacingIds:
+    """An id factory that lets someone else save the lead while a conversion is under way."""
+
+    def __init__(self, store, lead_id):
+        self.ids = fk.SequentialIds()
+        self.store, self.lead_id, self.raced = store, lead_id, False
+
+    def new_id(self, kind):
+        if kind is fk.EntityKind.DEAL and not self.raced:
+            self.raced = True
+            with self.store.unit_of_work() as uow:
+                lead = uow.leads.get(self.lead_id)
+                uow.leads.save(attrs.evolve(lead, owner="boris"))
+                uow.commit()
+        return self.ids.new_id(kind)
+
+
+def test_a_conflict_is_refused_or_retried_on_fresh_values():
+    """Someone else saves the lead mid-conversion: refused, or converted on a fresh read."""
+    for retries, expected in ((0, None), (1, "boris")):
+        crm = service(retries=retries)
+        taken = crm.take_in(request(), ANNA)
+        crm.move(taken.lead.ref, "Квалификация", ANNA)
+        crm.ids = RacingIds(crm.store, taken.lead.id)
+        if expected is None:
+            with pytest.raises(fk.ConflictError):
+                crm.convert(taken.lead.id, ANNA)
+            with crm.store.unit_of_work() as uow:
+                assert [] == uow.deals.list()
+        else:
+            converted = crm.convert(taken.lead.id, ANNA)
+            assert expected == converted.deal.owner
+
+
+def test_the_agendas_read_from_the_store():
+    """The manager's day through the service: the new lead first, then her call."""
+    crm = service()
+    taken = crm.take_in(attrs.evolve(request(), owner="anna"), ANNA)
+    crm.create_task(
+        taken.lead.ref,
+        ANNA,
+        kind=fk.TaskKind.CALL,
+        title="Перезвонить",
+        assignee="anna",
+        due_at=T0 + timedelta(hours=2),
+    )
+    day = crm.agendas(date(2026, 3, 2), MSK)["anna"]
+    assert [None, "Перезвонить"] == [item.task.title if item.task else None for item in day.items]
