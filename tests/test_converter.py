@@ -130,7 +130,7 @@ def test_every_problem_is_listed_with_its_path():
         (
             "$: unknown key 'extra' for Deal; allowed keys: amount, closed_at, contact_id, "
             "created_at, documents, fields, id, lead_id, lost_note, lost_reason, owner, payments, "
-            "pipeline, stage, status, title, version"
+            "pipeline, source, stage, status, title, version"
         ),
     ]
     assert expected == _problems(data, fk.Deal)
