@@ -1,7 +1,7 @@
 """
 Development tasks, with nothing but Python and pip needed beforehand.
 
-    python3 dev.py example   run the main example (examples/quickstart.py)
+    python3 dev.py example   run the main example (examples/roofing.py)
     python3 dev.py test      run the whole test suite (tests, examples, code in docs)
     python3 dev.py lint      ruff (lint and format check) and mypy --strict
 
@@ -52,7 +52,7 @@ def ensure_venv() -> None:
 
 def example(args: list[str]) -> int:
     """Run the main example."""
-    return _run(PYTHON, ROOT / "examples" / "quickstart.py", *args)
+    return _run(PYTHON, ROOT / "examples" / "roofing.py", *args)
 
 
 def test(args: list[str]) -> int:

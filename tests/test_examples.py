@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 import subprocess
 import sys
@@ -37,3 +38,17 @@ def test_quickstart_records_the_whole_story(capsys):
     output = capsys.readouterr().out
     assert "Алмаз (C-1): deals ['D-1']" in output
     assert '"to_stage": "ОП ВЗЯЛ В РАБОТУ"' in output
+
+
+def test_the_roofing_season_reports_and_writes_its_charts(tmp_path, capsys):
+    """The main example plays the season and writes the diagrams and specs it promises."""
+    main = runpy.run_path(str(EXAMPLES[0].with_name("roofing.py")))["main"]
+    season = main([str(tmp_path)])
+    output = capsys.readouterr().out
+    assert season.requests > 1000
+    for heading in ("funnel of «кровля»", "lost and junk reasons", "bottlenecks", "sources:"):
+        assert heading in output
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert ["flows.mmd", "funnel.vl.json", "pipeline.mmd", "time_in_stage.vl.json"] == written
+    spec = json.loads((tmp_path / "funnel.vl.json").read_text(encoding="utf-8"))
+    assert "УСПЕШНО РЕАЛИЗОВАНО" == spec["data"]["values"][-1]["stage"]

@@ -191,3 +191,42 @@ def test_the_agendas_read_from_the_store():
     )
     day = crm.agendas(date(2026, 3, 2), MSK)["anna"]
     assert [None, "Перезвонить"] == [item.task.title if item.task else None for item in day.items]
+
+
+def test_update_records_each_change_and_checks_the_schema():
+    """Owner, amount and custom fields: one event each; unknown fields are refused whole."""
+    crm = service()
+    taken = crm.take_in(request(), ANNA)
+    crm.move(taken.lead.ref, "Квалификация", ANNA)
+    deal = crm.convert(taken.lead.id, ANNA).deal
+    before = len(crm.events())
+    updated = crm.update(deal.ref, ANNA, owner="boris", amount=fk.Money.of("300000", "RUB"))
+    assert ("boris", fk.Money.of("300000", "RUB")) == (updated.owner, updated.amount)
+    assert ["owner_changed", "amount_changed"] == [type(e).TYPE for e in crm.events()[before:]]
+    assert updated == crm.update(deal.ref, ANNA, owner="boris")  # no change, no event
+    with pytest.raises(fk.ValidationError):
+        crm.update(deal.ref, ANNA, fields={"нет такого поля": "x"})
+    with pytest.raises(fk.ValidationError, match="only deals"):
+        crm.update(taken.lead.ref, ANNA, amount=None)
+    assert before + 2 == len(crm.events())
+
+
+def test_cancelling_a_task_needs_a_reason():
+    """A cancelled task keeps its reason; a blank reason changes nothing."""
+    crm = service()
+    taken = crm.take_in(request(), ANNA)
+    task = crm.create_task(
+        taken.lead.ref,
+        ANNA,
+        kind=fk.TaskKind.CALL,
+        title="Перезвонить",
+        assignee="anna",
+        due_at=T0 + timedelta(hours=2),
+    )
+    with pytest.raises(fk.ValidationError):
+        crm.cancel_task(task.id, " ", ANNA)
+    cancelled = crm.cancel_task(task.id, "Клиент передумал", ANNA)
+    assert (fk.TaskStatus.CANCELLED, "Клиент передумал") == (
+        cancelled.status,
+        cancelled.cancel_reason,
+    )

@@ -16,7 +16,8 @@ retry (the decision is then made on the fresh values).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+import enum
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -25,6 +26,7 @@ from funnelkit.exceptions import ConflictError
 from funnelkit.matching import Intake
 from funnelkit.model import (
     Actor,
+    AmountChanged,
     Clock,
     Contact,
     Deal,
@@ -34,9 +36,12 @@ from funnelkit.model import (
     EntityKind,
     EntityRef,
     Event,
+    FieldChanged,
+    FieldValue,
     IdFactory,
     Lead,
     Money,
+    OwnerChanged,
     Payment,
     PaymentKind,
     PaymentReceived,
@@ -58,9 +63,17 @@ if TYPE_CHECKING:
     from funnelkit.storage import UnitOfWork
 
 
-__all__ = ["Service"]
+__all__ = ["KEEP", "Service"]
 
 R = TypeVar("R")
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP
+"""The default of `Service.update`'s arguments: leave the value as it is."""
 
 
 @attrs.define(kw_only=True)
@@ -165,13 +178,7 @@ class Service:
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Lead | Deal:
-            entity: Lead | Deal
-            if ref.kind is EntityKind.LEAD:
-                entity = uow.leads.get(ref.id)
-            elif ref.kind is EntityKind.DEAL:
-                entity = uow.deals.get(ref.id)
-            else:
-                raise_for("ref", ref, "only leads and deals move between stages", "entity_kind")
+            entity = self._get(uow, ref)
             rules = self._pipeline(entity.pipeline).compile()
             moved = rules.move(
                 entity,
@@ -271,6 +278,86 @@ class Service:
             return attrs.evolve(done, lead=saved, deal=deal)
 
         return self._run(operation)
+
+    def update(
+        self,
+        ref: EntityRef,
+        actor: Actor,
+        *,
+        owner: str | _Keep | None = KEEP,
+        amount: Money | _Keep | None = KEEP,
+        fields: Mapping[str, FieldValue] | None = None,
+    ) -> Lead | Deal:
+        """
+        Change a lead's or deal's owner, a deal's amount, or custom fields, with their events.
+
+        Custom fields are checked against the pipeline's schema; a field set to its current
+        value records nothing.
+
+        Raises:
+            NotFoundError: If there is no such lead or deal.
+            ValidationError: If a value does not fit (a field the schema does not know, an
+                amount on a lead, a negative amount); nothing is written.
+        """
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Lead | Deal:
+            entity = self._get(uow, ref)
+            changes, found = self._changes(entity, owner, amount, fields)
+            if not found:
+                return entity
+            sequence = self._next(uow, ref)
+            events = [
+                make(entity=ref, sequence=sequence + n, at=at, actor=actor.id, **values)
+                for n, (make, values) in enumerate(found)
+            ]
+            changed = attrs.evolve(entity, **changes)
+            saved: Lead | Deal = (
+                uow.leads.save(changed) if isinstance(changed, Lead) else uow.deals.save(changed)
+            )
+            uow.events.append(events)
+            return saved
+
+        return self._run(operation)
+
+    def _changes(
+        self,
+        entity: Lead | Deal,
+        owner: str | _Keep | None,
+        amount: Money | _Keep | None,
+        fields: Mapping[str, FieldValue] | None,
+    ) -> tuple[dict[str, Any], list[tuple[Callable[..., Event], dict[str, Any]]]]:
+        """The new values of an update, and the events that record them."""
+        changes: dict[str, Any] = {}
+        found: list[tuple[Callable[..., Event], dict[str, Any]]] = []
+        if not isinstance(owner, _Keep) and owner != entity.owner:
+            changes["owner"] = owner
+            found.append((OwnerChanged, {"old": entity.owner, "new": owner}))
+        if not isinstance(amount, _Keep):
+            if not isinstance(entity, Deal):
+                raise_for("amount", amount, "only deals have an amount", "entity_kind")
+            if amount != entity.amount:
+                changes["amount"] = amount
+                found.append((AmountChanged, {"old": entity.amount, "new": amount}))
+        if fields:
+            self._pipeline(entity.pipeline).fields.validate(fields)
+            values = entity.fields
+            for key, value in fields.items():
+                if values.get(key) != value:
+                    found.append(
+                        (FieldChanged, {"field": key, "old": values.get(key), "new": value})
+                    )
+                    values = values.set(key, value)
+            changes["fields"] = values
+        return changes, found
+
+    @staticmethod
+    def _get(uow: UnitOfWork, ref: EntityRef) -> Lead | Deal:
+        if ref.kind is EntityKind.LEAD:
+            return uow.leads.get(ref.id)
+        if ref.kind is not EntityKind.DEAL:
+            raise_for("ref", ref, "expected a lead or a deal", "entity_kind")
+        return uow.deals.get(ref.id)
 
     def record_payment(
         self,
@@ -424,6 +511,27 @@ class Service:
                 client_reached=client_reached,
             )
             saved = uow.tasks.save(done)
+            uow.events.append([event])
+            return saved
+
+        return self._run(operation)
+
+    def cancel_task(self, task_id: str, reason: str, actor: Actor) -> Task:
+        """
+        Cancel a task, with the reason.
+
+        Raises:
+            NotFoundError: If there is no such task.
+            ValidationError: If the reason is blank or the task is already closed.
+        """
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Task:
+            task = uow.tasks.get(task_id)
+            cancelled, event = self.tasks.cancel(
+                task, reason, actor, at, sequence=self._next(uow, task.ref)
+            )
+            saved = uow.tasks.save(cancelled)
             uow.events.append([event])
             return saved
 
