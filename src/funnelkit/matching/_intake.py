@@ -178,8 +178,7 @@ class Intake:
             )
             events.append(linked)
         context = QualificationContext(
-            normaliser=self.matching.normaliser,
-            open_leads=tuple(uow.leads.list(pipeline=self.pipeline.key, status=LeadStatus.OPEN)),
+            normaliser=self.matching.normaliser, open_leads=self._open_leads_like(lead, uow)
         )
         qualification = self.qualification.qualify(lead, context)
         sequence = sum(1 for e in events if e.entity == lead.ref) + 1
@@ -234,6 +233,29 @@ class Intake:
                 f"{self.pipeline.key!r} at {first!r}",
                 "first_stage",
             )
+
+    def _open_leads_like(self, lead: Lead, uow: UnitOfWork) -> tuple[Lead, ...]:
+        """
+        The open leads that may share a phone or e-mail with `lead` (for `OpenDuplicate`).
+
+        Every lead with a valid phone or e-mail is linked to a contact holding it when
+        `create_contacts` is on, so the leads of the contacts found under the lead's keys are
+        all there is to look at: the look-up does not grow with the base. Without contact
+        creation, every open lead of the pipeline is read.
+        """
+        if not self.create_contacts:
+            return tuple(uow.leads.list(pipeline=self.pipeline.key, status=LeadStatus.OPEN))
+        contact_ids = {
+            contact.id
+            for key in self.matching.normaliser.keys(lead)
+            for contact in uow.contacts.find_by_key(key)
+        }
+        return tuple(
+            other
+            for contact_id in sorted(contact_ids)
+            for other in uow.leads.list(contact_id=contact_id, status=LeadStatus.OPEN)
+            if other.pipeline == self.pipeline.key
+        )
 
     def _junk_stage(self, reason: str) -> str:
         if reason in self.junk_stages:
