@@ -230,3 +230,22 @@ def test_cancelling_a_task_needs_a_reason():
         cancelled.status,
         cancelled.cancel_reason,
     )
+
+
+def test_a_won_meeting_opens_the_proposal_deal():
+    """In seed 000's chained funnel the next deal keeps the lead, the contact and the amount."""
+    crm = service()
+    taken = crm.take_in(request(), ANNA)
+    crm.move(taken.lead.ref, "Квалификация", ANNA)
+    meeting = crm.convert(taken.lead.id, ANNA, amount=fk.Money.of("480000", "RUB")).deal
+    with pytest.raises(fk.ValidationError):
+        crm.open_next(meeting.id, ANNA)  # not won yet
+    crm.move(meeting.ref, "Встреча назначена", ANNA)
+    crm.win(meeting.id, ANNA)
+    proposal = crm.open_next(meeting.id, ANNA)
+    assert ("кп", "Л-1", meeting.contact_id, meeting.amount) == (
+        proposal.pipeline,
+        proposal.lead_id,
+        proposal.contact_id,
+        proposal.amount,
+    )

@@ -279,6 +279,27 @@ class Service:
 
         return self._run(operation)
 
+    def open_next(self, deal_id: str, actor: Actor, *, pipeline: str | None = None) -> Deal:
+        """
+        Open the deal that follows a won deal in a chained funnel (meeting → proposal → ...).
+
+        Raises:
+            NotFoundError: If there is no such deal.
+            ValidationError: If the deal is not won, or its pipeline ends the chain.
+        """
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Deal:
+            won = uow.deals.get(deal_id)
+            following = self.funnel.open_next(
+                won, actor, at, deal_id=self.ids.new_id(EntityKind.DEAL), pipeline=pipeline
+            )
+            deal = uow.deals.add(following.deal)
+            uow.events.append(list(following.events))
+            return deal
+
+        return self._run(operation)
+
     def update(
         self,
         ref: EntityRef,

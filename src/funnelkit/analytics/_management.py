@@ -1037,13 +1037,19 @@ def receivables(
     *,
     currency: str,
     as_of: datetime | None = None,
+    pipeline: Pipeline | None = None,
     filters: Filters = _EVERYTHING,
 ) -> Receivables:
-    """Per deal in `currency`: its amount, the payments received, the balance due."""
+    """
+    Per deal in `currency`: its amount, the payments received, the balance due.
+
+    In a chained funnel the money is due in one pipeline (the main sale): name it, or the won
+    meetings and proposals count as debts too.
+    """
     folded = _fold(data, as_of)
     zero = Money(amount=Decimal(0), currency=currency)
     found = []
-    for deal in _select(folded, EntityKind.DEAL, None, filters):
+    for deal in _select(folded, EntityKind.DEAL, pipeline.key if pipeline else None, filters):
         paid = sum((m.amount for _, m in deal.payments if m.currency == currency), Decimal(0))
         amount = (
             deal.amount if deal.amount is not None and deal.amount.currency == currency else None
