@@ -380,6 +380,23 @@ class Service:
             raise_for("ref", ref, "expected a lead or a deal", "entity_kind")
         return uow.deals.get(ref.id)
 
+    def _save_deal(
+        self,
+        uow: UnitOfWork,
+        changed: Deal,
+        event_type: Callable[..., Event],
+        actor: Actor,
+        at: datetime,
+        **values: Any,
+    ) -> Deal:
+        """Save a changed deal with the one event that records the change."""
+        sequence = self._next(uow, changed.ref)
+        saved = uow.deals.save(changed)
+        uow.events.append(
+            [event_type(entity=changed.ref, sequence=sequence, at=at, actor=actor.id, **values)]
+        )
+        return saved
+
     def record_payment(
         self,
         deal_id: str,
@@ -409,19 +426,8 @@ class Service:
                 kind=kind,
                 note=note,
             )
-            saved = uow.deals.save(attrs.evolve(deal, payments=(*deal.payments, payment)))
-            uow.events.append(
-                [
-                    PaymentReceived(
-                        entity=deal.ref,
-                        sequence=self._next(uow, deal.ref),
-                        at=at,
-                        actor=actor.id,
-                        payment=payment,
-                    )
-                ]
-            )
-            return saved
+            changed = attrs.evolve(deal, payments=(*deal.payments, payment))
+            return self._save_deal(uow, changed, PaymentReceived, actor, at, payment=payment)
 
         return self._run(operation)
 
@@ -454,19 +460,8 @@ class Service:
                 reference=reference,
                 note=note,
             )
-            saved = uow.deals.save(attrs.evolve(deal, documents=(*deal.documents, document)))
-            uow.events.append(
-                [
-                    DocumentVersionAdded(
-                        entity=deal.ref,
-                        sequence=self._next(uow, deal.ref),
-                        at=at,
-                        actor=actor.id,
-                        document=document,
-                    )
-                ]
-            )
-            return saved
+            changed = attrs.evolve(deal, documents=(*deal.documents, document))
+            return self._save_deal(uow, changed, DocumentVersionAdded, actor, at, document=document)
 
         return self._run(operation)
 
