@@ -24,11 +24,11 @@ import attrs
 from funnelkit.analytics import Histories, histories
 from funnelkit.exceptions import ConflictError
 from funnelkit.matching import Intake
+from funnelkit.matching._intake import contact_from_lead
 from funnelkit.model import (
     Actor,
     AmountChanged,
     Clock,
-    Contact,
     Deal,
     Document,
     DocumentKind,
@@ -74,6 +74,15 @@ class _Keep(enum.Enum):
 
 KEEP = _Keep.KEEP
 """The default of `Service.update`'s arguments: leave the value as it is."""
+
+
+def _closing_stage(pipeline: Pipeline, kind: StageKind) -> str:
+    """The pipeline's first stage of a closing kind (won or lost)."""
+    found = next((stage.key for stage in pipeline.stages if stage.kind is kind), None)
+    if found is None:
+        message = f"pipeline {pipeline.key!r} has no {kind.value} stage"
+        raise_for("stage", kind.value, message, "unknown")
+    return found
 
 
 @attrs.define(kw_only=True)
@@ -175,14 +184,30 @@ class Service:
             MoveRefusedError: If a rule forbids the move (nothing is written).
             ConflictError: If it was changed meanwhile (after the retries).
         """
+        return self._move(ref, to_stage, actor, reason=reason, note=note, force=force)
+
+    def _move(
+        self,
+        ref: EntityRef,
+        to_stage: str | StageKind,
+        actor: Actor,
+        *,
+        reason: str | None = None,
+        note: str = "",
+        force: bool = False,
+    ) -> Lead | Deal:
+        """`move`; a `StageKind` names the pipeline's won or lost stage, read in the same unit."""
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Lead | Deal:
             entity = self._get(uow, ref)
-            rules = self._pipeline(entity.pipeline).compile()
-            moved = rules.move(
+            pipeline = self._pipeline(entity.pipeline)
+            stage = (
+                _closing_stage(pipeline, to_stage) if isinstance(to_stage, StageKind) else to_stage
+            )
+            moved = pipeline.compile().move(
                 entity,
-                to_stage,
+                stage,
                 actor,
                 at,
                 sequence=self._next(uow, ref),
@@ -190,38 +215,22 @@ class Service:
                 note=note,
                 force=force,
             )
-            saved: Lead | Deal
-            if isinstance(moved.entity, Lead):
-                saved = uow.leads.save(moved.entity)
-            else:
-                saved = uow.deals.save(moved.entity)
+            saved = self._save(uow, moved.entity)
             uow.events.append(list(moved.events))
             self._effects(uow, moved.effects, actor, at)
             return saved
 
         return self._run(operation)
 
-    def _closing_stage(self, deal: Deal, kind: StageKind) -> str:
-        pipeline = self._pipeline(deal.pipeline)
-        found = next((stage.key for stage in pipeline.stages if stage.kind is kind), None)
-        if found is None:
-            message = f"pipeline {pipeline.key!r} has no {kind.value} stage"
-            raise_for("stage", kind.value, message, "unknown")
-        return found
-
     def win(self, deal_id: str, actor: Actor) -> Deal:
         """Move a deal to its pipeline's won stage (the stage rules apply)."""
-        deal = self._read(lambda uow: uow.deals.get(deal_id))
-        won = self.move(deal.ref, self._closing_stage(deal, StageKind.WON), actor)
+        won = self._move(EntityRef.deal(deal_id), StageKind.WON, actor)
         assert isinstance(won, Deal)  # noqa: S101 - a deal moves as a deal
         return won
 
     def lose(self, deal_id: str, actor: Actor, reason: str, note: str = "") -> Deal:
         """Move a deal to its pipeline's lost stage with a reason from the pipeline's list."""
-        deal = self._read(lambda uow: uow.deals.get(deal_id))
-        lost = self.move(
-            deal.ref, self._closing_stage(deal, StageKind.LOST), actor, reason=reason, note=note
-        )
+        lost = self._move(EntityRef.deal(deal_id), StageKind.LOST, actor, reason=reason, note=note)
         assert isinstance(lost, Deal)  # noqa: S101
         return lost
 
@@ -249,15 +258,7 @@ class Service:
             lead = uow.leads.get(lead_id)
             contact = None
             if lead.contact_id is None:
-                data = lead.contact_data
-                contact = Contact(
-                    id=self.ids.new_id(EntityKind.CONTACT),
-                    created_at=at,
-                    names=(data.name,) if data.name else (),
-                    phones=data.phones,
-                    emails=data.emails,
-                    company=data.company,
-                )
+                contact = contact_from_lead(lead, self.ids.new_id(EntityKind.CONTACT), at)
             done = self.funnel.convert(
                 lead,
                 actor,
@@ -332,10 +333,7 @@ class Service:
                 make(entity=ref, sequence=sequence + n, at=at, actor=actor.id, **values)
                 for n, (make, values) in enumerate(found)
             ]
-            changed = attrs.evolve(entity, **changes)
-            saved: Lead | Deal = (
-                uow.leads.save(changed) if isinstance(changed, Lead) else uow.deals.save(changed)
-            )
+            saved = self._save(uow, attrs.evolve(entity, **changes))
             uow.events.append(events)
             return saved
 
@@ -371,6 +369,10 @@ class Service:
                     values = values.set(key, value)
             changes["fields"] = values
         return changes, found
+
+    @staticmethod
+    def _save(uow: UnitOfWork, entity: Lead | Deal) -> Lead | Deal:
+        return uow.leads.save(entity) if isinstance(entity, Lead) else uow.deals.save(entity)
 
     @staticmethod
     def _get(uow: UnitOfWork, ref: EntityRef) -> Lead | Deal:

@@ -90,21 +90,32 @@ class Filters:
 
     def keeps(self, history: History) -> bool:
         """Whether a history passes every filter."""
-        if self.owner is not None and history.owner != self.owner:
-            return False
-        if self.channel is not None and (
-            history.source is None or history.source.channel != self.channel
-        ):
-            return False
-        period = self.period
-        if period is None:
-            return True
-        if self.basis is Basis.CREATED:
-            return history.created_at is not None and period.holds(history.created_at, self.zone)
-        if self.basis is Basis.CLOSED:
-            return history.closed_at is not None and period.holds(history.closed_at, self.zone)
-        start, end = period.bounds(self.zone)
-        return any(start <= moment < end for moment in history.entered)
+        return self._predicate()(history)
+
+    def _predicate(self) -> Callable[[History], bool]:
+        """`keeps` with the period's bounds worked out once, for a loop over many histories."""
+        owner, channel, period = self.owner, self.channel, self.period
+        start, end = period.bounds(self.zone) if period is not None else (None, None)
+        basis = self.basis
+
+        def keeps(history: History) -> bool:
+            if owner is not None and history.owner != owner:
+                return False
+            if channel is not None and (
+                history.source is None or history.source.channel != channel
+            ):
+                return False
+            if start is None or end is None:
+                return True
+            if basis is Basis.CREATED:
+                moments = [history.created_at] if history.created_at is not None else []
+            elif basis is Basis.CLOSED:
+                moments = [history.closed_at] if history.closed_at is not None else []
+            else:
+                moments = history.entered
+            return any(start <= moment < end for moment in moments)
+
+        return keeps
 
 
 _EVERYTHING = Filters()
@@ -140,11 +151,11 @@ def _select(
         pool = folded.deals.values()
     else:
         pool = folded
-    everything = filters == _EVERYTHING
+    keeps = None if filters == _EVERYTHING else filters._predicate()  # noqa: SLF001
     for history in pool:
         if pipeline is not None and history.pipeline != pipeline:
             continue
-        if everything or filters.keeps(history):
+        if keeps is None or keeps(history):
             yield history
 
 

@@ -158,7 +158,7 @@ class Intake:
         contact_id = same[0].right if same else None
         created = False
         if contact_id is None and self.create_contacts and self.matching.normaliser.keys(lead):
-            contact = self._new_contact(lead, ids.new_id(EntityKind.CONTACT), at)
+            contact = contact_from_lead(lead, ids.new_id(EntityKind.CONTACT), at)
             uow.contacts.add(contact)
             events.append(
                 ContactCreated(
@@ -262,15 +262,21 @@ class Intake:
             return self.junk_stages[reason]
         return next(s.key for s in self.pipeline.stages if s.kind is StageKind.JUNK)
 
-    @staticmethod
-    def _new_contact(lead: Lead, contact_id: str, at: datetime) -> Contact:
-        data = lead.contact_data
-        name = data.name or next(iter(data.phones + data.emails))
-        return Contact(
-            id=contact_id,
-            created_at=at,
-            names=(name,),
-            phones=tuple(dict.fromkeys(data.phones)),
-            emails=tuple(dict.fromkeys(data.emails)),
-            company=data.company,
-        )
+
+def contact_from_lead(lead: Lead, contact_id: str, at: datetime) -> Contact:
+    """
+    A new contact made from a lead's contact data (named by its phone or e-mail if unnamed).
+
+    The intake creates one for a request nobody matches; the service for a lead converted
+    without a contact.
+    """
+    data = lead.contact_data
+    name = data.name or next(iter(data.phones + data.emails), None)
+    return Contact(
+        id=contact_id,
+        created_at=at,
+        names=(name,) if name else (),
+        phones=tuple(dict.fromkeys(data.phones)),
+        emails=tuple(dict.fromkeys(data.emails)),
+        company=data.company,
+    )

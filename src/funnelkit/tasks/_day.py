@@ -230,8 +230,6 @@ def agendas_in(
     Raises:
         ValidationError: If `as_of` is naive.
     """
-    if as_of.tzinfo is None:
-        raise_for("as_of", as_of, "pass a timezone-aware time", "aware_datetime")
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
     tasks = uow.tasks.list(status=TaskStatus.OPEN, due_before=end)
     leads = {lead.id: lead for lead in uow.leads.list(status=LeadStatus.OPEN)}
