@@ -101,6 +101,7 @@ FUNNELKIT_ALL = [
     "StageKey",
     "StageKind",
     "Store",
+    "StoreNotReadyError",
     "StructureError",
     "Task",
     "TaskCancelled",

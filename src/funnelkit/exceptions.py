@@ -17,8 +17,10 @@ The tree::
     ├── NotFoundError (LookupError)      no entity with that id in the store
     ├── ConflictError                    a stale write: someone else changed the entity
     │                                    (or appended events) first, or the id is taken
-    └── UnitOfWorkError (RuntimeError)   a unit of work used after it was committed or
-                                         rolled back
+    ├── UnitOfWorkError (RuntimeError)   a unit of work used after it was committed or
+    │                                    rolled back
+    └── StoreNotReadyError (RuntimeError)
+                                         a store's database lacks funnelkit's tables
 
 Every error carries the data it is about as attributes (the entity, the field, the rule), and its
 message says what was got, what is allowed and what to do.
@@ -40,6 +42,7 @@ __all__ = [
     "FunnelkitError",
     "MoveRefusedError",
     "NotFoundError",
+    "StoreNotReadyError",
     "StructureError",
     "UnitOfWorkError",
     "ValidationError",
@@ -175,4 +178,13 @@ class UnitOfWorkError(FunnelkitError, RuntimeError):
     A unit of work was used after it was committed or rolled back.
 
     Open a new unit of work with ``store.unit_of_work()`` for the next operation.
+    """
+
+
+class StoreNotReadyError(FunnelkitError, RuntimeError):
+    """
+    A store's database does not hold funnelkit's tables yet.
+
+    Call ``store.create_schema()`` once, or run a migration that creates
+    ``funnelkit.storage.sql.METADATA``.
     """

@@ -1,0 +1,482 @@
+"""
+A store in a SQL database through SQLAlchemy: SQLite embedded, PostgreSQL shared.
+
+Install the extra: ``pip install "funnelkit[sql]"`` (and a PostgreSQL driver such as
+``psycopg`` for PostgreSQL). Then::
+
+    from funnelkit.storage.sql import SqlStore
+
+    store = SqlStore.from_url("sqlite:///crm.db")       # or "postgresql+psycopg://..."
+    store.create_schema()                                # once; or run METADATA in a migration
+
+How it keeps the storage contract (`funnelkit.storage.UnitOfWork`):
+
+- A unit of work buffers its writes and sends them in one database transaction at commit.
+- Optimistic concurrency is done by the database: a save is
+  ``UPDATE ... SET version = version + 1 WHERE id = :id AND version = :read_version``, and a
+  save that changes no row is a `ConflictError`. No read-then-write window exists, across
+  threads, processes or app servers.
+- Adds are ``INSERT ... ON CONFLICT DO NOTHING``: a taken id is a `ConflictError`.
+- Events get their global positions from a one-row counter that each committing transaction
+  increments: committing writers take turns there, so positions have no gaps and become
+  visible in order. Each entity's sequence numbers are unique in the database too.
+- Contacts are indexed under their `ContactKeys` in a key table, so `find_by_key` is an index
+  look-up; leads and deals are indexed by pipeline and stage, status, owner and contact, tasks by
+  assignee and status, subject and due time.
+
+Entities and events are kept as the JSON of funnelkit's converter (``funnelkit.to_data``) beside
+the columns the look-ups need. `METADATA` holds the tables (all named ``funnelkit_...``) for
+migrations tools such as Alembic.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from funnelkit._converter import event_from_data, from_data, to_data
+from funnelkit.exceptions import StoreNotReadyError
+from funnelkit.model import Contact, EntityKind, EntityRef, Event, Task
+from funnelkit.storage._memory import basic_contact_keys
+from funnelkit.storage._ports import ContactKeys, RecordedEvent
+from funnelkit.storage._units import (
+    ENTITY_CLASSES,
+    BufferedUnitOfWork,
+    sequence_conflict,
+    stale,
+    taken,
+)
+
+
+if TYPE_CHECKING:
+    from funnelkit.storage._units import Writes
+
+
+__all__ = ["CONTACT_KEYS", "EVENTS", "LOG", "METADATA", "TABLES", "SqlStore", "SqlUnitOfWork"]
+
+METADATA = sa.MetaData()
+"""The tables of a `SqlStore`, for ``create_all`` or a migration tool."""
+
+_ORDER = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite numbers INTEGER keys
+_TEXT = sa.Text()
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_WRITING = "funnelkit.writing"
+
+
+def _entity_table(
+    name: str, *columns: sa.Column[Any], indexes: tuple[tuple[str, ...], ...]
+) -> sa.Table:
+    table = sa.Table(
+        f"funnelkit_{name}",
+        METADATA,
+        sa.Column("ord", _ORDER, primary_key=True, autoincrement=True),
+        sa.Column("id", _TEXT, nullable=False, unique=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        *columns,
+        sa.Column("data", sa.Text, nullable=False),
+    )
+    for index in indexes:
+        sa.Index(f"funnelkit_{name}_{'_'.join(index)}", *(table.c[c] for c in index))
+    return table
+
+
+def _funnel_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("pipeline", _TEXT, nullable=False),
+        sa.Column("stage", _TEXT, nullable=False),
+        sa.Column("status", _TEXT, nullable=False),
+        sa.Column("owner", _TEXT),
+        sa.Column("contact_id", _TEXT),
+    ]
+
+
+_FUNNEL_INDEXES = (("pipeline", "stage"), ("status",), ("owner",), ("contact_id",))
+TABLES: dict[EntityKind, sa.Table] = {
+    EntityKind.CONTACT: _entity_table("contacts", indexes=()),
+    EntityKind.LEAD: _entity_table("leads", *_funnel_columns(), indexes=_FUNNEL_INDEXES),
+    EntityKind.DEAL: _entity_table("deals", *_funnel_columns(), indexes=_FUNNEL_INDEXES),
+    EntityKind.TASK: _entity_table(
+        "tasks",
+        sa.Column("assignee", _TEXT, nullable=False),
+        sa.Column("status", _TEXT, nullable=False),
+        sa.Column("subject_kind", _TEXT, nullable=False),
+        sa.Column("subject_id", _TEXT, nullable=False),
+        sa.Column("due_at", sa.BigInteger, nullable=False),  # microseconds since 1970, UTC
+        indexes=(("assignee", "status"), ("subject_kind", "subject_id"), ("due_at",)),
+    ),
+}
+CONTACT_KEYS = sa.Table(
+    "funnelkit_contact_keys",
+    METADATA,
+    sa.Column("key", _TEXT, primary_key=True),
+    sa.Column("contact_id", _TEXT, primary_key=True),
+    sa.Index("funnelkit_contact_keys_contact_id", "contact_id"),
+)
+EVENTS = sa.Table(
+    "funnelkit_events",
+    METADATA,
+    sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("entity_kind", _TEXT, nullable=False),
+    sa.Column("entity_id", _TEXT, nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.UniqueConstraint("entity_kind", "entity_id", "sequence", name="funnelkit_events_sequence"),
+)
+LOG = sa.Table(
+    "funnelkit_log",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+)
+
+
+def _text(value: str) -> str:
+    r"""
+    A string as stored in a look-up column: backslashes doubled and NUL written ``\0``.
+
+    PostgreSQL's text cannot hold NUL characters; the escape is one-to-one, so equality
+    look-ups are unchanged. The JSON in ``data`` keeps every value as it is.
+    """
+    if "\\" in value or "\x00" in value:
+        return value.replace("\\", "\\\\").replace("\x00", "\\0")
+    return value
+
+
+def _optional_text(value: str | None) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _micros(instant: datetime) -> int:
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def _dump(value: object) -> str:
+    return json.dumps(to_data(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _columns(kind: EntityKind, entity: Any) -> dict[str, object]:
+    """The row of `entity` in its table, without the add order."""
+    row: dict[str, object] = {
+        "id": _text(entity.id),
+        "version": entity.version,
+        "data": _dump(entity),
+    }
+    if kind in {EntityKind.LEAD, EntityKind.DEAL}:
+        row |= {
+            "pipeline": _text(entity.pipeline),
+            "stage": _text(entity.stage),
+            "status": entity.status.value,
+            "owner": _optional_text(entity.owner),
+            "contact_id": _optional_text(entity.contact_id),
+        }
+    elif kind is EntityKind.TASK:
+        task: Task = entity
+        row |= {
+            "assignee": _text(task.assignee),
+            "status": task.status.value,
+            "subject_kind": task.subject.kind.value,
+            "subject_id": _text(task.subject.id),
+            "due_at": _micros(task.due_at),
+        }
+    return row
+
+
+def _conditions(
+    table: sa.Table, filters: dict[str, object], due_before: datetime | None
+) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    for name, value in filters.items():
+        if isinstance(value, EntityRef):
+            conditions.append(table.c.subject_kind == value.kind.value)
+            conditions.append(table.c.subject_id == _text(value.id))
+        elif isinstance(value, str):
+            conditions.append(table.c[name] == _text(value))
+        else:  # a status
+            conditions.append(table.c[name] == getattr(value, "value", value))
+    if due_before is not None:
+        conditions.append(table.c.due_at < _micros(due_before))
+    return conditions
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """Let SQLAlchemy run SQLite's transactions: reads autocommit, writes ``BEGIN IMMEDIATE``."""
+
+    def on_connect(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.isolation_level = None  # the driver's own BEGIN handling is off
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    def on_begin(connection: sa.Connection) -> None:
+        if connection.info.get(_WRITING):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    if not sa.event.contains(engine, "connect", on_connect):
+        sa.event.listen(engine, "connect", on_connect)
+        sa.event.listen(engine, "begin", on_begin)
+
+
+class SqlStore:
+    """
+    A store in a SQL database (SQLite or PostgreSQL), implementing `funnelkit.storage.Store`.
+
+    Several processes may share one database, each with its own `SqlStore`: the database
+    itself refuses stale saves (see the module's notes).
+
+    Args:
+        engine: A SQLAlchemy engine. For SQLite the store sets up the engine's connections
+            (write-ahead log, a 30 s busy timeout, ``BEGIN IMMEDIATE`` for commits).
+        contact_keys: The function giving each contact's look-up keys; defaults to
+            `funnelkit.storage.basic_contact_keys`. Every process sharing a database must use
+            the same one.
+    """
+
+    def __init__(
+        self, engine: sa.Engine, *, contact_keys: ContactKeys = basic_contact_keys
+    ) -> None:
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine)
+        self._engine = engine
+        self._contact_keys = contact_keys
+        self._insert = sqlite.insert if engine.dialect.name == "sqlite" else postgresql.insert
+        self._ready = False
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, contact_keys: ContactKeys = basic_contact_keys, **engine_options: Any
+    ) -> SqlStore:
+        """Create the engine for `url` (``sqlite:///crm.db``, ``postgresql+psycopg://...``)."""
+        return cls(sa.create_engine(url, **engine_options), contact_keys=contact_keys)
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine."""
+        return self._engine
+
+    def create_schema(self) -> None:
+        """Create the tables and indexes that do not exist yet (idempotent)."""
+        with self._engine.begin() as connection:
+            METADATA.create_all(connection)
+            if connection.execute(sa.select(LOG.c.id)).first() is None:
+                connection.execute(LOG.insert().values(id=1, last_position=0))
+
+    def drop_schema(self) -> None:
+        """Drop funnelkit's tables and everything in them."""
+        with self._engine.begin() as connection:
+            METADATA.drop_all(connection)
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        """
+        Open a unit of work; use it as a context manager.
+
+        Raises:
+            StoreNotReadyError: If the database lacks funnelkit's tables (checked once).
+        """
+        if not self._ready:
+            self._ready = sa.inspect(self._engine).has_table(LOG.name)
+            if not self._ready:
+                raise StoreNotReadyError(self.not_ready())
+        return SqlUnitOfWork(_Committed(self))
+
+    def not_ready(self) -> str:
+        """The message of `StoreNotReadyError` for this store's database."""
+        url = self._engine.url.render_as_string(hide_password=True)
+        return (
+            f"The database {url} has no funnelkit tables (or lacks some): call "
+            "store.create_schema() once, or run a migration creating "
+            "funnelkit.storage.sql.METADATA"
+        )
+
+    def live_keys(self, contact: Contact) -> tuple[str, ...]:
+        """Return the keys the store indexes `contact` under (none for a merged contact)."""
+        if contact.merged_into is not None:
+            return ()
+        return tuple(dict.fromkeys(self._contact_keys(contact)))
+
+
+class SqlUnitOfWork(BufferedUnitOfWork):
+    """A unit of work on a `SqlStore` (see `funnelkit.storage.UnitOfWork`)."""
+
+
+class _Committed:
+    """One unit's view of the database: reads on one connection, the commit in one transaction."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self._connection: sa.Connection | None = None
+
+    def _read(self, statement: sa.Executable) -> list[sa.Row[Any]]:
+        if self._connection is None:
+            self._connection = self._store.engine.connect()
+        try:
+            return list(self._connection.execute(statement).all())
+        finally:
+            self._connection.rollback()  # no transaction stays open between reads
+
+    def live_keys(self, contact: Contact) -> tuple[str, ...]:
+        return self._store.live_keys(contact)
+
+    def fetch(self, kind: EntityKind, entity_id: str) -> tuple[int, Any] | None:
+        table = TABLES[kind]
+        statement = sa.select(table.c.ord, table.c.data).where(table.c.id == _text(entity_id))
+        rows = self._read(statement)
+        return None if not rows else _entity(kind, rows[0])
+
+    def select(
+        self, kind: EntityKind, filters: dict[str, object], due_before: datetime | None
+    ) -> list[tuple[int, Any]]:
+        table = TABLES[kind]
+        statement = (
+            sa.select(table.c.ord, table.c.data)
+            .where(*_conditions(table, filters, due_before))
+            .order_by(table.c.ord)
+        )
+        return [_entity(kind, row) for row in self._read(statement)]
+
+    def by_key(self, key: str) -> list[tuple[int, Contact]]:
+        table = TABLES[EntityKind.CONTACT]
+        statement = (
+            sa.select(table.c.ord, table.c.data)
+            .join(CONTACT_KEYS, CONTACT_KEYS.c.contact_id == table.c.id)
+            .where(CONTACT_KEYS.c.key == _text(key))
+            .order_by(table.c.ord)
+        )
+        return [_entity(EntityKind.CONTACT, row) for row in self._read(statement)]
+
+    def count(self, kind: EntityKind) -> int:
+        rows = self._read(sa.select(sa.func.count()).select_from(TABLES[kind]))
+        return int(rows[0][0])
+
+    def last_sequence(self, entity: EntityRef) -> int:
+        return int(self._read(_last_sequence(entity))[0][0])
+
+    def history(self, entity: EntityRef) -> list[Event]:
+        statement = (
+            sa.select(EVENTS.c.data)
+            .where(
+                EVENTS.c.entity_kind == entity.kind.value, EVENTS.c.entity_id == _text(entity.id)
+            )
+            .order_by(EVENTS.c.sequence)
+        )
+        return [event_from_data(json.loads(row.data)) for row in self._read(statement)]
+
+    def log_after(self, after: int, limit: int) -> list[RecordedEvent]:
+        statement = (
+            sa.select(EVENTS.c.position, EVENTS.c.data)
+            .where(EVENTS.c.position > after)
+            .order_by(EVENTS.c.position)
+            .limit(limit)
+        )
+        with self._store.engine.connect() as connection:  # also after the unit has ended
+            rows = connection.execute(statement).all()
+        return [
+            RecordedEvent(position=row.position, event=event_from_data(json.loads(row.data)))
+            for row in rows
+        ]
+
+    def apply(self, writes: Writes) -> None:
+        if not writes.events and not any(writes.entities.values()):
+            return
+        if self._connection is None:
+            self._connection = self._store.engine.connect()
+        connection = self._connection
+        connection.info[_WRITING] = True
+        try:
+            with connection.begin():
+                self._write(connection, writes)
+        finally:
+            connection.info.pop(_WRITING, None)
+
+    def _write(self, connection: sa.Connection, writes: Writes) -> None:
+        contacts: list[Contact] = []
+        for kind, entity, base_version in writes.saved():
+            table = TABLES[kind]
+            result = connection.execute(
+                table.update()
+                .where(table.c.id == _text(entity.id), table.c.version == base_version)
+                .values(_columns(kind, entity))
+            )
+            if result.rowcount != 1:
+                actual = connection.execute(
+                    sa.select(table.c.version).where(table.c.id == _text(entity.id))
+                ).scalar()
+                raise stale(EntityRef(kind=kind, id=entity.id), base_version, actual)
+            if kind is EntityKind.CONTACT:
+                contacts.append(entity)
+        for kind, entity in writes.added():
+            table = TABLES[kind]
+            statement = self._store._insert(table).values(_columns(kind, entity))  # noqa: SLF001
+            inserted = connection.execute(
+                statement.on_conflict_do_nothing().returning(table.c.ord)
+            ).first()
+            if inserted is None:
+                actual = connection.execute(
+                    sa.select(table.c.version).where(table.c.id == _text(entity.id))
+                ).scalar()
+                raise taken(EntityRef(kind=kind, id=entity.id), actual)
+            if kind is EntityKind.CONTACT:
+                contacts.append(entity)
+        if contacts:
+            self._index(connection, contacts)
+        if writes.events:
+            self._append(connection, writes)
+
+    def _index(self, connection: sa.Connection, contacts: list[Contact]) -> None:
+        ids = [_text(contact.id) for contact in contacts]
+        connection.execute(CONTACT_KEYS.delete().where(CONTACT_KEYS.c.contact_id.in_(ids)))
+        rows = [
+            {"key": _text(key), "contact_id": _text(contact.id)}
+            for contact in contacts
+            for key in self._store.live_keys(contact)
+        ]
+        if rows:
+            connection.execute(CONTACT_KEYS.insert(), rows)
+
+    def _append(self, connection: sa.Connection, writes: Writes) -> None:
+        # Taking the counter's row lock makes committing writers take turns from here on.
+        count = len(writes.events)
+        connection.execute(
+            LOG.update().where(LOG.c.id == 1).values(last_position=LOG.c.last_position + count)
+        )
+        last = connection.execute(sa.select(LOG.c.last_position).where(LOG.c.id == 1)).scalar()
+        if last is None:
+            raise StoreNotReadyError(self._store.not_ready())
+        start = int(last) - count
+        for ref, first in writes.first_sequences().items():
+            stored_last = int(connection.execute(_last_sequence(ref)).scalar_one())
+            if first != stored_last + 1:
+                raise sequence_conflict(ref, first, stored_last)
+        connection.execute(
+            EVENTS.insert(),
+            [
+                {
+                    "position": start + offset,
+                    "entity_kind": event.entity.kind.value,
+                    "entity_id": _text(event.entity.id),
+                    "sequence": event.sequence,
+                    "data": _dump(event),
+                }
+                for offset, event in enumerate(writes.events, start=1)
+            ],
+        )
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _last_sequence(entity: EntityRef) -> sa.Select[Any]:
+    return sa.select(sa.func.coalesce(sa.func.max(EVENTS.c.sequence), 0)).where(
+        EVENTS.c.entity_kind == entity.kind.value, EVENTS.c.entity_id == _text(entity.id)
+    )
+
+
+def _entity(kind: EntityKind, row: sa.Row[Any]) -> tuple[int, Any]:
+    return int(row.ord), from_data(json.loads(row.data), ENTITY_CLASSES[kind])

@@ -1,0 +1,167 @@
+"""
+The SQL store passes the conformance kit on SQLite and PostgreSQL, and loses no racing move.
+
+Several processes moving the same deals lose no update and duplicate no event.
+
+PostgreSQL runs when ``FUNNELKIT_TEST_POSTGRESQL`` holds a URL to an empty database that the
+tests may fill and wipe (``.ci/run`` starts a server on loopback and sets it); without it the
+PostgreSQL tests are skipped, except under CI, where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import settings
+
+import funnelkit as fk
+from funnelkit.storage.sql import LOG, METADATA, SqlStore
+from funnelkit.testing.contracts import StoreContract, make_deal
+from funnelkit.testing.stateful import check_store
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from funnelkit.storage import ContactKeys
+
+POSTGRESQL = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
+WORKER = Path(__file__).with_name("sql_race_worker.py")
+
+
+def _empty(store: SqlStore) -> None:
+    """Make the shared PostgreSQL database empty: tables created on first use, then cleared."""
+    store.create_schema()
+    with store.engine.begin() as connection:
+        for table in reversed(METADATA.sorted_tables):
+            if table is not LOG:
+                connection.execute(table.delete())
+        connection.execute(LOG.update().values(last_position=0))
+
+
+def _postgresql_url() -> str:
+    if POSTGRESQL:
+        return POSTGRESQL
+    if os.environ.get("CI"):
+        pytest.fail("FUNNELKIT_TEST_POSTGRESQL is not set: .ci/run starts PostgreSQL and sets it")
+    pytest.skip("set FUNNELKIT_TEST_POSTGRESQL to a PostgreSQL URL to run these tests")
+
+
+class _Stores:
+    """Makes empty stores of one backend and disposes of their engines afterwards."""
+
+    def __init__(self, backend: str, folder: Path) -> None:
+        self.backend, self.folder = backend, folder
+        self.made: list[SqlStore] = []
+        self.url = _postgresql_url() if backend == "postgresql" else ""
+
+    def __call__(self, contact_keys: ContactKeys = fk.basic_contact_keys) -> SqlStore:
+        if self.backend == "sqlite":
+            url = f"sqlite:///{self.folder / f'crm-{len(self.made)}.db'}"
+            store = SqlStore.from_url(url, contact_keys=contact_keys)
+            store.create_schema()
+        else:
+            store = SqlStore.from_url(self.url, contact_keys=contact_keys)
+            _empty(store)
+        self.made.append(store)
+        return store
+
+    def dispose(self) -> None:
+        for store in self.made:
+            store.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_Stores]:
+    made = _Stores(request.param, tmp_path)
+    yield made
+    made.dispose()
+
+
+class TestSqlStore(StoreContract):
+    @pytest.fixture
+    def store(self, stores: _Stores, contact_keys: ContactKeys) -> SqlStore:
+        return stores(contact_keys)
+
+
+def test_the_sql_store_matches_the_dictionary_model(stores: _Stores):
+    """The stateful machine finds no discrepancy between the SQL store and the model."""
+    check_store(stores, settings=settings(max_examples=10, stateful_step_count=20, deadline=None))
+
+
+def test_create_schema_is_idempotent_and_keeps_the_data(stores: _Stores):
+    store = stores()
+    with store.unit_of_work() as uow:
+        uow.deals.add(make_deal())
+        uow.commit()
+    store.create_schema()
+    with store.unit_of_work() as uow:
+        assert uow.deals.get("С-1").stage == "ОП ВЗЯЛ В РАБОТУ"
+
+
+def test_a_store_without_its_tables_says_to_create_them(tmp_path: Path):
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(fk.StoreNotReadyError, match=r"store\.create_schema\(\)"):
+        store.unit_of_work()
+    store.create_schema()
+    with store.unit_of_work() as uow:
+        assert uow.deals.count() == 0
+    store.engine.dispose()
+
+
+def _race(store: SqlStore, workers: int, moves: int) -> tuple[Counter[str], int]:
+    url = store.engine.url.render_as_string(hide_password=False)
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own worker script
+            [sys.executable, str(WORKER), url, str(worker), str(moves)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for worker in range(workers)
+    ]
+    moved: Counter[str] = Counter()
+    conflicts = 0
+    for process in processes:
+        out, _ = process.communicate(timeout=600)
+        assert process.returncode == 0
+        report = json.loads(out)
+        moved.update(report["moved"])
+        conflicts += report["conflicts"]
+    return moved, conflicts
+
+
+@pytest.mark.slow
+def test_racing_processes_lose_no_move_and_duplicate_no_event(stores: _Stores):
+    """Four processes move five deals back and forth: every committed move is in the store."""
+    store = stores()
+    deals = [make_deal(f"С-{n}") for n in range(1, 6)]
+    with store.unit_of_work() as uow:
+        for deal in deals:
+            uow.deals.add(deal)
+        uow.commit()
+
+    moved, conflicts = _race(store, workers=4, moves=60)
+
+    assert sum(moved.values()) == 240
+    with store.unit_of_work() as uow:
+        for deal in deals:
+            stored = uow.deals.get(deal.id)
+            history = uow.events.read(stored.ref)
+            assert stored.version == 1 + moved[deal.id]  # no lost update
+            assert [e.sequence for e in history] == list(range(1, moved[deal.id] + 1))
+            expected = "ЗАМЕР НАЗНАЧЕН" if moved[deal.id] % 2 else "ОП ВЗЯЛ В РАБОТУ"
+            assert stored.stage == expected
+            assert [e.to_stage for e in history if isinstance(e, fk.StageChanged)] == [
+                "ЗАМЕР НАЗНАЧЕН" if n % 2 else "ОП ВЗЯЛ В РАБОТУ"
+                for n in range(1, len(history) + 1)
+            ]
+        positions = [recorded.position for recorded in uow.events.read_all()]
+    assert positions == list(range(1, 241))  # one global order, no gap, no duplicate
+    print(f"{conflicts} conflicts retried")  # noqa: T201 - shown with -s
