@@ -4,6 +4,7 @@ Development tasks, with nothing but Python and pip needed beforehand.
     python3 dev.py example   run the main example (examples/roofing.py)
     python3 dev.py test      run the whole test suite (tests, examples, code in docs)
     python3 dev.py lint      ruff (lint and format check) and mypy --strict
+    python3 dev.py docs      build the documentation site into docs/_build/html (warnings fail)
 
 Each task first creates ``.venv`` beside this file and installs funnelkit into it with the
 ``dev`` extra, and does so again whenever ``pyproject.toml`` changes.
@@ -69,7 +70,15 @@ def lint(args: list[str]) -> int:
     return 1 if failures else 0
 
 
-TASKS = {"example": example, "test": test, "lint": lint}
+def docs(args: list[str]) -> int:
+    """Build the documentation site with Sphinx; any warning fails the build."""
+    build = ROOT / "docs" / "_build" / "html"
+    return _run(
+        PYTHON, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", *args, "docs", build
+    )
+
+
+TASKS = {"example": example, "test": test, "lint": lint, "docs": docs}
 
 
 def main() -> int:

@@ -9,8 +9,11 @@ only the engineer moves a deal out of "ОБЪЕМЫ У ТУРАЛА", proposals 
 tasks created by the stages and completed with results (some left overdue), prepayments and
 final payments. Every step is scheduled at its own time and played in time order.
 
-Then it prints the funnel, lost reasons by stage, bottlenecks, the sources table, one
-manager's agenda with its workload and the SLA breaches. Given a folder, it writes the
+Before the season the old client base is imported from a spreadsheet, where some clients were
+typed twice; the duplicates are found, merged (each merge planned, then applied) and old clients
+who write again are recognised. Then it prints the merges done, the funnel, lost reasons by
+stage, bottlenecks, the sources table, one manager's agenda with its workload and the SLA
+breaches. Given a folder, it writes the
 pipeline's Mermaid diagram, the Sankey of stage flows and Vega-Lite specs there (the library
 itself writes nothing).
 
@@ -60,6 +63,8 @@ CHANNELS = [
     fk.LeadSource(channel="chat", site="krovlya-spb.ru"),
     fk.LeadSource(channel="call"),
 ]
+OLD_CLIENTS = 300
+SURNAMES = ["Строитель", "Иванов", "Петрова", "Сидоров", "Кузнецова"]
 NAMES = ["Алмаз", "Ирина", "Пётр", "Ольга", "Сергей", "Марина", "Тимур", "Елена", "Дмитрий"]
 SETTLEMENTS = ["Всеволожск", "Кудрово", "Мурино", "Сертолово", "Колтуши", "п. Званка"]
 
@@ -93,6 +98,8 @@ class Season:
         self._order = itertools.count()
         self.end = START + timedelta(days=DAYS)
         self.requests = 0
+        self.merges: list[fk.matching.UndoRecord] = []
+        self.imported = 0
 
     def chance(self, probability: float) -> bool:
         """Whether something that happens with `probability` happens this time."""
@@ -109,6 +116,37 @@ class Season:
         """Do `step` some time between `low` and `high` from now."""
         seconds = self.rng.uniform(low.total_seconds(), high.total_seconds())
         self.at(self.clock.now() + timedelta(seconds=seconds), step)
+
+    def import_base(self, clients: int = OLD_CLIENTS) -> None:
+        """Load last year's clients from the spreadsheet; some rows are the same client twice."""
+        importer = fk.Actor(id="импорт", roles=frozenset({"admin"}))
+        for number in range(clients):
+            client = self._client(number + len(self.clients))
+            self.clients.append(client)  # an old client may write again this season
+            rows: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
+                (client["name"], (self._phone(client["digits"]),), ())
+            ]
+            if self.chance(0.12):  # typed again by another manager, with more details
+                full = f"{client['name']} {self.rng.choice(SURNAMES)}"
+                rows.append((full, (self._phone(client["digits"]),), (f"old{number}@mail.ru",)))
+            for name, phones, emails in rows:
+                self.imported += 1
+                contact = fk.Contact(
+                    id=f"К-{self.imported}",
+                    created_at=self.clock.now() - timedelta(days=365),
+                    names=(name,),
+                    phones=phones,
+                    emails=emails,
+                    fields={"client_type": "частник"},
+                )
+                self.crm.add_contact(contact, importer)
+
+    def clean_base(self) -> None:
+        """Find the duplicates of the imported base and merge each group: plan, then apply."""
+        admin = fk.Actor(id="анна", roles=frozenset({"manager"}))
+        for cluster in self.crm.find_duplicates().clusters:
+            plan = self.crm.plan_merge(sorted(cluster))  # a dry run a person could review
+            self.merges.append(self.crm.merge(plan, admin))
 
     def play(self) -> None:
         """Schedule the requests, then play every step in time order, with progress."""
@@ -316,6 +354,23 @@ class Season:
         )
 
 
+def print_merges(season: Season) -> None:
+    """Print the merges done on the imported base."""
+    merged = sum(len(record.before) - 1 for record in season.merges)
+    print(
+        f"\nmerges done: {len(season.merges)} groups of the imported base, {merged} contacts "
+        "folded into their survivors"
+    )
+    if season.merges:
+        survivor = season.merges[0].after[0]
+        assert isinstance(survivor, fk.Contact)  # noqa: S101 - a merge's first write
+        print(
+            f"  e.g. {season.merges[0].merge_id}: {survivor.id} now holds "
+            f"{' / '.join(survivor.names)}, {', '.join(survivor.phones)}, "
+            f"{', '.join(survivor.emails)}"
+        )
+
+
 def report(season: Season, folder: Path | None) -> None:
     """Print what the season shows; write the charts into `folder` if given."""
     as_of = season.end
@@ -325,6 +380,7 @@ def report(season: Season, folder: Path | None) -> None:
         f"\n{season.requests:,} requests → {flow.leads:,} leads: {flow.junk:,} junk, "
         f"{flow.repeat:,} repeat requests, {flow.converted:,} deals, {flow.won_from_leads:,} won"
     )
+    print_merges(season)
     print("\nfunnel of «кровля» (reached: entered or passed):")
     funnel = fa.conversion(folded, ROOFING, reach=fa.Reach.IMPLIED)
     for row in funnel.rows():
@@ -384,6 +440,9 @@ def main(argv: list[str] | None = None) -> Season:
     args = sys.argv[1:] if argv is None else argv
     print(f"playing {DAYS} days of the roofing company, {REQUESTS_PER_DAY} requests a day...")
     season = Season(seed=2026)
+    season.import_base()
+    season.clean_base()
+    print(f"imported {season.imported} contacts of old clients, {len(season.merges)} merged")
     season.play()
     report(season, Path(args[0]) if args else None)
     return season

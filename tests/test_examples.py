@@ -48,7 +48,27 @@ def test_the_roofing_season_reports_and_writes_its_charts(tmp_path, capsys):
     assert season.requests > 1000
     for heading in ("funnel of «кровля»", "lost and junk reasons", "bottlenecks", "sources:"):
         assert heading in output
+    assert season.merges  # the imported base's duplicates were merged
+    with season.crm.store.unit_of_work() as uow:
+        for record in season.merges:
+            survivor, *merged = record.after
+            assert all(uow.contacts.get(c.id).merged_into == survivor.id for c in merged)
+    assert "merges done: " in output
     written = sorted(path.name for path in tmp_path.iterdir())
     assert ["flows.mmd", "funnel.vl.json", "pipeline.mmd", "time_in_stage.vl.json"] == written
     spec = json.loads((tmp_path / "funnel.vl.json").read_text(encoding="utf-8"))
     assert "УСПЕШНО РЕАЛИЗОВАНО" == spec["data"]["values"][-1]["stage"]
+
+
+def test_seed_001_measures_its_two_blocks_apart(capsys):
+    """The two-block pipeline: the lead block's flow quality, the deal block's cycle."""
+    main = runpy.run_path(str(EXAMPLES[0].with_name("seed_001_two_blocks.py")))["main"]
+    figures = main()
+    assert figures["cards"] == 720
+    assert 0.1 < figures["not_target_share"] < 0.3
+    assert 0 < figures["to_deals_share"] < 1
+    assert 0 < figures["deal_block_win_rate"] <= 1
+    assert figures["first_handling_hours"] <= 3  # handled within 0.1-3 hours by design
+    output = capsys.readouterr().out
+    assert "block «Лиды»" in output
+    assert "block «Сделки»" in output

@@ -249,3 +249,80 @@ def test_a_won_meeting_opens_the_proposal_deal():
         proposal.contact_id,
         proposal.amount,
     )
+
+
+def _imported_twins(crm):
+    """Two contacts of one client, imported from two old systems, and a deal of the second."""
+    first = fk.Contact(id="К-1", created_at=T0, names=("Алмаз",), phones=("+7 912 345-67-89",))
+    second = fk.Contact(
+        id="К-2",
+        created_at=T0 + timedelta(days=3),
+        names=("Алмаз Строитель",),
+        phones=("8 (912) 345-67-89",),
+        emails=("almaz@example.ru",),
+    )
+    deal = fk.Deal(id="С-9", created_at=T0, pipeline=MEETING.key, stage=MEETING.first_stage.key)
+    with crm.store.unit_of_work() as uow:
+        uow.contacts.add(first)
+        uow.contacts.add(second)
+        uow.deals.add(attrs.evolve(deal, contact_id="К-2"))
+        uow.commit()
+
+
+def test_duplicates_are_found_merged_and_unmerged_through_the_service():
+    crm = service()
+    _imported_twins(crm)
+    found = crm.find_duplicates()
+    assert (frozenset({"К-1", "К-2"}),) == found.clusters
+
+    plan = crm.plan_merge(sorted(found.clusters[0]))
+    assert ("merge:К-1+К-2", "К-1") == (plan.merge_id, plan.survivor.id)
+    assert ["С-9"] == [child.id for child in plan.children]
+    before = crm.events()
+    record = crm.merge(plan, ANNA)
+    with crm.store.unit_of_work() as uow:
+        survivor, merged = uow.contacts.get("К-1"), uow.contacts.get("К-2")
+        assert {"Алмаз", "Алмаз Строитель"} == set(survivor.names)
+        assert ("almaz@example.ru",) == survivor.emails
+        assert "К-1" == merged.merged_into
+        assert "К-1" == uow.deals.get("С-9").contact_id
+    assert any(isinstance(event, fk.ContactsMerged) for event in crm.events()[len(before) :])
+
+    crm.undo_merge(record, ANNA)
+    with crm.store.unit_of_work() as uow:
+        assert uow.contacts.get("К-2").merged_into is None
+        assert "К-2" == uow.deals.get("С-9").contact_id
+
+
+def test_a_stale_merge_plan_is_refused_and_writes_nothing():
+    crm = service(retries=3)
+    _imported_twins(crm)
+    plan = crm.plan_merge(["К-1", "К-2"])
+    crm.update(fk.EntityRef.deal("С-9"), ANNA, owner="boris")  # the plan's child changes
+    before = crm.events()
+    with pytest.raises(fk.ConflictError):
+        crm.merge(plan, ANNA)
+    assert before == crm.events()
+    with pytest.raises(fk.NotFoundError):
+        crm.plan_merge(["К-1", "К-404"])
+    with pytest.raises(fk.ValidationError, match="two"):
+        crm.plan_merge(["К-1"])
+
+
+def test_contacts_and_deals_added_by_hand_are_checked():
+    crm = service()
+    contact = fk.Contact(id="К-1", created_at=T0, names=("Алмаз",))
+    assert 1 == crm.add_contact(contact, ANNA).version
+    before = crm.events()
+    with pytest.raises(fk.ConflictError):
+        crm.add_contact(contact, ANNA)
+    deal = fk.Deal(id="С-1", created_at=T0, pipeline=MEETING.key, stage="Встреча назначена")
+    with pytest.raises(fk.ValidationError, match="starts at") as refused:
+        crm.add_deal(deal, ANNA)
+    assert "stage" == refused.value.field
+    with pytest.raises(fk.ValidationError, match="not a pipeline of the funnel"):
+        crm.add_deal(attrs.evolve(deal, pipeline="склад"), ANNA)
+    assert before == crm.events()
+    opened = crm.add_deal(attrs.evolve(deal, stage=MEETING.first_stage.key), ANNA)
+    assert isinstance(crm.events()[-1], fk.DealCreated)
+    assert opened.ref == crm.events()[-1].entity

@@ -23,13 +23,25 @@ import attrs
 
 from funnelkit.analytics import Histories, histories
 from funnelkit.exceptions import ConflictError
-from funnelkit.matching import Intake
+from funnelkit.matching import (
+    Intake,
+    MatchPolicy,
+    MatchResult,
+    MergePlan,
+    MergePolicy,
+    UndoRecord,
+    apply_merge,
+    undo_merge,
+)
 from funnelkit.matching._intake import contact_from_lead
 from funnelkit.model import (
     Actor,
     AmountChanged,
     Clock,
+    Contact,
+    ContactCreated,
     Deal,
+    DealCreated,
     Document,
     DocumentKind,
     DocumentVersionAdded,
@@ -55,7 +67,7 @@ from funnelkit.tasks import DEFAULT_MINUTES, Agenda, TaskPolicy, agendas_in
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from datetime import date, datetime, tzinfo
 
     from funnelkit.matching import IntakeResult
@@ -97,6 +109,7 @@ class Service:
         store: The storage (an `InMemoryStore` by default).
         intake: How new requests are taken in (needed by `take_in`).
         tasks: The task rules.
+        merges: How duplicate contacts are merged (`plan_merge`).
         retries: How many times an operation is read again and retried after a conflict.
     """
 
@@ -106,11 +119,12 @@ class Service:
     store: Store = attrs.field(factory=InMemoryStore)
     intake: Intake | None = None
     tasks: TaskPolicy = attrs.field(factory=TaskPolicy)
+    merges: MergePolicy = attrs.field(factory=MergePolicy)
     retries: int = 0
 
     # --- running an operation ---------------------------------------------------------------
 
-    def _run(self, operation: Callable[[UnitOfWork], R]) -> R:
+    def _run(self, operation: Callable[[UnitOfWork], R], *, retry: bool = True) -> R:
         """Run `operation` in a unit of work and commit; retry after a conflict if asked."""
         attempt = 0
         while True:
@@ -121,7 +135,7 @@ class Service:
                     return result
             except ConflictError:
                 attempt += 1
-                if attempt > self.retries:
+                if not retry or attempt > self.retries:
                     raise
 
     def _pipeline(self, key: str) -> Pipeline:
@@ -554,6 +568,121 @@ class Service:
             return saved
 
         return self._run(operation)
+
+    # --- duplicates -------------------------------------------------------------------------
+
+    def add_deal(self, deal: Deal, actor: Actor) -> Deal:
+        """
+        Open a deal by hand, without a lead (a repeat sale, a pipeline holding leads and deals).
+
+        Raises:
+            ValidationError: If its pipeline is not one of the funnel's, its stage is not the
+                pipeline's first stage, or its ``version`` is not 0.
+            ConflictError: If the id is taken.
+        """
+        pipeline = self._pipeline(deal.pipeline)
+        if deal.stage != pipeline.first_stage.key:
+            message = f"a new deal starts at {pipeline.first_stage.key!r}; move it from there"
+            raise_for("stage", deal.stage, message, "first_stage")
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Deal:
+            stored = uow.deals.add(deal)
+            uow.events.append(
+                [DealCreated(entity=stored.ref, sequence=1, at=at, actor=actor.id, deal=stored)]
+            )
+            return stored
+
+        return self._run(operation, retry=False)
+
+    def add_contact(self, contact: Contact, actor: Actor) -> Contact:
+        """
+        Record a new contact (an import, a client met in person), with its event.
+
+        Raises:
+            ConflictError: If the id is taken.
+            ValidationError: If the contact's ``version`` is not 0.
+        """
+        at = self.clock.now()
+
+        def operation(uow: UnitOfWork) -> Contact:
+            stored = uow.contacts.add(contact)
+            uow.events.append(
+                [
+                    ContactCreated(
+                        entity=stored.ref, sequence=1, at=at, actor=actor.id, contact=stored
+                    )
+                ]
+            )
+            return stored
+
+        return self._run(operation, retry=False)
+
+    def _matching(self) -> MatchPolicy:
+        return MatchPolicy() if self.intake is None else self.intake.matching
+
+    def find_duplicates(self) -> MatchResult:
+        """
+        Score every pair of live contacts that share a key, with the intake's match policy.
+
+        Returns the explained pairs and the clusters of contacts that are the same client;
+        review them, then `plan_merge` a cluster.
+        """
+        contacts = self._read(lambda uow: uow.contacts.list())
+        return self._matching().match(c for c in contacts if c.merged_into is None)
+
+    def plan_merge(self, contact_ids: Iterable[str], *, merge_id: str | None = None) -> MergePlan:
+        """
+        Plan the merge of these contacts with the service's `MergePolicy`: a dry run to review.
+
+        Their leads, deals and tasks are read in the same unit of work, to be re-pointed to
+        the survivor. Nothing is written. The merge's id defaults to ``"merge:"`` and the ids
+        joined with ``+`` (``"merge:C-3+C-9"``).
+
+        Raises:
+            NotFoundError: If a contact does not exist.
+            ValidationError: If fewer than two contacts are given, or one was merged already.
+        """
+        ids = list(contact_ids)
+
+        def query(uow: UnitOfWork) -> MergePlan:
+            contacts = [uow.contacts.get(contact_id) for contact_id in ids]
+            refs = {contact.ref for contact in contacts}
+            leads = [lead for cid in ids for lead in uow.leads.list(contact_id=cid)]
+            deals = [deal for cid in ids for deal in uow.deals.list(contact_id=cid)]
+            tasks = [task for ref in refs for task in uow.tasks.list(subject=ref)]
+            return self.merges.plan(
+                contacts,
+                merge_id=merge_id or "merge:" + "+".join(ids),
+                leads=leads,
+                deals=deals,
+                tasks=tasks,
+            )
+
+        return self._read(query)
+
+    def merge(self, plan: MergePlan, actor: Actor) -> UndoRecord:
+        """
+        Apply a reviewed merge plan in one unit of work; keep the record to undo it.
+
+        A plan whose contacts or children changed since it was read is refused (not retried):
+        plan again and review the new plan.
+
+        Raises:
+            ConflictError: If anything in the plan changed meanwhile; nothing is written.
+        """
+        at = self.clock.now()
+        return self._run(lambda uow: apply_merge(plan, uow, actor, at), retry=False)
+
+    def undo_merge(self, record: UndoRecord, actor: Actor) -> None:
+        """
+        Undo a merge exactly, in one unit of work.
+
+        Raises:
+            ConflictError: If an entity the merge wrote changed since; nothing is written.
+        """
+        at = self.clock.now()
+        self._run(lambda uow: undo_merge(record, uow, actor, at), retry=False)
 
     # --- reading ----------------------------------------------------------------------------
 

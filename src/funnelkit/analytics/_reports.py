@@ -648,7 +648,7 @@ class GroupOutcomes:
 
     @property
     def win_rate(self) -> float | None:
-        """Won of closed (won or lost): the usual win rate."""
+        """The usual win rate: won of closed (won or lost) deals."""
         return _rate(self.won, self.won + self.lost)
 
     @property

@@ -304,28 +304,75 @@ class SqlUnitOfWork(BufferedUnitOfWork):
     """A unit of work on a `SqlStore` (see `funnelkit.storage.UnitOfWork`)."""
 
 
+_FETCH = {
+    kind: sa.select(table.c.ord, table.c.data).where(table.c.id == sa.bindparam("id"))
+    for kind, table in TABLES.items()
+}
+_COUNT = {kind: sa.select(sa.func.count()).select_from(table) for kind, table in TABLES.items()}
+_CONTACTS = TABLES[EntityKind.CONTACT]
+_BY_KEY = (
+    sa.select(_CONTACTS.c.ord, _CONTACTS.c.data)
+    .join(CONTACT_KEYS, CONTACT_KEYS.c.contact_id == _CONTACTS.c.id)
+    .where(CONTACT_KEYS.c.key == sa.bindparam("key"))
+    .order_by(_CONTACTS.c.ord)
+)
+_OF_ENTITY = (
+    EVENTS.c.entity_kind == sa.bindparam("kind"),
+    EVENTS.c.entity_id == sa.bindparam("id"),
+)
+_LAST_SEQUENCE = sa.select(sa.func.coalesce(sa.func.max(EVENTS.c.sequence), 0)).where(*_OF_ENTITY)
+_HISTORY = sa.select(EVENTS.c.data).where(*_OF_ENTITY).order_by(EVENTS.c.sequence)
+_LOG_AFTER = (
+    sa.select(EVENTS.c.position, EVENTS.c.data)
+    .where(EVENTS.c.position > sa.bindparam("after"))
+    .order_by(EVENTS.c.position)
+    .limit(sa.bindparam("limit"))
+)
+_TAKE_POSITIONS = (
+    LOG.update()
+    .where(LOG.c.id == 1)
+    .values(last_position=LOG.c.last_position + sa.bindparam("count"))
+    .returning(LOG.c.last_position)
+)
+
+
+def _of(entity: EntityRef) -> dict[str, str]:
+    return {"kind": entity.kind.value, "id": _text(entity.id)}
+
+
+class _SequenceTaken(Exception):  # noqa: N818 - a private signal, not an error users see
+    """An event's (entity, sequence) was taken by another writer: find out which, then raise."""
+
+
 class _Committed:
-    """One unit's view of the database: reads on one connection, the commit in one transaction."""
+    """
+    One unit's view of the database.
+
+    Reads run one statement each, outside any transaction (autocommit on PostgreSQL; SQLite
+    starts none for them), on a connection the unit keeps; the commit runs in one transaction on
+    a second connection.
+    """
 
     def __init__(self, store: SqlStore) -> None:
         self._store = store
         self._connection: sa.Connection | None = None
 
-    def _read(self, statement: sa.Executable) -> list[sa.Row[Any]]:
-        if self._connection is None:
-            self._connection = self._store.engine.connect()
+    def _read(self, statement: sa.Executable, **params: Any) -> list[sa.Row[Any]]:
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._store.engine.connect()
+            if connection.dialect.name != "sqlite":
+                connection.execution_options(isolation_level="AUTOCOMMIT")
         try:
-            return list(self._connection.execute(statement).all())
+            return list(connection.execute(statement, params).all())
         finally:
-            self._connection.rollback()  # no transaction stays open between reads
+            connection.rollback()  # ends SQLAlchemy's own bookkeeping; no server round trip
 
     def live_keys(self, contact: Contact) -> tuple[str, ...]:
         return self._store.live_keys(contact)
 
     def fetch(self, kind: EntityKind, entity_id: str) -> tuple[int, Any] | None:
-        table = TABLES[kind]
-        statement = sa.select(table.c.ord, table.c.data).where(table.c.id == _text(entity_id))
-        rows = self._read(statement)
+        rows = self._read(_FETCH[kind], id=_text(entity_id))
         return None if not rows else _entity(kind, rows[0])
 
     def select(
@@ -340,41 +387,21 @@ class _Committed:
         return [_entity(kind, row) for row in self._read(statement)]
 
     def by_key(self, key: str) -> list[tuple[int, Contact]]:
-        table = TABLES[EntityKind.CONTACT]
-        statement = (
-            sa.select(table.c.ord, table.c.data)
-            .join(CONTACT_KEYS, CONTACT_KEYS.c.contact_id == table.c.id)
-            .where(CONTACT_KEYS.c.key == _text(key))
-            .order_by(table.c.ord)
-        )
-        return [_entity(EntityKind.CONTACT, row) for row in self._read(statement)]
+        return [_entity(EntityKind.CONTACT, row) for row in self._read(_BY_KEY, key=_text(key))]
 
     def count(self, kind: EntityKind) -> int:
-        rows = self._read(sa.select(sa.func.count()).select_from(TABLES[kind]))
-        return int(rows[0][0])
+        return int(self._read(_COUNT[kind])[0][0])
 
     def last_sequence(self, entity: EntityRef) -> int:
-        return int(self._read(_last_sequence(entity))[0][0])
+        return int(self._read(_LAST_SEQUENCE, **_of(entity))[0][0])
 
     def history(self, entity: EntityRef) -> list[Event]:
-        statement = (
-            sa.select(EVENTS.c.data)
-            .where(
-                EVENTS.c.entity_kind == entity.kind.value, EVENTS.c.entity_id == _text(entity.id)
-            )
-            .order_by(EVENTS.c.sequence)
-        )
-        return [event_from_data(json.loads(row.data)) for row in self._read(statement)]
+        rows = self._read(_HISTORY, **_of(entity))
+        return [event_from_data(json.loads(row.data)) for row in rows]
 
     def log_after(self, after: int, limit: int) -> list[RecordedEvent]:
-        statement = (
-            sa.select(EVENTS.c.position, EVENTS.c.data)
-            .where(EVENTS.c.position > after)
-            .order_by(EVENTS.c.position)
-            .limit(limit)
-        )
         with self._store.engine.connect() as connection:  # also after the unit has ended
-            rows = connection.execute(statement).all()
+            rows = connection.execute(_LOG_AFTER, {"after": after, "limit": limit}).all()
         return [
             RecordedEvent(position=row.position, event=event_from_data(json.loads(row.data)))
             for row in rows
@@ -383,15 +410,20 @@ class _Committed:
     def apply(self, writes: Writes) -> None:
         if not writes.events and not any(writes.entities.values()):
             return
-        if self._connection is None:
-            self._connection = self._store.engine.connect()
-        connection = self._connection
-        connection.info[_WRITING] = True
         try:
-            with connection.begin():
-                self._write(connection, writes)
-        finally:
-            connection.info.pop(_WRITING, None)
+            with self._store.engine.connect() as connection:
+                connection.info[_WRITING] = True
+                try:
+                    with connection.begin():
+                        self._write(connection, writes)
+                finally:
+                    connection.info.pop(_WRITING, None)
+        except _SequenceTaken:
+            for ref, first in writes.first_sequences().items():
+                stored_last = self.last_sequence(ref)
+                if stored_last >= first:
+                    raise sequence_conflict(ref, first, stored_last) from None
+            raise  # pragma: no cover - the constraint fired, so one of them was taken
 
     def _write(self, connection: sa.Connection, writes: Writes) -> None:
         contacts: list[Contact] = []
@@ -439,43 +471,35 @@ class _Committed:
             connection.execute(CONTACT_KEYS.insert(), rows)
 
     def _append(self, connection: sa.Connection, writes: Writes) -> None:
-        # Taking the counter's row lock makes committing writers take turns from here on.
+        # Taking the counter's row lock makes committing writers take turns from here on, so
+        # positions are handed out with no gaps and become visible in order.
         count = len(writes.events)
-        connection.execute(
-            LOG.update().where(LOG.c.id == 1).values(last_position=LOG.c.last_position + count)
-        )
-        last = connection.execute(sa.select(LOG.c.last_position).where(LOG.c.id == 1)).scalar()
+        last = connection.execute(_TAKE_POSITIONS, {"count": count}).scalar()
         if last is None:
             raise StoreNotReadyError(self._store.not_ready())
         start = int(last) - count
-        for ref, first in writes.first_sequences().items():
-            stored_last = int(connection.execute(_last_sequence(ref)).scalar_one())
-            if first != stored_last + 1:
-                raise sequence_conflict(ref, first, stored_last)
-        connection.execute(
-            EVENTS.insert(),
-            [
-                {
-                    "position": start + offset,
-                    "entity_kind": event.entity.kind.value,
-                    "entity_id": _text(event.entity.id),
-                    "sequence": event.sequence,
-                    "data": _dump(event),
-                }
-                for offset, event in enumerate(writes.events, start=1)
-            ],
-        )
+        rows = [
+            {
+                "position": start + offset,
+                "entity_kind": event.entity.kind.value,
+                "entity_id": _text(event.entity.id),
+                "sequence": event.sequence,
+                "data": _dump(event),
+            }
+            for offset, event in enumerate(writes.events, start=1)
+        ]
+        # Each unit numbers an entity's events from the last one it read, and histories have no
+        # gaps, so a writer that appended meanwhile took this unit's first number: the unique
+        # (entity, sequence) constraint is the whole check.
+        try:
+            connection.execute(EVENTS.insert(), rows)
+        except sa.exc.IntegrityError as error:
+            raise _SequenceTaken from error
 
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-
-def _last_sequence(entity: EntityRef) -> sa.Select[Any]:
-    return sa.select(sa.func.coalesce(sa.func.max(EVENTS.c.sequence), 0)).where(
-        EVENTS.c.entity_kind == entity.kind.value, EVENTS.c.entity_id == _text(entity.id)
-    )
 
 
 def _entity(kind: EntityKind, row: sa.Row[Any]) -> tuple[int, Any]:

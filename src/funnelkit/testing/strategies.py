@@ -143,7 +143,7 @@ def _check_strategy(value: object, name: str) -> None:
 
 def identifiers(*, max_size: int = 16) -> SearchStrategy[str]:
     """
-    Draw ids and keys: non-empty, no surrounding spaces; Latin, Cyrillic, digits, ``-_ ``.
+    Draw ids and keys: non-empty, unpadded; Latin, Cyrillic, digits, ``-``, ``_`` and spaces.
 
     Args:
         max_size: The longest id to draw.
