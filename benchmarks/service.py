@@ -30,7 +30,7 @@ from examples.seed_pipelines import LEADS, ROOFING
 import funnelkit as fk
 from funnelkit.matching import Intake, QualificationPolicy, SpamPattern
 from funnelkit.pipelines import Funnel
-from funnelkit.storage.sql import LOG, METADATA, SqlStore
+from funnelkit.storage.sql import SqlStore
 
 
 MSK = timezone(timedelta(hours=3))
@@ -88,11 +88,7 @@ def run(store: fk.Store, count: int) -> tuple[float, float, float]:
 def _postgresql(url: str) -> SqlStore:
     store = SqlStore.from_url(url, contact_keys=INTAKE.matching.normaliser.keys)
     store.create_schema()
-    with store.engine.begin() as connection:
-        for table in reversed(METADATA.sorted_tables):
-            if table is not LOG:
-                connection.execute(table.delete())
-        connection.execute(LOG.update().values(last_position=0))
+    store.clear()
     return store
 
 

@@ -18,12 +18,13 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import pytest
 from hypothesis import settings
 
 import funnelkit as fk
-from funnelkit.storage.sql import LOG, METADATA, SqlStore
-from funnelkit.testing.contracts import StoreContract, make_deal
+from funnelkit.storage.sql import SqlStore
+from funnelkit.testing.contracts import T0, StoreContract, make_deal
 from funnelkit.testing.stateful import check_store
 
 
@@ -34,16 +35,6 @@ if TYPE_CHECKING:
 
 POSTGRESQL = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
 WORKER = Path(__file__).with_name("sql_race_worker.py")
-
-
-def _empty(store: SqlStore) -> None:
-    """Make the shared PostgreSQL database empty: tables created on first use, then cleared."""
-    store.create_schema()
-    with store.engine.begin() as connection:
-        for table in reversed(METADATA.sorted_tables):
-            if table is not LOG:
-                connection.execute(table.delete())
-        connection.execute(LOG.update().values(last_position=0))
 
 
 def _postgresql_url() -> str:
@@ -69,7 +60,8 @@ class _Stores:
             store.create_schema()
         else:
             store = SqlStore.from_url(self.url, contact_keys=contact_keys)
-            _empty(store)
+            store.create_schema()
+            store.clear()
         self.made.append(store)
         return store
 
@@ -100,10 +92,24 @@ def test_create_schema_is_idempotent_and_keeps_the_data(stores: _Stores):
     store = stores()
     with store.unit_of_work() as uow:
         uow.deals.add(make_deal())
+        uow.events.append(
+            [
+                fk.DealCreated(
+                    entity=fk.EntityRef.deal("С-1"),
+                    sequence=1,
+                    at=T0,
+                    actor="anna",
+                    deal=attrs.evolve(make_deal(), version=1),
+                )
+            ]
+        )
         uow.commit()
     store.create_schema()
     with store.unit_of_work() as uow:
         assert uow.deals.get("С-1").stage == "ОП ВЗЯЛ В РАБОТУ"
+    store.clear()
+    with store.unit_of_work() as uow:
+        assert (0, []) == (uow.deals.count(), list(uow.events.read_all()))
 
 
 def test_a_store_without_its_tables_says_to_create_them(tmp_path: Path):

@@ -419,17 +419,19 @@ class _Contacts(_Repository[Contact]):
         return self._select({})
 
 
-class _Leads(_Repository[Lead]):
+class _Cards(_Repository[E]):
+    """Leads or deals: listed by pipeline, stage, status, owner and contact."""
+
     def list(
         self,
         *,
         pipeline: str | None = None,
         stage: str | None = None,
-        status: LeadStatus | None = None,
+        status: LeadStatus | DealStatus | None = None,
         owner: str | None = None,
         contact_id: str | None = None,
-    ) -> list[Lead]:
-        """Return the leads matching every filter given, in add order."""
+    ) -> list[E]:
+        """Return the leads or deals matching every filter given, in add order."""
         return self._select(
             {
                 "pipeline": pipeline,
@@ -441,26 +443,12 @@ class _Leads(_Repository[Lead]):
         )
 
 
-class _Deals(_Repository[Deal]):
-    def list(
-        self,
-        *,
-        pipeline: str | None = None,
-        stage: str | None = None,
-        status: DealStatus | None = None,
-        owner: str | None = None,
-        contact_id: str | None = None,
-    ) -> list[Deal]:
-        """Return the deals matching every filter given, in add order."""
-        return self._select(
-            {
-                "pipeline": pipeline,
-                "stage": stage,
-                "status": status,
-                "owner": owner,
-                "contact_id": contact_id,
-            }
-        )
+class _Leads(_Cards[Lead]):
+    pass
+
+
+class _Deals(_Cards[Deal]):
+    pass
 
 
 class _Tasks(_Repository[Task]):

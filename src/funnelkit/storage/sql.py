@@ -266,6 +266,14 @@ class SqlStore:
             if connection.execute(sa.select(LOG.c.id)).first() is None:
                 connection.execute(LOG.insert().values(id=1, last_position=0))
 
+    def clear(self) -> None:
+        """Delete everything stored, keeping the tables (a fresh store for each test)."""
+        with self._engine.begin() as connection:
+            for table in reversed(METADATA.sorted_tables):
+                if table is not LOG:
+                    connection.execute(table.delete())
+            connection.execute(LOG.update().values(last_position=0))
+
     def drop_schema(self) -> None:
         """Drop funnelkit's tables and everything in them."""
         with self._engine.begin() as connection:
