@@ -4,6 +4,12 @@ Sphinx configuration of funnelkit's documentation site.
 Build it with ``python3 dev.py docs`` (warnings are errors); the pages are Markdown read by
 MyST, the API reference comes from the docstrings (Google style, read by napoleon).
 The code blocks of every page run in the test suite (Sybil), not here.
+
+Why Sphinx rather than MkDocs: autodoc reads the docstrings funnelkit already has (Google
+style, cross-references in backticks) without a second parser, MyST keeps the guides in the
+Markdown that GitHub shows and Sybil runs, and ``-W`` makes any broken include, toctree or
+docstring markup fail CI. MkDocs would need a plugin (mkdocstrings) and its own docstring
+parser for the same reference.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from funnelkit.matching import (
     FieldRule,
     MatchPolicy,
     Normaliser,
+    _normalise,
     fold_name,
 )
 from funnelkit.testing import strategies as fst
@@ -282,3 +283,39 @@ def test_who_is_finds_the_client_through_the_store_key_index():
     with store.unit_of_work() as uow:
         matches = POLICY.who_is(lead, uow.contacts)
     assert [("К-1", Band.SAME)] == [(m.right, m.band) for m in matches]
+
+
+_SEPARATORS = st.sampled_from(["", " ", "-", "(", ")", ".", "  "])
+
+
+@st.composite
+def _dialled(draw):
+    """Numbers as people type them: a prefix, digits in groups, separators between."""
+    prefix = draw(st.sampled_from(["", "+", "+7", "8", "7", "810", "+1", "+44", "+49", "0"]))
+    digits = draw(st.text("0123456789", min_size=3, max_size=14))
+    groups = []
+    while digits:
+        size = draw(st.integers(1, 4))
+        groups.append(digits[:size])
+        digits = digits[size:]
+    return prefix + "".join(draw(_SEPARATORS) + group for group in groups)
+
+
+@given(
+    raw=_dialled(),
+    region=st.sampled_from(["RU", "KZ", "BY", "UA", "DE", "GB", "US", "IT", "FR", "IN"]),
+)
+def test_the_fast_phone_path_agrees_with_phonenumbers(raw, region):
+    """Where the metadata-only path answers, phonenumbers.parse gives the same E.164 form."""
+    fast = _normalise._fast_e164(raw, region)
+    if fast is not None:
+        assert (fast, None) == _normalise._parsed_e164(raw, region)
+
+
+def test_the_fast_phone_path_takes_the_usual_russian_forms():
+    """The forms of seed 000 never reach phonenumbers.parse; the rest fall back to it."""
+    for raw in ("8 (912) 345-67-89", "+7 912 345 67 89", "89123456789", "9123456789"):
+        assert "+79123456789" == _normalise._fast_e164(raw, "RU")
+    for raw in ("79123456789", "+7 912 345 67 89 доб. 12", "810 1 650 253 0000"):
+        assert _normalise._fast_e164(raw, "RU") is None
+        assert _normalise._parsed_e164(raw, "RU")[1] is None
