@@ -122,6 +122,21 @@ def test_a_store_without_its_tables_says_to_create_them(tmp_path: Path):
     store.engine.dispose()
 
 
+@pytest.mark.parametrize(
+    "url", ["not a url", "nosuchdb://host/db", "postgresql+nosuchdriver://host/db"]
+)
+def test_a_bad_url_is_refused_naming_the_url(url):
+    with pytest.raises(fk.ValidationError, match="cannot use") as refused:
+        SqlStore.from_url(url)
+    assert "url" == refused.value.field
+
+
+def test_only_an_engine_of_a_supported_database_is_taken():
+    with pytest.raises(fk.ValidationError, match="SQLAlchemy Engine") as refused:
+        SqlStore("sqlite:///crm.db")  # type: ignore[arg-type]
+    assert "engine" == refused.value.field
+
+
 def _race(store: SqlStore, workers: int, moves: int) -> tuple[Counter[str], int]:
     url = store.engine.url.render_as_string(hide_password=False)
     processes = [

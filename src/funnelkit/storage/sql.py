@@ -39,8 +39,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from funnelkit._converter import event_from_data, from_data, to_data
-from funnelkit.exceptions import StoreNotReadyError
+from funnelkit.exceptions import StoreNotReadyError, ValidationError
 from funnelkit.model import Contact, EntityKind, EntityRef, Event, Task
+from funnelkit.model._checks import describe
 from funnelkit.storage._memory import basic_contact_keys
 from funnelkit.storage._ports import ContactKeys, RecordedEvent
 from funnelkit.storage._units import (
@@ -66,6 +67,7 @@ _TEXT = sa.Text()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 _WRITING = "funnelkit.writing"
+_DIALECTS = frozenset({"sqlite", "postgresql"})
 
 
 def _entity_table(
@@ -240,6 +242,19 @@ class SqlStore:
     def __init__(
         self, engine: sa.Engine, *, contact_keys: ContactKeys = basic_contact_keys
     ) -> None:
+        given: object = engine
+        if not isinstance(given, sa.Engine):
+            msg = (
+                f"SqlStore(engine): expected a SQLAlchemy Engine, got {describe(given)}; "
+                "use SqlStore.from_url('sqlite:///crm.db') to make one"
+            )
+            raise ValidationError(msg, field="engine", value=given, rule="type")
+        if engine.dialect.name not in _DIALECTS:
+            msg = (
+                f"SqlStore(engine): the {engine.dialect.name!r} database is not supported; "
+                f"use one of {', '.join(sorted(_DIALECTS))}"
+            )
+            raise ValidationError(msg, field="engine", value=engine.url, rule="dialect")
         if engine.dialect.name == "sqlite":
             _configure_sqlite(engine)
         self._engine = engine
@@ -251,8 +266,23 @@ class SqlStore:
     def from_url(
         cls, url: str, *, contact_keys: ContactKeys = basic_contact_keys, **engine_options: Any
     ) -> SqlStore:
-        """Create the engine for `url` (``sqlite:///crm.db``, ``postgresql+psycopg://...``)."""
-        return cls(sa.create_engine(url, **engine_options), contact_keys=contact_keys)
+        """
+        Create the engine for `url` (``sqlite:///crm.db``, ``postgresql+psycopg://...``).
+
+        Raises:
+            ValidationError: If the URL cannot be read, its driver is not installed, or its
+                database is neither SQLite nor PostgreSQL.
+        """
+        try:
+            engine = sa.create_engine(url, **engine_options)
+        except (sa.exc.ArgumentError, ImportError) as error:
+            msg = (
+                f"SqlStore.from_url(url): cannot use {url!r} ({error}); give a URL such as "
+                "'sqlite:///crm.db' or 'postgresql+psycopg://user@host/db' and install its "
+                'driver (pip install "funnelkit[postgresql]")'
+            )
+            raise ValidationError(msg, field="url", value=url, rule="url") from error
+        return cls(engine, contact_keys=contact_keys)
 
     @property
     def engine(self) -> sa.Engine:
