@@ -143,10 +143,9 @@ class Season:
 
     def clean_base(self) -> None:
         """Find the duplicates of the imported base and merge each group: plan, then apply."""
-        admin = fk.Actor(id="анна", roles=frozenset({"manager"}))
         for cluster in self.crm.find_duplicates().clusters:
             plan = self.crm.plan_merge(sorted(cluster))  # a dry run a person could review
-            self.merges.append(self.crm.merge(plan, admin))
+            self.merges.append(self.crm.merge(plan, MANAGERS[0]))
 
     def play(self) -> None:
         """Schedule the requests, then play every step in time order, with progress."""

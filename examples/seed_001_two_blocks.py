@@ -52,17 +52,13 @@ class Company:
         self.crm = fk.Service(clock=self.clock, ids=fk.SequentialIds(), funnel=funnel)
         self.cards = 0
 
-    def at(self, when: datetime) -> None:
-        """Set the clock to `when` (each card's life is played step by step in its own time)."""
-        self.clock.set(when)
-
     def after(self, low_hours: float, high_hours: float) -> None:
         """Let between `low_hours` and `high_hours` pass."""
         self.clock.advance(timedelta(hours=self.rng.uniform(low_hours, high_hours)))
 
     def request(self, when: datetime) -> None:
         """A request arrives and lives its life through both blocks."""
-        self.at(when)
+        self.clock.set(when)  # each card's life is played step by step in its own time
         self.cards += 1
         manager = MANAGERS[self.cards % len(MANAGERS)]
         card = self.crm.add_deal(

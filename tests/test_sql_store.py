@@ -137,6 +137,20 @@ def test_only_an_engine_of_a_supported_database_is_taken():
     assert "engine" == refused.value.field
 
 
+def test_two_stores_on_one_sqlite_engine_commit_alike(tmp_path: Path):
+    """The engine's connections are set up once, however many stores share it."""
+    first = SqlStore.from_url(f"sqlite:///{tmp_path / 'shared.db'}")
+    second = SqlStore(first.engine)
+    first.create_schema()
+    for store, deal_id in ((first, "С-1"), (second, "С-2")):
+        with store.unit_of_work() as uow:
+            uow.deals.add(make_deal(deal_id))
+            uow.commit()
+    with second.unit_of_work() as uow:
+        assert 2 == uow.deals.count()
+    first.engine.dispose()
+
+
 def _race(store: SqlStore, workers: int, moves: int) -> tuple[Counter[str], int]:
     url = store.engine.url.render_as_string(hide_password=False)
     processes = [

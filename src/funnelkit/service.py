@@ -569,7 +569,7 @@ class Service:
 
         return self._run(operation)
 
-    # --- duplicates -------------------------------------------------------------------------
+    # --- records added by hand -------------------------------------------------------------
 
     def add_deal(self, deal: Deal, actor: Actor) -> Deal:
         """
@@ -618,6 +618,8 @@ class Service:
 
         return self._run(operation, retry=False)
 
+    # --- duplicates -------------------------------------------------------------------------
+
     def _matching(self) -> MatchPolicy:
         return MatchPolicy() if self.intake is None else self.intake.matching
 
@@ -647,10 +649,9 @@ class Service:
 
         def query(uow: UnitOfWork) -> MergePlan:
             contacts = [uow.contacts.get(contact_id) for contact_id in ids]
-            refs = {contact.ref for contact in contacts}
             leads = [lead for cid in ids for lead in uow.leads.list(contact_id=cid)]
             deals = [deal for cid in ids for deal in uow.deals.list(contact_id=cid)]
-            tasks = [task for ref in refs for task in uow.tasks.list(subject=ref)]
+            tasks = [task for c in contacts for task in uow.tasks.list(subject=c.ref)]
             return self.merges.plan(
                 contacts,
                 merge_id=merge_id or "merge:" + "+".join(ids),

@@ -218,7 +218,7 @@ def _fast_e164(raw: str, region: str) -> str | None:
     if plan is None or not _DIALLED.fullmatch(raw):
         return None
     digits = _NOT_DIGITS.sub("", raw)
-    if raw.lstrip().startswith("+"):
+    if raw.startswith("+"):  # _DIALLED allows "+" only first
         if not digits.startswith(plan.country):
             return None
         national = digits[len(plan.country) :]

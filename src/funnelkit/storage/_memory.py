@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from funnelkit.model import Contact, Deal, EntityKind, EntityRef, Event, Lead, Task
 from funnelkit.storage._ports import ContactKeys, RecordedEvent
-from funnelkit.storage._units import BufferedUnitOfWork, sequence_conflict, stale, taken
+from funnelkit.storage._units import (
+    BufferedUnitOfWork,
+    live_keys,
+    sequence_conflict,
+    stale,
+    taken,
+)
 
 
 if TYPE_CHECKING:
@@ -105,9 +111,7 @@ class _State:
     # --- the Committed protocol (funnelkit.storage._units) ---
 
     def live_keys(self, contact: Contact) -> tuple[str, ...]:
-        if contact.merged_into is not None:
-            return ()
-        return tuple(dict.fromkeys(self.contact_keys(contact)))
+        return live_keys(self.contact_keys, contact)
 
     def fetch(self, kind: EntityKind, entity_id: str) -> tuple[int, Any] | None:
         table = self.tables[kind]

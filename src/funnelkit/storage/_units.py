@@ -34,7 +34,7 @@ from funnelkit.model._checks import aware_datetime_problem, describe, identifier
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime
     from types import TracebackType
 
@@ -43,7 +43,16 @@ if TYPE_CHECKING:
     from funnelkit.storage._ports import RecordedEvent
 
 
-__all__ = ["BufferedUnitOfWork", "Committed", "Pending", "Writes", "sequence_conflict", "stale"]
+__all__ = [
+    "BufferedUnitOfWork",
+    "Committed",
+    "Pending",
+    "Writes",
+    "live_keys",
+    "sequence_conflict",
+    "stale",
+    "taken",
+]
 
 E = TypeVar("E", Contact, Lead, Deal, Task)
 
@@ -151,6 +160,15 @@ class Committed(Protocol):
     def close(self) -> None:
         """Release what the unit held (a connection); reads of `log_after` still work afterwards."""
         ...
+
+
+def live_keys(
+    contact_keys: Callable[[Contact], Iterable[str]], contact: Contact
+) -> tuple[str, ...]:
+    """The keys a store indexes `contact` under: its `contact_keys`, once each; none if merged."""
+    if contact.merged_into is not None:
+        return ()
+    return tuple(dict.fromkeys(contact_keys(contact)))
 
 
 def stale(ref: EntityRef, expected: int, actual: int | None) -> ConflictError:

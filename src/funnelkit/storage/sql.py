@@ -47,6 +47,7 @@ from funnelkit.storage._ports import ContactKeys, RecordedEvent
 from funnelkit.storage._units import (
     ENTITY_CLASSES,
     BufferedUnitOfWork,
+    live_keys,
     sequence_conflict,
     stale,
     taken,
@@ -205,23 +206,34 @@ def _conditions(
     return conditions
 
 
+def _not_ready(engine: sa.Engine) -> str:
+    """The message of `StoreNotReadyError` for `engine`'s database."""
+    url = engine.url.render_as_string(hide_password=True)
+    return (
+        f"The database {url} has no funnelkit tables (or lacks some): call "
+        "store.create_schema() once, or run a migration creating "
+        "funnelkit.storage.sql.METADATA"
+    )
+
+
+def _sqlite_connected(dbapi_connection: Any, _record: object) -> None:
+    dbapi_connection.isolation_level = None  # the driver's own BEGIN handling is off
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    if connection.info.get(_WRITING):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _configure_sqlite(engine: sa.Engine) -> None:
     """Let SQLAlchemy run SQLite's transactions: reads autocommit, writes ``BEGIN IMMEDIATE``."""
-
-    def on_connect(dbapi_connection: Any, _record: object) -> None:
-        dbapi_connection.isolation_level = None  # the driver's own BEGIN handling is off
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 30000")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.close()
-
-    def on_begin(connection: sa.Connection) -> None:
-        if connection.info.get(_WRITING):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    if not sa.event.contains(engine, "connect", on_connect):
-        sa.event.listen(engine, "connect", on_connect)
-        sa.event.listen(engine, "begin", on_begin)
+    if not sa.event.contains(engine, "connect", _sqlite_connected):  # once per engine
+        sa.event.listen(engine, "connect", _sqlite_connected)
+        sa.event.listen(engine, "begin", _sqlite_begin)
 
 
 class SqlStore:
@@ -319,23 +331,12 @@ class SqlStore:
         if not self._ready:
             self._ready = sa.inspect(self._engine).has_table(LOG.name)
             if not self._ready:
-                raise StoreNotReadyError(self.not_ready())
+                raise StoreNotReadyError(_not_ready(self._engine))
         return SqlUnitOfWork(_Committed(self))
-
-    def not_ready(self) -> str:
-        """The message of `StoreNotReadyError` for this store's database."""
-        url = self._engine.url.render_as_string(hide_password=True)
-        return (
-            f"The database {url} has no funnelkit tables (or lacks some): call "
-            "store.create_schema() once, or run a migration creating "
-            "funnelkit.storage.sql.METADATA"
-        )
 
     def live_keys(self, contact: Contact) -> tuple[str, ...]:
         """Return the keys the store indexes `contact` under (none for a merged contact)."""
-        if contact.merged_into is not None:
-            return ()
-        return tuple(dict.fromkeys(self._contact_keys(contact)))
+        return live_keys(self._contact_keys, contact)
 
 
 class SqlUnitOfWork(BufferedUnitOfWork):
@@ -473,9 +474,7 @@ class _Committed:
                 .values(_columns(kind, entity))
             )
             if result.rowcount != 1:
-                actual = connection.execute(
-                    sa.select(table.c.version).where(table.c.id == _text(entity.id))
-                ).scalar()
+                actual = _version(connection, table, entity.id)
                 raise stale(EntityRef(kind=kind, id=entity.id), base_version, actual)
             if kind is EntityKind.CONTACT:
                 contacts.append(entity)
@@ -486,10 +485,9 @@ class _Committed:
                 statement.on_conflict_do_nothing().returning(table.c.ord)
             ).first()
             if inserted is None:
-                actual = connection.execute(
-                    sa.select(table.c.version).where(table.c.id == _text(entity.id))
-                ).scalar()
-                raise taken(EntityRef(kind=kind, id=entity.id), actual)
+                raise taken(
+                    EntityRef(kind=kind, id=entity.id), _version(connection, table, entity.id)
+                )
             if kind is EntityKind.CONTACT:
                 contacts.append(entity)
         if contacts:
@@ -514,7 +512,7 @@ class _Committed:
         count = len(writes.events)
         last = connection.execute(_TAKE_POSITIONS, {"count": count}).scalar()
         if last is None:
-            raise StoreNotReadyError(self._store.not_ready())
+            raise StoreNotReadyError(_not_ready(self._store.engine))
         start = int(last) - count
         rows = [
             {
@@ -538,6 +536,12 @@ class _Committed:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _version(connection: sa.Connection, table: sa.Table, entity_id: str) -> int | None:
+    """The stored version of an entity, inside a write (``None`` if there is none)."""
+    found = connection.execute(sa.select(table.c.version).where(table.c.id == _text(entity_id)))
+    return found.scalar()
 
 
 def _entity(kind: EntityKind, row: sa.Row[Any]) -> tuple[int, Any]:
