@@ -17,6 +17,9 @@ same rows (deal, stage, time, source) in the log's order. Each side runs in its 
 so its peak memory (``ru_maxrss``) is its own; building the data is not timed. pandas is used
 only here, not by funnelkit: ``pip install pandas`` in the environment that runs this.
 
+A third process times the floor of any pure-Python fold: one pass that only groups the event
+objects by entity, with no analytics.
+
 Run from the repository root: ``.venv/bin/python -m benchmarks.analytics [deals ...]``
 (default: 100000 1000000).
 """
@@ -32,11 +35,15 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import funnelkit as fk
 from funnelkit import analytics as fa
 from funnelkit.pipelines import MovePolicy, Pipeline, Reason, Stage, StageKind
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 OPEN = ["Новая", "Квалификация", "Встреча", "КП", "Переговоры", "Договор"]
@@ -153,6 +160,29 @@ def run_funnelkit(rows: list[Row]) -> dict[str, Any]:
     }
 
 
+def run_floor(rows: list[Row]) -> dict[str, Any]:
+    """
+    The least any pure-Python fold of the events must do: one pass grouping them by entity.
+
+    No analytics at all: each event's time is appended to its entity's list. It shows how much
+    of funnelkit's time is the interpreter visiting millions of separate event objects.
+    """
+    events = to_events(rows)
+    del rows
+    gc.collect()
+    start = time.perf_counter()
+    grouped: dict[str, list[datetime]] = {}
+    for event in events:
+        key = event.entity.id
+        times = grouped.get(key)
+        if times is None:
+            grouped[key] = [event.at]
+        else:
+            times.append(event.at)
+    elapsed = time.perf_counter() - start
+    return {"events": len(events), "seconds": elapsed, "entities": len(grouped)}
+
+
 def run_pandas(rows: list[Row]) -> dict[str, Any]:
     """The three metrics with pandas, from a DataFrame in memory."""
     import pandas as pd  # noqa: PLC0415 - only the baseline needs it
@@ -190,7 +220,12 @@ def run_pandas(rows: list[Row]) -> dict[str, Any]:
 def child(engine: str, deals: int) -> None:
     """Run one engine on one size and print its result as JSON (peak memory included)."""
     rows = generate(deals)
-    result = run_funnelkit(rows) if engine == "funnelkit" else run_pandas(rows)
+    runs: dict[str, Callable[[list[Row]], dict[str, Any]]] = {
+        "funnelkit": run_funnelkit,
+        "pandas": run_pandas,
+        "floor": run_floor,
+    }
+    result = runs[engine](rows)
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -227,7 +262,8 @@ def main() -> None:
     for deals in sizes:
         print(f"{deals:,} deals: generating and running each engine in its own process...")
         mine, theirs = measure("funnelkit", deals), measure("pandas", deals)
-        results[deals] = {"funnelkit": mine, "pandas": theirs}
+        floor = measure("floor", deals)
+        results[deals] = {"funnelkit": mine, "pandas": theirs, "floor": floor}
         print(
             f"  {mine['events']:,} events; funnelkit {mine['seconds']:.2f} s "
             f"(peak {mine['peak_mb']:.0f} MB), pandas {theirs['seconds']:.2f} s "
@@ -235,9 +271,14 @@ def main() -> None:
             f"pandas; same numbers: {_same(mine, theirs)}",
             flush=True,
         )
+        print(
+            f"  floor (one pass grouping the event objects by entity, no analytics): "
+            f"{floor['seconds']:.2f} s = {floor['seconds'] / theirs['seconds']:.2f}x pandas",
+            flush=True,
+        )
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
-        for engine in ("funnelkit", "pandas"):
+        for engine in ("funnelkit", "pandas", "floor"):
             growth = results[large][engine]["seconds"] / results[small][engine]["seconds"]
             print(f"{engine} growth from {small:,} to {large:,} deals: {growth:.1f}x")
 

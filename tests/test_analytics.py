@@ -442,6 +442,25 @@ def test_velocity_levers():
     assert fk.Money.of("287179.49", "RUB") == result.per_day
 
 
+def test_velocity_of_one_channel():
+    """Chat: С-3 and С-4 open on 6 March; С-4 won 900 000 on d5, three days after creation."""
+    period = fk.Period(date(2026, 3, 6), date(2026, 3, 23))
+    chat = fa.Filters(channel=CHAT.channel)
+    result = fa.velocity(FULL_LOG, period, currency="RUB", as_of=AS_OF, zone=MSK, filters=chat)
+    assert (2, 1, 0) == (result.open_at_start, result.won, result.lost)
+    assert (Decimal(900000), 3.0) == (result.deal_size, result.cycle)
+
+
+def test_cohorts_of_one_channel():
+    """The site's two deals: С-1 won on day 10, outside a 7-day window; chat's С-4 inside."""
+    site, chat = fa.Filters(channel=SITE.channel), fa.Filters(channel=CHAT.channel)
+    week = timedelta(days=7)
+    by_site = fa.cohorts(FULL_LOG, window=week, as_of=AS_OF, zone=MSK, filters=site)
+    by_chat = fa.cohorts(FULL_LOG, window=week, as_of=AS_OF, zone=MSK, filters=chat)
+    assert [(2, 0)] == [(c.created, c.won) for c in by_site.cohorts]
+    assert [(2, 1)] == [(c.created, c.won) for c in by_chat.cohorts]
+
+
 def test_cohorts_by_creation_week():
     """All four deals were created in the week of 2 March; one won within 7 days."""
     result = fa.cohorts(FULL_LOG, window=timedelta(days=7), as_of=AS_OF, zone=MSK)
@@ -545,3 +564,5 @@ def test_stages_held_past_their_sla_per_owner():
     ] == fa.sla_report(FULL_LOG, [slow, leads], as_of=AS_OF).rows()
     early = day(1) + timedelta(minutes=10)  # Л-3 has waited 10 minutes only
     assert () == fa.sla_report(FULL_LOG, [slow, leads], as_of=early).counts
+    annas = fa.sla_report(FULL_LOG, [slow, leads], as_of=AS_OF, filters=fa.Filters(owner="anna"))
+    assert [("anna", "сделки", "Встреча", 1)] == list(annas.counts)

@@ -802,14 +802,26 @@ def velocity(
     as_of: datetime | None = None,
     zone: tzinfo = timezone.utc,
     pipeline: Pipeline | None = None,
+    filters: Filters = _EVERYTHING,
 ) -> Velocity:
-    """Measure the four levers of pipeline velocity over a period, and the velocity."""
+    """
+    Measure the four levers of pipeline velocity over a period, and the velocity.
+
+    Args:
+        data: The events (then `as_of` is required) or their `Histories`.
+        period: The period: deals open when it began, and deals closed in it.
+        currency: The currency of the amounts counted (won deals in another are left out).
+        as_of: The snapshot time.
+        zone: The time zone of the period's days.
+        pipeline: Only this pipeline's deals.
+        filters: Which deals count (owner, channel, or a period of their own).
+    """
     folded = _fold(data, as_of)
     start, end = period.bounds(zone)
     open_at_start = won = lost = 0
     amount = Decimal(0)
     cycle = 0.0
-    for deal in _select(folded, EntityKind.DEAL, pipeline.key if pipeline else None, _EVERYTHING):
+    for deal in _select(folded, EntityKind.DEAL, pipeline.key if pipeline else None, filters):
         if deal.created_at is None:
             continue
         if deal.created_at < start and (deal.closed_at is None or deal.closed_at >= start):
@@ -918,13 +930,27 @@ def cohorts(
     as_of: datetime | None = None,
     zone: tzinfo = timezone.utc,
     pipeline: Pipeline | None = None,
+    filters: Filters = _EVERYTHING,
 ) -> Cohorts:
-    """Group deals by the week they were created and count those won within `window`."""
+    """
+    Group deals by the week they were created and count those won within `window`.
+
+    Args:
+        data: The events (then `as_of` is required) or their `Histories`.
+        window: How long after its creation a deal has to be won to count.
+        as_of: The snapshot time.
+        zone: The time zone of the weeks.
+        pipeline: Only this pipeline's deals.
+        filters: Which deals count (owner, channel, period).
+
+    Raises:
+        ValidationError: If `window` is not positive.
+    """
     if window <= timedelta(0):
         raise_for("window", window, "the conversion window must be positive", "range")
     folded = _fold(data, as_of)
     counts: dict[date, list[int]] = {}
-    for deal in _select(folded, EntityKind.DEAL, pipeline.key if pipeline else None, _EVERYTHING):
+    for deal in _select(folded, EntityKind.DEAL, pipeline.key if pipeline else None, filters):
         if deal.created_at is None:
             continue
         week = Period.week(deal.created_at.astimezone(zone).date()).start
@@ -1295,12 +1321,21 @@ def sla_report(
     pipelines: Iterable[Pipeline],
     *,
     as_of: datetime | None = None,
+    filters: Filters = _EVERYTHING,
 ) -> SlaReport:
-    """Count the open leads and deals held in their current stage past its SLA, per owner."""
+    """
+    Count the open leads and deals held in their current stage past its SLA, per owner.
+
+    Args:
+        data: The events (then `as_of` is required) or their `Histories`.
+        pipelines: The pipelines whose stages' SLAs apply (others are not counted).
+        as_of: The snapshot time.
+        filters: Which leads and deals count (owner, channel, period).
+    """
     folded = _fold(data, as_of)
     limits = {(p.key, s.key): s.sla for p in pipelines for s in p.stages if s.sla is not None}
     total: Counter[tuple[str | None, str, str]] = Counter()
-    for history in folded:
+    for history in _select(folded, None, None, filters):
         trail = history.trail
         if history.outcome is not None or not trail or history.pipeline is None:
             continue
