@@ -451,6 +451,18 @@ def test_velocity_of_one_channel():
     assert (Decimal(900000), 3.0) == (result.deal_size, result.cycle)
 
 
+def test_filters_of_another_type_are_refused():
+    """A dict instead of `Filters` gets an error naming the argument."""
+    with pytest.raises(fk.ValidationError, match="filters"):
+        fa.velocity(
+            FULL_LOG,
+            fk.Period.month(2026, 3),
+            currency="RUB",
+            as_of=AS_OF,
+            filters={"owner": "anna"},  # type: ignore[arg-type]
+        )
+
+
 def test_cohorts_of_one_channel():
     """The site's two deals: С-1 won on day 10, outside a 7-day window; chat's С-4 inside."""
     site, chat = fa.Filters(channel=SITE.channel), fa.Filters(channel=CHAT.channel)

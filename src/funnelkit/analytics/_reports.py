@@ -151,6 +151,13 @@ def _select(
         pool = folded.deals.values()
     else:
         pool = folded
+    if not isinstance(filters, Filters):
+        raise_for(
+            "filters",
+            filters,
+            "pass a funnelkit.analytics.Filters, e.g. Filters(owner=..., channel=...)",
+            "type",
+        )
     keeps = None if filters == _EVERYTHING else filters._predicate()  # noqa: SLF001
     for history in pool:
         if pipeline is not None and history.pipeline != pipeline:
