@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 from examples.seed_pipelines import LEADS, ROOFING
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import funnelkit as fk
 from funnelkit.matching import (
     Intake,
+    MergePolicy,
+    OnReview,
     OpenDuplicate,
     QualificationPolicy,
     RequestKind,
     SpamPattern,
+    apply_merge,
 )
 from funnelkit.testing.contracts import T0, make_contact, make_deal, make_lead
 
@@ -160,3 +166,159 @@ def test_only_new_requests_enter():
         uow.commit()
     with store.unit_of_work() as uow:
         assert 0 == uow.leads.count()
+
+
+# --- one customer per person ---------------------------------------------------------------------
+
+
+def _live_contacts(store):
+    with store.unit_of_work() as uow:
+        return [c.id for c in uow.contacts.list() if c.merged_into is None]
+
+
+def test_a_clients_imported_copies_never_breed_more_contacts():
+    """Three copies of Алмаз on one phone: fifty more requests from him create no contact."""
+    copies = [make_contact(f"К-{n}", names=("Алмаз Строитель",), emails=()) for n in (1, 2, 3)]
+    store, ids = store_with(*copies), fk.SequentialIds()
+    formats = ("89123456789", "+7 912 345 67 89", "8 (912) 345-67-89")
+    results = [
+        receive(store, request(f"Л-{n}", phones=(formats[n % 3],)), ids) for n in range(1, 51)
+    ]
+    assert ["К-1", "К-2", "К-3"] == _live_contacts(store)
+    assert {"К-1"} == {result.contact_id for result in results}
+    assert not any(result.created_contact for result in results)
+    linked = [e for result in results for e in result.events if isinstance(e, fk.LeadLinked)]
+    assert (50, False) == (len(linked), any(e.review for e in linked))
+
+
+def test_a_review_match_links_the_lead_for_a_person_to_confirm():
+    """A request with the phone but no name is probably the client: linked, marked review."""
+    store = store_with(make_contact("К-1", names=("Алмаз Строитель",)))
+    result = receive(store, request(name=None))
+    assert ("К-1", False, ("К-1",)) == (
+        result.contact_id,
+        result.created_contact,
+        tuple(m.right for m in result.review),
+    )
+    (linked,) = [e for e in result.events if isinstance(e, fk.LeadLinked)]
+    assert (True, "К-1") == (linked.review, linked.contact_id)
+    assert ["К-1"] == _live_contacts(store)
+
+
+def test_held_review_matches_stay_unlinked_and_create_no_contact():
+    """With OnReview.HOLD the lead waits unlinked for a person, and no contact is made."""
+    store = store_with(make_contact("К-1", names=("Алмаз Строитель",)))
+    holding = attrs.evolve(INTAKE, on_review=OnReview.HOLD)
+    with store.unit_of_work() as uow:
+        result = holding.receive(request(name=None), uow, SYSTEM, T0, ids=fk.SequentialIds())
+        uow.commit()
+    assert (None, False, None) == (
+        result.contact_id,
+        result.created_contact,
+        result.lead.contact_id,
+    )
+    assert ("К-1",) == tuple(m.right for m in result.review)
+    assert ["К-1"] == _live_contacts(store)
+
+
+def test_a_new_contact_records_the_people_it_was_told_apart_from():
+    """Ирина on Алмаз's office phone gets her own contact, noting Алмаз as a near match."""
+    store = store_with(make_contact("К-1", names=("Алмаз Строитель",)))
+    result = receive(store, request(name="Ирина Петрова"))
+    assert (True, "C-1", ("К-1",)) == (
+        result.created_contact,
+        result.contact_id,
+        tuple(m.right for m in result.near_matches),
+    )
+    created = next(e for e in result.events if isinstance(e, fk.ContactCreated))
+    assert ("К-1",) == created.near_matches
+
+
+def test_a_contact_made_from_an_unnamed_lead_does_not_disagree_with_the_real_name():
+    """The contact named by its phone later meets the client's named request as the same."""
+    store, ids = store_with(), fk.SequentialIds()
+    first = receive(store, request("Л-1", name=None), ids)
+    second = receive(store, request("Л-2", name="Алмаз"), ids)
+    assert (True, first.contact_id, False) == (
+        first.created_contact,
+        second.contact_id,
+        second.created_contact,
+    )
+
+
+def test_a_merge_planned_before_a_request_is_refused_and_the_lead_never_left_behind():
+    """A lead linked to К-2 after the plan makes the merge conflict; planned again, it moves."""
+    store = store_with(make_contact("К-1"), make_contact("К-2"))
+    with store.unit_of_work() as uow:
+        plan = MergePolicy().plan(
+            [uow.contacts.get("К-1"), uow.contacts.get("К-2")], merge_id="M-1"
+        )
+    result = receive(store, request("Л-1"))
+    assert result.contact_id in {"К-1", "К-2"}
+    with store.unit_of_work() as uow, pytest.raises(fk.ConflictError):
+        apply_merge(plan, uow, SYSTEM, T0)
+    with store.unit_of_work() as uow:
+        contacts = [uow.contacts.get("К-1"), uow.contacts.get("К-2")]
+        leads = [lead for c in contacts for lead in uow.leads.list(contact_id=c.id)]
+        apply_merge(MergePolicy().plan(contacts, merge_id="M-1", leads=leads), uow, SYSTEM, T0)
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert "К-1" == uow.leads.get("Л-1").contact_id
+
+
+def test_a_request_read_before_a_merge_commits_conflicts_then_links_to_the_survivor():
+    """An intake that read К-2 before К-2 was merged cannot commit; taken again, it goes to К-1."""
+    store = store_with(make_contact("К-1"), make_contact("К-2", emails=("zakaz@almaz.ru",)))
+    lead = request("Л-1", phones=(), name="Алмаз Строитель")
+    lead = attrs.evolve(
+        lead, contact_data=attrs.evolve(lead.contact_data, emails=("zakaz@almaz.ru",))
+    )
+    racing = store.unit_of_work()
+    taken = INTAKE.receive(lead, racing, SYSTEM, T0, ids=fk.SequentialIds())
+    assert "К-2" == taken.contact_id
+    with store.unit_of_work() as uow:
+        contacts = [uow.contacts.get("К-1"), uow.contacts.get("К-2")]
+        apply_merge(MergePolicy().plan(contacts, merge_id="M-1"), uow, SYSTEM, T0)
+        uow.commit()
+    with pytest.raises(fk.ConflictError):
+        racing.commit()
+    assert "К-1" == receive(store, lead).contact_id
+
+
+_PHONES = st.sampled_from(["89123456789", "+7 912 345 67 89", "8 (912) 345-67-89"])
+_EMAILS = st.sampled_from(["Almaz.Gareev@Gmail.com", "almazgareev+site@gmail.com"])
+_NAMES = st.sampled_from(["Алмаз", "Алмаз Гареев", "Almaz Gareev", "Гареев Алмаз", None])
+
+
+@st.composite
+def _one_persons_requests(draw):
+    """Requests of one client who always gives the phone, or always the e-mail, in any form."""
+    always = draw(st.sampled_from(["phone", "email"]))
+    requests = []
+    for _ in range(draw(st.integers(min_value=1, max_value=12))):
+        phone = draw(_PHONES) if always == "phone" else draw(st.none() | _PHONES)
+        email = draw(_EMAILS) if always == "email" else draw(st.none() | _EMAILS)
+        requests.append((phone, email, draw(_NAMES)))
+    return requests
+
+
+@settings(max_examples=30)
+@given(requests=_one_persons_requests())
+def test_taking_one_person_in_n_times_yields_one_contact(requests):
+    """However one client writes phone, e-mail and name, N requests make one contact."""
+    store, ids = store_with(), fk.SequentialIds()
+    for n, (phone, email, name) in enumerate(requests, start=1):
+        lead = make_lead(
+            f"Л-{n}",
+            pipeline=LEADS.key,
+            stage="Новое обращение",
+            contact_data=fk.ContactData(
+                name=name,
+                phones=(phone,) if phone else (),
+                emails=(email,) if email else (),
+            ),
+        )
+        receive(store, lead, ids)
+    with store.unit_of_work() as uow:
+        assert 1 == uow.contacts.count()
+        assert 1 == len({lead.contact_id for lead in uow.leads.list()})

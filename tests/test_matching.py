@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +15,8 @@ from funnelkit.matching import (
     FieldRule,
     MatchPolicy,
     Normaliser,
+    PairScore,
+    _matching,
     _normalise,
     fold_name,
 )
@@ -110,6 +114,14 @@ def test_cyrillic_and_latin_spellings_of_a_name_meet(cyrillic, latin):
     assert fold_name(cyrillic) == fold_name(latin)
 
 
+def test_words_with_digits_are_no_part_of_a_name():
+    """A contact named by its phone has no name to disagree with."""
+    assert () == NORMALISER.name_tokens("8 (912) 345-67-89")
+    assert ("almaz",) == NORMALISER.name_tokens("Алмаз 89123456789")
+    named_by_email = almaz("К-1", names=("almaz+site@gmail.com",), emails=("almaz+site@gmail.com",))
+    assert () == POLICY.record(named_by_email).names
+
+
 def test_word_order_case_and_yo_do_not_matter():
     """«Алмаз Строитель», "almaz stroitel" and «Строитель Алмаз» have the same tokens."""
     expected = ("almaz", "stroitel")
@@ -202,11 +214,13 @@ def test_only_blocked_pairs_are_scored():
     assert () == result.pairs
 
 
-def test_oversized_blocks_are_skipped_and_reported():
-    """A key shared by more records than the limit forms no pairs and is reported."""
-    contacts = [almaz(f"К-{i}", names=(f"Клиент {i}",), emails=()) for i in range(4)]
-    result = MatchPolicy(max_block_size=3, name_keys=False).match(contacts)
-    assert (("phone:+79123456789",), ()) == (result.skipped_keys, result.pairs)
+def test_oversized_blocks_pair_only_records_sharing_a_name_and_are_reported():
+    """Under a key held by too many, only records that also share a name are paired."""
+    strangers = [almaz(f"К-{i}", names=(f"Клиент {i}",), emails=()) for i in range(4)]
+    copies = [almaz(f"К-{i}", names=("Алмаз Гареев",), emails=()) for i in (7, 8)]
+    result = MatchPolicy(max_block_size=3).match([*strangers, *copies])
+    assert ("phone:+79123456789",) == result.skipped_keys
+    assert [("К-7", "К-8", Band.SAME)] == [(p.left, p.right, p.band) for p in result.pairs]
 
 
 def test_custom_fields_can_be_compared():
@@ -319,3 +333,164 @@ def test_the_fast_phone_path_takes_the_usual_russian_forms():
     for raw in ("79123456789", "+7 912 345 67 89 доб. 12", "810 1 650 253 0000"):
         assert _normalise._fast_e164(raw, "RU") is None
         assert _normalise._parsed_e164(raw, "RU")[1] is None
+
+
+def test_who_is_reads_a_bounded_number_of_holders_of_a_shared_phone():
+    """With 300 contacts on a call centre's number, at most max_holders are read and scored."""
+    policy = MatchPolicy(max_holders=20)
+    store = fk.InMemoryStore(contact_keys=NORMALISER.keys)
+    with store.unit_of_work() as uow:
+        for n in range(300):
+            uow.contacts.add(almaz(f"К-{n}", names=(f"Клиент {n}",), emails=()))
+        uow.commit()
+    asked = []
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def find_by_key(self, key, *, limit=None):
+            found = self.inner.find_by_key(key, limit=limit)
+            asked.append((key, limit, len(found)))
+            return found
+
+    lead = make_lead(contact_data=fk.ContactData(name="Клиент 5", phones=("89123456789",)))
+    with store.unit_of_work() as uow:
+        matches = policy.who_is(
+            lead,
+            Counting(uow.contacts),  # type: ignore[arg-type]  # a spy: the one method used
+            keep_different=True,
+        )
+    assert [("phone:+79123456789", 20, 20)] == asked
+    assert 20 == len(matches)
+    assert all(m.band is not Band.SAME for m in matches)  # a phone of 20+ people proves little
+
+
+# --- distinct people and term frequency ----------------------------------------------------------
+
+
+def test_a_clients_own_duplicates_count_as_one_person():
+    """Records whose names agree are one person; other names are others; no name adds nobody."""
+    records = [
+        POLICY.record(almaz("К-1", names=("Алмаз Строитель",))),
+        POLICY.record(almaz("К-2", names=("Almaz",))),
+        POLICY.record(almaz("К-3", names=("89123456789",))),
+        POLICY.record(almaz("К-4", names=("Ирина Петрова",))),
+        POLICY.record(almaz("К-5", names=("Irina Petrova",))),
+    ]
+    assert (2, 1, 1) == (POLICY.people(records), POLICY.people(records[:3]), POLICY.people([]))
+
+
+def test_a_phone_shared_by_a_clients_own_copies_keeps_its_weight():
+    """Three copies of Алмаз hold his phone: a new request of his is still "same"."""
+    copies = [almaz(f"К-{n}", emails=(), company=None) for n in (1, 2, 3)]
+    lead = make_lead(contact_data=fk.ContactData(name="Алмаз", phones=("89123456789",)))
+    store = fk.InMemoryStore(contact_keys=NORMALISER.keys)
+    with store.unit_of_work() as uow:
+        for contact in copies:
+            uow.contacts.add(contact)
+        matches = POLICY.who_is(lead, uow.contacts)
+    assert [Band.SAME] * 3 == [m.band for m in matches]
+    assert {6.0} == {m.contributions[0].points for m in matches}
+
+
+def test_a_phone_shared_by_many_people_weighs_less():
+    """An office phone of five colleagues counts 3/5 of its points."""
+    names = ("Алмаз Гареев", "Ирина Петрова", "Пётр Смирнов", "Ольга Орлова", "Тимур Ахметов")
+    colleagues = [almaz(f"К-{n}", names=(name,), emails=()) for n, name in enumerate(names)]
+    newcomer = make_lead(contact_data=fk.ContactData(name="Алмаз Гареев", phones=("89123456789",)))
+    store = fk.InMemoryStore(contact_keys=NORMALISER.keys)
+    with store.unit_of_work() as uow:
+        for contact in colleagues:
+            uow.contacts.add(contact)
+        (best,) = POLICY.who_is(newcomer, uow.contacts)
+    assert ("К-0", 3.6, Band.REVIEW) == (best.right, best.contributions[0].points, best.band)
+
+
+# --- clusters ------------------------------------------------------------------------------------
+
+
+def _pair(left, right, band):
+    return PairScore(left=left, right=right, score=0.0, band=band, keys=(), contributions=())
+
+
+@st.composite
+def _scored_pairs(draw):
+    """Pairs among up to 12 records, each same or different, best first as `match` gives them."""
+    ids = [f"К-{n:02d}" for n in range(draw(st.integers(2, 12)))]
+    edges = draw(
+        st.lists(
+            st.tuples(st.sampled_from(ids), st.sampled_from(ids), st.sampled_from(list(Band))),
+            max_size=30,
+        )
+    )
+    seen, pairs = set(), []
+    for left, right, band in edges:
+        key = frozenset((left, right))
+        if left != right and key not in seen:
+            seen.add(key)
+            low, high = sorted((left, right))
+            pairs.append(_pair(low, high, band))
+    return pairs
+
+
+def _check_clusters(pairs, clusters):
+    """An oracle of its own: disjoint, connected by "same", never across "different", maximal."""
+    cluster_of = {}
+    for cluster in clusters:
+        assert len(cluster) > 1
+        for member in cluster:
+            assert member not in cluster_of
+            cluster_of[member] = cluster
+    same = [p for p in pairs if p.band is Band.SAME]
+    different = {frozenset((p.left, p.right)) for p in pairs if p.band is Band.DIFFERENT}
+    for cluster in clusters:
+        assert not any(frozenset((a, b)) in different for a in cluster for b in cluster)
+        reached, frontier = set(), [min(cluster)]
+        while frontier:
+            node = frontier.pop()
+            reached.add(node)
+            for p in same:
+                for a, b in ((p.left, p.right), (p.right, p.left)):
+                    if a == node and b in cluster and b not in reached:
+                        frontier.append(b)
+        assert set(cluster) == reached
+    for p in same:
+        left = cluster_of.get(p.left, {p.left})
+        right = cluster_of.get(p.right, {p.right})
+        if left is not right and left != right:
+            assert any(frozenset((a, b)) in different for a in left for b in right)
+
+
+@given(_scored_pairs())
+def test_clusters_join_every_same_pair_they_can_and_never_a_different_one(pairs):
+    """Clusters are unions of "same" pairs, maximal, and never hold a "different" pair."""
+    _check_clusters(pairs, _matching._clusters(pairs))
+
+
+def test_the_cluster_oracle_catches_a_union_find_without_its_guard():
+    """The oracle is not empty: plain connected components fail it on a bridge."""
+    pairs = [
+        _pair("К-1", "К-2", Band.SAME),
+        _pair("К-2", "К-3", Band.SAME),
+        _pair("К-1", "К-3", Band.DIFFERENT),
+    ]
+    with pytest.raises(AssertionError):
+        _check_clusters(pairs, (frozenset({"К-1", "К-2", "К-3"}),))
+    with pytest.raises(AssertionError):
+        _check_clusters(pairs, ())
+    _check_clusters(pairs, _matching._clusters(pairs))
+
+
+def test_a_long_chain_of_shared_phones_breaks_at_every_different_pair():
+    """8,000 links in a chain, with a "different" pair every 50: the chain breaks there."""
+    name = "К-{:05d}".format
+    pairs = [_pair(name(n), name(n + 1), Band.SAME) for n in range(8_000)]
+    pairs += [_pair(name(n), name(n + 2), Band.DIFFERENT) for n in range(0, 8_000, 50)]
+    # Worked out by hand: joining n + 2 to the group holding n is refused for n = 0, 50, ...,
+    # so the groups start at 0, 2, 52, 102, ..., 7952 and run to the next start.
+    starts = [0, *range(2, 8_000, 50), 8_001]
+    expected = {
+        frozenset(name(n) for n in range(start, end)) for start, end in itertools.pairwise(starts)
+    }
+    assert expected == set(_matching._clusters(pairs))

@@ -326,3 +326,77 @@ def test_contacts_and_deals_added_by_hand_are_checked():
     opened = crm.add_deal(attrs.evolve(deal, stage=MEETING.first_stage.key), ANNA)
     assert isinstance(crm.events()[-1], fk.DealCreated)
     assert opened.ref == crm.events()[-1].entity
+
+
+# --- one customer per person ---------------------------------------------------------------------
+
+
+def test_the_default_store_finds_a_known_client_however_the_phone_is_written():
+    """Without an explicit store, contacts are indexed under the keys the intake looks up."""
+    crm = service()
+    crm = Service(clock=crm.clock, ids=crm.ids, funnel=crm.funnel, intake=crm.intake)
+    crm.add_contact(
+        fk.Contact(id="К-1", created_at=T0, names=("Алмаз",), phones=("+7 912 345 67 89",)), ANNA
+    )
+    taken = crm.take_in(request(), ANNA)
+    assert ("К-1", False) == (taken.contact_id, taken.created_contact)
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        pytest.param(fk.InMemoryStore, id="basic keys"),
+        pytest.param(lambda: fk.InMemoryStore(contact_keys=lambda c: []), id="no keys"),
+    ],
+)
+def test_a_store_indexing_other_keys_than_the_intake_is_refused(store):
+    """A store whose keys the intake would never find is refused when the service is built."""
+    with pytest.raises(fk.ValidationError, match=r"contact_keys=intake\.matching") as refused:
+        service(store=store())
+    assert ("Service.store", "contact_keys") == (refused.value.field, refused.value.rule)
+
+
+def test_a_deal_added_between_plan_and_merge_makes_the_merge_refused():
+    """The merge must see every child: a deal opened after the plan refuses it; replanned, moves."""
+    crm = service()
+    _imported_twins(crm)
+    plan = crm.plan_merge(["К-1", "К-2"])
+    late = fk.Deal(
+        id="С-10",
+        created_at=T0,
+        pipeline=MEETING.key,
+        stage=MEETING.first_stage.key,
+        contact_id="К-2",
+    )
+    crm.add_deal(late, ANNA)
+    with pytest.raises(fk.ConflictError):
+        crm.merge(plan, ANNA)
+    crm.merge(crm.plan_merge(["К-1", "К-2"]), ANNA)
+    with crm.store.unit_of_work() as uow:
+        assert ["К-1", "К-1"] == [uow.deals.get(d).contact_id for d in ("С-9", "С-10")]
+
+
+def test_children_linked_to_a_merged_contact_go_to_the_survivor():
+    """A deal or a task for a contact merged meanwhile lands on the contact that survived."""
+    crm = service()
+    _imported_twins(crm)
+    crm.merge(crm.plan_merge(["К-1", "К-2"]), ANNA)
+    deal = fk.Deal(
+        id="С-11",
+        created_at=T0,
+        pipeline=MEETING.key,
+        stage=MEETING.first_stage.key,
+        contact_id="К-2",
+    )
+    assert "К-1" == crm.add_deal(deal, ANNA).contact_id
+    task = crm.create_task(
+        fk.EntityRef.contact("К-2"),
+        ANNA,
+        kind=fk.TaskKind.CALL,
+        title="Перезвонить",
+        assignee="anna",
+        due_at=T0 + timedelta(hours=1),
+    )
+    assert fk.EntityRef.contact("К-1") == task.subject
+    with pytest.raises(fk.NotFoundError):
+        crm.add_deal(attrs.evolve(deal, id="С-12", contact_id="К-404"), ANNA)

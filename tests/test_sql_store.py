@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,8 @@ from funnelkit.storage.sql import SqlStore
 from funnelkit.testing.contracts import T0, StoreContract, make_deal
 from funnelkit.testing.stateful import check_store
 
+from tests import intake_race_worker
+
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
 POSTGRESQL = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
 WORKER = Path(__file__).with_name("sql_race_worker.py")
+INTAKE_WORKER = Path(__file__).with_name("intake_race_worker.py")
 
 
 def _postgresql_url() -> str:
@@ -200,3 +204,54 @@ def test_racing_processes_lose_no_move_and_duplicate_no_event(stores: _Stores):
         positions = [recorded.position for recorded in uow.events.read_all()]
     assert positions == list(range(1, 241))  # one global order, no gap, no duplicate
     print(f"{conflicts} conflicts retried")  # noqa: T201 - shown with -s
+
+
+def _one_customer(store: fk.Store) -> tuple[str, list[fk.Lead], list[fk.Deal]]:
+    """The one live contact, and every lead and deal."""
+    with store.unit_of_work() as uow:
+        live = [c.id for c in uow.contacts.list() if c.merged_into is None]
+        assert 1 == len(live), f"live contacts: {live}"
+        return live[0], uow.leads.list(), uow.deals.list()
+
+
+@pytest.mark.slow
+def test_racing_intakes_and_a_merge_leave_one_customer(stores: _Stores):
+    """Eight processes take in one client's 40 requests while another merges his copies."""
+    store = stores(intake_race_worker.CONTACT_KEYS)
+    intake_race_worker.seed(store)
+    url = store.engine.url.render_as_string(hide_password=False)
+    roles = [("merge", "0", "300")] + [("intake", str(n), "5") for n in range(8)]
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own worker script
+            [sys.executable, str(INTAKE_WORKER), url, *role], stdout=subprocess.PIPE, text=True
+        )
+        for role in roles
+    ]
+    reports = []
+    for process in processes:
+        out, _ = process.communicate(timeout=600)
+        assert process.returncode == 0
+        reports.append(json.loads(out))
+    merger, takers = reports[0], reports[1:]
+    assert merger["merges"] >= 1
+    survivor, leads, deals = _one_customer(store)
+    assert sorted(i for r in takers for i in r["leads"]) == sorted(lead.id for lead in leads)
+    assert sorted(i for r in takers for i in r["deals"]) == sorted(deal.id for deal in deals)
+    assert (40, 8) == (len(leads), len(deals))
+    assert {survivor} == {lead.contact_id for lead in leads} | {d.contact_id for d in deals}
+    print(merger)  # noqa: T201 - shown with -s
+
+
+def test_racing_threads_on_the_memory_store_leave_one_customer():
+    """The same race in threads against one InMemoryStore."""
+    store = fk.InMemoryStore(contact_keys=intake_race_worker.CONTACT_KEYS)
+    intake_race_worker.seed(store)
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        merger = pool.submit(intake_race_worker.merge_until_one, store, 120.0)
+        takers = [pool.submit(intake_race_worker.take_in, store, str(n), 5) for n in range(8)]
+        reports = [taker.result() for taker in takers]
+        assert merger.result()["merges"] >= 1
+    survivor, leads, deals = _one_customer(store)
+    assert (40, 8) == (len(leads), len(deals))
+    assert sorted(i for r in reports for i in r["leads"]) == sorted(lead.id for lead in leads)
+    assert {survivor} == {lead.contact_id for lead in leads} | {d.contact_id for d in deals}

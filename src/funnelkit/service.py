@@ -17,9 +17,11 @@ retry (the decision is then made on the fresh values).
 from __future__ import annotations
 
 import enum
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
+import phonenumbers
 
 from funnelkit.analytics import Histories, histories
 from funnelkit.exceptions import ConflictError
@@ -31,6 +33,7 @@ from funnelkit.matching import (
     MergePolicy,
     UndoRecord,
     apply_merge,
+    claim_contact,
     undo_merge,
 )
 from funnelkit.matching._intake import contact_from_lead
@@ -68,7 +71,7 @@ from funnelkit.tasks import DEFAULT_MINUTES, Agenda, TaskPolicy, agendas_in
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
-    from datetime import date, datetime, tzinfo
+    from datetime import date, tzinfo
 
     from funnelkit.matching import IntakeResult
     from funnelkit.pipelines import Conversion, TaskToCreate
@@ -86,6 +89,44 @@ class _Keep(enum.Enum):
 
 KEEP = _Keep.KEEP
 """The default of `Service.update`'s arguments: leave the value as it is."""
+
+
+_PROBE_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def _check_contact_keys(store: object, matching: MatchPolicy) -> None:
+    """Refuse a store that indexes contacts under other keys than `matching` looks up."""
+    live_keys = getattr(store, "live_keys", None)
+    if not callable(live_keys):
+        return  # the store does not say: the host keeps the two in step (documented)
+    normaliser = matching.normaliser
+    region = normaliser.default_region
+    example = phonenumbers.example_number_for_type(
+        region, phonenumbers.PhoneNumberType.MOBILE
+    ) or phonenumbers.example_number(region)
+    if example is None:  # pragma: no cover - every region phonenumbers knows has an example
+        return
+    phone = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    probe = Contact(
+        id="funnelkit-probe",
+        created_at=_PROBE_AT,
+        names=("Probe",),
+        phones=(phone,),
+        emails=("Probe.Name@Example.com",),
+    )
+    wanted = normaliser.keys(probe)
+    indexed = set(live_keys(probe))
+    missing = [key for key in wanted if key not in indexed]
+    if missing:
+        raise_for(
+            "Service.store",
+            sorted(indexed),
+            f"the store indexes the contact {phone!r} / 'Probe.Name@Example.com' under "
+            f"{sorted(indexed)}, but the intake looks it up under {wanted}, so known clients "
+            "would never be found; build the store with "
+            "contact_keys=intake.matching.normaliser.keys (or leave store out)",
+            "contact_keys",
+        )
 
 
 def _closing_stage(pipeline: Pipeline, kind: StageKind) -> str:
@@ -106,21 +147,38 @@ class Service:
         clock: Where "now" comes from.
         ids: Where new ids come from.
         funnel: The lead pipeline and the deal pipelines.
-        store: The storage (an `InMemoryStore` by default).
         intake: How new requests are taken in (needed by `take_in`).
+        store: The storage. By default an `InMemoryStore` indexing contacts with the keys the
+            intake's match policy looks up (``intake.matching.normaliser.keys``). A store
+            that says which keys it indexes (``store.live_keys``, as the bundled stores do)
+            is checked against the intake's keys, so a known client is never missed because
+            the two write a phone differently.
         tasks: The task rules.
         merges: How duplicate contacts are merged (`plan_merge`).
         retries: How many times an operation is read again and retried after a conflict.
+
+    Raises:
+        ValidationError: If the store indexes contacts under other keys than the intake looks
+            up; build it with ``contact_keys=intake.matching.normaliser.keys``.
     """
 
     clock: Clock
     ids: IdFactory
     funnel: Funnel
-    store: Store = attrs.field(factory=InMemoryStore)
     intake: Intake | None = None
+    store: Store = attrs.field(
+        default=attrs.Factory(
+            lambda self: InMemoryStore(contact_keys=self._matching().normaliser.keys),
+            takes_self=True,
+        )
+    )
     tasks: TaskPolicy = attrs.field(factory=TaskPolicy)
     merges: MergePolicy = attrs.field(factory=MergePolicy)
     retries: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if self.intake is not None:
+            _check_contact_keys(self.store, self.intake.matching)
 
     # --- running an operation ---------------------------------------------------------------
 
@@ -260,7 +318,8 @@ class Service:
         """
         Convert a good lead into a deal in the funnel's first (or the named) deal pipeline.
 
-        A lead without a contact gets one, made from its contact data.
+        A lead without a contact gets one, made from its contact data; a lead's contact is
+        claimed (`claim_contact`), so a merge planned before the conversion is refused.
 
         Raises:
             NotFoundError: If there is no such lead.
@@ -273,6 +332,8 @@ class Service:
             contact = None
             if lead.contact_id is None:
                 contact = contact_from_lead(lead, self.ids.new_id(EntityKind.CONTACT), at)
+            else:
+                claim_contact(uow, lead.contact_id)
             done = self.funnel.convert(
                 lead,
                 actor,
@@ -496,6 +557,9 @@ class Service:
         """
         Create a task about a lead, deal or contact.
 
+        A task about a contact goes to the contact that survived, if it was merged, and
+        claims it (`claim_contact`).
+
         Raises:
             ValidationError: If the task is malformed (a due time in the past when the task
                 rules forbid it, a blank assignee...).
@@ -503,9 +567,13 @@ class Service:
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Task:
+            about = subject
+            given: object = subject  # anything else is refused by the task rules below
+            if isinstance(given, EntityRef) and given.kind is EntityKind.CONTACT:
+                about = claim_contact(uow, given.id).ref
             task, event = self.tasks.create(
                 task_id=self.ids.new_id(EntityKind.TASK),
-                subject=subject,
+                subject=about,
                 kind=kind,
                 title=title,
                 assignee=assignee,
@@ -575,9 +643,13 @@ class Service:
         """
         Open a deal by hand, without a lead (a repeat sale, a pipeline holding leads and deals).
 
+        The deal's contact is claimed (`claim_contact`): a deal for a contact merged into
+        another one goes to the survivor, and a merge planned before it is refused.
+
         Raises:
             ValidationError: If its pipeline is not one of the funnel's, its stage is not the
                 pipeline's first stage, or its ``version`` is not 0.
+            NotFoundError: If its contact does not exist.
             ConflictError: If the id is taken.
         """
         pipeline = self._pipeline(deal.pipeline)
@@ -587,13 +659,18 @@ class Service:
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Deal:
-            stored = uow.deals.add(deal)
+            new = deal
+            if deal.contact_id is not None:
+                contact = claim_contact(uow, deal.contact_id)
+                if contact.id != deal.contact_id:
+                    new = attrs.evolve(deal, contact_id=contact.id)
+            stored = uow.deals.add(new)
             uow.events.append(
                 [DealCreated(entity=stored.ref, sequence=1, at=at, actor=actor.id, deal=stored)]
             )
             return stored
 
-        return self._run(operation, retry=False)
+        return self._run(operation)
 
     def add_contact(self, contact: Contact, actor: Actor) -> Contact:
         """

@@ -8,6 +8,7 @@ finds the stored contacts a new lead may be through the store's key look-up; `li
 it and marks a repeat request; `CustomerPolicy` tells returning customers, repeat requests and
 client categories for repeat and cross sales; `MergePolicy` plans merges a person can review,
 `apply_merge` writes them with events and `undo_merge` restores exactly what was there;
+`claim_contact` keeps links and merges apart under concurrency;
 `QualificationPolicy` runs ordered rules (spam patterns, blocked phones, missing contact data,
 duplicates of open leads, your own predicates, a learned `NaiveBayesScorer`) into a verdict, a
 score and a temperature; `Intake` runs the whole flow for a new request in one unit of work.
@@ -21,7 +22,7 @@ from funnelkit.matching._customers import (
     RequestKind,
     link_lead,
 )
-from funnelkit.matching._intake import Intake, IntakeResult
+from funnelkit.matching._intake import Intake, IntakeResult, OnReview
 from funnelkit.matching._learned import (
     Backtest,
     FeatureWeight,
@@ -49,6 +50,7 @@ from funnelkit.matching._merge import (
     SurvivorRule,
     UndoRecord,
     apply_merge,
+    claim_contact,
     undo_merge,
 )
 from funnelkit.matching._normalise import Normaliser, fold_name
@@ -92,6 +94,7 @@ __all__ = [
     "MissingContact",
     "NaiveBayesScorer",
     "Normaliser",
+    "OnReview",
     "OpenDuplicate",
     "PairScore",
     "Predicate",
@@ -106,6 +109,7 @@ __all__ = [
     "UndoRecord",
     "apply_merge",
     "backtest",
+    "claim_contact",
     "fold_name",
     "lead_features",
     "link_lead",

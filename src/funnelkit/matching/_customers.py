@@ -228,6 +228,7 @@ def link_lead(
     *,
     sequence: int,
     repeat: bool,
+    review: bool = False,
 ) -> tuple[Lead, LeadLinked]:
     """
     Link a lead to its contact and record it, marking a repeat request.
@@ -239,6 +240,7 @@ def link_lead(
         at: When.
         sequence: The sequence number of the lead's new event.
         repeat: Whether the contact asked or bought before (see `CustomerPolicy.request_kind`).
+        review: Whether the link rests on a review-band match a person should confirm.
 
     Returns:
         The linked lead and its `LeadLinked` event.
@@ -261,5 +263,6 @@ def link_lead(
         actor=actor.id,
         contact_id=contact_id,
         repeat=repeat,
+        review=review,
     )
     return linked, event

@@ -5,10 +5,16 @@ normalise → find the contact ("who is this?") and link it, or create one → m
 request → qualify → place the lead (its pipeline's first stage, or a junk stage with the
 reason) → events. Everything is written through the storage ports of one unit of work, which
 the caller commits, so a failure leaves nothing half-written.
+
+A request never breeds a duplicate contact: a sure match links the lead, a match in the review
+band links it too (marked for a person to confirm) or holds it unlinked, and only a request
+that matches nobody gets a new contact, which records the contacts it was judged different
+from.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -17,6 +23,7 @@ import attrs
 from funnelkit.exceptions import ValidationError
 from funnelkit.matching._customers import CustomerPolicy, RequestKind, link_lead
 from funnelkit.matching._matching import Band, MatchPolicy, PairScore
+from funnelkit.matching._merge import claim_contact
 from funnelkit.matching._qualify import Qualification, QualificationContext, QualificationPolicy
 from funnelkit.model import (
     Contact,
@@ -40,7 +47,16 @@ if TYPE_CHECKING:
     from funnelkit.storage import UnitOfWork
 
 
-__all__ = ["Intake", "IntakeResult"]
+__all__ = ["Intake", "IntakeResult", "OnReview"]
+
+
+class OnReview(str, enum.Enum):
+    """What the intake does with a request whose best match is in the review band."""
+
+    LINK = "link"
+    """Link the lead to the best candidate, marked for review (`LeadLinked.review`)."""
+    HOLD = "hold"
+    """Leave the lead unlinked and create no contact; a person links it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -53,9 +69,12 @@ class IntakeResult:
         contact_id: The contact it was linked to, if any.
         created_contact: Whether that contact was created for it.
         request: First request, repeat request or repeat inquiry.
-        review: Contacts it may be, that a person should look at (matches in the review band).
+        review: Contacts it may be, that a person should look at (matches in the review band),
+            best first. With `OnReview.LINK` and no sure match, the lead is linked to the
+            first.
         qualification: The verdict, score, temperature and findings.
         events: Every event appended, in order.
+        near_matches: Contacts it was compared with and judged a different person.
     """
 
     lead: Lead
@@ -65,6 +84,7 @@ class IntakeResult:
     review: tuple[PairScore, ...]
     qualification: Qualification
     events: tuple[Event, ...]
+    near_matches: tuple[PairScore, ...] = ()
 
 
 def _junk_stages_problem(value: object) -> check.Problem:
@@ -91,6 +111,9 @@ class Intake:
             stage, with the verdict recorded, for a person to close.
         create_contacts: Create a contact for a lead nobody matches (when it has a valid
             phone or e-mail).
+        on_review: What to do when the best match is in the review band: link the lead to
+            it for a person to confirm (the default), or hold the lead unlinked. Either
+            way no contact is created for it.
 
     Raises:
         ValidationError: If the pipeline is not a lead pipeline or a mapped stage is not one of
@@ -111,6 +134,7 @@ class Intake:
         factory=dict, validator=check.field(_junk_stages_problem)
     )
     create_contacts: bool = attrs.field(default=True, validator=check.boolean)
+    on_review: OnReview = attrs.field(default=OnReview.LINK, validator=check.is_enum(OnReview))
 
     def __attrs_post_init__(self) -> None:
         if self.pipeline.kind is not PipelineKind.LEAD:
@@ -137,6 +161,10 @@ class Intake:
         """
         Take in one new request, writing everything through `uow` (you commit it).
 
+        The contact the lead is linked to is claimed (`claim_contact`): if a merge commits
+        it meanwhile, this unit's commit raises `ConflictError`, and the request taken in
+        again links to the survivor.
+
         Args:
             lead: The new lead (version 0), in the pipeline's first stage, as the client wrote.
             uow: The unit of work to write through.
@@ -152,17 +180,32 @@ class Intake:
         events: list[Event] = [
             LeadCreated(entity=lead.ref, sequence=1, at=at, actor=actor.id, lead=lead)
         ]
-        matches = self.matching.who_is(lead, uow.contacts)
+        matches = self.matching.who_is(lead, uow.contacts, keep_different=True)
         same = [m for m in matches if m.band is Band.SAME]
         review = tuple(m for m in matches if m.band is Band.REVIEW)
-        contact_id = same[0].right if same else None
+        near = tuple(m for m in matches if m.band is Band.DIFFERENT)
+        contact_id: str | None = None
+        if same:
+            contact_id = claim_contact(uow, same[0].right).id
+        elif review and self.on_review is OnReview.LINK:
+            contact_id = claim_contact(uow, review[0].right).id
         created = False
-        if contact_id is None and self.create_contacts and self.matching.normaliser.keys(lead):
+        if (
+            contact_id is None
+            and not review
+            and self.create_contacts
+            and self.matching.normaliser.keys(lead)
+        ):
             contact = contact_from_lead(lead, ids.new_id(EntityKind.CONTACT), at)
             uow.contacts.add(contact)
             events.append(
                 ContactCreated(
-                    entity=contact.ref, sequence=1, at=at, actor=actor.id, contact=contact
+                    entity=contact.ref,
+                    sequence=1,
+                    at=at,
+                    actor=actor.id,
+                    contact=contact,
+                    near_matches=tuple(m.right for m in near),
                 )
             )
             contact_id, created = contact.id, True
@@ -174,7 +217,13 @@ class Intake:
                 uow.deals.list(contact_id=contact_id),
             )
             lead, linked = link_lead(
-                lead, contact_id, actor, at, sequence=2, repeat=request is not RequestKind.FIRST
+                lead,
+                contact_id,
+                actor,
+                at,
+                sequence=2,
+                repeat=request is not RequestKind.FIRST,
+                review=not same and not created,
             )
             events.append(linked)
         context = QualificationContext(
@@ -204,6 +253,7 @@ class Intake:
             review=review,
             qualification=qualification,
             events=tuple(events),
+            near_matches=near,
         )
 
     def _check_new(self, lead: Lead) -> None:

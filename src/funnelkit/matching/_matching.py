@@ -5,8 +5,8 @@ Candidate pairs come only from shared blocking keys (normalised phones, e-mails 
 keys), never from all pairs. Each pair is scored by per-field rules (exact, Jaro-Winkler or
 token-set similarity from `rapidfuzz`, with points for agreeing and disagreeing) and explained
 field by field. Two thresholds split pairs into same, review and different; clusters grow
-from "same" pairs only, and never across a pair scored "different", so one shared office
-phone cannot chain two customers together.
+from "same" pairs only, by a union-find in near-linear time, and never across a pair scored
+"different", so one shared office phone cannot chain two customers together.
 """
 
 from __future__ import annotations
@@ -263,9 +263,16 @@ class MatchPolicy:
             phone or e-mail. Off by default: with the default rules a name alone scores below
             "review", and common names make large blocks; turn it on with rules that give
             names (or custom fields) enough weight.
-        max_block_size: Keys shared by more records than this form no pairs (reported).
-        common_from: A phone or e-mail held by this many records or more is common (an office
-            phone): its agreement counts ``(common_from - 1) / holders`` of its points.
+        max_block_size: Under a key shared by more records than this (a call centre's phone,
+            an ``info@`` mailbox), only records that also share a folded name are paired, so
+            a block never costs more than this squared; such keys are reported.
+        common_from: A phone or e-mail held by this many distinct people or more is common (an
+            office phone, a family e-mail): its agreement counts ``(common_from - 1) / people``
+            of its points. Records whose names agree count as one person, so a client's own
+            duplicates never make their phone look common.
+        max_holders: `who_is` reads at most this many holders of each key, so it answers in
+            bounded time however many contacts share a phone; a key with this many holders
+            or more is common.
 
     Raises:
         ValidationError: If `review_at` exceeds `same_at` or a rule names an unknown field.
@@ -285,6 +292,7 @@ class MatchPolicy:
     name_keys: bool = attrs.field(default=False, validator=check.boolean)
     max_block_size: int = attrs.field(default=50, validator=check.positive_int)
     common_from: int = attrs.field(default=4, validator=check.field(check.integer_at_least(2)))
+    max_holders: int = attrs.field(default=50, validator=check.field(check.integer_at_least(2)))
 
     def __attrs_post_init__(self) -> None:
         if self.review_at > self.same_at:
@@ -299,11 +307,20 @@ class MatchPolicy:
     # --- records and keys ------------------------------------------------------------------
 
     def record(self, subject: Contact | Lead) -> MatchRecord:
-        """Normalise a contact or a lead for matching (invalid phones and e-mails are dropped)."""
+        """
+        Normalise a contact or a lead for matching.
+
+        Invalid phones and e-mails are dropped, and so is a contact's name that is one of its
+        own phones or e-mails (the name of a contact made from a request without one).
+        """
         normaliser = self.normaliser
         given: object = subject
         if isinstance(given, Contact):
-            names, company, fields = given.names, given.company, given.fields
+            # A contact made from a request without a name is named by its phone or e-mail
+            # (see `contact_from_lead`): that is no name to compare.
+            own = {*given.phones, *given.emails}
+            names = tuple(name for name in given.names if name not in own)
+            company, fields = given.company, given.fields
             raw_phones, raw_emails = given.phones, given.emails
         elif isinstance(given, Lead):
             data: ContactData = given.contact_data
@@ -348,10 +365,10 @@ class MatchPolicy:
             left: One record.
             right: The other.
             keys: The blocking keys they share (recorded in the explanation).
-            key_counts: How many records hold each key. An exact phone or e-mail agreement
-                counts fully when at most `common_from` - 1 records hold it, and less the
-                more share it (an office phone, a shared mailbox): the term-frequency
-                adjustment of record linkage.
+            key_counts: How many distinct people hold each key (see `people`). An exact phone
+                or e-mail agreement counts fully when at most `common_from` - 1 people hold
+                it, and less the more share it (an office phone, a shared mailbox): the
+                term-frequency adjustment of record linkage.
         """
         contributions = []
         total = 0.0
@@ -398,48 +415,88 @@ class MatchPolicy:
             for key in self.keys(record):
                 blocks.setdefault(key, []).append(record.id)
         shared: dict[tuple[str, str], list[str]] = {}
-        skipped = []
+        oversized = []
+        counts: dict[str, int] = {}
         for key, ids in blocks.items():
+            counts[key] = (
+                len(ids) if len(ids) < self.common_from else self.people(records[i] for i in ids)
+            )
+            groups: Iterable[list[str]] = (ids,)
             if len(ids) > self.max_block_size:
-                skipped.append(key)
-                continue
-            for left, right in itertools.combinations(sorted(set(ids)), 2):
-                shared.setdefault((left, right), []).append(key)
-        counts = {key: len(set(ids)) for key, ids in blocks.items()}
+                oversized.append(key)
+                groups = _by_name(records, ids, self.max_block_size)
+            for group in groups:
+                for left, right in itertools.combinations(sorted(group), 2):
+                    shared.setdefault((left, right), []).append(key)
         pairs = [
             self.score(records[left], records[right], keys, counts)
             for (left, right), keys in shared.items()
         ]
         pairs.sort(key=lambda pair: (-pair.score, pair.left, pair.right))
         return MatchResult(
-            pairs=tuple(pairs), clusters=_clusters(pairs), skipped_keys=tuple(sorted(skipped))
+            pairs=tuple(pairs), clusters=_clusters(pairs), skipped_keys=tuple(sorted(oversized))
         )
 
-    def who_is(self, subject: Contact | Lead, contacts: ContactRepository) -> tuple[PairScore, ...]:
+    def who_is(
+        self,
+        subject: Contact | Lead,
+        contacts: ContactRepository,
+        *,
+        keep_different: bool = False,
+    ) -> tuple[PairScore, ...]:
         """
         Find the stored contacts a new lead (or contact) may be, best first.
 
         Candidates come from the store's key look-up (``find_by_key``) on the subject's phone
-        and e-mail keys, so the time taken does not grow with the number of contacts; build
-        the store with `Normaliser.keys` as its `ContactKeys`. Pairs scored "different" are
-        left out.
+        and e-mail keys, at most `max_holders` per key, so the time taken grows neither with
+        the number of contacts nor with the number sharing one phone; build the store with
+        `Normaliser.keys` as its `ContactKeys`.
+
+        Args:
+            subject: The new lead or contact.
+            contacts: The store's contacts (``uow.contacts``).
+            keep_different: Also return the candidates scored "different" (a relative on the
+                family phone, a colleague on the office line), last; they are left out by
+                default.
         """
         record = self.record(subject)
-        found: dict[str, tuple[Contact, list[str]]] = {}
+        found: dict[str, tuple[MatchRecord, list[str]]] = {}
         counts: dict[str, int] = {}
         for key in self.keys(record):
             if key.startswith("name:"):
                 continue
-            holders = [c for c in contacts.find_by_key(key) if c.id != record.id]
-            counts[key] = len(holders) + 1
-            for contact in holders:
-                found.setdefault(contact.id, (contact, []))[1].append(key)
-        scored = [
-            self.score(record, self.record(contact), keys, counts)
-            for contact, keys in found.values()
-        ]
-        scored.sort(key=lambda pair: (-pair.score, pair.right))
-        return tuple(pair for pair in scored if pair.band is not Band.DIFFERENT)
+            holders = [
+                self.record(c)
+                for c in contacts.find_by_key(key, limit=self.max_holders)
+                if c.id != record.id
+            ]
+            counts[key] = (
+                max(self.people([record, *holders]), self.common_from)
+                if len(holders) >= self.max_holders
+                else self.people([record, *holders])
+            )
+            for holder in holders:
+                found.setdefault(holder.id, (holder, []))[1].append(key)
+        scored = [self.score(record, holder, keys, counts) for holder, keys in found.values()]
+        scored.sort(key=lambda pair: (pair.band is Band.DIFFERENT, -pair.score, pair.right))
+        return tuple(pair for pair in scored if keep_different or pair.band is not Band.DIFFERENT)
+
+    def people(self, records: Iterable[MatchRecord]) -> int:
+        """
+        How many distinct people the records are, as far as their names tell (at least 1).
+
+        Records whose names agree under the policy's name rule (or, without one, share a
+        folded name) count once; records without a name add nobody. Term-frequency discounts
+        use this count, so a client's own duplicates never make the client's phone look
+        shared.
+        """
+        rule = next((r for r in self.rules if r.field == "name"), None)
+        people: list[tuple[str, ...]] = []
+        for record in records:
+            names = record.names
+            if names and not any(_names_agree(rule, names, other) for other in people):
+                people.append(names)
+        return max(len(people), 1)
 
 
 def _contribute(rule: FieldRule, lefts: tuple[str, ...], rights: tuple[str, ...]) -> Contribution:
@@ -461,23 +518,73 @@ def _contribute(rule: FieldRule, lefts: tuple[str, ...], rights: tuple[str, ...]
     )
 
 
+def _names_agree(rule: FieldRule | None, left: tuple[str, ...], right: tuple[str, ...]) -> bool:
+    if rule is None:
+        return not set(left).isdisjoint(right)
+    similarity = _contribute(rule, left, right).similarity
+    return similarity is not None and similarity >= rule.min_similarity
+
+
+def _by_name(records: Mapping[str, MatchRecord], ids: Sequence[str], limit: int) -> list[list[str]]:
+    """The records of an oversized block grouped by folded name, groups over `limit` dropped."""
+    groups: dict[str, list[str]] = {}
+    for record_id in ids:
+        for name in records[record_id].names:
+            groups.setdefault(name, []).append(record_id)
+    return [group for group in groups.values() if 1 < len(group) <= limit]
+
+
+class _Groups:
+    """A union-find over record ids that never joins two groups holding a "different" pair."""
+
+    def __init__(self, apart: Mapping[str, list[str]]) -> None:
+        self._apart = apart
+        self._parent: dict[str, str] = {}
+        self._members: dict[str, list[str]] = {}
+
+    def find(self, record_id: str) -> str:
+        parent = self._parent
+        root = parent.setdefault(record_id, record_id)
+        while root != parent[root]:
+            root = parent[root]
+        while parent[record_id] != root:  # path compression
+            parent[record_id], record_id = root, parent[record_id]
+        return root
+
+    def join(self, left: str, right: str) -> None:
+        """Join the groups of two records, unless a member of one is apart from the other."""
+        roots = [self.find(left), self.find(right)]
+        if roots[0] == roots[1]:
+            return
+        for root in roots:
+            self._members.setdefault(root, [root])
+        small, large = sorted(roots, key=lambda root: len(self._members[root]))
+        members, apart = self._members, self._apart
+        if any(self.find(other) == large for m in members[small] for other in apart.get(m, ())):
+            return
+        self._parent[small] = large
+        members[large].extend(members.pop(small))
+
+    def clusters(self) -> tuple[frozenset[str], ...]:
+        groups = (frozenset(group) for group in self._members.values() if len(group) > 1)
+        return tuple(sorted(groups, key=sorted))
+
+
 def _clusters(pairs: Sequence[PairScore]) -> tuple[frozenset[str], ...]:
-    """Union "same" pairs, best first, never joining two groups across a "different" pair."""
-    different = {
-        frozenset((pair.left, pair.right)) for pair in pairs if pair.band is Band.DIFFERENT
-    }
-    group_of: dict[str, set[str]] = {}
+    """
+    Union "same" pairs, best first, never joining two groups across a "different" pair.
+
+    A union-find with union by size: before two groups join, the "different" partners of the
+    smaller group's members are looked up, so each record is checked O(log n) times and the
+    whole costs O((pairs + different pairs) log n).
+    """
+    apart: dict[str, list[str]] = {}
     for pair in pairs:
-        if pair.band is not Band.SAME:
-            continue
-        left = group_of.setdefault(pair.left, {pair.left})
-        right = group_of.setdefault(pair.right, {pair.right})
-        if left is right:
-            continue
-        if any(frozenset((a, b)) in different for a in left for b in right):
-            continue
-        left |= right
-        for member in right:
-            group_of[member] = left
-    unique = {id(group): group for group in group_of.values() if len(group) > 1}
-    return tuple(sorted((frozenset(g) for g in unique.values()), key=sorted))
+        if pair.band is Band.DIFFERENT:
+            apart.setdefault(pair.left, []).append(pair.right)
+            apart.setdefault(pair.right, []).append(pair.left)
+    groups = _Groups(apart)
+    for pair in pairs:
+        if pair.band is Band.SAME:
+            groups.join(pair.left, pair.right)
+    return groups.clusters()

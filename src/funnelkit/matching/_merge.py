@@ -52,6 +52,7 @@ __all__ = [
     "SurvivorRule",
     "UndoRecord",
     "apply_merge",
+    "claim_contact",
     "undo_merge",
 ]
 
@@ -448,6 +449,45 @@ def _link_events(
     )
 
 
+def claim_contact(uow: UnitOfWork, contact_id: str) -> Contact:
+    """
+    Read the live contact a new lead, deal or task is about to be linked to, and claim it.
+
+    A contact merged into another one is followed to the contact that survived. The contact
+    is then saved unchanged, so its version moves when the unit commits. That is what keeps
+    merges and links apart, in every store and across processes:
+
+    - a merge planned before the link is refused when applied (`ConflictError`: plan again),
+      so it never leaves the new child behind on a merged contact;
+    - a merge committed after this unit read the contact makes this unit's commit fail with
+      a `ConflictError`; read again and retry, and the link goes to the survivor.
+
+    The intake, `Service.convert`, `Service.add_deal` and `Service.create_task` claim the
+    contact of every child they link; do the same when you link children yourself.
+
+    Returns:
+        The claimed contact (the survivor, if `contact_id` was merged), as saved in `uow`.
+
+    Raises:
+        NotFoundError: If there is no such contact (or its survivor is gone).
+        ValidationError: If the merges of `contact_id` form a loop.
+    """
+    contact = uow.contacts.get(contact_id)
+    seen = {contact.id}
+    while contact.merged_into is not None:
+        contact = uow.contacts.get(contact.merged_into)
+        if contact.id in seen:
+            raise_for(
+                "contact_id",
+                contact_id,
+                f"the merges of contact {contact_id!r} form a loop through {contact.id!r}; "
+                "undo one of them",
+                "merge_loop",
+            )
+        seen.add(contact.id)
+    return uow.contacts.save(contact)
+
+
 def apply_merge(plan: MergePlan, uow: UnitOfWork, actor: Actor, at: datetime) -> UndoRecord:
     """
     Write a merge plan in a unit of work (you commit it), with its events.
@@ -455,8 +495,14 @@ def apply_merge(plan: MergePlan, uow: UnitOfWork, actor: Actor, at: datetime) ->
     The survivor gets the merged values and a `ContactsMerged` event; each merged contact is
     kept, marked ``merged_into``; every child is re-pointed with a `FieldChanged` event.
 
+    A merge re-points the children its plan read and refuses when any contact of the plan
+    changed since: a lead, deal or task linked to one of them after the plan was read claimed
+    that contact (`claim_contact`), so no child is ever left behind on a merged contact.
+
     Raises:
-        ConflictError: If any planned entity changed since it was read; nothing is written.
+        ConflictError: If any planned entity changed since it was read (a child was linked to
+            one of the contacts, a contact was edited or merged elsewhere); nothing is
+            written: plan again.
     """
     given: object = plan
     if not isinstance(given, MergePlan):

@@ -262,8 +262,16 @@ def _parsed_e164(raw: str, region: str) -> tuple[str, str | None]:
 
 @functools.lru_cache(maxsize=65_536)
 def _name_tokens(raw: str) -> tuple[str, ...]:
+    # A word with digits is no part of a name: a contact made from a lead without a name is
+    # named by its phone ("89123456789"), which must not disagree with the client's real name.
     words = _WORD.findall(unicodedata.normalize("NFC", raw))
-    return tuple(sorted(folded for word in words if (folded := fold_name(word))))
+    return tuple(
+        sorted(
+            folded
+            for word in words
+            if not any(char.isdigit() for char in word) and (folded := fold_name(word))
+        )
+    )
 
 
 def _region_problem(value: object) -> check.Problem:
@@ -340,7 +348,11 @@ class Normaliser:
         return f"{local}@{domain}"
 
     def name_tokens(self, raw: str) -> tuple[str, ...]:
-        """Return a name's folded words, sorted, so that word order does not matter."""
+        """
+        Return a name's folded words, sorted, so that word order does not matter.
+
+        Words with digits are left out: a phone or a number is not part of a name.
+        """
         return _name_tokens(raw)
 
     def company(self, raw: str) -> str:

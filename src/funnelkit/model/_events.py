@@ -119,12 +119,23 @@ def _snapshot_matches(event: Any, snapshot: Any) -> None:
 
 @attrs.frozen(kw_only=True)
 class ContactCreated(_Event):
-    """A contact was recorded; `contact` is its state at creation."""
+    """
+    A contact was recorded.
+
+    Attributes:
+        contact: Its state at creation.
+        near_matches: Stored contacts it was compared with and judged a different person
+            (a relative on the family phone, a colleague on the office line), so a person
+            can look again; empty when it was compared with nobody.
+    """
 
     TYPE: ClassVar[str] = "contact_created"
     ENTITY_KINDS: ClassVar[frozenset[EntityKind]] = frozenset({EntityKind.CONTACT})
 
     contact: Contact = attrs.field(validator=check.instance_of(Contact, "a Contact"))
+    near_matches: tuple[ContactId, ...] = attrs.field(
+        default=(), validator=check.tuple_of(check.identifier_problem, "contact ids", unique=True)
+    )
 
     def __attrs_post_init__(self) -> None:
         _snapshot_matches(self, self.contact)
@@ -222,6 +233,8 @@ class LeadLinked(_Event):
     Attributes:
         contact_id: The contact.
         repeat: Whether the contact is a returning customer, making the lead a repeat request.
+        review: Whether the link rests on a match in the review band: the lead is probably
+            this contact's, and a person should confirm it (or move it by a merge).
     """
 
     TYPE: ClassVar[str] = "lead_linked"
@@ -229,6 +242,7 @@ class LeadLinked(_Event):
 
     contact_id: ContactId = attrs.field(validator=check.identifier)
     repeat: bool = attrs.field(default=False, validator=check.boolean)
+    review: bool = attrs.field(default=False, validator=check.boolean)
 
 
 @attrs.frozen(kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -134,10 +135,11 @@ class _State:
                     found.append((table.order[entity_id], entity))
         return found
 
-    def by_key(self, key: str) -> list[tuple[int, Contact]]:
+    def by_key(self, key: str, limit: int | None) -> list[tuple[int, Contact]]:
         table = self.tables[EntityKind.CONTACT]
         with self.lock:
-            return [(table.order[cid], table.rows[cid]) for cid in self.keys.get(key, {})]
+            holders = itertools.islice(self.keys.get(key, {}), limit)
+            return [(table.order[cid], table.rows[cid]) for cid in holders]
 
     def count(self, kind: EntityKind) -> int:
         with self.lock:
@@ -195,12 +197,17 @@ class _State:
                 raise sequence_conflict(ref, first, stored_last)
 
     def _reindex_contact(self, contact: Contact) -> None:
-        for key in self.contact_key_sets.get(contact.id, ()):
+        # Keys the contact keeps stay where they are in their buckets, so a contact saved
+        # unchanged (linking a lead touches its contact) costs no re-indexing.
+        old = self.contact_key_sets.get(contact.id, ())
+        keys = self.live_keys(contact)
+        if keys == old:
+            return
+        for key in set(old).difference(keys):
             bucket = self.keys[key]
             del bucket[contact.id]
             if not bucket:
                 del self.keys[key]
-        keys = self.live_keys(contact)
         self.contact_key_sets[contact.id] = keys
         for key in keys:
             self.keys.setdefault(key, {})[contact.id] = None

@@ -127,12 +127,21 @@ class ContactRepository(_Repository[Contact], Protocol):
     Listing methods return contacts in the order they were added.
     """
 
-    def find_by_key(self, key: str) -> list[Contact]:
+    def find_by_key(self, key: str, *, limit: int | None = None) -> list[Contact]:
         """
         Return the live contacts indexed under `key` by the store's `ContactKeys` function.
 
         Contacts merged into another one (``merged_into`` set) are not returned.
-        The time taken does not grow with the number of contacts in the store.
+        The time taken does not grow with the number of contacts in the store, and with a
+        `limit` it does not grow with the number of contacts holding the key either.
+
+        Args:
+            key: The key (``"phone:+79123456789"``).
+            limit: Return at most this many contacts (``None``: all). When more hold the key,
+                which of them are returned is the store's choice; they still come in add order.
+
+        Raises:
+            ValidationError: If `key` is not a string or `limit` is not a positive integer.
         """
         ...
 

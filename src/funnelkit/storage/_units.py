@@ -133,8 +133,8 @@ class Committed(Protocol):
         """Committed entities equal to `filters` field by field (and due before), with orders."""
         ...
 
-    def by_key(self, key: str) -> list[tuple[int, Contact]]:
-        """Committed live contacts indexed under `key`, with their add orders."""
+    def by_key(self, key: str, limit: int | None) -> list[tuple[int, Contact]]:
+        """Committed live contacts indexed under `key` (at most `limit`), with their add orders."""
         ...
 
     def count(self, kind: EntityKind) -> int:
@@ -415,22 +415,27 @@ class _Repository(Generic[E]):
 
 
 class _Contacts(_Repository[Contact]):
-    def find_by_key(self, key: str) -> list[Contact]:
-        """Return the live contacts indexed under `key`, in add order."""
+    def find_by_key(self, key: str, *, limit: int | None = None) -> list[Contact]:
+        """Return the live contacts indexed under `key` (at most `limit`), in add order."""
         self._unit.ensure_open()
         if type(key) is not str:
             msg = f"find_by_key(key): expected a string key, got {describe(key)}"
             raise ValidationError(msg, field="key", value=key, rule="type")
+        if limit is not None and (type(limit) is not int or limit < 1):
+            msg = f"find_by_key(limit): expected None or a positive integer, got {describe(limit)}"
+            raise ValidationError(msg, field="limit", value=limit, rule="range")
         committed = self._unit.committed
         pending = self._pending()
-        found = [pair for pair in committed.by_key(key) if pair[1].id not in pending]
+        # This unit's own saves may hide committed holders: ask for enough to fill `limit`.
+        wanted = None if limit is None else limit + len(pending)
+        found = [pair for pair in committed.by_key(key, wanted) if pair[1].id not in pending]
         found.extend(
             (item.order, item.entity)
             for item in pending.values()
             if key in committed.live_keys(item.entity)
         )
         found.sort(key=lambda pair: pair[0])
-        return [contact for _, contact in found]
+        return [contact for _, contact in found[:limit]]
 
     def list(self) -> list[Contact]:
         """Return every contact, in add order."""

@@ -355,6 +355,7 @@ _BY_KEY = (
     .where(CONTACT_KEYS.c.key == sa.bindparam("key"))
     .order_by(_CONTACTS.c.ord)
 )
+_BY_KEY_LIMITED = _BY_KEY.limit(sa.bindparam("limit"))
 _OF_ENTITY = (
     EVENTS.c.entity_kind == sa.bindparam("kind"),
     EVENTS.c.entity_id == sa.bindparam("id"),
@@ -425,8 +426,13 @@ class _Committed:
         )
         return [_entity(kind, row) for row in self._read(statement)]
 
-    def by_key(self, key: str) -> list[tuple[int, Contact]]:
-        return [_entity(EntityKind.CONTACT, row) for row in self._read(_BY_KEY, key=_text(key))]
+    def by_key(self, key: str, limit: int | None) -> list[tuple[int, Contact]]:
+        rows = (
+            self._read(_BY_KEY, key=_text(key))
+            if limit is None
+            else self._read(_BY_KEY_LIMITED, key=_text(key), limit=limit)
+        )
+        return [_entity(EntityKind.CONTACT, row) for row in rows]
 
     def count(self, kind: EntityKind) -> int:
         return int(self._read(_COUNT[kind])[0][0])

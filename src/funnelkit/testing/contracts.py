@@ -403,6 +403,28 @@ class ContactRepositoryContract(_Fixtures):
             assert uow.contacts.find_by_key("email:almaz@example.ru") == [survivor]
             assert uow.contacts.list() == [survivor, merged]
 
+    def test_find_by_key_stops_at_its_limit(self, store: Store) -> None:
+        """With a limit, at most that many holders come back, in add order, this unit's too."""
+        added = _add(store, make_contact("К-1"), make_contact("К-2"), make_contact("К-3"))
+        order = [contact.id for contact in added]
+        with store.unit_of_work() as uow:
+            two = uow.contacts.find_by_key("phone:89123456789", limit=2)
+            assert len(two) == 2
+            assert [c.id for c in two] == sorted((c.id for c in two), key=order.index)
+            assert set(order) >= {c.id for c in two}
+            assert uow.contacts.find_by_key("phone:89123456789", limit=3) == added
+            fourth = uow.contacts.add(make_contact("К-4"))
+            assert uow.contacts.find_by_key("phone:89123456789", limit=9) == [*added, fourth]
+            assert uow.contacts.find_by_key("phone:89123456789", limit=1) != []
+
+    @pytest.mark.parametrize("limit", [0, -1, 1.5, True, "2"])
+    def test_find_by_key_refuses_a_limit_that_is_not_positive(
+        self, store: Store, limit: object
+    ) -> None:
+        """A limit that is not a positive integer is refused with `ValidationError`."""
+        with store.unit_of_work() as uow, pytest.raises(ValidationError):
+            uow.contacts.find_by_key("phone:89123456789", limit=limit)  # type: ignore[arg-type]
+
     def test_find_by_key_refuses_a_non_string(self, store: Store) -> None:
         """A key that is not a string is refused with `ValidationError`."""
         with store.unit_of_work() as uow, pytest.raises(ValidationError):

@@ -662,12 +662,19 @@ def _ids(draw: DrawFn, max_size: int = 3) -> tuple[str, ...]:
 
 
 _PAYLOADS: dict[str, Callable[[DrawFn, EntityRef], dict[str, Any]]] = {
-    "contact_created": lambda d, ref: {"contact": d(contacts(ids=st.just(ref.id)))},
+    "contact_created": lambda d, ref: {
+        "contact": d(contacts(ids=st.just(ref.id))),
+        "near_matches": tuple(d(st.lists(_IDENTIFIERS, max_size=3, unique=True))),
+    },
     "contact_updated": lambda d, ref: {"contact": d(contacts(ids=st.just(ref.id)))},
     "contacts_merged": lambda d, _: {"merge_id": d(_IDENTIFIERS), "merged": _ids(d)},
     "contacts_unmerged": lambda d, _: {"merge_id": d(_IDENTIFIERS), "restored": _ids(d)},
     "lead_created": lambda d, ref: {"lead": d(leads(ids=st.just(ref.id)))},
-    "lead_linked": lambda d, _: {"contact_id": d(_IDENTIFIERS), "repeat": d(st.booleans())},
+    "lead_linked": lambda d, _: {
+        "contact_id": d(_IDENTIFIERS),
+        "repeat": d(st.booleans()),
+        "review": d(st.booleans()),
+    },
     "lead_qualified": lambda d, _: {
         "verdict": d(st.sampled_from(list(Verdict))),
         "score": d(st.none() | st.integers(-100, 100)),
