@@ -191,23 +191,42 @@ def test_a_clients_imported_copies_never_breed_more_contacts():
     assert (50, False) == (len(linked), any(e.review for e in linked))
 
 
+def _family():
+    """Алмаз and his wife Гульнара on one home phone."""
+    return (
+        make_contact("К-1", names=("Алмаз Гареев",), emails=(), company=None),
+        make_contact("К-2", names=("Гульнара Гареева",), emails=(), company=None),
+    )
+
+
 def test_a_review_match_links_the_lead_for_a_person_to_confirm():
-    """A request with the phone but no name is probably the client: linked, marked review."""
-    store = store_with(make_contact("К-1", names=("Алмаз Строитель",)))
+    """A request from the family phone without a name: linked to the first, marked review."""
+    store = store_with(*_family())
     result = receive(store, request(name=None))
-    assert ("К-1", False, ("К-1",)) == (
+    assert ("К-1", False, ("К-1", "К-2")) == (
         result.contact_id,
         result.created_contact,
         tuple(m.right for m in result.review),
     )
     (linked,) = [e for e in result.events if isinstance(e, fk.LeadLinked)]
     assert (True, "К-1") == (linked.review, linked.contact_id)
-    assert ["К-1"] == _live_contacts(store)
+    assert ["К-1", "К-2"] == _live_contacts(store)
+
+
+def test_a_request_with_a_clients_own_phone_and_no_name_is_the_client():
+    """Nobody else holds the phone: the unnamed caller is the client, surely."""
+    store = store_with(make_contact("К-1", names=("Алмаз Строитель",)))
+    result = receive(store, request(name=None))
+    assert ("К-1", False, ()) == (
+        result.contact_id,
+        result.created_contact,
+        tuple(m.right for m in result.review),
+    )
 
 
 def test_held_review_matches_stay_unlinked_and_create_no_contact():
     """With OnReview.HOLD the lead waits unlinked for a person, and no contact is made."""
-    store = store_with(make_contact("К-1", names=("Алмаз Строитель",)))
+    store = store_with(*_family())
     holding = attrs.evolve(INTAKE, on_review=OnReview.HOLD)
     with store.unit_of_work() as uow:
         result = holding.receive(request(name=None), uow, SYSTEM, T0, ids=fk.SequentialIds())
@@ -217,8 +236,8 @@ def test_held_review_matches_stay_unlinked_and_create_no_contact():
         result.created_contact,
         result.lead.contact_id,
     )
-    assert ("К-1",) == tuple(m.right for m in result.review)
-    assert ["К-1"] == _live_contacts(store)
+    assert ("К-1", "К-2") == tuple(m.right for m in result.review)
+    assert ["К-1", "К-2"] == _live_contacts(store)
 
 
 def test_a_new_contact_records_the_people_it_was_told_apart_from():

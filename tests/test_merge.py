@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import attrs
 import pytest
@@ -177,3 +177,33 @@ def test_malformed_merges_are_refused(build, rule):
     with pytest.raises(fk.ValidationError) as caught:
         build()
     assert rule == caught.value.rule
+
+
+def test_the_address_and_the_birth_date_are_merged_by_their_rules():
+    """The survivor lacks them: the first other contact's fill them, or the newest's."""
+    site, chat = duplicates()
+    chat = attrs.evolve(chat, address="п. Званка, ул. Лесная, 5", birth_date=date(1984, 6, 12))
+    plan = MergePolicy().plan([site, chat], merge_id="M-1")
+    assert ("п. Званка, ул. Лесная, 5", date(1984, 6, 12)) == (
+        plan.result.address,
+        plan.result.birth_date,
+    )
+    decisions = {d.field: (d.rule, d.sources) for d in plan.decisions}
+    assert (FieldMerge.FIRST_NON_EMPTY, ("К-2",)) == decisions["birth_date"]
+    kept = MergePolicy(address=FieldMerge.KEEP_SURVIVOR).plan([site, chat], merge_id="M-1")
+    assert kept.result.address is None
+
+
+@pytest.mark.parametrize(
+    ("field", "build"),
+    [
+        ("company", lambda: MergePolicy(company=FieldMerge.UNION)),
+        ("address", lambda: MergePolicy(address=FieldMerge.UNION)),
+        ("birth_date", lambda: MergePolicy(birth_date=FieldMerge.UNION)),
+    ],
+)
+def test_a_single_value_cannot_be_merged_as_a_union(field, build):
+    """A contact has one company, one address and one birth date: union is refused by name."""
+    with pytest.raises(fk.ValidationError) as caught:
+        build()
+    assert (f"MergePolicy.{field}", "rule") == (caught.value.field, caught.value.rule)

@@ -114,7 +114,7 @@ def _check_contact_keys(store: object, matching: MatchPolicy) -> None:
         phones=(phone,),
         emails=("Probe.Name@Example.com",),
     )
-    wanted = normaliser.keys(probe)
+    wanted = matching.contact_keys(probe)
     indexed = set(live_keys(probe))
     missing = [key for key in wanted if key not in indexed]
     if missing:
@@ -124,7 +124,7 @@ def _check_contact_keys(store: object, matching: MatchPolicy) -> None:
             f"the store indexes the contact {phone!r} / 'Probe.Name@Example.com' under "
             f"{sorted(indexed)}, but the intake looks it up under {wanted}, so known clients "
             "would never be found; build the store with "
-            "contact_keys=intake.matching.normaliser.keys (or leave store out)",
+            "contact_keys=intake.matching.contact_keys (or leave store out)",
             "contact_keys",
         )
 
@@ -149,7 +149,7 @@ class Service:
         funnel: The lead pipeline and the deal pipelines.
         intake: How new requests are taken in (needed by `take_in`).
         store: The storage. By default an `InMemoryStore` indexing contacts with the keys the
-            intake's match policy looks up (``intake.matching.normaliser.keys``). A store
+            intake's match policy looks up (``intake.matching.contact_keys``). A store
             that says which keys it indexes (``store.live_keys``, as the bundled stores do)
             is checked against the intake's keys, so a known client is never missed because
             the two write a phone differently.
@@ -159,7 +159,7 @@ class Service:
 
     Raises:
         ValidationError: If the store indexes contacts under other keys than the intake looks
-            up; build it with ``contact_keys=intake.matching.normaliser.keys``.
+            up; build it with ``contact_keys=intake.matching.contact_keys``.
     """
 
     clock: Clock
@@ -168,7 +168,7 @@ class Service:
     intake: Intake | None = None
     store: Store = attrs.field(
         default=attrs.Factory(
-            lambda self: InMemoryStore(contact_keys=self._matching().normaliser.keys),
+            lambda self: InMemoryStore(contact_keys=self._matching().contact_keys),
             takes_self=True,
         )
     )

@@ -329,4 +329,6 @@ def contact_from_lead(lead: Lead, contact_id: str, at: datetime) -> Contact:
         phones=tuple(dict.fromkeys(data.phones)),
         emails=tuple(dict.fromkeys(data.emails)),
         company=data.company,
+        address=data.address,
+        birth_date=data.birth_date,
     )

@@ -92,7 +92,8 @@ class FieldDecision:
     How one field of the merged contact was decided.
 
     Attributes:
-        field: ``"names"``, ``"phones"``, ``"emails"``, ``"company"`` or ``"fields.<key>"``.
+        field: ``"names"``, ``"phones"``, ``"emails"``, ``"company"``, ``"address"``,
+            ``"birth_date"`` or ``"fields.<key>"``.
         rule: The rule applied.
         value: The resulting value (``None`` when empty).
         sources: The contacts whose values it took.
@@ -127,12 +128,14 @@ class MergePolicy:
         phones: Rule for phones.
         emails: Rule for e-mails.
         company: Rule for the company name.
+        address: Rule for the address.
+        birth_date: Rule for the birth date.
         fields: Rules for custom fields by key; others use `default_field`.
         default_field: Rule for custom fields not in `fields`.
 
     Raises:
-        ValidationError: If `union` is given for the company name, or a rule is not a
-            `FieldMerge`.
+        ValidationError: If `union` is given for the company name, the address or the birth
+            date, or a rule is not a `FieldMerge`.
     """
 
     survivor: tuple[SurvivorRule, ...] = attrs.field(
@@ -145,6 +148,12 @@ class MergePolicy:
     company: FieldMerge = attrs.field(
         default=FieldMerge.FIRST_NON_EMPTY, validator=check.is_enum(FieldMerge)
     )
+    address: FieldMerge = attrs.field(
+        default=FieldMerge.FIRST_NON_EMPTY, validator=check.is_enum(FieldMerge)
+    )
+    birth_date: FieldMerge = attrs.field(
+        default=FieldMerge.FIRST_NON_EMPTY, validator=check.is_enum(FieldMerge)
+    )
     fields: Mapping[str, FieldMerge] = attrs.field(
         factory=dict, validator=check.field(_rules_problem)
     )
@@ -153,13 +162,15 @@ class MergePolicy:
     )
 
     def __attrs_post_init__(self) -> None:
-        if self.company is FieldMerge.UNION:
-            raise_for(
-                "MergePolicy.company",
-                self.company,
-                "a contact has one company name; use first_non_empty, newest or concatenate",
-                "rule",
-            )
+        for name in ("company", "address", "birth_date"):
+            if getattr(self, name) is FieldMerge.UNION:
+                raise_for(
+                    f"MergePolicy.{name}",
+                    FieldMerge.UNION,
+                    f"a contact has one {name.replace('_', ' ')}; use first_non_empty, newest "
+                    "or keep_survivor",
+                    "rule",
+                )
 
     def plan(
         self,
@@ -200,6 +211,8 @@ class MergePolicy:
             self._decide("phones", self.phones, survivor, by_age),
             self._decide("emails", self.emails, survivor, by_age),
             self._decide("company", self.company, survivor, by_age),
+            self._decide("address", self.address, survivor, by_age),
+            self._decide("birth_date", self.birth_date, survivor, by_age),
         ]
         keys = sorted({key for contact in group for key in contact.fields})
         decisions.extend(
@@ -220,6 +233,8 @@ class MergePolicy:
             phones=tuple(values["phones"] or ()),
             emails=tuple(values["emails"] or ()),
             company=values["company"],
+            address=values["address"],
+            birth_date=values["birth_date"],
             fields=FieldValues(merged_fields),
         )
         merged_ids = {c.id for c in others}

@@ -2,10 +2,13 @@
 Normalisation of contact data into comparable forms and look-up keys.
 
 Phones become E.164 (``+79123456789``) with `phonenumbers`, given a default region for numbers
-written in national form; e-mails become a canonical key (case, spaces, and optionally the
-provider rules of Gmail, Yandex, Outlook...); names become folded Latin tokens with
-`anyascii`, so that «Алмаз» and "Almaz" meet; company names lose their legal-form words.
-Invalid phones and e-mails are reported, never kept as keys.
+written in national form, keeping an office line's extension (``+74951234567;ext=12``);
+e-mails become a canonical key (case, spaces, common domain typos such as ``gmial.com``, and
+optionally the documented rules of the providers: plus addressing, Gmail's dots, alias
+domains); names become folded Latin tokens with `anyascii`, so that «Алмаз» and "Almaz" meet;
+company names lose their legal-form words; addresses become folded tokens without the words
+for street, house or flat; birth dates are read from the ways people write them.
+Invalid phones, e-mails and dates are reported, never kept as keys.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import attrs
@@ -69,6 +73,51 @@ _DOMAIN_ALIASES = {
     "pm.me": "proton.me",
 }
 
+# Domains people mistype, each repaired to the one they meant (only unambiguous typos of the
+# big consumer providers: a company's own domain is never guessed at).
+_DOMAIN_TYPOS = {
+    "gmial.com": "gmail.com",
+    "gmai.com": "gmail.com",
+    "gmal.com": "gmail.com",
+    "gamil.com": "gmail.com",
+    "gmail.co": "gmail.com",
+    "gmail.cm": "gmail.com",
+    "gmail.ru": "gmail.com",
+    "gmaill.com": "gmail.com",
+    "mail.ry": "mail.ru",
+    "mail.tu": "mail.ru",
+    "maill.ru": "mail.ru",
+    "mial.ru": "mail.ru",
+    "mai.ru": "mail.ru",
+    "yandex.ry": "yandex.ru",
+    "yandx.ru": "yandex.ru",
+    "yadex.ru": "yandex.ru",
+    "yanex.ru": "yandex.ru",
+    "yndex.ru": "yandex.ru",
+    "bk.ry": "bk.ru",
+    "inbox.ry": "inbox.ru",
+    "list.ry": "list.ru",
+    "rambler.ry": "rambler.ru",
+    "hotmial.com": "hotmail.com",
+    "hotmail.co": "hotmail.com",
+    "outlok.com": "outlook.com",
+    "iclod.com": "icloud.com",
+}
+
+# Words of an address that say what a token is, not where: dropped so that "ул. Лесная, д. 5"
+# and "Лесная 5" meet. Folded forms (after transliteration).
+_ADDRESS_WORDS = frozenset(
+    {
+        "ul", "ulitsa", "ulica", "d", "dom", "kv", "kvartira", "g", "gorod", "p", "pos",
+        "poselok", "posiolok", "pgt", "s", "selo", "der", "derevnia", "obl", "oblast",
+        "r", "rn", "raion", "pr", "prt", "prosp", "prospekt", "per", "pereulok", "sh",
+        "shosse", "nab", "naberezhnaia", "pl", "ploshad", "ploshchad", "bul", "bulvar",
+        "korp", "k", "str", "stroenie", "lit", "litera", "ofis", "of", "pom", "mkr",
+        "mikroraion", "tupik", "proezd", "st", "street", "rd", "road", "ave", "avenue",
+        "apt", "flat", "house", "city",
+    }
+)  # fmt: skip
+
 # Legal-form words dropped from company names (Russian and international).
 _LEGAL_FORMS = frozenset(
     {
@@ -123,6 +172,7 @@ _FOLDS = (
 )
 
 
+@functools.lru_cache(maxsize=65_536)
 def fold_name(word: str) -> str:
     """
     Fold one word of a name into a spelling-insensitive Latin form.
@@ -247,7 +297,7 @@ def _e164(raw: str, region: str) -> tuple[str, str | None]:
 
 
 def _parsed_e164(raw: str, region: str) -> tuple[str, str | None]:
-    """`_e164` by `phonenumbers.parse`, for every number."""
+    """`_e164` by `phonenumbers.parse`, for every number; an extension follows as ``;ext=``."""
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as error:
@@ -257,7 +307,14 @@ def _parsed_e164(raw: str, region: str) -> tuple[str, str | None]:
             f"phone: {raw!r} is not a valid number in region {region} "
             "(too short, too long or no such range); check the digits or the country code"
         )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return (f"{e164};ext={number.extension}" if number.extension else e164), None
+
+
+_DATE_FORMS = (
+    re.compile(r"(?P<d>\d{1,2})[./\- ](?P<m>\d{1,2})[./\- ](?P<y>\d{4})"),
+    re.compile(r"(?P<y>\d{4})[./\-](?P<m>\d{1,2})[./\-](?P<d>\d{1,2})"),
+)
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -300,7 +357,10 @@ class Normaliser:
 
     def phone(self, raw: str) -> str:
         """
-        Return the phone number in E.164 form.
+        Return the phone number in E.164 form, with its extension if it has one.
+
+        ``"+7 495 123-45-67 доб. 12"`` gives ``"+74951234567;ext=12"`` (the RFC 3966 way of
+        writing an extension): colleagues on one office line stay apart.
 
         Raises:
             ValidationError: If it is not a valid number (the message says why).
@@ -321,6 +381,11 @@ class Normaliser:
         """
         Return the canonical form of an e-mail address, used as its look-up key.
 
+        Case and spaces never matter; a common typo of a big provider's domain is repaired
+        (``gmial.com`` → ``gmail.com``, ``mail.ry`` → ``mail.ru``). With
+        `provider_email_rules`, a ``+tag`` is dropped only for providers whose own
+        documentation says they deliver it to the plain address, dots only for Gmail.
+
         Raises:
             ValidationError: If it is not an e-mail address.
         """
@@ -336,6 +401,7 @@ class Normaliser:
             msg = f"email: {raw!r} is not an e-mail address; expected name@domain.tld"
             raise ValidationError(msg, field="email", value=raw, rule="invalid_email")
         local, domain = text.rsplit("@", 1)
+        domain = _DOMAIN_TYPOS.get(domain, domain)
         if self.provider_email_rules:
             if domain in _PLUS_PROVIDERS:
                 local = local.split("+", 1)[0]
@@ -354,6 +420,48 @@ class Normaliser:
         Words with digits are left out: a phone or a number is not part of a name.
         """
         return _name_tokens(raw)
+
+    def address(self, raw: str) -> tuple[str, ...]:
+        """
+        Fold an address into its telling tokens, in order.
+
+        Transliterated and case-folded like names; the words for street, house, flat,
+        settlement and the like are dropped, numbers kept:
+        ``"п. Званка, ул. Лесная, д. 5"`` → ``("zvanka", "lesnaia", "5")``.
+        """
+        words = _WORD.findall(unicodedata.normalize("NFC", raw))
+        folded = (fold_name(word) for word in words)
+        return tuple(token for token in folded if token and token not in _ADDRESS_WORDS)
+
+    def birth_date(self, raw: str | date) -> date:
+        """
+        Read a birth date as people write it: ``17.05.1990``, ``17/05/1990``, ``1990-05-17``.
+
+        Raises:
+            ValidationError: If it is no date in one of those forms, no date of the calendar
+                (``31.02.1990``), or before 1900.
+        """
+        if isinstance(raw, date) and not isinstance(raw, datetime):
+            found = raw
+        else:
+            text = raw.strip() if isinstance(raw, str) else None
+            match = next((m for f in _DATE_FORMS if text and (m := f.fullmatch(text))), None)
+            if match is None:
+                msg = f"birth_date: {raw!r} is not a date; write it as 17.05.1990 or 1990-05-17"
+                raise ValidationError(msg, field="birth_date", value=raw, rule="invalid_date")
+            try:
+                found = date(int(match["y"]), int(match["m"]), int(match["d"]))
+            except ValueError as error:
+                msg = f"birth_date: {raw!r} is no day of the calendar ({error}); check it"
+                raise ValidationError(
+                    msg, field="birth_date", value=raw, rule="invalid_date"
+                ) from None
+        problem = check.birth_date_problem(found)
+        if problem is not None:
+            raise ValidationError(
+                f"birth_date: {problem[0]}", field="birth_date", value=raw, rule=problem[1]
+            )
+        return found
 
     def company(self, raw: str) -> str:
         """Fold a company name without legal forms or quotes: ``ООО «Алмаз»`` → ``almaz``."""
@@ -387,14 +495,24 @@ class Normaliser:
         """
         Return the look-up keys of a contact, a lead or raw contact data.
 
-        ``phone:+79123456789`` for each valid phone and ``email:almaz@gmail.com`` for each
-        valid e-mail; invalid ones give no key. Pass this method to `InMemoryStore` (or your
-        store) as its `ContactKeys` function so that `find_by_key` answers "who is this?".
+        ``phone:+79123456789`` for each valid phone (an office line with an extension gives
+        both ``phone:+74951234567;ext=12`` and ``phone:+74951234567``) and
+        ``email:almaz@gmail.com`` for each valid e-mail; invalid ones give no key. Pass this
+        method to `InMemoryStore` (or your store) as its `ContactKeys` function so that
+        `find_by_key` answers "who is this?".
         """
         data = _contact_data(subject)
         phones, _ = self.phones(data.phones)
         emails, _ = self.emails(data.emails)
-        return [f"phone:{p}" for p in phones] + [f"email:{e}" for e in emails]
+        keys = dict.fromkeys(
+            key for phone in phones for key in (f"phone:{phone}", f"phone:{_base(phone)}")
+        )
+        return [*keys, *(f"email:{e}" for e in emails)]
+
+
+def _base(phone: str) -> str:
+    """A normalised phone without its extension."""
+    return phone.split(";", 1)[0]
 
 
 def _contact_data(subject: Contact | Lead | ContactData) -> ContactData:
@@ -409,6 +527,8 @@ def _contact_data(subject: Contact | Lead | ContactData) -> ContactData:
             phones=given.phones,
             emails=given.emails,
             company=given.company,
+            address=given.address,
+            birth_date=given.birth_date,
         )
     msg = f"expected a Contact, a Lead or ContactData, got {describe(given)}"
     raise ValidationError(msg, field="subject", value=given, rule="type")

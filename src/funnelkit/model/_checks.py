@@ -108,6 +108,34 @@ def date_problem(value: object) -> Problem:
     return None
 
 
+ADDRESS_MAX = 500
+"""The longest address a contact keeps, in characters."""
+_EARLIEST_BIRTH = date(1900, 1, 1)
+
+
+def address_problem(value: object) -> Problem:
+    """A postal address: non-blank text of at most `ADDRESS_MAX` characters."""
+    problem = nonblank_problem(value)
+    if problem is None and len(value) > ADDRESS_MAX:  # type: ignore[arg-type]
+        message = (
+            f"an address of {len(value)} characters is longer than {ADDRESS_MAX}; keep "  # type: ignore[arg-type]
+            "the settlement, street and house, and put the rest in a note"
+        )
+        return message, "too_long"
+    return problem
+
+
+def birth_date_problem(value: object) -> Problem:
+    """A birth date: a `date` (not a datetime) from 1900 on."""
+    problem = date_problem(value)
+    if problem is not None:
+        hint = " (parse text with funnelkit.matching.Normaliser().birth_date)"
+        return problem[0] + (hint if isinstance(value, str) else ""), problem[1]
+    if value < _EARLIEST_BIRTH:  # type: ignore[operator]
+        return f"{value} is before 1900: not a birth date of a living client", "impossible_date"
+    return None
+
+
 def boolean_problem(value: object) -> Problem:
     """A `bool`."""
     if type(value) is not bool:
@@ -262,6 +290,8 @@ optional_identifier = field(identifier_problem, optional=True)
 text = field(text_problem)
 nonblank = field(nonblank_problem)
 optional_nonblank = field(nonblank_problem, optional=True)
+optional_address = field(address_problem, optional=True)
+optional_birth_date = field(birth_date_problem, optional=True)
 aware_datetime = field(aware_datetime_problem)
 optional_aware_datetime = field(aware_datetime_problem, optional=True)
 boolean = field(boolean_problem)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -97,6 +97,9 @@ class Contact:
         phones: Phone numbers.
         emails: E-mail addresses.
         company: The company name, if any.
+        address: The client's address as written (``"п. Званка, ул. Лесная, 5"``), at most
+            500 characters; matching compares it token by token.
+        birth_date: The client's birth date, if known (1900 or later).
         fields: Custom field values (``{"client_type": "Строитель", "houses": 4}``).
         merged_into: The contact this one was merged into, if it was (it is then kept only for
             history and undo).
@@ -117,6 +120,8 @@ class Contact:
         default=(), validator=check.tuple_of(check.nonblank_problem, "strings", unique=True)
     )
     company: str | None = attrs.field(default=None, validator=check.optional_nonblank)
+    address: str | None = attrs.field(default=None, validator=check.optional_address)
+    birth_date: date | None = attrs.field(default=None, validator=check.optional_birth_date)
     fields: FieldValues = attrs.field(factory=FieldValues, converter=field_values_converter)
     merged_into: ContactId | None = attrs.field(default=None, validator=check.optional_identifier)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -134,6 +134,9 @@ class ContactData:
         phones: Phone numbers as typed (``"8 (912) 345-67-89"``).
         emails: E-mail addresses as typed.
         company: The company name as typed, if any.
+        address: The address as typed, if any (at most 500 characters).
+        birth_date: The birth date, if given (a `date`; parse text with
+            ``Normaliser().birth_date``).
     """
 
     name: str | None = attrs.field(default=None, validator=check.optional_nonblank)
@@ -144,11 +147,20 @@ class ContactData:
         default=(), validator=check.tuple_of(check.nonblank_problem, "strings")
     )
     company: str | None = attrs.field(default=None, validator=check.optional_nonblank)
+    address: str | None = attrs.field(default=None, validator=check.optional_address)
+    birth_date: date | None = attrs.field(default=None, validator=check.optional_birth_date)
 
     @property
     def is_empty(self) -> bool:
         """Whether the client left no way to reach them or to know who they are."""
-        return self.name is None and not self.phones and not self.emails and self.company is None
+        return (
+            self.name is None
+            and not self.phones
+            and not self.emails
+            and self.company is None
+            and self.address is None
+            and self.birth_date is None
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -321,6 +321,12 @@ def lead_sources() -> SearchStrategy[LeadSource]:
     )
 
 
+_ADDRESSES = st.sampled_from(
+    ["п. Званка, ул. Лесная, 5", "Санкт-Петербург, Невский пр., д. 1, кв. 7", "ул Лесная 5"]
+) | texts(min_size=1, max_size=80).filter(str.strip)
+_BIRTH_DATES = st.dates(min_value=date(1900, 1, 1), max_value=date(2010, 12, 31))
+
+
 def contact_data() -> SearchStrategy[ContactData]:
     """Draw contact details as a client might type them (possibly none at all)."""
     phones = st.sampled_from(["8 (912) 345-67-89", "+7 912 345 67 89", "89123456789"]) | texts(
@@ -332,6 +338,8 @@ def contact_data() -> SearchStrategy[ContactData]:
         phones=st.lists(phones, max_size=3).map(tuple),
         emails=st.lists(_NONBLANK, max_size=2).map(tuple),
         company=st.none() | _NONBLANK,
+        address=st.none() | _ADDRESSES,
+        birth_date=st.none() | _BIRTH_DATES,
     )
 
 
@@ -490,6 +498,8 @@ def contacts(
             ),
             emails=tuple(draw(st.lists(_NONBLANK, max_size=2, unique=True))),
             company=draw(st.none() | _NONBLANK),
+            address=draw(st.none() | _ADDRESSES),
+            birth_date=draw(st.none() | _BIRTH_DATES),
             fields=draw(field_values()),
         )
 
