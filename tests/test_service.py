@@ -356,19 +356,23 @@ def test_a_store_indexing_other_keys_than_the_intake_is_refused(store):
     assert ("Service.store", "contact_keys") == (refused.value.field, refused.value.rule)
 
 
+def _meeting(deal_id, contact_id):
+    """A new deal of the meeting pipeline for a contact."""
+    return fk.Deal(
+        id=deal_id,
+        created_at=T0,
+        pipeline=MEETING.key,
+        stage=MEETING.first_stage.key,
+        contact_id=contact_id,
+    )
+
+
 def test_a_deal_added_between_plan_and_merge_makes_the_merge_refused():
     """The merge must see every child: a deal opened after the plan refuses it; replanned, moves."""
     crm = service()
     _imported_twins(crm)
     plan = crm.plan_merge(["К-1", "К-2"])
-    late = fk.Deal(
-        id="С-10",
-        created_at=T0,
-        pipeline=MEETING.key,
-        stage=MEETING.first_stage.key,
-        contact_id="К-2",
-    )
-    crm.add_deal(late, ANNA)
+    crm.add_deal(_meeting("С-10", "К-2"), ANNA)
     with pytest.raises(fk.ConflictError):
         crm.merge(plan, ANNA)
     crm.merge(crm.plan_merge(["К-1", "К-2"]), ANNA)
@@ -381,13 +385,7 @@ def test_children_linked_to_a_merged_contact_go_to_the_survivor():
     crm = service()
     _imported_twins(crm)
     crm.merge(crm.plan_merge(["К-1", "К-2"]), ANNA)
-    deal = fk.Deal(
-        id="С-11",
-        created_at=T0,
-        pipeline=MEETING.key,
-        stage=MEETING.first_stage.key,
-        contact_id="К-2",
-    )
+    deal = _meeting("С-11", "К-2")
     assert "К-1" == crm.add_deal(deal, ANNA).contact_id
     task = crm.create_task(
         fk.EntityRef.contact("К-2"),

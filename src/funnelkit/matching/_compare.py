@@ -30,12 +30,13 @@ class Comparator(str, enum.Enum):
     """Token-set similarity: word order and extra words do not matter (companies)."""
     NAME = "name"
     """Names, word order aside (a swapped first and last name): each word of the shorter name
-    against its best Jaro-Winkler match in the other. 1 when the words are the same; from
-    0.95 up when every word of two names of as many words, or of a shorter name of two words
-    or more (a missing patronymic), meets one within typing errors; 0.9 when a one-word name
-    meets a word of the other (``"almas"`` and ``"almaz novskii"``); 0.6 to 0.8 when some
-    word is further off; at most 0.5 when some word meets none (another first name, another
-    patronymic: another person)."""
+    against its best Jaro-Winkler match in the other. 1 when the words are the same (two or
+    more); from 0.95 up when every word of two names of as many words, or of a shorter name of
+    two words or more (a missing patronymic), meets one within typing errors; 0.9 when a
+    one-word name meets a word of the other (``"almas"`` and ``"almaz novskii"``), or the same
+    first name alone; 0.6 to 0.8 when some word is further off (a short name one letter away
+    from another: Олег and Ольга); at most 0.5 when some word meets none (another first name,
+    another patronymic: another person)."""
     PHONE = "phone"
     """Phones: 1 for the same number and extension; 0.95 for the same line where one side
     gave no extension; 0.9 for one digit typed wrong, 0.88 for two adjacent digits swapped;
@@ -59,7 +60,7 @@ class Comparator(str, enum.Enum):
 @functools.lru_cache(maxsize=131_072)
 def similarity(comparator: Comparator, left: str, right: str) -> float:
     """The similarity of two normalised values under `comparator`, from 0 to 1."""
-    if left == right:
+    if left == right and comparator is not Comparator.NAME:
         return 1.0
     if comparator is Comparator.EXACT:
         return 0.0
@@ -73,6 +74,8 @@ def similarity(comparator: Comparator, left: str, right: str) -> float:
 
 _NEAR_WORD = 0.85  # Jaro-Winkler of one word typed twice, one error apart, or transliterated
 _OTHER_WORD = 0.75  # below this, two words are two different names
+_SHORT = 5  # letters: a short first name...
+_SHORT_NEAR = 0.9  # ...is near another only this close
 
 
 def _best(words: list[str], others: list[str]) -> list[float]:
@@ -84,17 +87,33 @@ def _name(left: str, right: str) -> float:
     shorter, longer = sorted((left.split(), right.split()), key=len)
     if not shorter:
         return 0.0
+    if sorted(shorter) == sorted(longer):
+        return 1.0 if len(longer) > 1 else 0.9  # one first name alone says little
     best = _best(shorter, longer)
     if len(shorter) == len(longer):  # both ways, the worse one: the order of the sides is moot
         best = min(best, _best(longer, shorter), key=lambda found: (min(found), sum(found)))
     mean = sum(best) / len(best)
     if min(best) < _OTHER_WORD:
         return min(mean, 0.5)
-    if min(best) >= _NEAR_WORD:
+    if min(best) >= _NEAR_WORD and not _another_short_name(shorter, longer):
         if len(shorter) == 1 and len(longer) > 1:
             return 0.9
         return 0.95 + 0.049 * (mean - _NEAR_WORD) / (1 - _NEAR_WORD)
     return 0.6 + 0.2 * (mean - _OTHER_WORD) / (1 - _OTHER_WORD)
+
+
+def _another_short_name(words: list[str], others: list[str]) -> bool:
+    """
+    Whether a short word meets its best match only loosely: Олег and Ольга, not a typo.
+
+    Short names one letter apart are often two names (oleg and olga, ivan and iana); a typo in
+    a short name keeps Jaro-Winkler at 0.9 or more (almaz and almas).
+    """
+    return any(
+        len(word) <= _SHORT
+        and max(JaroWinkler.similarity(word, other) for other in others) < _SHORT_NEAR
+        for word in words
+    )
 
 
 def _one_typo(left: str, right: str) -> float:

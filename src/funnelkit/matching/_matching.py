@@ -340,10 +340,10 @@ def _default_rules() -> tuple[FieldRule, ...]:
             field="emails",
             comparator=Comparator.EMAIL,
             levels=_levels(
-                ("exact", 1.0, 0.857, 9.2e-6),
-                ("typo", 0.9, 0.092, 1.5e-4),
-                ("other_domain", 0.85, 0.034, 6.8e-4),
-                ("else", 0.0, 0.017, 0.9992),
+                ("exact", 1.0, 0.88, 7e-6),
+                ("typo", 0.9, 0.096, 1.5e-4),
+                ("other_domain", 0.85, 0.005, 2.1e-4),
+                ("else", 0.0, 0.01, 0.9996),
             ),
             term_frequency=True,
         ),
@@ -351,11 +351,11 @@ def _default_rules() -> tuple[FieldRule, ...]:
             field="name",
             comparator=Comparator.NAME,
             levels=_levels(
-                ("exact", 1.0, 0.50, 2e-3),
-                ("near", 0.95, 0.18, 7.7e-4),
-                ("first_name", 0.9, 0.31, 0.017),
-                ("far", 0.6, 0.001, 0.014),
-                ("else", 0.0, 0.01, 0.967),
+                ("exact", 1.0, 0.47, 2.1e-3),
+                ("near", 0.95, 0.17, 6.5e-4),
+                ("first_name", 0.9, 0.355, 0.019),
+                ("far", 0.6, 0.005, 0.015),
+                ("else", 0.0, 0.003, 0.96),
             ),
             conflict_below=0.6,
         ),
@@ -376,7 +376,7 @@ def _default_rules() -> tuple[FieldRule, ...]:
                 ("exact", 1.0, 0.918, 1.2e-4),
                 ("day_month_swapped", 0.9, 0.01, 1.6e-4),
                 ("typo", 0.8, 0.057, 1.8e-3),
-                ("else", 0.0, 0.015, 0.998),
+                ("else", 0.0, 0.005, 0.998),
             ),
             conflict_below=0.8,
         ),
@@ -440,9 +440,9 @@ class MatchPolicy:
             and in `who_is` (a device or visitor id, a loyalty card): ``("fields.device",)``.
             Build the store with `contact_keys` so that it indexes them.
         typo_keys: Also block on keys that survive typing errors (windows of a phone's last
-            nine digits, an e-mail's local part with each letter left out in turn, the local
-            part at any domain, a name's first letters with the birth date, the address or the
-            phone's last digits, the birth date with the address).
+            nine digits, an e-mail's local part with each letter left out in turn, a name's
+            first letters with the birth date, the address or the phone's last digits, the
+            birth date with the address).
         max_block_size: Under a key shared by more records than this (a call centre's phone,
             an ``info@`` mailbox), only records that also share a folded name are paired, so
             a block never costs more than this squared; such keys are reported.
@@ -741,21 +741,43 @@ class MatchPolicy:
 
     def people(self, records: Iterable[MatchRecord]) -> int:
         """
-        How many distinct people the records are, as far as their names tell (at least 1).
+        How many distinct people the records sharing one key are, as far as they tell (at least 1).
 
-        Records whose names do not conflict (under the name rule's `conflict_below`, else
-        its last level; without a name rule, sharing a folded name) count once, so "Алмаз"
-        and "Almaz Gareev" are one; records without a name add nobody.
-        Term-frequency adjustments use this count, so a client's own duplicates never make
-        the client's phone look shared.
+        Two named records are one person unless their names conflict (under the name rule's
+        `conflict_below`, else its last level; without a name rule, unless they share no
+        folded name), so "Алмаз" and "Almaz Gareev" are one. A record without a name is
+        someone else only when it and the others each hold other phones or e-mails and share
+        none of them (a colleague on the office line with a mobile of their own); otherwise
+        it adds nobody. Term-frequency adjustments use this count, so a client's own
+        duplicates never make the client's phone look shared.
         """
         rule = next((r for r in self.rules if r.field == "name"), None)
-        people: list[tuple[str, ...]] = []
-        for record in records:
-            names = record.names
-            if names and not any(_names_agree(rule, names, other) for other in people):
-                people.append(names)
+        # Named records first, so that a record without a name meets the people, not a blank.
+        ordered = sorted(records, key=lambda record: not record.names)
+        people: list[tuple[tuple[str, ...], set[str]]] = []
+        for record in ordered:
+            names, held = record.names, {*record.phones, *record.emails}
+            for other_names, other_held in people:
+                if _may_be_one(rule, (names, held), (other_names, other_held)):
+                    other_held.update(held)
+                    break
+            else:
+                people.append((names, held))
         return max(len(people), 1)
+
+
+def _may_be_one(
+    rule: FieldRule | None,
+    left: tuple[tuple[str, ...], set[str]],
+    right: tuple[tuple[str, ...], set[str]],
+) -> bool:
+    """Whether two holders of one key may be one person (see `MatchPolicy.people`)."""
+    (left_names, left_held), (right_names, right_held) = left, right
+    if left_names and right_names:
+        return _names_agree(rule, left_names, right_names)
+    # Without a name on one side: two people only if both hold more than the shared key and
+    # share nothing else.
+    return len(left_held) < 2 or len(right_held) < 2 or len(left_held & right_held) >= 2  # noqa: PLR2004
 
 
 def _typo_keys(record: MatchRecord) -> list[str]:
@@ -770,12 +792,17 @@ def _typo_keys(record: MatchRecord) -> list[str]:
         tails.append(digits[-4:])
     for email in record.emails:
         local, _, domain = email.rpartition("@")
-        keys.append(f"el:{local}")
         # The local part with each letter left out in turn (a deletion neighbourhood): two
         # addresses one letter apart (dropped, added, replaced or two swapped) share one.
+        # Digits are never left out: petrov5 and petrov are two mailboxes, most often two
+        # people (the comparator says so too).
         if len(local) >= 5:  # noqa: PLR2004 - shorter locals would block strangers together
             keys.append(f"ed:{local}@{domain}")  # meets the other side's letter left out
-            keys.extend(f"ed:{local[:i]}{local[i + 1 :]}@{domain}" for i in range(len(local)))
+            keys.extend(
+                f"ed:{local[:i]}{local[i + 1 :]}@{domain}"
+                for i in range(len(local))
+                if not local[i].isdigit()
+            )
     starts = {token[:3] for name in record.names for token in name.split() if len(token) > 1}
     place = _place(record.address)
     for start in starts:
