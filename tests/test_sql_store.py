@@ -24,8 +24,10 @@ import pytest
 from hypothesis import settings
 
 import funnelkit as fk
+from funnelkit.matching import MergePolicy
 from funnelkit.storage.sql import SqlStore
 from funnelkit.testing.contracts import T0, StoreContract, make_deal
+from funnelkit.testing.laws import check_merge_laws
 from funnelkit.testing.stateful import check_store
 
 from tests import intake_race_worker
@@ -255,3 +257,12 @@ def test_racing_threads_on_the_memory_store_leave_one_customer():
     assert (40, 8) == (len(leads), len(deals))
     assert sorted(i for r in reports for i in r["leads"]) == sorted(lead.id for lead in leads)
     assert {survivor} == {lead.contact_id for lead in leads} | {d.contact_id for d in deals}
+
+
+def test_merge_then_undo_loses_nothing_in_the_sql_store(stores: _Stores):
+    """The merge laws' apply-then-undo, run against SQLite and PostgreSQL."""
+    check_merge_laws(
+        MergePolicy(),
+        stores=stores,
+        settings=settings(max_examples=15, deadline=None),
+    )

@@ -213,7 +213,7 @@ class Intake:
         if contact_id is not None:
             request = self.customers.request_kind(
                 attrs.evolve(lead, contact_id=contact_id),
-                uow.leads.list(contact_id=contact_id),
+                uow.leads.list(contact_id=contact_id, limit=1),  # the contact's first request
                 uow.deals.list(contact_id=contact_id),
             )
             lead, linked = link_lead(
@@ -289,21 +289,25 @@ class Intake:
         The open leads that may share a phone or e-mail with `lead` (for `OpenDuplicate`).
 
         Every lead with a valid phone or e-mail is linked to a contact holding it when
-        `create_contacts` is on, so the leads of the contacts found under the lead's keys are
-        all there is to look at: the look-up does not grow with the base. Without contact
-        creation, every open lead of the pipeline is read.
+        `create_contacts` is on (except leads held for review), so the leads of the contacts
+        found under the lead's keys, at most `MatchPolicy.max_holders` a key, are all there is
+        to look at: the look-up grows neither with the base nor with a shared phone. Without
+        contact creation, every open lead of the pipeline is read.
         """
         if not self.create_contacts:
             return tuple(uow.leads.list(pipeline=self.pipeline.key, status=LeadStatus.OPEN))
+        matching = self.matching
         contact_ids = {
             contact.id
-            for key in self.matching.normaliser.keys(lead)
-            for contact in uow.contacts.find_by_key(key)
+            for key in matching.lookup_keys(matching.record(lead))
+            for contact in uow.contacts.find_by_key(key, limit=matching.max_holders)
         }
         return tuple(
             other
             for contact_id in sorted(contact_ids)
-            for other in uow.leads.list(contact_id=contact_id, status=LeadStatus.OPEN)
+            for other in uow.leads.list(
+                contact_id=contact_id, status=LeadStatus.OPEN, limit=matching.max_holders
+            )
             if other.pipeline == self.pipeline.key
         )
 

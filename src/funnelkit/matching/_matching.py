@@ -417,11 +417,12 @@ class MatchPolicy:
     """
     How records are brought together, scored, banded and clustered.
 
-    The defaults suit contacts of a small business: a shared phone or e-mail with an agreeing
-    name is "same"; a phone alone, with no name to compare, is "review"; a shared phone with
-    clearly different names (an office phone, a family e-mail) is "different"; a typo in the
-    phone or e-mail still meets, through keys that survive it, and counts nearly as much as
-    an exact agreement.
+    The defaults suit a CRM's contacts: a phone nobody else holds, or an e-mail nobody else
+    holds with an agreeing name, is "same"; a phone that two people share (a family's, an
+    office's), with no name to tell them apart, is "review"; two clearly different names on
+    one phone or e-mail are never "same"; a typo in a phone or an e-mail still meets, through
+    keys that survive it, and counts nearly as much as an exact agreement. The page "Find and
+    merge duplicates" shows the levels, weights and guards.
 
     Attributes:
         normaliser: Normalises phones, e-mails, names, companies and addresses.

@@ -121,7 +121,11 @@ class _State:
             return None if entity is None else (table.order[entity_id], entity)
 
     def select(
-        self, kind: EntityKind, filters: dict[str, object], due_before: datetime | None
+        self,
+        kind: EntityKind,
+        filters: dict[str, object],
+        due_before: datetime | None,
+        limit: int | None = None,  # noqa: ARG002 - all of them: the unit of work cuts
     ) -> list[tuple[int, Any]]:
         table = self.tables[kind]
         rows, items = table.rows, filters.items()

@@ -165,8 +165,17 @@ class LeadRepository(_Repository[Lead], Protocol):
         status: LeadStatus | None = None,
         owner: str | None = None,
         contact_id: str | None = None,
+        limit: int | None = None,
     ) -> list[Lead]:
-        """Return the leads matching every filter given (``None`` means "any")."""
+        """
+        Return the leads matching every filter given (``None`` means "any").
+
+        With a `limit`, only the first `limit` of them in add order (the oldest): a client's
+        thousandth request costs no more to take in than the first.
+
+        Raises:
+            ValidationError: If `limit` is not a positive integer.
+        """
         ...
 
 
@@ -185,8 +194,17 @@ class DealRepository(_Repository[Deal], Protocol):
         status: DealStatus | None = None,
         owner: str | None = None,
         contact_id: str | None = None,
+        limit: int | None = None,
     ) -> list[Deal]:
-        """Return the deals matching every filter given (``None`` means "any")."""
+        """
+        Return the deals matching every filter given (``None`` means "any").
+
+        With a `limit`, only the first `limit` of them in add order (the oldest): a client's
+        thousandth request costs no more to take in than the first.
+
+        Raises:
+            ValidationError: If `limit` is not a positive integer.
+        """
         ...
 
 

@@ -128,9 +128,18 @@ class Committed(Protocol):
         ...
 
     def select(
-        self, kind: EntityKind, filters: dict[str, object], due_before: datetime | None
+        self,
+        kind: EntityKind,
+        filters: dict[str, object],
+        due_before: datetime | None,
+        limit: int | None = None,
     ) -> list[tuple[int, Any]]:
-        """Committed entities equal to `filters` field by field (and due before), with orders."""
+        """
+        Committed entities equal to `filters` field by field (and due before), with orders.
+
+        With a `limit`, at least the first `limit` of them in add order (a store may return
+        more; the unit of work cuts).
+        """
         ...
 
     def by_key(self, key: str, limit: int | None) -> list[tuple[int, Contact]]:
@@ -203,6 +212,13 @@ def sequence_conflict(ref: EntityRef, first: int, stored_last: int) -> ConflictE
         expected=first - 1,
         actual=stored_last,
     )
+
+
+def _check_limit(limit: object, method: str) -> None:
+    """Refuse a `limit` that is neither ``None`` nor a positive integer."""
+    if limit is not None and (type(limit) is not int or limit < 1):
+        msg = f"{method}(limit): expected None or a positive integer, got {describe(limit)}"
+        raise ValidationError(msg, field="limit", value=limit, rule="range")
 
 
 def _is_sequence(value: object) -> bool:
@@ -393,9 +409,15 @@ class _Repository(Generic[E]):
         added = sum(1 for item in self._pending().values() if item.base_version is None)
         return self._unit.committed.count(self._kind) + added
 
-    def _select(self, filters: dict[str, object], due_before: datetime | None = None) -> list[E]:
+    def _select(
+        self,
+        filters: dict[str, object],
+        due_before: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[E]:
         """Entities matching `filters` (field equality) and due before, in add order."""
         self._unit.ensure_open()
+        _check_limit(limit, "list")
         wanted = {name: value for name, value in filters.items() if value is not None}
 
         def keep(entity: Any) -> bool:  # E; only tasks are filtered by due time
@@ -404,14 +426,13 @@ class _Repository(Generic[E]):
             )
 
         pending = self._pending()
-        found = [
-            (order, entity)
-            for order, entity in self._unit.committed.select(self._kind, wanted, due_before)
-            if entity.id not in pending
-        ]
+        # This unit's own saves may hide committed entities: ask for enough to fill `limit`.
+        wanted_count = None if limit is None else limit + len(pending)
+        committed = self._unit.committed.select(self._kind, wanted, due_before, wanted_count)
+        found = [(order, entity) for order, entity in committed if entity.id not in pending]
         found.extend((item.order, item.entity) for item in pending.values() if keep(item.entity))
         found.sort(key=lambda pair: pair[0])
-        return [entity for _, entity in found]
+        return [entity for _, entity in found[:limit]]
 
 
 class _Contacts(_Repository[Contact]):
@@ -421,9 +442,7 @@ class _Contacts(_Repository[Contact]):
         if type(key) is not str:
             msg = f"find_by_key(key): expected a string key, got {describe(key)}"
             raise ValidationError(msg, field="key", value=key, rule="type")
-        if limit is not None and (type(limit) is not int or limit < 1):
-            msg = f"find_by_key(limit): expected None or a positive integer, got {describe(limit)}"
-            raise ValidationError(msg, field="limit", value=limit, rule="range")
+        _check_limit(limit, "find_by_key")
         committed = self._unit.committed
         pending = self._pending()
         # This unit's own saves may hide committed holders: ask for enough to fill `limit`.
@@ -453,6 +472,7 @@ class _Cards(_Repository[E]):
         status: LeadStatus | DealStatus | None = None,
         owner: str | None = None,
         contact_id: str | None = None,
+        limit: int | None = None,
     ) -> list[E]:
         """Return the leads or deals matching every filter given, in add order."""
         return self._select(
@@ -462,7 +482,8 @@ class _Cards(_Repository[E]):
                 "status": status,
                 "owner": owner,
                 "contact_id": contact_id,
-            }
+            },
+            limit=limit,
         )
 
 

@@ -416,7 +416,11 @@ class _Committed:
         return None if not rows else _entity(kind, rows[0])
 
     def select(
-        self, kind: EntityKind, filters: dict[str, object], due_before: datetime | None
+        self,
+        kind: EntityKind,
+        filters: dict[str, object],
+        due_before: datetime | None,
+        limit: int | None = None,
     ) -> list[tuple[int, Any]]:
         table = TABLES[kind]
         statement = (
@@ -424,6 +428,8 @@ class _Committed:
             .where(*_conditions(table, filters, due_before))
             .order_by(table.c.ord)
         )
+        if limit is not None:
+            statement = statement.limit(limit)
         return [_entity(kind, row) for row in self._read(statement)]
 
     def by_key(self, key: str, limit: int | None) -> list[tuple[int, Contact]]:

@@ -467,6 +467,21 @@ class LeadRepositoryContract(_Fixtures):
             assert uow.leads.list(stage=TAKEN) == [moved]
             assert uow.leads.list() == [moved, added]
 
+    def test_list_stops_at_its_limit_oldest_first(self, store: Store) -> None:
+        """With a limit, the first leads in add order come back, this unit's own included."""
+        first, second, third = _add(
+            store, *(make_lead(f"Л-{n}", contact_id="К-1") for n in (1, 2, 3))
+        )
+        with store.unit_of_work() as uow:
+            assert uow.leads.list(contact_id="К-1", limit=2) == [first, second]
+            moved = uow.leads.save(attrs.evolve(first, contact_id="К-2"))
+            assert uow.leads.list(contact_id="К-1", limit=2) == [second, third]
+            fourth = uow.leads.add(make_lead("Л-4", contact_id="К-2"))
+            assert uow.leads.list(contact_id="К-2", limit=5) == [moved, fourth]
+            for bad in (0, -1, 1.5, True):
+                with pytest.raises(ValidationError):
+                    uow.leads.list(limit=bad)  # type: ignore[arg-type]
+
 
 class DealRepositoryContract(_Fixtures):
     """Contracts of the deals repository: filtered listing."""
@@ -488,6 +503,8 @@ class DealRepositoryContract(_Fixtures):
             assert deals.list(owner="anna", stage=TAKEN) == [first]
             assert deals.list(contact_id="К-1") == [first]
             assert deals.list(pipeline="опт") == []
+            assert deals.list(owner="anna", limit=1) == [first]
+            assert deals.list(limit=5) == [first, ready, lost]
 
 
 class TaskRepositoryContract(_Fixtures):

@@ -7,7 +7,8 @@ Each ``check_*`` function draws many inputs and asserts a law every sound policy
   record is left) and deterministic (the same records in any order give the same result);
 - `check_merge_laws`: a merge loses nothing (every phone, e-mail and name of every contact
   survives in the merged contact), is idempotent (merging the result with any of
-  the contacts it absorbed changes nothing), and apply-then-undo is the identity in a store;
+  the contacts it absorbed changes nothing), and apply-then-undo is the identity in a store
+  (yours, if you pass one), contacts and their re-pointed leads alike;
 - `check_qualification_laws`: qualification is deterministic.
 
 Call them from a test::
@@ -26,7 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from funnelkit.matching import MergePolicy, apply_merge, undo_merge
-from funnelkit.model import Actor
+from funnelkit.model import Actor, Lead, LeadSource
 from funnelkit.storage import InMemoryStore
 from funnelkit.testing import strategies as fst
 
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
     from funnelkit.matching import MatchPolicy, QualificationPolicy
-    from funnelkit.model import Contact, Lead
+    from funnelkit.model import Contact
+    from funnelkit.storage import Store
 
 __all__ = ["check_matching_laws", "check_merge_laws", "check_qualification_laws"]
 
@@ -50,7 +52,30 @@ def _groups(min_size: int = 2) -> SearchStrategy[list[Contact]]:
 
 
 def _data(contact: Contact) -> tuple[object, ...]:
-    return (contact.names, contact.phones, contact.emails, contact.company, contact.fields)
+    return (
+        contact.names,
+        contact.phones,
+        contact.emails,
+        contact.company,
+        contact.address,
+        contact.birth_date,
+        contact.fields,
+    )
+
+
+def _leads_of(contacts: list[Contact]) -> list[Lead]:
+    """One lead linked to each contact, to be re-pointed by a merge and back by its undo."""
+    return [
+        Lead(
+            id=f"law-lead-{index}",
+            created_at=contact.created_at,
+            pipeline="law",
+            stage="new",
+            source=LeadSource(channel="law"),
+            contact_id=contact.id,
+        )
+        for index, contact in enumerate(contacts)
+    ]
 
 
 def _run(test: Callable[[], None], settings: Settings | None) -> None:
@@ -87,10 +112,18 @@ def check_merge_laws(
     policy: MergePolicy,
     *,
     contacts: SearchStrategy[list[Contact]] | None = None,
+    stores: Callable[[], Store] | None = None,
     settings: Settings | None = None,
 ) -> None:
     """
     Check that `policy` merges without loss, idempotently, and that undo restores everything.
+
+    Args:
+        policy: The merge policy.
+        contacts: Groups of contacts to merge (two to four `contacts()` by default).
+        stores: Makes a new, empty store for each example: apply-then-undo runs in it
+            (an `InMemoryStore` by default; pass your adapter's to check it too).
+        settings: Hypothesis settings.
 
     Raises:
         AssertionError: With a minimal counter-example, if a law is broken.
@@ -111,22 +144,34 @@ def check_merge_laws(
                 f"merging {merged.id} into the result again changed it"
             )
 
+    make_store = stores if stores is not None else InMemoryStore
+
     @given(strategy)
     def apply_then_undo_is_the_identity(group: list[Contact]) -> None:
-        store = InMemoryStore()
+        store = make_store()
         with store.unit_of_work() as uow:
             stored = [uow.contacts.add(contact) for contact in group]
+            linked = [uow.leads.add(lead) for lead in _leads_of(stored)]
             uow.commit()
-        plan = policy.plan(stored, merge_id="law")
+        plan = policy.plan(stored, merge_id="law", leads=linked)
         with store.unit_of_work() as uow:
             record = apply_merge(plan, uow, _ACTOR, group[0].created_at)
             uow.commit()
         with store.unit_of_work() as uow:
+            moved = {uow.leads.get(lead.id).contact_id for lead in linked}
+            assert moved == {plan.survivor.id}, f"leads left on merged contacts: {moved}"
             undo_merge(record, uow, _ACTOR, group[0].created_at)
             uow.commit()
         with store.unit_of_work() as uow:
             restored = [uow.contacts.get(contact.id) for contact in stored]
+            leads_back = [uow.leads.get(lead.id) for lead in linked]
         assert [attrs.evolve(c, version=c.version + 2) for c in stored] == restored
+        survivor = plan.survivor.id
+        expected = [  # re-pointed and back: two saves; the survivor's own lead: none
+            attrs.evolve(lead, version=lead.version + (lead.contact_id != survivor) * 2)
+            for lead in linked
+        ]
+        assert expected == leads_back, "undo did not put every lead back on its contact"
 
     _run(merge_loses_nothing_and_is_idempotent, settings)
     _run(apply_then_undo_is_the_identity, settings)
