@@ -651,16 +651,25 @@ class MatchPolicy:
         self, records: Mapping[str, MatchRecord]
     ) -> tuple[dict[tuple[str, str], list[str]], dict[str, int], list[str]]:
         """The candidate pairs with their shared keys, people per counted key, big keys."""
+        # Most keys belong to one record: keep only its id, and make a list from the second
+        # holder on (a million lists would keep the garbage collector busy for nothing).
+        first: dict[str, str] = {}
         blocks: dict[str, list[str]] = {}
         for record in records.values():
+            record_id = record.id
             for key in self.keys(record):
-                blocks.setdefault(key, []).append(record.id)
+                holder = first.setdefault(key, record_id)
+                if holder is not record_id:
+                    held = blocks.get(key)
+                    if held is None:
+                        blocks[key] = [holder, record_id]
+                    else:
+                        held.append(record_id)
+        del first
         shared: dict[tuple[str, str], list[str]] = {}
         oversized = []
         counts: dict[str, int] = {}
         for key, ids in blocks.items():
-            if len(ids) < 2:  # noqa: PLR2004 - a pair needs two
-                continue
             if key.startswith(self._counted):  # in id order: the count is order-free
                 counts[key] = self.people(records[i] for i in sorted(ids))
             groups: Iterable[list[str]] = (ids,)

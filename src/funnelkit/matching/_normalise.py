@@ -290,10 +290,20 @@ def _fast_e164(raw: str, region: str) -> str | None:
 @functools.lru_cache(maxsize=65_536)
 def _e164(raw: str, region: str) -> tuple[str, str | None]:
     """The E.164 form of `raw`, or an explanation of why it is not a valid number."""
-    fast = _fast_e164(raw, region)
+    if _DIALLED.fullmatch(raw):  # one number written four ways: one look-up of its digits
+        plain = _plain_e164("+" * raw.startswith("+") + _NOT_DIGITS.sub("", raw), region)
+        if plain[1] is None:
+            return plain
+    return _parsed_e164(raw, region)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _plain_e164(dialled: str, region: str) -> tuple[str, str | None]:
+    """`_e164` of digits with at most a leading ``+`` (the fast path, then phonenumbers)."""
+    fast = _fast_e164(dialled, region)
     if fast is not None:
         return fast, None
-    return _parsed_e164(raw, region)
+    return _parsed_e164(dialled, region)
 
 
 def _parsed_e164(raw: str, region: str) -> tuple[str, str | None]:
