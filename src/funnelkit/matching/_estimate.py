@@ -14,18 +14,19 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit.matching._compare import similarity
 from funnelkit.matching._matching import MatchPolicy, MatchRecord, _contribute
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import raise_for
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from funnelkit.model import Contact, Lead
 
@@ -149,14 +150,17 @@ def _exact_u_from_values(
     people (`MatchPolicy.people`): a phone held by one client's three copies adds nothing.
     Random pairs would need millions of draws to see one shared phone.
     """
-    field = policy.rules[index].field
+    rule = policy.rules[index]
+    field = rule.field
     holders: dict[str, list[MatchRecord]] = {}
     having = 0
     for record in records:
         values = record.values(field)
         having += bool(values)
         for value in set(values):
-            holders.setdefault(value, []).append(record)
+            # Only values whose agreement is the exact level (one first name alone is not).
+            if similarity(rule.comparator, value, value) >= rule.levels[0].min_similarity:
+                holders.setdefault(value, []).append(record)
     if having < 2:  # noqa: PLR2004 - no pair to speak of
         return
     shared = 0.0
@@ -193,8 +197,8 @@ def _expectation_maximisation(
     share = 0.1
     total = sum(candidates.values())
     for _ in range(iterations):
-        m_counts: list[Counter[str]] = [Counter() for _ in policy.rules]
-        u_counts: list[Counter[str]] = [Counter() for _ in policy.rules]
+        m_counts: list[defaultdict[str, float]] = [defaultdict(float) for _ in policy.rules]
+        u_counts: list[defaultdict[str, float]] = [defaultdict(float) for _ in policy.rules]
         matched = 0.0
         for pattern, count in candidates.items():
             log_m = math.log(share) + sum(
@@ -206,23 +210,25 @@ def _expectation_maximisation(
             posterior = 1 / (1 + math.exp(max(min(log_u - log_m, 700), -700)))
             matched += posterior * count
             for i, label in enumerate(pattern):
-                m_counts[i][label] += posterior * count  # type: ignore[assignment]
-                u_counts[i][label] += (1 - posterior) * count  # type: ignore[assignment]
+                m_counts[i][label] += posterior * count
+                u_counts[i][label] += (1 - posterior) * count
         share = min(max(matched / total, 1e-6), 1 - 1e-6)
         m = _weighted_shares(policy, m_counts)
         u = _weighted_shares(policy, u_counts)
     return m, share
 
 
-def _weighted_shares(policy: MatchPolicy, counts: list[Counter[str]]) -> list[dict[str, float]]:
+def _weighted_shares(
+    policy: MatchPolicy, counts: Sequence[Mapping[str, float]]
+) -> list[dict[str, float]]:
     found = []
     for rule, counter in zip(policy.rules, counts, strict=True):
         labels = [level.label for level in rule.levels]
-        seen = sum(counter[label] for label in labels)
+        seen = sum(counter.get(label, 0.0) for label in labels)
         smoothing = 1e-3
         found.append(
             {
-                label: (counter[label] + smoothing) / (seen + smoothing * len(labels))
+                label: (counter.get(label, 0.0) + smoothing) / (seen + smoothing * len(labels))
                 for label in labels
             }
         )
