@@ -90,7 +90,7 @@ class Season:
             clock=self.clock,
             ids=fk.SequentialIds(),
             funnel=Funnel(key="кровля", leads=LEADS, deals=(ROOFING,), chained=False),
-            store=fk.InMemoryStore(contact_keys=intake.matching.normaliser.keys),
+            store=fk.InMemoryStore(contact_keys=intake.matching.contact_keys),
             intake=intake,
         )
         self.clients = [self._client(n) for n in range(DAYS * REQUESTS_PER_DAY * 2)]

@@ -54,7 +54,7 @@ class Chain:
             clock=self.clock,
             ids=fk.SequentialIds(),
             funnel=SEED_000,
-            store=fk.InMemoryStore(contact_keys=intake.matching.normaliser.keys),
+            store=fk.InMemoryStore(contact_keys=intake.matching.contact_keys),
             intake=intake,
         )
 

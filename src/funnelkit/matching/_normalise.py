@@ -507,9 +507,9 @@ class Normaliser:
 
         ``phone:+79123456789`` for each valid phone (an office line with an extension gives
         both ``phone:+74951234567;ext=12`` and ``phone:+74951234567``) and
-        ``email:almaz@gmail.com`` for each valid e-mail; invalid ones give no key. Pass this
-        method to `InMemoryStore` (or your store) as its `ContactKeys` function so that
-        `find_by_key` answers "who is this?".
+        ``email:almaz@gmail.com`` for each valid e-mail; invalid ones give no key. These are
+        the keys `MatchPolicy.contact_keys` gives a store (it adds a policy's key fields), so
+        that `find_by_key` answers "who is this?".
         """
         data = _contact_data(subject)
         phones, _ = self.phones(data.phones)

@@ -40,8 +40,9 @@ def basic_contact_keys(contact: Contact) -> list[str]:
     (``"8 (912) 345-67-89"`` → ``"phone:89123456789"``);
     e-mails become ``"email:"`` plus the address trimmed and case-folded.
     This is the default of `InMemoryStore`, with no dependency on a region; for real matching
-    build the store with ``funnelkit.matching.Normaliser().keys`` (E.164 phones with country
-    codes and trunk prefixes, e-mail provider rules), as `MatchPolicy.who_is` expects.
+    build the store with your match policy's ``contact_keys`` (``MatchPolicy().contact_keys``:
+    E.164 phones with country codes and trunk prefixes, e-mail provider rules, key fields), as
+    `MatchPolicy.who_is` and the intake expect.
     """
     keys = []
     for phone in contact.phones:
