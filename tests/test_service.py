@@ -356,6 +356,18 @@ def test_a_store_indexing_other_keys_than_the_intake_is_refused(store):
     assert ("Service.store", "contact_keys") == (refused.value.field, refused.value.rule)
 
 
+def test_a_store_that_does_not_index_the_policys_key_fields_is_refused():
+    """A policy looking up a device id needs a store that indexes it."""
+    base = service()
+    assert base.intake is not None
+    matching = attrs.evolve(base.intake.matching, key_fields=("fields.device",))
+    intake = attrs.evolve(base.intake, matching=matching)
+    with pytest.raises(fk.ValidationError, match=r"fields\.device:probe"):
+        service(intake=intake)  # its store indexes phones and e-mails only
+    crm = service(intake=intake, store=fk.InMemoryStore(contact_keys=matching.contact_keys))
+    assert crm.intake is intake
+
+
 def _meeting(deal_id, contact_id):
     """A new deal of the meeting pipeline for a contact."""
     return fk.Deal(

@@ -113,6 +113,7 @@ def _check_contact_keys(store: object, matching: MatchPolicy) -> None:
         names=("Probe",),
         phones=(phone,),
         emails=("Probe.Name@Example.com",),
+        fields={field.removeprefix("fields."): "probe" for field in matching.key_fields},
     )
     wanted = matching.contact_keys(probe)
     indexed = set(live_keys(probe))
