@@ -153,7 +153,7 @@ class FieldRule:
         levels: The levels, from the most similar down; the last one starts at similarity 0.
             A field missing on either side is neutral (level ``"null"``, weight 0).
         term_frequency: Whether an exact agreement on a value held by several distinct
-            people (an office phone, a family e-mail) weighs ``log2(people)`` bits less.
+            people (an office phone, a family e-mail) weighs ``2·log2(people)`` bits less.
         conflict_below: Values whose similarity is below this conflict (two different birth
             dates, two other phone numbers, two extensions of one office line): such a pair
             is never "same", whatever the other fields say. ``None``: values never conflict.
@@ -589,8 +589,9 @@ class MatchPolicy:
             right: The other.
             keys: The blocking keys they share (recorded in the explanation).
             key_counts: How many distinct people hold each key (see `people`). An exact
-                agreement on a phone or an e-mail held by k > 1 people weighs ``log2(k)``
-                bits less: the term-frequency adjustment of record linkage.
+                agreement on a phone or an e-mail held by k > 1 people weighs ``2·log2(k)``
+                bits less (the pairs of strangers a shared value brings together grow as
+                k²): the term-frequency adjustment of record linkage.
         """
         contributions = []
         total = self._prior_weight
