@@ -113,7 +113,9 @@ class Intake:
             phone or e-mail).
         on_review: What to do when the best match is in the review band: link the lead to
             it for a person to confirm (the default), or hold the lead unlinked. Either
-            way no contact is created for it.
+            way no contact is created for it. A held lead belongs to no contact, so the
+            `OpenDuplicate` check of later requests, which looks through contacts, does not
+            see it until a person links it.
 
     Raises:
         ValidationError: If the pipeline is not a lead pipeline or a mapped stage is not one of
