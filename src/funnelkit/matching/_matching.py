@@ -31,7 +31,7 @@ import attrs
 
 from funnelkit.exceptions import ValidationError
 from funnelkit.matching._compare import Comparator, similarity
-from funnelkit.matching._normalise import Normaliser
+from funnelkit.matching._normalise import Normaliser, _base
 from funnelkit.model import Contact, ContactData, FieldValues, Lead
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import describe, raise_for
@@ -166,10 +166,6 @@ class FieldRule:
     conflict_below: float | None = attrs.field(
         default=None, validator=check.field(_similarity_problem, optional=True)
     )
-
-    def level(self, similarity: float) -> Level:
-        """The level a similarity falls into."""
-        return next(level for level in self.levels if similarity >= level.min_similarity)
 
     @functools.cached_property
     def _table(self) -> tuple[tuple[float, str, float], ...]:
@@ -550,7 +546,7 @@ class MatchPolicy:
         keys: dict[str, None] = {}
         for phone in record.phones:
             keys[f"phone:{phone}"] = None
-            keys[f"phone:{phone.partition(';')[0]}"] = None
+            keys[f"phone:{_base(phone)}"] = None
         keys.update(dict.fromkeys(f"email:{email}" for email in record.emails))
         for field in self.key_fields:
             for value in record.values(field):
@@ -796,7 +792,7 @@ def _typo_keys(record: MatchRecord) -> list[str]:
     keys = []
     tails = []
     for phone in record.phones:
-        digits = phone.partition(";")[0][-9:]
+        digits = _base(phone)[-9:]
         if len(digits) == 9:  # noqa: PLR2004 - three windows of three digits
             first, middle, last = digits[:3], digits[3:6], digits[6:]
             keys += [f"p12:{first}{middle}", f"p23:{middle}{last}", f"p13:{first}{last}"]
