@@ -36,7 +36,8 @@ class Comparator(str, enum.Enum):
     one-word name meets a word of the other (``"almas"`` and ``"almaz novskii"``), or the same
     first name alone; 0.6 to 0.8 when some word is further off (a short name one letter away
     from another: Олег and Ольга); at most 0.5 when some word meets none (another first name,
-    another patronymic: another person)."""
+    another patronymic: another person); at most 0.5 too for a man and a woman of one
+    family, whose surnames are its masculine and feminine forms (Гораев and Гораева)."""
     PHONE = "phone"
     """Phones: 1 for the same number and extension; 0.95 for the same line where one side
     gave no extension; 0.9 for one digit typed wrong, 0.88 for two adjacent digits swapped;
@@ -78,56 +79,75 @@ _SHORT = 5  # letters: a short first name...
 _SHORT_NEAR = 0.9  # ...is near another only this close
 
 
-def _best(words: list[str], others: list[str]) -> list[float]:
-    """Each word's best Jaro-Winkler similarity to one of `others`."""
-    return [max(JaroWinkler.similarity(word, other) for other in others) for word in words]
-
-
 def _name(left: str, right: str) -> float:
+    if left == right:  # the sides are sorted folded words: the same name
+        return 1.0 if " " in left else 0.9  # one first name alone says little
     shorter, longer = sorted((left.split(), right.split()), key=len)
     if not shorter:
         return 0.0
+    if any(_gendered(word, other) for word in shorter for other in longer):
+        return min(_graded(shorter, longer), 0.5)  # a man and a woman of one family
+    return _graded(shorter, longer)
+
+
+# The folded endings of a Russian surname's masculine and feminine forms: Гораев and Гораева,
+# Чернин and Чернина, Гусский and Гусская.
+_MASCULINE = ("ov", "ev", "in", "yn")  # the feminine form adds an "a"
+_SKII = ("skii", "skiy", "ski", "sky")
+_SKAIA = ("skaia", "skaya", "skaja")
+
+
+def _gendered(word: str, other: str) -> bool:
+    """Whether two folded words are one surname's masculine and feminine forms."""
+    if len(word) > len(other):
+        word, other = other, word
+    if not 0 < len(other) - len(word) <= 2 or word[:2] != other[:2]:  # noqa: PLR2004 - -ski, -skaia
+        return False
+    if other == word + "a" and word.endswith(_MASCULINE):
+        return True
+    stem = next((word[: -len(end)] for end in _SKII if word.endswith(end)), None)
+    return stem is not None and len(stem) > 1 and other in {stem + end for end in _SKAIA}
+
+
+def _graded(shorter: list[str], longer: list[str]) -> float:
+    """The similarity of two names' words, the shorter name's words against the longer's."""
     if sorted(shorter) == sorted(longer):
         return 1.0 if len(longer) > 1 else 0.9  # one first name alone says little
-    best = _best(shorter, longer)
+    # Every word against every other, once: each word's best match is its row's maximum.
+    matrix = [[JaroWinkler.similarity(word, other) for other in longer] for word in shorter]
+    forward = [max(row) for row in matrix]
+    best = forward
     if len(shorter) == len(longer):  # both ways, the worse one: the order of the sides is moot
-        best = min(best, _best(longer, shorter), key=lambda found: (min(found), sum(found)))
+        backward = [max(column) for column in zip(*matrix, strict=True)]
+        best = min(forward, backward, key=lambda found: (min(found), sum(found)))
     mean = sum(best) / len(best)
     if min(best) < _OTHER_WORD:
         return min(mean, 0.5)
-    if min(best) >= _NEAR_WORD and not _another_short_name(shorter, longer):
+    # Short names one letter apart are often two names (oleg and olga, ivan and iana); a typo
+    # in a short name keeps Jaro-Winkler at 0.9 or more (almaz and almas).
+    another_short_name = any(
+        len(word) <= _SHORT and found < _SHORT_NEAR
+        for word, found in zip(shorter, forward, strict=True)
+    )
+    if min(best) >= _NEAR_WORD and not another_short_name:
         if len(shorter) == 1 and len(longer) > 1:
             return 0.9
         return 0.95 + 0.049 * (mean - _NEAR_WORD) / (1 - _NEAR_WORD)
     return 0.6 + 0.2 * (mean - _OTHER_WORD) / (1 - _OTHER_WORD)
 
 
-def _another_short_name(words: list[str], others: list[str]) -> bool:
-    """
-    Whether a short word meets its best match only loosely: Олег and Ольга, not a typo.
-
-    Short names one letter apart are often two names (oleg and olga, ivan and iana); a typo in
-    a short name keeps Jaro-Winkler at 0.9 or more (almaz and almas).
-    """
-    return any(
-        len(word) <= _SHORT
-        and max(JaroWinkler.similarity(word, other) for other in others) < _SHORT_NEAR
-        for word in words
-    )
-
-
 def _one_typo(left: str, right: str) -> float:
     """0.9 for one character replaced, 0.88 for two adjacent ones swapped, else 0."""
-    if len(left) != len(right):
+    if len(left) != len(right) or left == right:
         return 0.0
-    differ = [i for i, (a, b) in enumerate(zip(left, right, strict=True)) if a != b]
-    if len(differ) == 1:
+    first = next(i for i, (a, b) in enumerate(zip(left, right, strict=True)) if a != b)
+    after = first + 1
+    if left[after:] == right[after:]:
         return 0.9
     if (
-        len(differ) == 2  # noqa: PLR2004 - a swap touches two places
-        and differ[1] == differ[0] + 1
-        and left[differ[0]] == right[differ[1]]
-        and left[differ[1]] == right[differ[0]]
+        left[after + 1 :] == right[after + 1 :]
+        and left[first] == right[after]
+        and left[after] == right[first]
     ):
         return 0.88
     return 0.0

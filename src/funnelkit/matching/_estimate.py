@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from funnelkit.matching._compare import similarity
-from funnelkit.matching._matching import MatchPolicy, MatchRecord, _contribute
+from funnelkit.matching._matching import MatchPolicy, MatchRecord, _blocks
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import raise_for
 
@@ -108,10 +108,7 @@ def _clip(probability: float) -> float:
 
 
 def _pattern(policy: MatchPolicy, left: MatchRecord, right: MatchRecord) -> Pattern:
-    return tuple(
-        _contribute(rule, left.values(rule.field), right.values(rule.field)).level
-        for rule in policy.rules
-    )
+    return tuple(found.level for found in policy._explain(left, right, None))  # noqa: SLF001
 
 
 def _shares(policy: MatchPolicy, counts: Sequence[Counter[str]]) -> list[dict[str, float]]:
@@ -177,13 +174,9 @@ def _exact_u_from_values(
 
 
 def _candidate_patterns(policy: MatchPolicy, records: list[MatchRecord]) -> Counter[Pattern]:
-    blocks: dict[str, list[int]] = {}
-    for index, record in enumerate(records):
-        for key in policy.keys(record):
-            blocks.setdefault(key, []).append(index)
     seen: set[tuple[int, int]] = set()
-    for members in blocks.values():
-        if 1 < len(members) <= policy.max_block_size:
+    for members in _blocks(policy, records).values():
+        if len(members) <= policy.max_block_size:
             seen.update(itertools.combinations(members, 2))
     return Counter(_pattern(policy, records[a], records[b]) for a, b in seen)
 

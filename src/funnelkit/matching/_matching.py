@@ -21,11 +21,15 @@ office phone cannot chain two customers together.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
+import gc
 import itertools
 import math
-from typing import TYPE_CHECKING
+import operator
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
 
@@ -38,7 +42,7 @@ from funnelkit.model._checks import describe, raise_for
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Iterator
 
     from funnelkit.storage import ContactRepository
 
@@ -253,10 +257,27 @@ class Contribution:
     right: str | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
+class _Scoring:
+    """What the pairs of one `MatchPolicy.match` (or one `score`) are explained from."""
+
+    policy: MatchPolicy
+    records: Sequence[MatchRecord]  # a pair ``a < b`` of them is the number a * len + b
+    key_counts: Mapping[str, int] | None
+
+    def records_of(self, code: int) -> tuple[MatchRecord, MatchRecord]:
+        left, right = divmod(code, len(self.records))
+        return self.records[left], self.records[right]
+
+
+@attrs.frozen(kw_only=True, repr=False)
 class PairScore:
     """
     A candidate pair, its score, its band and why.
+
+    A pair found by `MatchPolicy.match` works out its `keys` and `contributions` when they
+    are first read, from the records it was scored on: a base of a hundred thousand contacts
+    scores some hundred thousand pairs, and most are never explained to anyone.
 
     Attributes:
         left: One record's id.
@@ -264,11 +285,11 @@ class PairScore:
         score: The total match weight in bits: the prior's plus every contribution's.
         probability: The probability that the two records are one person.
         band: Same, review or different.
-        keys: The blocking keys the two records share (what brought them together).
-        contributions: One per field rule, in the policy's order.
         conflicts: What keeps the pair from "same" whatever its probability: the fields whose
             values conflict, and ``"personal"`` when none of the policy's personal fields
             agrees.
+        keys: The blocking keys the two records share (what brought them together).
+        contributions: One per field rule, in the policy's order.
     """
 
     left: str
@@ -276,9 +297,50 @@ class PairScore:
     score: float
     probability: float
     band: Band
-    keys: tuple[str, ...]
-    contributions: tuple[Contribution, ...]
     conflicts: tuple[str, ...] = ()
+    _keys: tuple[str, ...] | None = attrs.field(default=None, alias="keys", eq=False)
+    _contributions: tuple[Contribution, ...] | None = attrs.field(
+        default=None, alias="contributions", eq=False
+    )
+    # What the explanation is worked out from: the scoring shared by every pair of one
+    # match, and this pair's number in it (no object of its own per pair: see `_candidates`).
+    _scoring: _Scoring | None = attrs.field(default=None, alias="_scoring", eq=False)
+    _code: int = attrs.field(default=0, alias="_code", eq=False)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The blocking keys the two records share (what brought them together)."""
+        keys = self._keys
+        if keys is None:
+            scoring = self._scoring
+            if scoring is None:
+                keys = ()
+            else:
+                keys = scoring.policy._shared_keys(*scoring.records_of(self._code))  # noqa: SLF001
+            object.__setattr__(self, "_keys", keys)  # a cache of what the fields determine
+        return keys
+
+    @property
+    def contributions(self) -> tuple[Contribution, ...]:
+        """One contribution per field rule, in the policy's order."""
+        found = self._contributions
+        if found is None:
+            scoring = self._scoring
+            if scoring is None:
+                found = ()
+            else:
+                left, right = scoring.records_of(self._code)
+                found = scoring.policy._explain(left, right, scoring.key_counts)  # noqa: SLF001
+            object.__setattr__(self, "_contributions", found)
+        return found
+
+    def __repr__(self) -> str:
+        return (
+            f"PairScore(left={self.left!r}, right={self.right!r}, score={self.score!r}, "
+            f"probability={self.probability!r}, band={self.band!r}, "
+            f"conflicts={self.conflicts!r}, keys={self.keys!r}, "
+            f"contributions={self.contributions!r})"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -302,6 +364,22 @@ class MatchResult:
     def band(self, band: Band) -> tuple[PairScore, ...]:
         """The pairs in one band."""
         return tuple(pair for pair in self.pairs if pair.band is band)
+
+
+_LEFT = operator.attrgetter("left")
+_RIGHT = operator.attrgetter("right")
+_SCORE = operator.attrgetter("score")
+
+
+class _Step(NamedTuple):
+    """One rule as `MatchPolicy._judge` reads it (a tuple: unpacked once per rule and pair)."""
+
+    rule: FieldRule
+    bit: int  # the rule's field among the policy's fields, for the personal groups
+    comparator: Comparator
+    table: tuple[tuple[float, str, float], ...]
+    below: float | None
+    counted: str | None  # the key prefix of a term-frequency rule's values
 
 
 def _levels(*levels: tuple[str, float, float, float]) -> tuple[Level, ...]:
@@ -488,9 +566,31 @@ class MatchPolicy:
         return math.log2(self.prior / (1 - self.prior))
 
     @functools.cached_property
-    def _plan(self) -> tuple[tuple[FieldRule, str, float | None], ...]:
-        """(rule, field, conflict threshold) per rule: what `score` reads for every pair."""
-        return tuple((rule, rule.field, rule.conflict_below) for rule in self.rules)
+    def _plan(self) -> tuple[_Step, ...]:
+        """What `_judge` reads for every pair, rule by rule, worked out once."""
+        bits = {field: 1 << n for n, field in enumerate(dict.fromkeys(r.field for r in self.rules))}
+        return tuple(
+            _Step(
+                rule=rule,
+                bit=bits[rule.field],
+                comparator=rule.comparator,
+                table=rule._table,  # noqa: SLF001 - the rule's own cache
+                below=rule.conflict_below,
+                counted=(
+                    _KEY_PREFIX.get(rule.field, f"{rule.field}:") if rule.term_frequency else None
+                ),
+            )
+            for rule in self.rules
+        )
+
+    @functools.cached_property
+    def _personal_masks(self) -> tuple[int, ...]:
+        """Each personal group as the bits of its fields (a group of an unruled field: never)."""
+        bits = {step.rule.field: step.bit for step in self._plan}
+        return tuple(
+            sum(bits[field] for field in group) if all(f in bits for f in group) else -1
+            for group in self.personal
+        )
 
     # --- records and keys ------------------------------------------------------------------
 
@@ -563,10 +663,10 @@ class MatchPolicy:
 
     def keys(self, record: MatchRecord) -> tuple[str, ...]:
         """The blocking keys of a record: its look-up keys and (optionally) its typo keys."""
-        keys = list(self.lookup_keys(record))
-        if self.typo_keys:
-            keys.extend(_typo_keys(record))
-        return tuple(dict.fromkeys(keys))
+        lookup = self.lookup_keys(record)
+        if not self.typo_keys:
+            return lookup
+        return tuple(dict.fromkeys(itertools.chain(lookup, _typo_keys(record))))
 
     # --- scoring ---------------------------------------------------------------------------
 
@@ -589,20 +689,25 @@ class MatchPolicy:
                 bits less (the pairs of strangers a shared value brings together grow as
                 k²): the term-frequency adjustment of record linkage.
         """
-        contributions = []
-        total = self._prior_weight
-        conflicts = []
-        for rule, field, below in self._plan:
-            contribution = _contribute(rule, left.values(field), right.values(field), key_counts)
-            found = contribution.similarity
-            if below is not None and found is not None and found < below:
-                conflicts.append(field)
-            contributions.append(contribution)
-            total += contribution.weight
-        if self.personal:
-            agreeing = {c.field for c in contributions if c.weight > 0 and not c.term_frequency}
-            if not any(agreeing.issuperset(group) for group in self.personal):
-                conflicts.append("personal")
+        scoring = _Scoring(self, (left, right), key_counts)
+        found = self._pair(scoring, 1, self._values(left), self._values(right))
+        object.__setattr__(found, "_keys", tuple(sorted(keys)))
+        return found
+
+    def _values(self, record: MatchRecord) -> tuple[tuple[str, ...], ...]:
+        """A record's values for each rule, in the policy's order."""
+        return tuple(record.values(step.rule.field) for step in self._plan)
+
+    def _pair(
+        self,
+        scoring: _Scoring,
+        code: int,
+        left_values: tuple[tuple[str, ...], ...],
+        right_values: tuple[tuple[str, ...], ...],
+    ) -> PairScore:
+        """Pair `code` of `scoring`: its score and band (its explanation: when first read)."""
+        total, conflicts = self._judge(left_values, right_values, scoring.key_counts, None)
+        left, right = scoring.records_of(code)
         probability = 1.0 / (1.0 + 2.0 ** -max(min(total, 60.0), -60.0))
         if probability >= self.same_at and not conflicts:
             band = Band.SAME
@@ -616,67 +721,150 @@ class MatchPolicy:
             score=round(total, 6),
             probability=probability,
             band=band,
-            keys=tuple(sorted(keys)),
-            contributions=tuple(contributions),
-            conflicts=tuple(conflicts),
+            conflicts=conflicts,
+            _scoring=scoring,
+            _code=code,
         )
+
+    def _judge(  # noqa: C901, PLR0912 - the hot loop, kept in one function on purpose
+        self,
+        left_values: tuple[tuple[str, ...], ...],
+        right_values: tuple[tuple[str, ...], ...],
+        key_counts: Mapping[str, int] | None,
+        explain: list[Contribution] | None,
+    ) -> tuple[float, tuple[str, ...]]:
+        """
+        The total weight and the conflicts of a pair; each rule's contribution into `explain`.
+
+        The one place a pair is scored: `match` runs it for every candidate without
+        `explain`, and a pair's `contributions` run it again with it.
+        """
+        total = self._prior_weight
+        conflicts = []
+        agreeing = 0
+        # Run for every candidate pair: written for speed (no generator, one call per rule).
+        for (rule, bit, comparator, table, below, counted), lefts, rights in zip(
+            self._plan, left_values, right_values, strict=True
+        ):
+            if not lefts or not rights:
+                if explain is not None:
+                    explain.append(rule._null)  # noqa: SLF001 - the rule's own cache
+                continue
+            if len(lefts) == 1 and len(rights) == 1:  # the usual case
+                best_left, best_right = lefts[0], rights[0]
+                best = similarity(comparator, best_left, best_right)
+            else:
+                best, best_left, best_right = _best_pair(comparator, lefts, rights)
+            for row in table:
+                if best >= row[0]:
+                    break
+            weight = row[2]
+            adjustment = 0.0
+            if counted is not None and key_counts and row is table[0]:
+                people = key_counts.get(counted + best_left, 1)
+                if people > 1:  # the pairs of strangers a shared value brings together: ~people²
+                    adjustment = round(-2 * math.log2(people), 6)
+                    weight += adjustment
+            total += weight
+            if below is not None and best < below:
+                conflicts.append(rule.field)
+            if weight > 0 and not adjustment:
+                agreeing |= bit
+            if explain is not None:
+                explain.append(
+                    Contribution(
+                        field=rule.field,
+                        level=row[1],
+                        similarity=best,
+                        weight=weight,
+                        term_frequency=adjustment,
+                        left=best_left,
+                        right=best_right,
+                    )
+                )
+        masks = self._personal_masks
+        if masks and not any(mask >= 0 and (agreeing & mask) == mask for mask in masks):
+            conflicts.append("personal")
+        return total, tuple(conflicts)
+
+    def _explain(
+        self, left: MatchRecord, right: MatchRecord, key_counts: Mapping[str, int] | None
+    ) -> tuple[Contribution, ...]:
+        """Every rule's contribution to a pair's score."""
+        found: list[Contribution] = []
+        self._judge(self._values(left), self._values(right), key_counts, found)
+        return tuple(found)
+
+    def _shared_keys(self, left: MatchRecord, right: MatchRecord) -> tuple[str, ...]:
+        """The blocking keys two records share."""
+        return tuple(sorted(set(self.keys(left)).intersection(self.keys(right))))
 
     def match(self, subjects: Iterable[Contact | Lead]) -> MatchResult:
         """
         Find the duplicates among contacts or leads: candidate pairs, bands and clusters.
 
+        Python's cyclic garbage collector is paused while the pairs are built (they make no
+        reference cycles; on a large base, its rounds would otherwise walk the whole heap
+        again and again and take about half of the time). It runs as before afterwards.
+
         Raises:
             ValidationError: If two records share an id.
         """
-        records: dict[str, MatchRecord] = {}
+        with _paused_gc():
+            return self._match(subjects)
+
+    def _match(self, subjects: Iterable[Contact | Lead]) -> MatchResult:
+        by_id: dict[str, MatchRecord] = {}
         for subject in subjects:
             record = self.record(subject)
-            if record.id in records:
+            if record.id in by_id:
                 raise_for("subjects", record.id, f"id {record.id!r} appears twice", "unique")
-            records[record.id] = record
-        shared, counts, oversized = self._candidates(records)
-        pairs = [
-            self.score(records[left], records[right], keys, counts)
-            for (left, right), keys in shared.items()
-        ]
-        pairs.sort(key=lambda pair: (-pair.score, pair.left, pair.right))
+            by_id[record.id] = record
+        records = [by_id[record_id] for record_id in sorted(by_id)]
+        del by_id
+        codes, counts, oversized = self._candidates(records)
+        values = [self._values(record) for record in records]
+        size = len(records)
+        scoring = _Scoring(self, records, counts)
+        pairs = []
+        for code in codes:
+            left, right = divmod(code, size)
+            pairs.append(self._pair(scoring, code, values[left], values[right]))
+        # Best first, then by ids: three stable sorts on one field each build no key tuples.
+        pairs.sort(key=_RIGHT)
+        pairs.sort(key=_LEFT)
+        pairs.sort(key=_SCORE, reverse=True)
         return MatchResult(
             pairs=tuple(pairs), clusters=_clusters(pairs), skipped_keys=tuple(sorted(oversized))
         )
 
     def _candidates(
-        self, records: Mapping[str, MatchRecord]
-    ) -> tuple[dict[tuple[str, str], list[str]], dict[str, int], list[str]]:
-        """The candidate pairs with their shared keys, people per counted key, big keys."""
-        # Most keys belong to one record: keep only its id, and make a list from the second
-        # holder on (a million lists would keep the garbage collector busy for nothing).
-        first: dict[str, str] = {}
-        blocks: dict[str, list[str]] = {}
-        for record in records.values():
-            record_id = record.id
-            for key in self.keys(record):
-                holder = first.setdefault(key, record_id)
-                if holder is not record_id:
-                    held = blocks.get(key)
-                    if held is None:
-                        blocks[key] = [holder, record_id]
-                    else:
-                        held.append(record_id)
-        del first
-        shared: dict[tuple[str, str], list[str]] = {}
+        self, records: Sequence[MatchRecord]
+    ) -> tuple[set[int], dict[str, int], list[str]]:
+        """
+        The candidate pairs, people per counted key, and the keys over the block limit.
+
+        Records are numbered in id order; a pair of records ``a < b`` is the number
+        ``a * len(records) + b``: a plain number, not an object of its own.
+        """
+        blocks = _blocks(self, records)
+        size = len(records)
+        codes: set[int] = set()
         oversized = []
         counts: dict[str, int] = {}
-        for key, ids in blocks.items():
-            if key.startswith(self._counted):  # in id order: the count is order-free
-                counts[key] = self.people(records[i] for i in sorted(ids))
-            groups: Iterable[list[str]] = (ids,)
-            if len(ids) > self.max_block_size:
+        counted = self._counted
+        for key, held in blocks.items():
+            if key.startswith(counted):  # in id order: the count is order-free
+                counts[key] = self.people(records[i] for i in held)
+            groups: Iterable[Sequence[int]] = (held,)
+            if len(held) > self.max_block_size:
                 oversized.append(key)
-                groups = _by_name(records, ids, self.max_block_size)
+                groups = _by_name(records, held, self.max_block_size)
             for group in groups:
-                for left, right in itertools.combinations(sorted(group), 2):
-                    shared.setdefault((left, right), []).append(key)
-        return shared, counts, oversized
+                codes.update(
+                    left * size + right for left, right in itertools.combinations(group, 2)
+                )
+        return codes, counts, oversized
 
     def who_is(
         self,
@@ -754,18 +942,18 @@ class MatchPolicy:
         `conflict_below`, else its last level; without a name rule, unless they share no
         folded name), so "Алмаз" and "Almaz Gareev" are one. A record without a name is
         someone else only when it and the others each hold other phones or e-mails and share
-        none of them (a colleague on the office line with a mobile of their own); otherwise
-        it adds nobody. Term-frequency adjustments use this count, so a client's own
-        duplicates never make the client's phone look shared.
+        none of them, not even within a typo (a colleague on the office line with a mobile of
+        their own); otherwise it adds nobody. Term-frequency adjustments use this count, so a
+        client's own duplicates never make the client's phone look shared.
         """
-        rule = next((r for r in self.rules if r.field == "name"), None)
+        rules = {rule.field: rule for rule in reversed(self.rules)}  # the first rule per field
         # Named records first, so that a record without a name meets the people, not a blank.
         ordered = sorted(records, key=lambda record: not record.names)
         people: list[tuple[tuple[str, ...], set[str]]] = []
         for record in ordered:
             names, held = record.names, {*record.phones, *record.emails}
             for other_names, other_held in people:
-                if _may_be_one(rule, (names, held), (other_names, other_held)):
+                if _may_be_one(rules, (names, held), (other_names, other_held)):
                     other_held.update(held)
                     break
             else:
@@ -774,17 +962,29 @@ class MatchPolicy:
 
 
 def _may_be_one(
-    rule: FieldRule | None,
+    rules: Mapping[str, FieldRule],
     left: tuple[tuple[str, ...], set[str]],
     right: tuple[tuple[str, ...], set[str]],
 ) -> bool:
     """Whether two holders of one key may be one person (see `MatchPolicy.people`)."""
     (left_names, left_held), (right_names, right_held) = left, right
     if left_names and right_names:
-        return _names_agree(rule, left_names, right_names)
+        return _names_agree(rules.get("name"), left_names, right_names)
     # Without a name on one side: two people only if both hold more than the shared key and
-    # share nothing else.
-    return len(left_held) < 2 or len(right_held) < 2 or len(left_held & right_held) >= 2  # noqa: PLR2004
+    # share nothing else, not even a phone or an e-mail a typo apart.
+    if len(left_held) < 2 or len(right_held) < 2 or len(left_held & right_held) >= 2:  # noqa: PLR2004
+        return True
+    return any(_near(rules, a, b) for a in left_held - right_held for b in right_held - left_held)
+
+
+def _near(rules: Mapping[str, FieldRule], left: str, right: str) -> bool:
+    """Whether a phone or e-mail and another agree with a positive weight (a typo apart)."""
+    field = "emails" if "@" in left else "phones"
+    rule = rules.get(field)
+    if rule is None or ("@" in right) != (field == "emails"):
+        return False
+    found = similarity(rule.comparator, left, right)
+    return next(weight for least, _, weight in rule._table if found >= least) > 0  # noqa: SLF001
 
 
 def _typo_keys(record: MatchRecord) -> list[str]:
@@ -835,58 +1035,75 @@ def _place(address: str | None) -> str | None:
     return f"{words[0][:4] if words else ''}#{'.'.join(numbers)}"
 
 
-def _contribute(
-    rule: FieldRule,
-    lefts: tuple[str, ...],
-    rights: tuple[str, ...],
-    key_counts: Mapping[str, int] | None = None,
-) -> Contribution:
-    if not lefts or not rights:
-        return rule._null  # noqa: SLF001 - the rule's own cache
+@contextlib.contextmanager
+def _paused_gc() -> Iterator[None]:
+    """
+    Pause the cyclic garbage collector for a bulk step that makes no reference cycles.
+
+    Each round of the collector walks every live object; building a few hundred thousand
+    pairs would start several full rounds over the caller's whole heap. Memory is still freed
+    by reference counting; a collector that was already off stays off.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _best_pair(
+    comparator: Comparator, lefts: tuple[str, ...], rights: tuple[str, ...]
+) -> tuple[float, str, str]:
+    """The best similarity between two non-empty sets of values, and the two values."""
     best_left, best_right = lefts[0], rights[0]
-    comparator = rule.comparator
     if len(lefts) == 1 and len(rights) == 1:  # the usual case, without the loops
-        best = similarity(comparator, best_left, best_right)
-    else:
-        best = -1.0
-        for left in lefts:
-            for right in rights:
-                found = similarity(comparator, left, right)
-                if found > best:
-                    best, best_left, best_right = found, left, right
-    table = rule._table  # noqa: SLF001 - the rule's own cache
-    level, label, weight = next(row for row in table if best >= row[0])
-    adjustment = 0.0
-    if rule.term_frequency and key_counts and level == table[0][0]:
-        people = key_counts.get(_KEY_PREFIX.get(rule.field, f"{rule.field}:") + best_left, 1)
-        if people > 1:  # the pairs of strangers a shared value brings together: ~people²
-            adjustment = round(-2 * math.log2(people), 6)
-    return Contribution(
-        field=rule.field,
-        level=label,
-        similarity=best,
-        weight=weight + adjustment,
-        term_frequency=adjustment,
-        left=best_left,
-        right=best_right,
-    )
+        return similarity(comparator, best_left, best_right), best_left, best_right
+    best = -1.0
+    for left in lefts:
+        for right in rights:
+            found = similarity(comparator, left, right)
+            if found > best:
+                best, best_left, best_right = found, left, right
+    return best, best_left, best_right
 
 
 def _names_agree(rule: FieldRule | None, left: tuple[str, ...], right: tuple[str, ...]) -> bool:
     """Whether two records' names may be one person's: they do not conflict."""
     if rule is None or len(rule.levels) < 2:  # noqa: PLR2004 - some level above "else"
         return not set(left).isdisjoint(right)
-    found = _contribute(rule, left, right).similarity
+    if not left or not right:
+        return False
+    found = _best_pair(rule.comparator, left, right)[0]
     least = rule.levels[-2].min_similarity if rule.conflict_below is None else rule.conflict_below
-    return found is not None and found >= least
+    return found >= least
 
 
-def _by_name(records: Mapping[str, MatchRecord], ids: Sequence[str], limit: int) -> list[list[str]]:
+def _blocks(policy: MatchPolicy, records: Sequence[MatchRecord]) -> dict[str, list[int]]:
+    """The blocking keys held by two records or more, with their holders' numbers, ascending."""
+    # Most keys belong to one record: keep only its number, and make a list from the second
+    # holder on.
+    first: dict[str, int] = {}
+    blocks: dict[str, list[int]] = {}
+    for number, record in enumerate(records):
+        for key in policy.keys(record):
+            holder = first.setdefault(key, number)
+            if holder != number:
+                held = blocks.get(key)
+                if held is None:
+                    blocks[key] = [holder, number]
+                else:
+                    held.append(number)
+    return blocks
+
+
+def _by_name(records: Sequence[MatchRecord], held: Sequence[int], limit: int) -> list[list[int]]:
     """The records of an oversized block grouped by folded name, groups over `limit` dropped."""
-    groups: dict[str, list[str]] = {}
-    for record_id in ids:
-        for name in records[record_id].names:
-            groups.setdefault(name, []).append(record_id)
+    groups: dict[str, list[int]] = {}
+    for number in held:
+        for name in records[number].names:
+            groups.setdefault(name, []).append(number)
     return [group for group in groups.values() if 1 < len(group) <= limit]
 
 
