@@ -7,13 +7,14 @@ same stages as the roofing pipeline (seed 002), ``auto_transitions=False``, and
 
 Measured:
 
-1. median time of one validated ``move`` (guards, the new deal value, its event) and of one raw
-   trigger, and their ratio;
+1. median time of one validated ``move`` (guards, the new deal value, its event) on the fast
+   path (a table read off the machine) and on the machine path (the compiled ``transitions``
+   machine triggered on a cursor decides), and of one raw trigger, and their ratios;
 2. memory per idle deal (tracemalloc over many roofing deals held in a list), next to the
    memory of deals each bound to a ``Machine`` of their own (the pattern funnelkit avoids);
 3. the time to replay the histories of N deals (5 moves each) through the rules with
-   ``CompiledPipeline.replay``, next to replaying them by raw triggers (timed on a sample and
-   scaled to N).
+   ``CompiledPipeline.replay``, next to replaying them by raw triggers, and to re-executing
+   the same moves with every guard by ``move`` (both timed on a sample and scaled to N).
 
 Run from the repository root: ``.venv/bin/python -m benchmarks.pipeline_moves [N]``
 (N = 1,000,000 deals by default; building their 5,000,000 events takes a few minutes and a
@@ -93,25 +94,35 @@ def roofing_deal(number: int) -> fk.Deal:
     )
 
 
-def median_us(call: Callable[[], object], samples: int = SAMPLES) -> float:
-    """Median wall time of `call()` in microseconds over `samples` calls."""
-    times = []
+def interleaved_medians_us(
+    calls: list[Callable[[], object]], samples: int = SAMPLES
+) -> list[float]:
+    """Median µs of each call, timed in turn so that a busy machine slows them all alike."""
+    times: list[list[int]] = [[] for _ in calls]
     clock = time.perf_counter_ns
     for _ in range(samples):
-        start = clock()
-        call()
-        times.append(clock() - start)
-    return statistics.median(times) / 1000
+        for call, found in zip(calls, times, strict=True):
+            start = clock()
+            call()
+            found.append(clock() - start)
+    return [statistics.median(found) / 1000 for found in times]
 
 
-def bench_move() -> tuple[float, float]:
-    """Median µs of a validated move and of a raw trigger."""
+def bench_move() -> tuple[float, float, float]:
+    """Median µs of a validated move on the fast path, on the machine path, and a raw trigger."""
     rules = ROOFING.compile()
     deal = roofing_deal(1)
     event = raw_machine().events["to:ОП ВЗЯЛ В РАБОТУ"]
-    move = median_us(lambda: rules.move(deal, "ОП ВЗЯЛ В РАБОТУ", MANAGER, AT, sequence=2))
-    raw = median_us(lambda: event.trigger(_Plain("НОВЫЙ ЛИД")))
-    return move, raw
+    move, machine, raw = interleaved_medians_us(
+        [
+            lambda: rules.move(deal, "ОП ВЗЯЛ В РАБОТУ", MANAGER, AT, sequence=2),
+            lambda: rules._move(  # noqa: SLF001 - the machine path of the same move
+                deal, "ОП ВЗЯЛ В РАБОТУ", MANAGER, AT, 2, None, "", force=False
+            ),
+            lambda: event.trigger(_Plain("НОВЫЙ ЛИД")),
+        ]
+    )
+    return move, machine, raw
 
 
 def bench_memory(count: int = 100_000, bound: int = 1_000) -> tuple[float, float]:
@@ -163,7 +174,23 @@ def build_histories(count: int) -> list[list[fk.Event]]:
     return histories
 
 
-def bench_replay(count: int) -> tuple[float, float, int]:
+def _moves_again(rules: fk.CompiledPipeline, histories: list[list[fk.Event]]) -> None:
+    """Re-execute each history's moves with `move` (every guard), from a fresh roofing deal."""
+    for number, history in enumerate(histories):
+        deal = attrs.evolve(roofing_deal(number), amount=None)
+        deal = attrs.evolve(
+            deal, fields=deal.fields.set("construction_stage", "стены").set("buys_when", "май")
+        )
+        for event in history:
+            if not isinstance(event, fk.MoveEvent):
+                continue
+            if event.to_stage == "КП ГОТОВО":
+                deal = attrs.evolve(deal, amount=fk.Money.of("480000", "RUB"))
+            actor = fk.Actor(id=event.actor, roles=frozenset({"engineer", "manager"}))
+            deal = rules.move(deal, event.to_stage, actor, event.at, sequence=event.sequence).entity
+
+
+def bench_replay(count: int) -> tuple[float, float, float, int]:
     """Seconds to replay `count` histories through the rules; raw triggers scaled to `count`."""
     print(f"building {count:,} histories of 5 moves...", flush=True)
     histories = build_histories(count)
@@ -182,27 +209,31 @@ def bench_replay(count: int) -> tuple[float, float, int]:
             if isinstance(event, fk.MoveEvent):
                 events["to:" + event.to_stage].trigger(cursor)
     raw_seconds = (time.perf_counter() - start) * count / len(sample)
-    return replay_seconds, raw_seconds, problems
+    start = time.perf_counter()
+    _moves_again(rules, sample)
+    again_seconds = (time.perf_counter() - start) * count / len(sample)
+    return replay_seconds, raw_seconds, again_seconds, problems
 
 
 def main() -> None:
     """Run every measurement and print the figures with their ratios."""
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    move, raw = bench_move()
+    move, machine, raw = bench_move()
     print(
-        f"validated move: median {move:.1f} µs; raw trigger: {raw:.1f} µs; "
-        f"move/raw = {move / raw:.2f}"
+        f"validated move: fast path median {move:.1f} µs, machine path {machine:.1f} µs; "
+        f"raw trigger: {raw:.1f} µs; raw/fast = {raw / move:.2f}, machine/raw = {machine / raw:.2f}"
     )
     per_deal, per_bound = bench_memory()
     print(
         f"memory per idle deal: {per_deal:,.0f} B; per deal bound to its own Machine: "
         f"{per_bound:,.0f} B ({per_bound / per_deal:.0f}x)"
     )
-    replay_seconds, raw_seconds, problems = bench_replay(count)
+    replay_seconds, raw_seconds, again_seconds, problems = bench_replay(count)
     print(
         f"replay of {count:,} deals x 5 moves: {replay_seconds:.1f} s ({problems} problems); "
         f"raw triggers (scaled from {min(count, SAMPLES):,}): {raw_seconds:.1f} s; "
-        f"raw/replay = {raw_seconds / replay_seconds:.1f}"
+        f"raw/replay = {raw_seconds / replay_seconds:.1f}; re-executing the moves with every "
+        f"guard (scaled): {again_seconds:.1f} s"
     )
 
 

@@ -43,12 +43,14 @@ def test_entities_drawn_for_a_pipeline_sit_in_its_open_stages(data):
     assert (entity.pipeline, ROOFING.stage(entity.stage).closed) == ("кровля", False)
 
 
-def test_the_kit_catches_rules_that_the_machine_does_not_hold():
-    """A look-up table tampered to drop a guard disagrees with the machine, and the kit says so."""
+def test_the_kit_catches_a_fast_path_that_drops_the_machines_rules():
+    """A fast-path table tampered to drop a guard moves what the machine refuses: caught."""
     pipeline = attrs.evolve(ROOFING)
     rules = pipeline.compile()
-    rules._moves[("ОБЪЕМЫ У ТУРАЛА", "КП ГОТОВО")] = ()
-    with pytest.raises(AssertionError, match="disagree"):
+    guards, changes = rules._fast[("НОВЫЙ ЛИД", "ОП ВЗЯЛ В РАБОТУ")]
+    assert guards
+    rules._fast[("НОВЫЙ ЛИД", "ОП ВЗЯЛ В РАБОТУ")] = ((), changes)
+    with pytest.raises(AssertionError, match="succeeded"):
         check_pipeline(
             pipeline,
             settings=settings(

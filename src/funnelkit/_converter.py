@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import re
+import typing
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args, get_origin
@@ -34,11 +35,12 @@ from cattrs.errors import (
     IterableValidationError,
     IterableValidationNote,
 )
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from funnelkit import model, pipelines, plans
 from funnelkit.exceptions import StructureError, ValidationError
 from funnelkit.model import EVENT_TYPES, Event, FieldValue, FieldValues
+from funnelkit.model._checks import describe
 from funnelkit.model._fields import field_value_problem
 from funnelkit.pipelines import CreateTask, EntryAction, SetField
 
@@ -355,6 +357,71 @@ def _class_hook(cls: type, converter: cattrs.Converter) -> Callable[[object, typ
     return structure
 
 
+def _code_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a definition that hold code (your conditions and callbacks)."""
+    return tuple(a.name for a in attrs.fields(cls) if a.metadata.get("code"))
+
+
+def _code_structure_hook(cls: type, converter: cattrs.Converter) -> Callable[[object, type], Any]:
+    """A definition from data: code cannot be data, so its code fields keep their defaults."""
+    omitted: dict[str, Any] = {name: override(omit=True) for name in _code_fields(cls)}
+    generated: Callable[[Any, type], Any] = make_dict_structure_fn(
+        cls, converter, _cattrs_forbid_extra_keys=True, **omitted
+    )
+
+    def structure(value: object, _: type) -> Any:
+        if type(value) is not dict:
+            raise _DataError(
+                f"expected an object with the fields of {cls.__name__}, got {_short(value)}"
+            )
+        return generated(value, cls)
+
+    return structure
+
+
+def _code_unstructure_hook(cls: type, converter: cattrs.Converter) -> Callable[[Any], Any]:
+    """A definition as data, refused while it holds code (data would silently lose it)."""
+    names = _code_fields(cls)
+    omitted: dict[str, Any] = {name: override(omit=True) for name in names}
+    generated: Callable[[Any], Any] = make_dict_unstructure_fn(cls, converter, **omitted)
+
+    def unstructure(value: Any) -> Any:
+        for name in names:
+            if getattr(value, name):
+                _refuse_code(value, name)
+        return generated(value)
+
+    return unstructure
+
+
+def _refuse_code(value: object, name: str) -> None:
+    key = (
+        getattr(value, "key", None)
+        or f"{getattr(value, 'source', '?')} → {getattr(value, 'dest', '?')}"
+    )
+    msg = (
+        f"{type(value).__name__} {key!r} has {name} written in code, which data cannot hold; "
+        "keep this pipeline in code, or write it to data without its conditions and callbacks"
+    )
+    raise ValidationError(msg, field=f"{type(value).__name__}.{name}", value=value, rule="code")
+
+
+def _is_action(type_: object) -> bool:
+    """Whether a type is `Action` (as written, or with its forward references resolved)."""
+    members = typing.get_args(type_)
+    return CreateTask in members and SetField in members and len(members) == 3  # noqa: PLR2004
+
+
+def _unstructure_action(value: object, converter: cattrs.Converter) -> Any:
+    if not isinstance(value, CreateTask | SetField):
+        msg = (
+            f"the entry action {describe(value)} is code, which data cannot hold; keep this "
+            "pipeline in code, or use CreateTask and SetField"
+        )
+        raise ValidationError(msg, field="Stage.on_enter", value=value, rule="code")
+    return converter.unstructure(value)
+
+
 def _event_unstructure_hook(
     cls: type, converter: cattrs.Converter
 ) -> Callable[[Any], dict[str, Any]]:
@@ -440,11 +507,20 @@ def _make_cattrs() -> cattrs.Converter:
         lambda t: t == EntryAction, lambda value, _: _structure_action(value, converter)
     )
     converter.register_unstructure_hook_func(lambda t: t == EntryAction, converter.unstructure)
+    converter.register_structure_hook_func(
+        _is_action, lambda value, _: _structure_action(value, converter)
+    )
+    converter.register_unstructure_hook_func(
+        _is_action, lambda value: _unstructure_action(value, converter)
+    )
     target_value = int | model.Money
     converter.register_structure_hook_func(
         lambda t: t == target_value, lambda value, _: _structure_target_value(value, converter)
     )
     converter.register_structure_hook_factory(attrs.has, _class_hook)
+    has_code = lambda t: attrs.has(t) and bool(_code_fields(t))  # noqa: E731
+    converter.register_structure_hook_factory(has_code, _code_structure_hook)
+    converter.register_unstructure_hook_factory(has_code, _code_unstructure_hook)
     return converter
 
 

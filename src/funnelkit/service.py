@@ -17,6 +17,7 @@ retry (the decision is then made on the fresh values).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -64,13 +65,13 @@ from funnelkit.model import (
     TaskKind,
 )
 from funnelkit.model._checks import raise_for
-from funnelkit.pipelines import Funnel, Pipeline, StageKind
+from funnelkit.pipelines import Funnel, Message, Pipeline, StageKind
 from funnelkit.storage import InMemoryStore, Store
 from funnelkit.tasks import DEFAULT_MINUTES, Agenda, TaskPolicy, agendas_in
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
     from datetime import date, tzinfo
 
     from funnelkit.matching import IntakeResult
@@ -157,6 +158,9 @@ class Service:
         tasks: The task rules.
         merges: How duplicate contacts are merged (`plan_merge`).
         retries: How many times an operation is read again and retried after a conflict.
+        on_message: Called with each `Message` a move's callbacks ask for, with the entity
+            it is about, once the move is committed (never for a move rolled back or retried):
+            hand it to your mailer or chat. Without it, messages are dropped.
 
     Raises:
         ValidationError: If the store indexes contacts under other keys than the intake looks
@@ -176,6 +180,7 @@ class Service:
     tasks: TaskPolicy = attrs.field(factory=TaskPolicy)
     merges: MergePolicy = attrs.field(factory=MergePolicy)
     retries: int = 0
+    on_message: Callable[[EntityRef, Message], None] | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.intake is not None:
@@ -210,17 +215,30 @@ class Service:
         return uow.events.last_sequence(ref) + 1
 
     def _effects(
-        self, uow: UnitOfWork, effects: tuple[TaskToCreate, ...], actor: Actor, at: datetime
+        self,
+        uow: UnitOfWork,
+        effects: tuple[TaskToCreate | Message, ...],
+        actor: Actor,
+        at: datetime,
     ) -> list[Task]:
-        """Create the tasks a stage's entry actions ask for, with their events."""
+        """Create the tasks a move's entry actions and callbacks ask for, with their events."""
         created = []
         for effect in effects:
+            if isinstance(effect, Message):
+                continue  # sent once the move is committed: see `_send`
             task, event = self.tasks.from_effect(
                 effect, task_id=self.ids.new_id(EntityKind.TASK), actor=actor, at=at
             )
             created.append(uow.tasks.add(task))
             uow.events.append([event])
         return created
+
+    def _send(self, ref: EntityRef, effects: tuple[TaskToCreate | Message, ...]) -> None:
+        """Hand the messages of a committed move to `on_message`."""
+        if self.on_message is not None:
+            for effect in effects:
+                if isinstance(effect, Message):
+                    self.on_message(ref, effect)
 
     # --- leads and deals --------------------------------------------------------------------
 
@@ -248,16 +266,23 @@ class Service:
         reason: str | None = None,
         note: str = "",
         force: bool = False,
+        context: Mapping[str, object] | None = None,
     ) -> Lead | Deal:
         """
         Move a lead or deal to a stage under its pipeline's rules; create its entry tasks.
+
+        `context` is what the pipeline's own conditions and callbacks read
+        (`MoveAttempt.context`); the messages they ask for go to `on_message` once the move
+        is committed.
 
         Raises:
             NotFoundError: If there is no such lead or deal.
             MoveRefusedError: If a rule forbids the move (nothing is written).
             ConflictError: If it was changed meanwhile (after the retries).
         """
-        return self._move(ref, to_stage, actor, reason=reason, note=note, force=force)
+        return self._move(
+            ref, to_stage, actor, reason=reason, note=note, force=force, context=context
+        )
 
     def _move(
         self,
@@ -268,11 +293,14 @@ class Service:
         reason: str | None = None,
         note: str = "",
         force: bool = False,
+        context: Mapping[str, object] | None = None,
     ) -> Lead | Deal:
         """`move`; a `StageKind` names the pipeline's won or lost stage, read in the same unit."""
         at = self.clock.now()
+        sent: list[tuple[TaskToCreate | Message, ...]] = []
 
         def operation(uow: UnitOfWork) -> Lead | Deal:
+            sent.clear()
             entity = self._get(uow, ref)
             pipeline = self._pipeline(entity.pipeline)
             stage = (
@@ -287,13 +315,18 @@ class Service:
                 reason=reason,
                 note=note,
                 force=force,
+                context=context,
             )
             saved = self._save(uow, moved.entity)
             uow.events.append(list(moved.events))
             self._effects(uow, moved.effects, actor, at)
+            sent.append(moved.effects)
             return saved
 
-        return self._run(operation)
+        saved = self._run(operation)
+        for effects in sent:
+            self._send(ref, effects)
+        return saved
 
     def win(self, deal_id: str, actor: Actor) -> Deal:
         """Move a deal to its pipeline's won stage (the stage rules apply)."""

@@ -1,9 +1,10 @@
 """
 Pipelines: stages with rules, moves that explain themselves, built on `transitions`.
 
-Define a `Pipeline` of `Stage` values (in code, or from data with ``funnelkit.from_data``), then
-``pipeline.compile()`` once and use the compiled rules to `check`, `move` and list
-`allowed_moves` for any number of leads or deals.
+Define a `Pipeline` of `Stage` values (in code, or from data with ``funnelkit.from_data``), with
+your own conditions and callbacks if you like, then ``pipeline.compile()`` once: the compiled
+`transitions` machine decides every `check` and `move`, and lists `allowed_moves`, for any
+number of leads or deals.
 """
 
 from funnelkit.exceptions import MoveRefusedError
@@ -19,9 +20,15 @@ from funnelkit.pipelines._compiled import (
 from funnelkit.pipelines._definition import (
     DEAL_FIELDS,
     LEAD_FIELDS,
+    Action,
+    Callback,
+    Condition,
     CreateTask,
+    Effect,
     EntryAction,
     ExtraMove,
+    Message,
+    MoveAttempt,
     MovePolicy,
     Pipeline,
     PipelineKind,
@@ -29,6 +36,7 @@ from funnelkit.pipelines._definition import (
     SetField,
     Stage,
     StageKind,
+    Unless,
 )
 from funnelkit.pipelines._funnel import Conversion, Funnel, NextDeal
 from funnelkit.pipelines._mermaid import to_mermaid
@@ -37,14 +45,20 @@ from funnelkit.pipelines._mermaid import to_mermaid
 __all__ = [
     "DEAL_FIELDS",
     "LEAD_FIELDS",
+    "Action",
     "BulkMove",
+    "Callback",
     "CompiledPipeline",
+    "Condition",
     "Conversion",
     "CreateTask",
+    "Effect",
     "EntryAction",
     "ExtraMove",
     "Funnel",
     "Guard",
+    "Message",
+    "MoveAttempt",
     "MovePolicy",
     "MoveRefusedError",
     "MoveResult",
@@ -58,5 +72,6 @@ __all__ = [
     "Stage",
     "StageKind",
     "TaskToCreate",
+    "Unless",
     "to_mermaid",
 ]

@@ -1,23 +1,39 @@
 """
-A pipeline compiled into the rules that decide every move, on a `transitions` state machine.
+A pipeline compiled into one `transitions` state machine, which decides every move.
 
-Each `Pipeline` compiles once into one model-less ``transitions.Machine``: its states are the
-stages, its transitions the declared moves, and each transition carries the rules of that move
-as named conditions (`Guard`). No entity is ever bound to the machine. Moves are decided by a
-look-up table read off the compiled machine's transitions, so the machine stays the single
-source of the rules while a move costs a dictionary look-up plus the guards.
+Each `Pipeline` compiles once into one model-less ``transitions`` machine (a ``MarkupMachine``,
+so that it can be inspected and exported): its states are the stages, with the stages'
+``on_enter`` and ``on_exit`` callbacks; its transitions are the declared moves, each carrying
+funnelkit's rules and your own as transitions ``conditions`` and ``unless`` (`Guard`), and an
+extra move's ``before`` and ``after`` callbacks; the pipeline's own ``before`` and ``after``
+are the machine's ``before_state_change`` and ``after_state_change``. No entity is ever bound
+to the machine: each `check` and `move` triggers it on a light cursor made for the call and
+thrown away after it.
+
+Construction paths of a move's result, all in this module:
+
+- the **machine path** (`CompiledPipeline.check`, and `move` for every move that is forced,
+  closes the entity, runs callbacks or entry actions, or is refused): the machine's trigger
+  decides and runs the callbacks, then `CompiledPipeline._apply` builds the result;
+- the **fast path** (`move` for an unforced move between open stages without callbacks): a
+  table read off the machine's transitions gives the same guards, which are run in the same
+  order, and `_fast_result` builds the same result directly. The property test
+  ``test_the_fast_path_and_the_machine_path_agree`` in ``tests/test_pipeline_machine.py``
+  proves both give identical entities, events, effects and refusals;
+- both build their results in ``funnelkit.pipelines._build``, which names them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
-from transitions import Machine, MachineError
+from transitions import MachineError
+from transitions.extensions.markup import MarkupMachine
 
-from funnelkit.exceptions import MoveRefusedError, ValidationError
+from funnelkit.exceptions import FunnelkitError, MoveRefusedError, ValidationError
 from funnelkit.model import (
     Actor,
     Deal,
@@ -40,7 +56,12 @@ from funnelkit.model import (
     Violation,
 )
 from funnelkit.model._checks import aware_datetime_problem, describe
+from funnelkit.pipelines._build import replaced, trusted
 from funnelkit.pipelines._definition import (
+    _NO_CONTEXT,
+    CreateTask,
+    Message,
+    MoveAttempt,
     Pipeline,
     PipelineKind,
     SetField,
@@ -64,6 +85,7 @@ __all__ = [
 ]
 
 E = TypeVar("E", bound=Lead | Deal)
+T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -94,43 +116,108 @@ class MoveResult(Generic[E]):
     Attributes:
         entity: The entity after the move (same version: the store bumps it on save).
         events: The events recording the move, numbered from the ``sequence`` given.
-        effects: Tasks to create, from the destination stage's entry actions.
+        effects: What the host app should do: tasks to create (`TaskToCreate`, from entry
+            actions and callbacks) and messages to send (`Message`, from callbacks), in the
+            order the machine ran them. Fields set by entry actions and callbacks are already
+            set on `entity`, each with its `FieldChanged` event.
     """
 
     entity: E
     events: tuple[Event, ...]
-    effects: tuple[TaskToCreate, ...] = ()
+    effects: tuple[TaskToCreate | Message, ...] = ()
 
 
 class _Cursor:
-    """What the machine and the guards see of one move attempt; thrown away after it."""
+    """What the machine, the guards and the callbacks see of one move attempt; thrown away after."""
 
-    __slots__ = ("actor", "converting", "entity", "note", "reason", "stage")
+    __slots__ = (
+        "_attempt",
+        "actor",
+        "at",
+        "context",
+        "converting",
+        "dry",
+        "effects",
+        "entity",
+        "found",
+        "note",
+        "reason",
+        "stage",
+        "to_stage",
+    )
 
-    def __init__(
-        self, entity: Lead | Deal, actor: Actor, reason: str | None, note: str, converting: bool
+    def __init__(  # noqa: PLR0917 - private; built once per attempt, positionally
+        self,
+        entity: Lead | Deal,
+        actor: Actor,
+        to_stage: str,
+        reason: str | None,
+        note: str,
+        at: datetime | None = None,
+        context: Mapping[str, object] = _NO_CONTEXT,
+        *,
+        converting: bool = False,
+        dry: bool = True,
     ) -> None:
-        self.stage = entity.stage
+        self.stage = entity.stage  # the machine's model attribute: transitions moves it
         self.entity = entity
         self.actor = actor
+        self.to_stage = to_stage
         self.reason = reason
         self.note = note
         self.converting = converting
+        self.at = at
+        self.context = context
+        self.dry = dry  # asked about only: callbacks are not run
+        self.effects: list[CreateTask | SetField | Message] = []
+        self.found: dict[Guard, tuple[Violation, ...]] | None = None
+        self._attempt: MoveAttempt | None = None
+
+    def attempt(self) -> MoveAttempt:
+        """The attempt as your conditions and callbacks see it (made once, when first asked)."""
+        attempt = self._attempt
+        if attempt is None:
+            attempt = self._attempt = MoveAttempt(
+                entity=self.entity,
+                actor=self.actor,
+                from_stage=self.entity.stage,
+                to_stage=self.to_stage,
+                reason=self.reason,
+                note=self.note,
+                at=self.at,
+                context=self.context,
+            )
+        return attempt
+
+    def violations(self, guard: Guard) -> tuple[Violation, ...]:
+        """A guard's violations for this attempt, worked out once (your code runs once)."""
+        found = self.found
+        if found is None:
+            found = self.found = {}
+        elif guard in found:
+            return found[guard]
+        result = found[guard] = guard.violations(self)
+        return result
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class Guard:
     """
     One named rule of a move, attached to a transition of the compiled machine.
 
     Attributes:
-        name: How diagrams and exports show it (``"roles(engineer)"``, ``"requires(amount)"``).
-        rule: The stable rule name its violations carry.
+        name: How diagrams and exports show it (``"roles(engineer)"``, ``"requires(amount)"``,
+            your condition's name, ``"unless is_holiday"``).
+        rule: The stable rule name its violations carry (``"user"`` for yours: they carry
+            their own).
+        unless: Whether it is attached as a transitions ``unless`` condition (it then holds
+            when its predicate returns false).
     """
 
     name: str
     rule: str
     _check: Callable[[_Cursor], tuple[Violation, ...]] = attrs.field(repr=False)
+    unless: bool = False
 
     @property
     def __name__(self) -> str:  # transitions' exports name conditions by __name__
@@ -141,8 +228,15 @@ class Guard:
         return self._check(cursor)
 
     def __call__(self, event_data: EventData) -> bool:
-        """Run as a `transitions` condition: true if the rule holds."""
-        return not self._check(event_data.model)  # type: ignore[arg-type]
+        """
+        Run as a `transitions` condition on the machine's cursor.
+
+        A ``conditions`` guard returns true if the rule holds; an ``unless`` guard returns
+        true if it is broken (transitions lets the move through when it returns false).
+        """
+        cursor: _Cursor = event_data.model  # type: ignore[assignment]
+        broken = bool(cursor.violations(self))
+        return broken if self.unless else not broken
 
 
 def _roles_guard(source: str, roles: frozenset[str], rule: str) -> Guard:
@@ -258,7 +352,7 @@ def _policy_allows(pipeline: Pipeline, i: int, j: int, open_indexes: list[int]) 
     return pipeline.policy.allow_skip or j == following[0]
 
 
-def _guards(pipeline: Pipeline, source: Stage, dest: Stage) -> list[Guard]:
+def _guards(pipeline: Pipeline, source: Stage, dest: Stage, yours: list[Guard]) -> list[Guard]:
     """The rules every move from `source` to `dest` must pass, in the order they are checked."""
     guards: list[Guard] = []
     if source.exit_roles:
@@ -274,6 +368,7 @@ def _guards(pipeline: Pipeline, source: Stage, dest: Stage) -> list[Guard]:
         guards.append(_reason_guard(pipeline, dest))
     if dest.kind is StageKind.WON and pipeline.kind is PipelineKind.LEAD:
         guards.append(_conversion_guard(dest))
+    guards.extend(yours)  # your own rules come after funnelkit's
     return guards
 
 
@@ -288,129 +383,95 @@ def _declared_moves(pipeline: Pipeline) -> dict[tuple[str, str], list[Guard]]:
         if i != j and _policy_allows(pipeline, i, j, open_indexes)
     ]
     pairs.extend((pipeline.stage(m.source), pipeline.stage(m.dest)) for m in pipeline.extra_moves)
-    return {(source.key, dest.key): _guards(pipeline, source, dest) for source, dest in pairs}
-
-
-T = TypeVar("T")
-_BUILDERS: dict[type, Callable[[dict[str, Any]], Any]] = {}
-_REPLACERS: dict[tuple[type, tuple[str, ...]], Callable[[Any, dict[str, Any]], Any]] = {}
-
-
-def _compile_function(header: str, body: list[str], cls: type) -> Callable[..., Any]:
-    """
-    Compile straight-line code that fills a new instance of `cls`, as attrs compiles __init__.
-
-    Each attribute is written through its slot descriptor (``_w_<name>``), which is what
-    ``object.__setattr__`` does for a frozen class, minus the look-ups.
-    """
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    namespace.update(
-        (f"_w_{attribute.name}", getattr(cls, attribute.name).__set__)
-        for attribute in attrs.fields(cls)
-    )
-    source = "\n".join([header, "    new = _new(_cls)", *body, "    return new"])
-    exec(source, namespace)  # noqa: S102 - generated from attribute names only
-    function: Callable[..., Any] = namespace[header[4 : header.index("(")]]
-    return function
-
-
-def _fast_mover(
-    entity_type: type[Lead | Deal], kind: EntityKind, pipeline: str, source: str, dest: str
-) -> Callable[[Any, str, datetime, int], MoveResult[Any]]:
-    """
-    Compile the result-building half of an unforced move between two open stages.
-
-    The generated function writes the new entity, its reference, the `StageChanged` event and
-    the `MoveResult` straight into their slots: the same values `CompiledPipeline._apply`
-    builds (a test compares the two on every seed pipeline), without its dictionaries.
-    """
-    open_status = LeadStatus.OPEN if entity_type is Lead else DealStatus.OPEN
-    reset = (
-        {"junk_reason": None, "deal_id": None}
-        if entity_type is Lead
-        else {"lost_reason": None, "lost_note": ""}
-    )
-    changes: dict[str, str] = {"stage": "_DEST", "status": "_OPEN", "closed_at": "None"}
-    changes.update({name: repr(value) for name, value in reset.items()})
-    namespace: dict[str, Any] = {
-        "_new": object.__new__,
-        "_DEST": dest,
-        "_SOURCE": source,
-        "_OPEN": open_status,
-        "_KIND": kind,
-        "_PIPELINE": pipeline,
-    }
-    lines = ["def make(e, actor, at, sequence):"]
-    for prefix, cls in (
-        ("r", EntityRef),
-        ("v", StageChanged),
-        ("n", entity_type),
-        ("m", MoveResult),
-    ):
-        namespace[f"_{prefix}_cls"] = cls
-        for attribute in attrs.fields(cast("Any", cls)):
-            namespace[f"_{prefix}_{attribute.name}"] = getattr(cls, attribute.name).__set__
-    values = {
-        "r": {"kind": "_KIND", "id": "e.id"},
-        "v": {
-            "entity": "ref",
-            "sequence": "sequence",
-            "at": "at",
-            "actor": "actor",
-            "pipeline": "_PIPELINE",
-            "from_stage": "_SOURCE",
-            "to_stage": "_DEST",
-            "forced": "False",
-            "overridden": "()",
-        },
-        "n": {
-            attribute.name: changes.get(attribute.name, f"e.{attribute.name}")
-            for attribute in attrs.fields(entity_type)
-        },
-        "m": {"entity": "new", "events": "(event,)", "effects": "()"},
-    }
-    for prefix, target in (("r", "ref"), ("v", "event"), ("n", "new"), ("m", "result")):
-        lines.append(f"    {target} = _new(_{prefix}_cls)")
-        lines.extend(
-            f"    _{prefix}_{name}({target}, {value})" for name, value in values[prefix].items()
-        )
-    lines.append("    return result")
-    exec("\n".join(lines), namespace)  # noqa: S102 - generated from attribute names only
-    make: Callable[[Any, str, datetime, int], MoveResult[Any]] = namespace["make"]
-    return make
-
-
-def _trusted(cls: type[T], values: dict[str, Any]) -> T:
-    """
-    Build a frozen attrs instance from values that are known to be valid, skipping validators.
-
-    Only for results assembled from already-validated parts; the property kit re-validates
-    every result it sees, so a mistake here cannot go unnoticed.
-    """
-    build = _BUILDERS.get(cls)
-    if build is None:
-        names = [attribute.name for attribute in attrs.fields(cast("Any", cls))]
-        body = [f"    _w_{name}(new, v[{name!r}])" for name in names]
-        build = _BUILDERS[cls] = _compile_function("def build(v):", body, cls)
-    instance: T = build(values)
-    return instance
-
-
-def _replaced(entity: E, changes: dict[str, Any]) -> E:
-    """`attrs.evolve` for already-validated changes, without re-running validators."""
-    cls = type(entity)
-    key = (cls, tuple(changes))
-    replace = _REPLACERS.get(key)
-    if replace is None:
-        body = [
-            f"    _w_{name}(new, c[{name!r}])"
-            if name in changes
-            else f"    _w_{name}(new, e.{name})"
-            for name in (attribute.name for attribute in attrs.fields(cls))
+    # One guard per condition of yours, shared by every move it applies to.
+    entering = {
+        stage.key: [
+            *_user_guards(
+                stage.conditions, f"Pipeline.stages[{index}]", f"stage {stage.key!r}", unless=False
+            ),
+            *_user_guards(
+                stage.unless, f"Pipeline.stages[{index}]", f"stage {stage.key!r}", unless=True
+            ),
         ]
-        replace = _REPLACERS[key] = _compile_function("def replace(e, c):", body, cls)
-    moved: E = replace(entity, changes)
-    return moved
+        for index, stage in enumerate(stages)
+    }
+    moving: dict[tuple[str, str], list[Guard]] = {}
+    for index, move in enumerate(pipeline.extra_moves):
+        where = f"Pipeline.extra_moves[{index}]"
+        label = f"move {move.source!r} → {move.dest!r}"
+        moving.setdefault((move.source, move.dest), []).extend(
+            [
+                *_user_guards(move.conditions, where, label, unless=False),
+                *_user_guards(move.unless, where, label, unless=True),
+            ]
+        )
+    return {
+        (source.key, dest.key): _guards(
+            pipeline,
+            source,
+            dest,
+            [*entering[dest.key], *moving.get((source.key, dest.key), ())],
+        )
+        for source, dest in pairs
+    }
+
+
+def _callable_name(code: object) -> str:
+    name = getattr(code, "__name__", None)
+    return name if isinstance(name, str) else type(code).__name__
+
+
+def _rule_name(name: str) -> str:
+    """A rule name for a violation of your condition: its name, if that is an identifier."""
+    return name if name.isidentifier() else "condition"
+
+
+def _user_guard(
+    code: Callable[[MoveAttempt], object], where: str, label: str, *, unless: bool
+) -> Guard:
+    """Your condition (or `unless` rule) as a guard of the machine's transitions."""
+    name = _callable_name(code)
+    what = "unless rule" if unless else "condition"
+
+    def check(cursor: _Cursor) -> tuple[Violation, ...]:
+        attempt = cursor.attempt()
+        try:
+            verdict = code(attempt)
+        except FunnelkitError:
+            raise
+        except Exception as error:
+            msg = (
+                f"{label}: {what} {name!r} raised {type(error).__name__}: {error}; a {what} "
+                "must not raise: return a Violation to refuse the move"
+            )
+            raise ValidationError(msg, field=where, value=code, rule="condition_error") from error
+        moving = f"the move from {attempt.from_stage!r} to {attempt.to_stage!r}"
+        if unless and type(verdict) is bool:
+            refuse = verdict
+        elif not unless and (verdict is None or type(verdict) is bool):
+            refuse = verdict is False
+        elif not unless and isinstance(verdict, Violation):
+            return (verdict,)
+        else:
+            expected = "True or False" if unless else "a Violation, True, False or None"
+            msg = f"{label}: {what} {name!r} returned {describe(verdict)}; return {expected}"
+            raise ValidationError(msg, field=where, value=verdict, rule="condition_result")
+        if not refuse:
+            return ()
+        message = f"{name} holds, which refuses {moving}" if unless else f"{name} refuses {moving}"
+        return (Violation(rule=_rule_name(name), message=message),)
+
+    return Guard(f"unless {name}" if unless else name, "user", check, unless=unless)
+
+
+def _user_guards(
+    codes: tuple[Callable[[MoveAttempt], object], ...], where: str, label: str, *, unless: bool
+) -> list[Guard]:
+    kind = "unless" if unless else "conditions"
+    return [
+        _user_guard(code, f"{where}.{kind}[{index}]", label, unless=unless)
+        for index, code in enumerate(codes)
+    ]
 
 
 @attrs.frozen(kw_only=True)
@@ -466,39 +527,124 @@ def _problem(event: MoveEvent, rule: str, message: str) -> ReplayProblem:
     )
 
 
-def _run_entry_actions(
-    entity: Lead | Deal, dest: Stage, actor: Actor, at: datetime, events: list[Event]
-) -> tuple[FieldValues, list[TaskToCreate]]:
-    """Run `dest`'s entry actions: set fields (appending their events), plan tasks."""
+def _callback(
+    code: Callable[[MoveAttempt], Any], where: str, label: str, pipeline: Pipeline
+) -> Callable[..., None]:
+    """Your callback as a transitions callback: it adds the effects it returns to the cursor."""
+    name = _callable_name(code)
+
+    def run(event_data: EventData) -> None:
+        cursor: _Cursor = event_data.model  # type: ignore[assignment]
+        if cursor.dry:
+            return
+        try:
+            produced = code(cursor.attempt())
+            effects = () if produced is None else tuple(produced)
+        except FunnelkitError:
+            raise
+        except Exception as error:
+            msg = (
+                f"{label}: callback {name!r} raised {type(error).__name__}: {error}; a callback "
+                "must not raise: return the effects it asks for (CreateTask, SetField, Message)"
+            )
+            raise ValidationError(msg, field=where, value=code, rule="callback_error") from error
+        for effect in effects:
+            _check_effect(effect, name, (where, label), pipeline)
+        cursor.effects.extend(effects)
+
+    run.__name__ = name  # the machine's markup names callbacks by __name__
+    return run
+
+
+def _check_effect(effect: object, name: str, place: tuple[str, str], pipeline: Pipeline) -> None:
+    where, label = place
+    if not isinstance(effect, CreateTask | SetField | Message):
+        msg = (
+            f"{label}: callback {name!r} returned {describe(effect)} among its effects; return "
+            "CreateTask, SetField or Message values (or None)"
+        )
+        raise ValidationError(msg, field=where, value=effect, rule="callback_result")
+    if isinstance(effect, SetField):
+        problem: str | None = None
+        if effect.field not in pipeline.fields:
+            problem = f"sets {effect.field!r}, which is not a custom field of the pipeline's schema"
+        else:
+            violation = pipeline.fields[effect.field].check(effect.value)
+            problem = None if violation is None else violation.message
+        if problem is not None:
+            msg = f"{label}: callback {name!r} {problem}; fix the callback or the schema"
+            raise ValidationError(msg, field=where, value=effect, rule="callback_result")
+
+
+def _entry_action(action: CreateTask | SetField) -> Callable[..., None]:
+    """An entry action written as data, as a transitions ``on_enter`` callback."""
+
+    def run(event_data: EventData) -> None:
+        cursor: _Cursor = event_data.model  # type: ignore[assignment]
+        if not cursor.dry:
+            cursor.effects.append(action)
+
+    what = f"create_task({action.title})" if isinstance(action, CreateTask) else "set_field"
+    run.__name__ = what if isinstance(action, CreateTask) else f"set_field({action.field})"
+    return run
+
+
+def _stage_callbacks(pipeline: Pipeline, index: int, stage: Stage) -> dict[str, Any]:
+    where, label = f"Pipeline.stages[{index}]", f"stage {stage.key!r}"
+    return {
+        "name": stage.key,
+        "on_enter": [
+            _entry_action(action)
+            if isinstance(action, CreateTask | SetField)
+            else _callback(action, f"{where}.on_enter[{position}]", label, pipeline)
+            for position, action in enumerate(stage.on_enter)
+        ],
+        "on_exit": [
+            _callback(code, f"{where}.on_exit[{position}]", label, pipeline)
+            for position, code in enumerate(stage.on_exit)
+        ],
+    }
+
+
+def _applied_effects(
+    entity: Lead | Deal,
+    effects: Iterable[CreateTask | SetField | Message],
+    actor: Actor,
+    at: datetime,
+    events: list[Event],
+) -> tuple[FieldValues, list[TaskToCreate | Message]]:
+    """Carry out what the machine's callbacks asked for: set fields (with events), plan tasks."""
     fields = entity.fields
-    effects: list[TaskToCreate] = []
-    for action in dest.on_enter:
-        if isinstance(action, SetField):
-            old = fields.get(action.field)
-            if old != action.value:
-                fields = fields.set(action.field, action.value)
+    done: list[TaskToCreate | Message] = []
+    for effect in effects:
+        if isinstance(effect, SetField):
+            old = fields.get(effect.field)
+            if old != effect.value:
+                fields = fields.set(effect.field, effect.value)
                 events.append(
                     FieldChanged(
                         entity=entity.ref,
                         sequence=events[0].sequence + len(events),
                         at=at,
                         actor=actor.id,
-                        field=action.field,
+                        field=effect.field,
                         old=old,
-                        new=action.value,
+                        new=effect.value,
                     )
                 )
-        else:
-            effects.append(
+        elif isinstance(effect, CreateTask):
+            done.append(
                 TaskToCreate(
                     subject=entity.ref,
-                    kind=action.kind,
-                    title=action.title,
-                    assignee=action.assignee or entity.owner or actor.id,
-                    due_at=at + action.due_in,
+                    kind=effect.kind,
+                    title=effect.title,
+                    assignee=effect.assignee or entity.owner or actor.id,
+                    due_at=at + effect.due_in,
                 )
             )
-    return fields, effects
+        else:
+            done.append(effect)
+    return fields, done
 
 
 def _check_at(at: object) -> None:
@@ -507,33 +653,86 @@ def _check_at(at: object) -> None:
         raise ValidationError(f"move(at): {problem[0]}", field="at", value=at, rule=problem[1])
 
 
+def _check_context(context: object) -> Mapping[str, object]:
+    if context is None:
+        return _NO_CONTEXT
+    if not isinstance(context, Mapping):
+        msg = f"context: expected a mapping (or None), got {describe(context)}"
+        raise ValidationError(msg, field="context", value=context, rule="type")
+    return context
+
+
+_FORCE = "force:"
+
+
+def _build_machine(pipeline: Pipeline) -> MarkupMachine:
+    """The pipeline as one model-less transitions machine: stages, moves, rules, callbacks."""
+    declared = _declared_moves(pipeline)
+    machine = MarkupMachine(
+        model=None,
+        states=[_stage_callbacks(pipeline, i, stage) for i, stage in enumerate(pipeline.stages)],
+        initial=pipeline.first_stage.key,
+        auto_transitions=False,
+        send_event=True,
+        model_attribute="stage",
+        ignore_invalid_triggers=False,
+        queued=False,
+        name=pipeline.key,
+        before_state_change=[
+            _callback(code, f"Pipeline.before[{i}]", f"pipeline {pipeline.key!r}", pipeline)
+            for i, code in enumerate(pipeline.before)
+        ],
+        after_state_change=[
+            _callback(code, f"Pipeline.after[{i}]", f"pipeline {pipeline.key!r}", pipeline)
+            for i, code in enumerate(pipeline.after)
+        ],
+    )
+    hooks: dict[tuple[str, str], dict[str, list[str | Callable[..., bool | None]]]] = {}
+    for i, move in enumerate(pipeline.extra_moves):
+        found = hooks.setdefault((move.source, move.dest), {"before": [], "after": []})
+        for when in ("before", "after"):
+            found[when].extend(
+                _callback(
+                    code,
+                    f"Pipeline.extra_moves[{i}].{when}[{j}]",
+                    f"move {move.source!r} → {move.dest!r}",
+                    pipeline,
+                )
+                for j, code in enumerate(getattr(move, when))
+            )
+    for (source, dest), guards in declared.items():
+        machine.add_transition(
+            _trigger(dest),
+            source,
+            dest,
+            conditions=[g for g in guards if not g.unless],
+            unless=[g for g in guards if g.unless],
+            before=hooks.get((source, dest), {}).get("before"),
+            after=hooks.get((source, dest), {}).get("after"),
+        )
+    for stage in pipeline.stages:  # a forced move: no rules, the callbacks all the same
+        machine.add_transition(_FORCE + stage.key, "*", stage.key)
+    return machine
+
+
 class CompiledPipeline:
     """
-    A pipeline's rules, compiled once; decides moves for any number of leads or deals.
+    A pipeline's rules, compiled once into a `transitions` machine that decides every move.
 
     Get one with `Pipeline.compile` (cached per definition). It is immutable and thread-safe:
-    nothing about an entity is kept between calls.
+    nothing about an entity is kept between calls; each call triggers the machine on a cursor
+    of its own. The machine itself is `machine` (its `markup` is its exported form).
     """
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        declared = _declared_moves(pipeline)
-        self._machine = Machine(
-            model=None,
-            states=[stage.key for stage in pipeline.stages],
-            initial=pipeline.first_stage.key,
-            auto_transitions=False,
-            send_event=True,
-            model_attribute="stage",
-            ignore_invalid_triggers=False,
-            queued=False,
-            name=pipeline.key,
-        )
-        for (source, dest), guards in declared.items():
-            self._machine.add_transition(_trigger(dest), source, dest, conditions=list(guards))
-        # The look-up table is read off the machine, so the machine stays the source of truth.
+        self._machine = _build_machine(pipeline)
+        # The look-up table is read off the machine's transitions, in their checking order.
         self._moves: dict[tuple[str, str], tuple[Guard, ...]] = {}
-        for event in self._machine.events.values():
+        plain: set[tuple[str, str]] = set()  # moves whose transition runs no callback
+        for name, event in self._machine.events.items():
+            if name.startswith(_FORCE):
+                continue
             for source, transitions in event.transitions.items():
                 for transition in transitions:
                     found = tuple(condition.func for condition in transition.conditions)
@@ -541,6 +740,15 @@ class CompiledPipeline:
                         msg = f"pipeline {pipeline.key!r} compiled into an unexpected machine"
                         raise AssertionError(msg)
                     self._moves[(source, transition.dest)] = found  # type: ignore[assignment]
+                    if not (
+                        transition.before
+                        or transition.after
+                        or self._machine.get_state(source).on_exit
+                        or self._machine.get_state(transition.dest).on_enter
+                        or self._machine.before_state_change
+                        or self._machine.after_state_change
+                    ):
+                        plain.add((source, transition.dest))
         self._targets: dict[str, tuple[str, ...]] = {
             stage.key: tuple(d.key for d in pipeline.stages if (stage.key, d.key) in self._moves)
             for stage in pipeline.stages
@@ -551,19 +759,37 @@ class CompiledPipeline:
         self._key = pipeline.key
         self._stages = {stage.key: stage for stage in pipeline.stages}
         self._reasons = {reason.key: reason for reason in pipeline.reasons}
-        # Unforced moves between open stages without entry actions, the bulk of all moves,
-        # take a compiled shortcut for building their results; the guards still come from
-        # the machine's transitions.
-        self._fast = {
+        # The fast path: unforced moves between open stages whose transition runs no callback
+        # (the bulk of all moves) run the guards read off the machine and build their results
+        # directly; every other move asks the machine.
+        reset: dict[str, Any] = (
+            {"junk_reason": None, "deal_id": None}
+            if self._is_lead
+            else {"lost_reason": None, "lost_note": ""}
+        )
+        status = LeadStatus.OPEN if self._is_lead else DealStatus.OPEN
+        self._fast: dict[tuple[str, str], tuple[tuple[Guard, ...], dict[str, Any]]] = {
             (source, dest): (
                 guards,
-                _fast_mover(self._entity_type, self._entity_kind, pipeline.key, source, dest),
+                {"stage": dest, "status": status, "closed_at": None, **reset},
             )
             for (source, dest), guards in self._moves.items()
-            if not self._stages[dest].closed and not self._stages[dest].on_enter
+            if not self._stages[dest].closed and (source, dest) in plain
         }
 
     # --- introspection ---------------------------------------------------------------------
+
+    @property
+    def machine(self) -> MarkupMachine:
+        """
+        The compiled `transitions` machine: look, but do not change it.
+
+        Its states are the stages (with their ``on_enter`` and ``on_exit`` callbacks), its
+        triggers ``"to:<stage>"`` the declared moves with their `Guard` conditions, and
+        ``"force:<stage>"`` the forced moves; ``machine.markup`` exports it as a dictionary,
+        as transitions' diagram extensions read it.
+        """
+        return self._machine
 
     def moves(self) -> list[tuple[StageKey, StageKey, tuple[Guard, ...]]]:
         """Every declared move as ``(from_stage, to_stage, guards)``, in stage order."""
@@ -610,44 +836,55 @@ class CompiledPipeline:
                 msg, field="entity.stage", value=entity.stage, rule="unknown_stage"
             )
 
-    def _violations(  # noqa: PLR0917 - private; positional for speed
-        self,
-        entity: Lead | Deal,
-        to_stage: str,
-        actor: Actor,
-        reason: str | None,
-        note: str,
-        converting: bool,
-    ) -> tuple[Violation, ...]:
-        given: object = actor
-        if not isinstance(given, Actor):
-            msg = f"move(actor): expected an Actor, got {describe(given)}"
+    @staticmethod
+    def _actor_problem(actor: object) -> None:
+        if not isinstance(actor, Actor):
+            msg = f"move(actor): expected an Actor, got {describe(actor)}"
             raise ValidationError(msg, field="actor", value=actor, rule="type")
-        source = entity.stage
+
+    def _decide(self, cursor: _Cursor) -> bool:
+        """Trigger the machine on the cursor: whether it made the move (the machine decides)."""
+        event = self._machine.events.get(_trigger(cursor.to_stage))
+        if event is None:  # an unknown stage, or one no move leads to
+            return False
+        try:
+            return bool(event.trigger(cursor))
+        except MachineError:  # no transition from the entity's stage
+            return False
+
+    def _refusal(self, cursor: _Cursor) -> tuple[Violation, ...]:
+        """Why the machine refused a move: every rule it breaks, with the allowed stages."""
+        entity, to_stage, actor = cursor.entity, cursor.to_stage, cursor.actor
         if to_stage not in self._stages:
             return (
                 Violation(
                     rule="unknown_stage",
                     field="to_stage",
                     message=f"pipeline {self.pipeline.key!r} has no stage {to_stage!r}",
-                    allowed=self._allowed(entity, actor),
+                    allowed=self._allowed(entity, actor, cursor.context),
                 ),
             )
-        guards = self._moves.get((source, to_stage))
+        guards = self._moves.get((entity.stage, to_stage))
         if guards is None:
-            return (self._no_move(entity, to_stage, actor),)
-        cursor = _Cursor(entity, actor, reason, note, converting)
-        found: list[Violation] = []
-        for guard in guards:
-            found.extend(guard.violations(cursor))
-        if not found:
-            return ()
-        allowed = self._allowed(entity, actor)
+            return (self._no_move(entity, to_stage, actor, cursor.context),)
+        found = [violation for guard in guards for violation in cursor.violations(guard)]
+        if not found:  # only if the machine was changed from outside
+            msg = f"the machine of pipeline {self.pipeline.key!r} refused the move"
+            found = [Violation(rule="machine", message=msg)]
+        allowed = self._allowed(entity, actor, cursor.context)
         return tuple(attrs.evolve(v, allowed=allowed) for v in found)
 
-    def _no_move(self, entity: Lead | Deal, to_stage: str, actor: Actor) -> Violation:
+    def _violations(self, cursor: _Cursor) -> tuple[Violation, ...]:
+        """Ask the machine; the rules broken if it refuses (empty if it made the move)."""
+        if cursor.to_stage in self._stages and self._decide(cursor):
+            return ()
+        return self._refusal(cursor)
+
+    def _no_move(
+        self, entity: Lead | Deal, to_stage: str, actor: Actor, context: Mapping[str, object]
+    ) -> Violation:
         source = self.pipeline.stage(entity.stage)
-        allowed = self._allowed(entity, actor)
+        allowed = self._allowed(entity, actor, context)
         if to_stage == source.key:
             rule, message = "same_stage", f"{entity.ref} is already in {to_stage!r}"
         elif source.closed:
@@ -667,16 +904,18 @@ class CompiledPipeline:
             )
         return Violation(rule=rule, field="to_stage", message=message, allowed=allowed)
 
-    def _allowed(self, entity: Lead | Deal, actor: Actor) -> tuple[StageKey, ...]:
-        cursor = _Cursor(entity, actor, None, "", converting=False)
-        return tuple(
-            dest
-            for dest in self._targets[entity.stage]
+    def _allowed(
+        self, entity: Lead | Deal, actor: Actor, context: Mapping[str, object]
+    ) -> tuple[StageKey, ...]:
+        allowed = []
+        for dest in self._targets[entity.stage]:
+            cursor = _Cursor(entity, actor, dest, None, "", None, context)
             if all(
-                guard.rule in ("reason", "conversion") or not guard.violations(cursor)
+                guard.rule in ("reason", "conversion") or not cursor.violations(guard)
                 for guard in self._moves[(entity.stage, dest)]
-            )
-        )
+            ):
+                allowed.append(dest)
+        return tuple(allowed)
 
     def check(
         self,
@@ -686,27 +925,44 @@ class CompiledPipeline:
         *,
         reason: str | None = None,
         note: str = "",
+        context: Mapping[str, object] | None = None,
     ) -> tuple[Violation, ...]:
         """
         Return the rules a move would break (empty if it is allowed); change nothing.
 
-        Each violation lists the stages the actor may move the entity to instead.
+        The compiled machine decides, on a cursor of its own; callbacks are not run. Each
+        violation lists the stages the actor may move the entity to instead.
+
+        Args:
+            entity: The lead or deal.
+            to_stage: The destination stage's key.
+            actor: Who would move it.
+            reason: The reason key, for lost and junk stages.
+            note: The note, for reasons that need one.
+            context: What your conditions read (`MoveAttempt.context`).
 
         Raises:
-            ValidationError: If the entity is not of this pipeline, or the actor not an `Actor`.
+            ValidationError: If the entity is not of this pipeline, the actor not an `Actor`,
+                or one of your conditions raises or returns something else than it may.
         """
         self._entity_problem(entity)
-        return self._violations(entity, to_stage, actor, reason, note, converting=False)
+        self._actor_problem(actor)
+        found = _check_context(context)
+        return self._violations(_Cursor(entity, actor, to_stage, reason, note, None, found))
 
-    def allowed_moves(self, entity: Lead | Deal, actor: Actor) -> tuple[StageKey, ...]:
+    def allowed_moves(
+        self, entity: Lead | Deal, actor: Actor, *, context: Mapping[str, object] | None = None
+    ) -> tuple[StageKey, ...]:
         """
         Return the stages `actor` may move `entity` to now, in stage order.
 
         Moves to lost and junk stages are listed: they are allowed given a reason. Moves that
-        need fields the entity lacks, or roles the actor lacks, are not.
+        need fields the entity lacks, roles the actor lacks, or that one of your conditions
+        refuses (given `context`) are not.
         """
         self._entity_problem(entity)
-        return self._allowed(entity, actor)
+        self._actor_problem(actor)
+        return self._allowed(entity, actor, _check_context(context))
 
     def move(
         self,
@@ -719,9 +975,10 @@ class CompiledPipeline:
         reason: str | None = None,
         note: str = "",
         force: bool = False,
+        context: Mapping[str, object] | None = None,
     ) -> MoveResult[E]:
         """
-        Move an entity to a stage, if the rules allow it (or `force` overrides them).
+        Move an entity to a stage, if the machine allows it (or `force` overrides the rules).
 
         Args:
             entity: The lead or deal, as read from the store.
@@ -733,13 +990,17 @@ class CompiledPipeline:
             reason: The reason key, for lost and junk stages.
             note: A free-text note, required by reasons such as "other".
             force: Override every rule; the overridden violations are recorded in the event.
+                Callbacks run as for any move.
+            context: What your conditions and callbacks read (`MoveAttempt.context`).
 
         Returns:
-            The moved entity, its events and the tasks to create.
+            The moved entity, its events and the effects (tasks, messages) to carry out.
 
         Raises:
             MoveRefusedError: If a rule forbids the move and `force` is false; nothing changed.
-            ValidationError: If an argument is malformed (unknown stage with force, naive time).
+            ValidationError: If an argument is malformed (unknown stage with force, naive
+                time), or one of your conditions or callbacks raises or returns something else
+                than it may; nothing changed.
         """
         fast = None if force else self._fast.get((entity.stage, to_stage))
         if (
@@ -751,19 +1012,47 @@ class CompiledPipeline:
             and at.utcoffset() is not None
             and type(sequence) is int
             and sequence > 0
+            and type(note) is str
         ):
-            guards, make = fast
+            guards, changes = fast
             if not guards:
-                return make(entity, actor.id, at, sequence)
-            cursor = _Cursor(entity, actor, reason, note, converting=False)
-            for guard in guards:
-                if guard.violations(cursor):
-                    break  # the general path below explains the refusal
+                return self._fast_result(entity, changes, actor.id, at, sequence)
+            cursor = _Cursor(entity, actor, to_stage, reason, note, at, _check_context(context))
+            for number, guard in enumerate(guards):
+                broken = guard.violations(cursor)
+                if broken:  # the machine decides and explains, without asking again
+                    cursor.found = dict.fromkeys(guards[:number], ())
+                    cursor.found[guard] = broken
+                    break
             else:
-                return make(entity, actor.id, at, sequence)
+                return self._fast_result(entity, changes, actor.id, at, sequence)
+            return self._move(
+                entity, to_stage, actor, at, sequence, reason, note, force, cursor=cursor
+            )
         return self._move(
-            entity, to_stage, actor, at, sequence, reason, note, force, conversion=None
+            entity, to_stage, actor, at, sequence, reason, note, force, context=context
         )
+
+    def _fast_result(
+        self, entity: E, changes: Mapping[str, Any], actor: str, at: datetime, sequence: int
+    ) -> MoveResult[E]:
+        """The result of a fast-path move: what `_apply` builds for it, built directly."""
+        event = trusted(
+            StageChanged,
+            {
+                "entity": trusted(EntityRef, {"kind": self._entity_kind, "id": entity.id}),
+                "sequence": sequence,
+                "at": at,
+                "actor": actor,
+                "pipeline": self._key,
+                "from_stage": entity.stage,
+                "to_stage": changes["stage"],
+                "forced": False,
+                "overridden": (),
+            },
+        )
+        moved = replaced(entity, changes)
+        return trusted(MoveResult, {"entity": moved, "events": (event,), "effects": ()})
 
     def _move(  # noqa: PLR0917 - private; called with positional arguments for speed
         self,
@@ -776,20 +1065,34 @@ class CompiledPipeline:
         note: str,
         force: bool,
         *,
-        conversion: tuple[str, str] | None,
+        conversion: tuple[str, str] | None = None,
+        context: Mapping[str, object] | None = None,
+        cursor: _Cursor | None = None,
     ) -> MoveResult[E]:
-        """Move; `conversion` is ``(deal_id, contact_id)`` when a funnel converts a lead."""
+        """
+        Move through the machine.
+
+        `conversion` is ``(deal_id, contact_id)`` when a funnel converts a lead; `cursor`
+        carries what the fast path already asked, so your conditions run once.
+        """
         converting = conversion is not None
-        self._entity_problem(entity)
-        if type(at) is not datetime or at.utcoffset() is None:
-            _check_at(at)
-        if type(sequence) is not int or sequence < 1:
-            msg = f"move(sequence): expected a positive integer, got {describe(sequence)}"
-            raise ValidationError(msg, field="sequence", value=sequence, rule="range")
-        violations = self._violations(entity, to_stage, actor, reason, note, converting)
+        dest = self._stages.get(to_stage)
+        self._check_arguments(entity, actor, at, sequence, note, dest)
+        if cursor is None:
+            cursor = _Cursor(
+                entity,
+                actor,
+                to_stage,
+                reason,
+                note,
+                at,
+                _check_context(context),
+                converting=converting,
+            )
+        cursor.dry = False  # the machine runs the callbacks of the move it makes
+        violations = self._violations(cursor)
         if violations and not force:
             raise MoveRefusedError(entity.ref, to_stage, violations)
-        dest = self._stages.get(to_stage)
         if dest is None or to_stage == entity.stage:
             raise MoveRefusedError(entity.ref, to_stage, violations)
         if dest.kind in (StageKind.LOST, StageKind.JUNK) and (
@@ -804,18 +1107,48 @@ class CompiledPipeline:
             )
         if dest.kind is StageKind.WON and self._is_lead and not converting:
             raise MoveRefusedError(entity.ref, to_stage, violations)
+        if violations:  # forced: the machine makes the move without its rules
+            cursor.effects.clear()
+            cursor.stage = entity.stage
+            self._machine.events[_FORCE + to_stage].trigger(cursor)
+        return self._apply(
+            entity,
+            dest,
+            actor,
+            at,
+            sequence,
+            (reason, note),
+            (force, violations),
+            conversion,
+            cursor.effects,
+        )
+
+    def _check_arguments(  # noqa: PLR0917 - private
+        self,
+        entity: Lead | Deal,
+        actor: Actor,
+        at: datetime,
+        sequence: int,
+        note: str,
+        dest: Stage | None,
+    ) -> None:
+        """Refuse malformed arguments before any rule or code of yours runs."""
+        self._entity_problem(entity)
+        self._actor_problem(actor)
+        if type(at) is not datetime or at.utcoffset() is None:
+            _check_at(at)
+        if type(sequence) is not int or sequence < 1:
+            msg = f"move(sequence): expected a positive integer, got {describe(sequence)}"
+            raise ValidationError(msg, field="sequence", value=sequence, rule="range")
         if type(note) is not str:
             msg = f"move(note): expected a string, got {describe(note)}"
             raise ValidationError(msg, field="note", value=note, rule="type")
-        if dest.closed and at < entity.created_at:
+        if dest is not None and dest.closed and at < entity.created_at:
             msg = (
                 f"move(at): {entity.ref} would close at {at.isoformat()}, before it was created "
                 f"({entity.created_at.isoformat()}); pass the real time of the move"
             )
             raise ValidationError(msg, field="at", value=at, rule="closed_after_created")
-        return self._apply(
-            entity, dest, actor, at, sequence, (reason, note), force, violations, conversion
-        )
 
     def _apply(  # noqa: PLR0917
         self,
@@ -825,14 +1158,15 @@ class CompiledPipeline:
         at: datetime,
         sequence: int,
         why: tuple[str | None, str],
-        force: bool,
-        overridden: tuple[Violation, ...],
+        forced: tuple[bool, tuple[Violation, ...]],
         conversion: tuple[str, str] | None,
+        effects: Iterable[CreateTask | SetField | Message],
     ) -> MoveResult[E]:
         reason, note = why
+        force, overridden = forced
         changes: dict[str, Any] = {"stage": dest.key}
         move: dict[str, Any] = {
-            "entity": _trusted(EntityRef, {"kind": self._entity_kind, "id": entity.id}),
+            "entity": trusted(EntityRef, {"kind": self._entity_kind, "id": entity.id}),
             "sequence": sequence,
             "at": at,
             "actor": actor.id,
@@ -849,20 +1183,20 @@ class CompiledPipeline:
         if isinstance(entity, Deal):
             if dest.kind is StageKind.WON:
                 changes.update(status=DealStatus.WON, closed_at=at, lost_reason=None)
-                event = _trusted(DealWon, {**move, "amount": entity.amount})
+                event = trusted(DealWon, {**move, "amount": entity.amount})
             elif dest.kind is StageKind.LOST:
                 changes.update(
                     status=DealStatus.LOST, closed_at=at, lost_reason=reason, lost_note=note
                 )
-                event = _trusted(DealLost, {**move, "reason": reason, "note": note})
+                event = trusted(DealLost, {**move, "reason": reason, "note": note})
             else:
                 changes.update(
                     status=DealStatus.OPEN, closed_at=None, lost_reason=None, lost_note=""
                 )
-                event = _trusted(StageChanged, move)
+                event = trusted(StageChanged, move)
         elif dest.kind is StageKind.JUNK:
             changes.update(status=LeadStatus.JUNK, closed_at=at, junk_reason=reason, deal_id=None)
-            event = _trusted(LeadClosedAsJunk, {**move, "reason": reason, "note": note})
+            event = trusted(LeadClosedAsJunk, {**move, "reason": reason, "note": note})
         elif dest.kind is StageKind.WON and conversion is not None:
             deal_id, contact_id = conversion
             changes.update(
@@ -875,17 +1209,15 @@ class CompiledPipeline:
             event = LeadConverted(**move, deal_id=deal_id, contact_id=contact_id)
         else:
             changes.update(status=LeadStatus.OPEN, closed_at=None, junk_reason=None, deal_id=None)
-            event = _trusted(StageChanged, move)
+            event = trusted(StageChanged, move)
         events: list[Event] = [event]
-        effects: list[TaskToCreate] = []
-        if dest.on_enter:
-            fields, effects = _run_entry_actions(entity, dest, actor, at, events)
-            if fields is not entity.fields:
-                changes["fields"] = fields
+        fields, done = _applied_effects(entity, effects, actor, at, events)
+        if fields is not entity.fields:
+            changes["fields"] = fields
         # A conversion carries caller-given ids: that path validates everything again.
-        moved = attrs.evolve(entity, **changes) if conversion else _replaced(entity, changes)
-        result = {"entity": moved, "events": tuple(events), "effects": tuple(effects)}
-        return _trusted(MoveResult, result)
+        moved = attrs.evolve(entity, **changes) if conversion else replaced(entity, changes)
+        result = {"entity": moved, "events": tuple(events), "effects": tuple(done)}
+        return trusted(MoveResult, result)
 
     def move_many(
         self,
@@ -897,6 +1229,7 @@ class CompiledPipeline:
         reason: str | None = None,
         note: str = "",
         force: bool = False,
+        context: Mapping[str, object] | None = None,
     ) -> BulkMove[E]:
         """
         Move many entities to one stage, each under the same rules as a single `move`.
@@ -912,6 +1245,7 @@ class CompiledPipeline:
             reason: The reason key, for lost and junk stages.
             note: The note, for reasons that need one.
             force: Override the rules (audited per entity).
+            context: What your conditions and callbacks read.
 
         Returns:
             The moves made and the refusals, each refusal with its violations.
@@ -921,8 +1255,16 @@ class CompiledPipeline:
         for entity, sequence in entities:
             try:
                 moved.append(
-                    self._move(
-                        entity, to_stage, actor, at, sequence, reason, note, force, conversion=None
+                    self.move(
+                        entity,
+                        to_stage,
+                        actor,
+                        at,
+                        sequence=sequence,
+                        reason=reason,
+                        note=note,
+                        force=force,
+                        context=context,
                     )
                 )
             except MoveRefusedError as error:
@@ -984,22 +1326,17 @@ class CompiledPipeline:
         *,
         reason: str | None = None,
         note: str = "",
+        context: Mapping[str, object] | None = None,
     ) -> bool:
         """
-        Ask the compiled `transitions` machine itself whether a move is allowed.
+        Ask the compiled `transitions` machine whether a move is allowed, without the reasons.
 
-        This runs the machine's trigger on a throwaway cursor; it always agrees with `check`
-        (the property-testing kit verifies that) and exists so that tests can prove it.
+        `check` asks the same trigger and explains a refusal; this is the bare answer.
         """
         self._entity_problem(entity)
-        event = self._machine.events.get(_trigger(to_stage))
-        if event is None:  # an unknown stage, or one no move leads to
-            return False
-        cursor = _Cursor(entity, actor, reason, note, converting=False)
-        try:
-            return bool(event.trigger(cursor))
-        except MachineError:
-            return False
+        self._actor_problem(actor)
+        found = _check_context(context)
+        return self._decide(_Cursor(entity, actor, to_stage, reason, note, None, found))
 
     def __repr__(self) -> str:
         return f"<CompiledPipeline {self.pipeline.key!r}: {len(self._moves)} moves>"

@@ -10,12 +10,24 @@ move (`Pipeline.compile`).
 from __future__ import annotations
 
 import enum
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import attrs
 
-from funnelkit.model import CustomFieldSchema, FieldValue, PipelineKey, StageKey, TaskKind
+from funnelkit.model import (
+    Actor,
+    CustomFieldSchema,
+    Deal,
+    FieldValue,
+    Lead,
+    PipelineKey,
+    StageKey,
+    TaskKind,
+    Violation,
+)
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import describe, raise_for
 from funnelkit.model._fields import field_value_problem
@@ -28,9 +40,15 @@ if TYPE_CHECKING:
 __all__ = [
     "DEAL_FIELDS",
     "LEAD_FIELDS",
+    "Action",
+    "Callback",
+    "Condition",
     "CreateTask",
+    "Effect",
     "EntryAction",
     "ExtraMove",
+    "Message",
+    "MoveAttempt",
     "MovePolicy",
     "Pipeline",
     "PipelineKind",
@@ -38,6 +56,7 @@ __all__ = [
     "SetField",
     "Stage",
     "StageKind",
+    "Unless",
 ]
 
 DEAL_FIELDS = frozenset({"amount", "contact_id", "owner", "title"})
@@ -129,7 +148,103 @@ class SetField:
 
 
 EntryAction = CreateTask | SetField
-"""What a stage can do on entry."""
+"""What a stage can do on entry, written as data (a pipeline loaded with `from_data` has these)."""
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """
+    Effect: a message for the host app to send (funnelkit sends nothing itself).
+
+    Attributes:
+        to: Whom to: a role, a user id, ``"owner"``, ``"client"``: what your app understands.
+        text: What to say.
+    """
+
+    to: str = attrs.field(validator=check.identifier)
+    text: str = attrs.field(validator=check.nonblank)
+
+
+Effect: TypeAlias = CreateTask | SetField | Message
+"""What a callback may ask for: a task to create, a custom field to set, a message to send."""
+
+_NO_CONTEXT: Mapping[str, object] = MappingProxyType({})
+
+
+@attrs.frozen(kw_only=True)
+class MoveAttempt:
+    """
+    What a user condition or callback is told about the move being tried.
+
+    Attributes:
+        entity: The lead or deal, as it is before the move.
+        actor: Who moves it.
+        from_stage: The stage it is in.
+        to_stage: The stage it would go to.
+        reason: The reason given, for lost and junk stages.
+        note: The note given.
+        at: When the move is made; ``None`` when only asked about (`check`,
+            `allowed_moves`).
+        context: What the host app passed in (``context=`` of `move` and `check`): documents
+            on file, the calendar, anything your rules need that funnelkit does not hold.
+    """
+
+    entity: Lead | Deal
+    actor: Actor
+    from_stage: StageKey
+    to_stage: StageKey
+    reason: str | None = None
+    note: str = ""
+    at: datetime | None = None
+    context: Mapping[str, object] = _NO_CONTEXT
+
+
+Condition: TypeAlias = Callable[[MoveAttempt], "Violation | bool | None"]
+"""
+A rule of your own: refuses a move by returning a `Violation` (its rule and message are
+reported like funnelkit's own) or ``False`` (reported under the callable's name); lets it
+through with ``None`` or ``True``. It must not change anything: it may be called on a move
+that is then refused, or only asked about.
+"""
+
+Unless: TypeAlias = Callable[[MoveAttempt], bool]
+"""A rule of your own, the other way round: the move is refused while it returns ``True``."""
+
+Callback: TypeAlias = Callable[[MoveAttempt], "Iterable[Effect] | None"]
+"""
+Code run when a move is made (``before``, ``after``, ``on_enter``, ``on_exit``): returns the
+effects it asks for, as data, and does no I/O.
+"""
+
+Action: TypeAlias = CreateTask | SetField | Callback
+"""What a stage does on entry or exit: an entry action written as data, or a callback."""
+
+
+def _callables_problem(value: object) -> check.Problem:
+    if type(value) is not tuple:
+        return f"expected a tuple of callables, got {describe(value)}", "type"
+    for item in value:
+        if not callable(item) or isinstance(item, type):
+            return f"expected callables, got {describe(item)}", "type"
+    return None
+
+
+def _actions_problem(value: object) -> check.Problem:
+    if type(value) is not tuple:
+        return f"expected a tuple of actions, got {describe(value)}", "type"
+    for item in value:
+        if not isinstance(item, CreateTask | SetField) and (
+            not callable(item) or isinstance(item, type)
+        ):
+            return f"expected a CreateTask, a SetField or a callback, got {describe(item)}", "type"
+    return None
+
+
+_CODE = {"code": True}  # attrs metadata: a field holding code, never written as data
+
+
+def _code(problem: check.ProblemFn = _callables_problem) -> Any:
+    return attrs.field(default=(), validator=check.field(problem), metadata=_CODE)
 
 
 @attrs.frozen(kw_only=True)
@@ -167,7 +282,13 @@ class Stage:
         required_fields: Fields that must be filled to enter: custom fields of the pipeline's
             schema, or the entity's own (`DEAL_FIELDS`, `LEAD_FIELDS`).
         exit_roles: Roles allowed to move an entity out of the stage; empty means anyone.
-        on_enter: Actions run when an entity enters the stage.
+        on_enter: Actions run when an entity enters the stage: entry actions written as data
+            (`CreateTask`, `SetField`) or callbacks returning effects.
+        on_exit: Callbacks run when an entity leaves the stage.
+        conditions: Your own rules for entering the stage (`Condition`), checked after
+            funnelkit's; each may refuse the move.
+        unless: Your own rules the other way round (`Unless`): entering is refused while one
+            returns ``True``.
     """
 
     key: StageKey = attrs.field(validator=check.identifier)
@@ -192,13 +313,10 @@ class Stage:
     exit_roles: frozenset[str] = attrs.field(
         default=frozenset(), validator=check.frozenset_of(check.identifier_problem, "role names")
     )
-    on_enter: tuple[EntryAction, ...] = attrs.field(
-        default=(),
-        validator=check.tuple_of(
-            check.instance_problem((CreateTask, SetField), "a CreateTask or SetField"),
-            "entry actions",
-        ),
-    )
+    on_enter: tuple[Action, ...] = attrs.field(default=(), validator=check.field(_actions_problem))
+    on_exit: tuple[Callback, ...] = _code()
+    conditions: tuple[Condition, ...] = _code()
+    unless: tuple[Unless, ...] = _code()
 
     @probability.validator
     def _probability_fits_kind(self, attribute: attrs.Attribute[Any], value: int | None) -> None:
@@ -228,6 +346,13 @@ class ExtraMove:
         source: The stage moved from.
         dest: The stage moved to.
         roles: Roles allowed to make this move; empty means anyone.
+        conditions: Your own rules for this move (`Condition`).
+        unless: Your own rules the other way round (`Unless`).
+        before: Callbacks run when this move is made, before the stage changes.
+        after: Callbacks run when this move is made, after the stage has changed.
+
+    Declare an `ExtraMove` the policy allows anyway to give that move conditions or callbacks
+    of its own.
     """
 
     source: StageKey = attrs.field(validator=check.identifier)
@@ -235,6 +360,10 @@ class ExtraMove:
     roles: frozenset[str] = attrs.field(
         default=frozenset(), validator=check.frozenset_of(check.identifier_problem, "role names")
     )
+    conditions: tuple[Condition, ...] = _code()
+    unless: tuple[Unless, ...] = _code()
+    before: tuple[Callback, ...] = _code()
+    after: tuple[Callback, ...] = _code()
 
 
 @attrs.frozen(kw_only=True)
@@ -282,6 +411,8 @@ class Pipeline:
         extra_moves: Moves allowed besides those of the policy.
         reasons: Reasons for lost stages (deal pipelines) or junk stages (lead pipelines).
         fields: The custom fields entities of this pipeline carry; stages may require them.
+        before: Callbacks run on every move of the pipeline, before the stage changes.
+        after: Callbacks run on every move of the pipeline, after the stage has changed.
 
     Raises:
         ValidationError: If a key repeats, a rule names an unknown stage or field, the kinds do
@@ -314,6 +445,8 @@ class Pipeline:
         factory=CustomFieldSchema,
         validator=check.instance_of(CustomFieldSchema, "a CustomFieldSchema"),
     )
+    before: tuple[Callback, ...] = _code()
+    after: tuple[Callback, ...] = _code()
     _stage_index: dict[str, int] = attrs.field(init=False, repr=False, eq=False, hash=False)
     _compiled: list[Any] = attrs.field(init=False, factory=list, repr=False, eq=False, hash=False)
 

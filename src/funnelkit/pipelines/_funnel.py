@@ -29,10 +29,11 @@ from funnelkit.model import (
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import raise_for
 from funnelkit.pipelines._compiled import TaskToCreate
-from funnelkit.pipelines._definition import Pipeline, PipelineKind, StageKind
+from funnelkit.pipelines._definition import Message, Pipeline, PipelineKind, StageKind
 
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
 
@@ -49,14 +50,15 @@ class Conversion:
         deal: The new deal, version 0: add it to the store.
         contact: The new contact to add, if the lead had none and one was given; else ``None``.
         events: The lead's conversion event, the contact's creation, the deal's creation.
-        effects: Tasks to create, from the entry actions of the deal's first stage.
+        effects: What the lead's move to its won stage asks for: tasks to create and messages
+            to send, from that stage's entry actions and the callbacks of the move.
     """
 
     lead: Lead
     deal: Deal
     contact: Contact | None
     events: tuple[Event, ...]
-    effects: tuple[TaskToCreate, ...] = ()
+    effects: tuple[TaskToCreate | Message, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -160,6 +162,7 @@ class Funnel:
         amount: Money | None = None,
         stage: str | None = None,
         force: bool = False,
+        context: Mapping[str, object] | None = None,
     ) -> Conversion:
         """
         Convert a good lead into a deal, linking or creating its contact.
@@ -181,6 +184,7 @@ class Funnel:
             amount: The deal's expected amount, if known.
             stage: The won stage of the lead pipeline, if it has several.
             force: Override the lead pipeline's rules (recorded in the event).
+            context: What the lead pipeline's own conditions and callbacks read.
 
         Raises:
             MoveRefusedError: If the lead pipeline's rules refuse the move.
@@ -208,6 +212,7 @@ class Funnel:
             "",
             force,
             conversion=(deal_id, contact_id),
+            context=context,
         )
         events: list[Event] = list(moved.events)
         if contact is not None:
