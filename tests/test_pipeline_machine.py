@@ -24,6 +24,7 @@ from funnelkit.pipelines import (
 )
 from funnelkit.testing import strategies as fst
 from funnelkit.testing.contracts import T0, make_deal
+from funnelkit.testing.reference import reference_refusals
 
 
 MANAGER = fk.Actor(id="anna", roles=frozenset({"manager"}))
@@ -350,14 +351,49 @@ def _even_ids_refused(attempt: MoveAttempt) -> fk.Violation | None:
     return fk.Violation(rule="odd_ids_only", message="only deals with odd-length ids move here")
 
 
+def _closed_for_inventory(attempt: MoveAttempt) -> bool:
+    return attempt.context.get("inventory") is True
+
+
 @st.composite
 def _pipelines_with_conditions(draw: st.DrawFn) -> fk.Pipeline:
     pipeline = draw(fst.pipelines())
     stages = tuple(
-        attrs.evolve(stage, conditions=(_even_ids_refused,)) if draw(st.booleans()) else stage
+        attrs.evolve(
+            stage,
+            conditions=(_even_ids_refused,) if draw(st.booleans()) else (),
+            unless=(_closed_for_inventory,) if draw(st.booleans()) else (),
+        )
         for stage in pipeline.stages
     )
-    return attrs.evolve(pipeline, stages=stages)
+    moves = tuple(
+        attrs.evolve(move, conditions=(_even_ids_refused,)) if draw(st.booleans()) else move
+        for move in pipeline.extra_moves
+    )
+    return attrs.evolve(pipeline, stages=stages, extra_moves=moves)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_check_is_the_reference_verdict_and_move_follows_check(data):
+    """On generated pipelines with your conditions: check says what the definition says."""
+    pipeline = data.draw(_pipelines_with_conditions(), label="pipeline")
+    rules = pipeline.compile()
+    entity = data.draw(fst.pipeline_entities(pipeline), label="entity")
+    attempt = data.draw(fst.move_attempts(pipeline, forced=st.just(False)), label="attempt")
+    context = data.draw(st.sampled_from([{}, {"inventory": True}]), label="context")
+    asked = {"reason": attempt.reason, "note": attempt.note, "context": context}
+    found = rules.check(entity, attempt.to_stage, attempt.actor, **asked)
+    expected = reference_refusals(pipeline, entity, attempt.to_stage, attempt.actor, **asked)
+    assert sorted(expected) == sorted(violation.rule for violation in found)
+    at = entity.created_at + timedelta(days=1)
+    if found:
+        with pytest.raises(MoveRefusedError) as refused:
+            rules.move(entity, attempt.to_stage, attempt.actor, at, sequence=1, **asked)
+        assert found == refused.value.violations
+    else:
+        moved = rules.move(entity, attempt.to_stage, attempt.actor, at, sequence=1, **asked)
+        assert attempt.to_stage == moved.entity.stage
 
 
 @settings(max_examples=150, deadline=None)

@@ -5,7 +5,10 @@ Entities are placed in the pipeline's open stages; actors with random roles try 
 anywhere, with right, wrong or missing reasons, sometimes with ``force=True``; fields get
 filled in between. After every step the machine asserts that:
 
-- only declared moves succeed, and the compiled `transitions` machine agrees with `check`;
+- `check` refuses a move by exactly the rules the kit's own reference interpreter of the
+  definition names (`funnelkit.testing.reference`, which shares no code with the engine and
+  calls your conditions directly), and an unforced move succeeds exactly when it names none;
+- the compiled `transitions` machine's bare answer agrees with `check`;
 - a refused move changes nothing and its error carries exactly the violations `check` gave;
 - closed stages absorb: leaving one needs force;
 - the required fields of a stage hold on every unforced entry;
@@ -20,14 +23,21 @@ Run it on your own pipeline in one line::
 
     def test_my_pipeline_keeps_its_rules():
         check_pipeline(MY_PIPELINE)
+
+Give ``contexts=`` a strategy of the contexts your conditions read. By default a failure is
+reported as soon as it is found, without Hypothesis' shrinking (which can take minutes on a
+long run of steps); pass ``settings=`` with ``Phase.shrink`` for a minimal example.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
+from hypothesis import HealthCheck, Phase
+from hypothesis import settings as Settings  # noqa: N812 - the class
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -41,18 +51,28 @@ from hypothesis.stateful import (
 from funnelkit.exceptions import MoveRefusedError
 from funnelkit.model import Deal, Event, Lead, Money, MoveEvent, Violation
 from funnelkit.pipelines import DEAL_FIELDS, LEAD_FIELDS, Pipeline, PipelineKind, StageKind
-from funnelkit.pipelines._compiled import _filled  # the rule the guards apply
 from funnelkit.testing import strategies as fst
+from funnelkit.testing.reference import _holds, reference_refusals, reference_targets
 
 
 if TYPE_CHECKING:
-    from hypothesis import settings as Settings  # noqa: N812 - the class
+    from collections.abc import Mapping
 
     from funnelkit.pipelines import CompiledPipeline
 
 __all__ = ["PipelineMachine", "check_pipeline", "check_pipelines"]
 
 _START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=3)))
+_NO_CONTEXT: Mapping[str, object] = MappingProxyType({})
+
+
+def _default_settings() -> Settings:
+    """The active profile, reporting a failure as found (no shrinking) and without deadline."""
+    return Settings(
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
 
 
 class PipelineMachine(RuleBasedStateMachine):
@@ -64,6 +84,8 @@ class PipelineMachine(RuleBasedStateMachine):
 
     pipeline: ClassVar[Pipeline]
     """The pipeline under test."""
+    contexts: ClassVar[st.SearchStrategy[Mapping[str, object]]] = st.just(_NO_CONTEXT)
+    """The contexts moves are tried with (what your conditions read)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,6 +103,7 @@ class PipelineMachine(RuleBasedStateMachine):
         self._new_entities = fst.pipeline_entities(pipeline)
         self._attempts = fst.move_attempts(pipeline)
         self._values = {d.key: fst.field_value_for(d) for d in pipeline.fields.fields}
+        self._reasons = [reason.key for reason in pipeline.reasons]
 
     def _tick(self) -> datetime:
         self.clock += timedelta(minutes=7)
@@ -103,7 +126,16 @@ class PipelineMachine(RuleBasedStateMachine):
         entity = self.entities[index]
         own = DEAL_FIELDS if self.pipeline.kind is PipelineKind.DEAL else LEAD_FIELDS
         names = sorted({*self.pipeline.fields.keys, *own})
-        name = data.draw(st.sampled_from(names), label="field")
+        # Mostly a field a stage the entity may move to requires, so that such moves pass.
+        wanted = sorted(
+            {
+                name
+                for dest in reference_targets(self.pipeline, entity.stage)
+                for name in self.pipeline.stage(dest).required_fields
+            }
+        )
+        mostly: int = data.draw(st.integers(0, 3), label="a required field")
+        name = data.draw(st.sampled_from(wanted if wanted and mostly else names), label="field")
         if name in self.pipeline.fields:
             value = data.draw(self._values[name], label="value")
             entity = attrs.evolve(entity, fields=entity.fields.set(name, value))
@@ -121,12 +153,40 @@ class PipelineMachine(RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(self.entities) - 1), label="entity index")
         entity = self.entities[index]
         attempt = data.draw(self._attempts, label="attempt")
+        # Mostly a move the definition declares, so that its rules are put to work, and into
+        # a lost or junk stage mostly with one of the pipeline's reasons.
+        declared = reference_targets(self.pipeline, entity.stage)
+        mostly: int = data.draw(st.integers(0, 3), label="declared move")
+        if declared and mostly:
+            to_stage: str = data.draw(st.sampled_from(declared), label="declared stage")
+            attempt = attrs.evolve(attempt, to_stage=to_stage)
+            closing = self.pipeline.stage(to_stage).kind in (StageKind.LOST, StageKind.JUNK)
+            usually: int = data.draw(st.integers(0, 3), label="known reason")
+            if closing and self._reasons and usually:
+                known: str = data.draw(st.sampled_from(self._reasons), label="reason")
+                attempt = attrs.evolve(attempt, reason=known)
+        context = data.draw(self.contexts, label="context")
+        reason, note, to_stage, actor = (
+            attempt.reason,
+            attempt.note,
+            attempt.to_stage,
+            attempt.actor,
+        )
         violations = self.compiled.check(
-            entity, attempt.to_stage, attempt.actor, reason=attempt.reason, note=attempt.note
+            entity, to_stage, actor, reason=reason, note=note, context=context
+        )
+        expected = reference_refusals(
+            self.pipeline, entity, to_stage, actor, reason=reason, note=note, context=context
+        )
+        found = sorted(violation.rule for violation in violations)
+        assert found == sorted(expected), (
+            f"check() and the reference disagree on {entity.ref} {entity.stage!r} → "
+            f"{attempt.to_stage!r} by {sorted(attempt.actor.roles)}: check() refuses by "
+            f"{found}, the definition by {sorted(expected)}"
         )
         assert (not violations) == self.compiled.machine_allows(
-            entity, attempt.to_stage, attempt.actor, reason=attempt.reason, note=attempt.note
-        ), f"transitions and check() disagree: {entity.stage!r} → {attempt.to_stage!r}"
+            entity, to_stage, actor, reason=reason, note=note, context=context
+        ), f"transitions and check() disagree: {entity.stage!r} → {to_stage!r}"
         source = self.pipeline.stage(entity.stage)
         if source.closed:
             assert violations, f"{entity.ref} left the closed stage {source.key!r} unforced"
@@ -141,6 +201,7 @@ class PipelineMachine(RuleBasedStateMachine):
                 reason=attempt.reason,
                 note=attempt.note,
                 force=attempt.force,
+                context=context,
             )
         except MoveRefusedError as refused:
             assert violations or attempt.force, "a move check() allowed was refused"
@@ -167,7 +228,7 @@ class PipelineMachine(RuleBasedStateMachine):
         assert first.overridden == (violations if attempt.force else ())
         dest = self.pipeline.stage(attempt.to_stage)
         if not attempt.force:
-            missing = [name for name in dest.required_fields if not _filled(moved, name)]
+            missing = [name for name in dest.required_fields if not _holds(moved, name)]
             assert not missing, f"entered {dest.key!r} without {missing}"
         assert moved.status.value in _STATUSES[dest.kind]
         # Results are built without re-running validators: prove they would pass them.
@@ -209,32 +270,51 @@ class _GeneratedPipelineMachine(PipelineMachine):
 
 
 def check_pipelines(
-    pipelines: st.SearchStrategy[Pipeline], *, settings: Settings | None = None
+    pipelines: st.SearchStrategy[Pipeline],
+    *,
+    settings: Settings | None = None,
+    contexts: st.SearchStrategy[Mapping[str, object]] | None = None,
 ) -> None:
     """
     Like `check_pipeline`, on pipelines drawn from a strategy (e.g. `strategies.pipelines`).
 
     Raises:
-        AssertionError: With the minimal failing pipeline and steps, if a rule is broken.
+        AssertionError: With the failing pipeline and steps, if a rule is broken.
     """
     machine: type[_GeneratedPipelineMachine] = type(
-        "GeneratedPipelineMachine", (_GeneratedPipelineMachine,), {"strategy": pipelines}
+        "GeneratedPipelineMachine",
+        (_GeneratedPipelineMachine,),
+        {"strategy": pipelines, "contexts": st.just(_NO_CONTEXT) if contexts is None else contexts},
     )
-    run_state_machine_as_test(machine, settings=settings)
+    run_state_machine_as_test(
+        machine, settings=_default_settings() if settings is None else settings
+    )
 
 
-def check_pipeline(pipeline: Pipeline, *, settings: Settings | None = None) -> None:
+def check_pipeline(
+    pipeline: Pipeline,
+    *,
+    settings: Settings | None = None,
+    contexts: st.SearchStrategy[Mapping[str, object]] | None = None,
+) -> None:
     """
     Throw random moves at `pipeline`'s rules and check every property listed in this module.
 
     Args:
         pipeline: The pipeline to check.
-        settings: Hypothesis settings (the active profile by default).
+        settings: Hypothesis settings; by default the active profile without shrinking, so
+            that a failure is reported as soon as it is found.
+        contexts: The contexts to try moves with, for conditions that read one (an empty
+            context by default).
 
     Raises:
-        AssertionError: With Hypothesis' minimal failing sequence of steps, if a rule is broken.
+        AssertionError: With Hypothesis' failing sequence of steps, if a rule is broken.
     """
     machine: type[PipelineMachine] = type(
-        "PipelineMachine", (PipelineMachine,), {"pipeline": pipeline}
+        "PipelineMachine",
+        (PipelineMachine,),
+        {"pipeline": pipeline, "contexts": st.just(_NO_CONTEXT) if contexts is None else contexts},
     )
-    run_state_machine_as_test(machine, settings=settings)
+    run_state_machine_as_test(
+        machine, settings=_default_settings() if settings is None else settings
+    )

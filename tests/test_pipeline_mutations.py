@@ -1,0 +1,143 @@
+"""
+The property kit catches a broken engine: deliberate mutations of the rules, each caught.
+
+Each test breaks one rule of the engine (a role guard that lets anyone through, a policy that
+allows every skip and back move...) and runs `check_pipeline` on seed 002's roofing pipeline,
+with a condition of its own, at the kit's default settings: the kit must fail, and say so
+within 30 seconds. The kit's oracle is its reference interpreter of the definition, which
+shares no code with the engine, so none of these mutations reaches it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+import transitions.core
+from examples.seed_pipelines import ROOFING
+from hypothesis import strategies as st
+
+from funnelkit.pipelines import CompiledPipeline, MoveAttempt, _compiled
+from funnelkit.testing.pipelines import check_pipeline
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def estimate_on_file(attempt: MoveAttempt) -> bool:
+    """Seed 002: a deal enters СМЕТА ГОТОВА only once the host says its estimate exists."""
+    return attempt.context.get("estimate") is True
+
+
+PIPELINE = attrs.evolve(
+    ROOFING,
+    stages=tuple(
+        attrs.evolve(stage, conditions=(estimate_on_file,))
+        if stage.key == "СМЕТА ГОТОВА"
+        else stage
+        for stage in ROOFING.stages
+    ),
+)
+CONTEXTS = st.sampled_from([{}, {"estimate": True}])
+
+
+def _never(guard: _compiled.Guard) -> _compiled.Guard:
+    return _compiled.Guard(guard.name, guard.rule, lambda cursor: (), unless=guard.unless)
+
+
+def _role_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = _compiled._roles_guard
+    monkeypatch.setattr(_compiled, "_roles_guard", lambda *a: _never(original(*a)))
+
+
+def _policy_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_compiled, "_policy_allows", lambda *a: True)
+
+
+def _note_not_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = _compiled._reason_guard
+
+    def reason_guard(*args: Any) -> _compiled.Guard:
+        guard = original(*args)
+
+        def check(cursor: Any) -> tuple[Any, ...]:
+            return tuple(v for v in guard.violations(cursor) if v.rule != "reason_note")
+
+        return _compiled.Guard(guard.name, guard.rule, check)
+
+    monkeypatch.setattr(_compiled, "_reason_guard", reason_guard)
+
+
+def _required_field_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = _compiled._required_guard
+    monkeypatch.setattr(_compiled, "_required_guard", lambda *a: _never(original(*a)))
+
+
+def _closed_stage_leavable(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = _compiled._declared_moves
+
+    def declared(pipeline: Any) -> dict[tuple[str, str], list[_compiled.Guard]]:
+        moves = original(pipeline)
+        for source in (s for s in pipeline.stages if s.closed):
+            for dest in (d for d in pipeline.stages if d.key != source.key):
+                moves.setdefault((source.key, dest.key), [])
+        return moves
+
+    monkeypatch.setattr(_compiled, "_declared_moves", declared)
+
+
+def _fast_path_skips_guards(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = CompiledPipeline.__init__
+
+    def init(self: CompiledPipeline, pipeline: Any) -> None:
+        original(self, pipeline)
+        self._fast = {move: ((), changes) for move, (_, changes) in self._fast.items()}
+
+    monkeypatch.setattr(CompiledPipeline, "__init__", init)
+
+
+def _filled_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Looks at the entity's own attribute only, never at its custom fields.
+    monkeypatch.setattr(
+        _compiled, "_filled", lambda entity, name: getattr(entity, name, None) not in (None, "")
+    )
+
+
+def _user_condition_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_compiled, "_user_guards", lambda *a, **k: [])
+
+
+def _machine_conditions_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transitions.core.Condition, "check", lambda self, event_data: True)
+
+
+MUTATIONS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "role guard off": _role_guard_off,
+    "skip and back policy off": _policy_off,
+    "note of 'other' not required": _note_not_required,
+    "required field ignored": _required_field_ignored,
+    "closed stage leavable": _closed_stage_leavable,
+    "fast path skipping guards": _fast_path_skips_guards,
+    "the 'filled' notion wrong": _filled_wrong,
+    "your condition ignored": _user_condition_ignored,
+    "transitions' condition checks off": _machine_conditions_off,
+}
+
+
+def test_the_kit_passes_the_engine_as_it_is():
+    """Without a mutation, the same check passes: the failures below are the mutations'."""
+    check_pipeline(attrs.evolve(PIPELINE), contexts=CONTEXTS)
+
+
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+def test_the_kit_catches_a_broken_engine_within_30_seconds(mutation, monkeypatch):
+    """Each deliberate break of the engine fails the kit at its defaults, quickly."""
+    MUTATIONS[mutation](monkeypatch)
+    pipeline = attrs.evolve(PIPELINE)  # a fresh definition: compiled with the mutation
+    start = time.perf_counter()
+    with pytest.raises(AssertionError):
+        check_pipeline(pipeline, contexts=CONTEXTS)
+    assert time.perf_counter() - start < 30  # the limit the kit promises
