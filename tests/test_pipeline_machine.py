@@ -441,6 +441,14 @@ def test_the_fast_path_and_the_machine_path_agree(data):
         )
     )
     assert machine == fast
+    # Both paths build a plain move's result directly: it is what the general builder builds.
+    dest = pipeline.stage(attempt.to_stage) if attempt.to_stage in pipeline else None
+    if dest is not None and not dest.closed and dest.key != entity.stage:
+        general = rules._apply(
+            entity, dest, attempt.actor, at, 3, (None, ""), (False, ()), None, ()
+        )
+        direct = rules._fast_result(entity, rules._entering[dest.key], attempt.actor.id, at, 3)
+        assert general == direct
 
 
 def test_the_fast_path_asks_your_conditions_once():

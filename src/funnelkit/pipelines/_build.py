@@ -8,16 +8,19 @@ skips the validators that make `attrs.evolve` cost most of a move. The construct
 - `CompiledPipeline._apply` builds the result of a move the compiled machine made (the
   machine path: forced moves, closing moves, moves that run callbacks or entry actions);
 - `CompiledPipeline._fast_result` builds the result of an unforced move between open stages
-  whose transition runs no callback (the fast path, a table read off the machine);
+  whose transition runs no callback (the fast path, a table read off the machine), with
+  `stage_changed` below, a function written by hand;
 - both write through `trusted` and `replaced` below. The property test
   ``test_the_fast_path_and_the_machine_path_agree`` (``tests/test_pipeline_machine.py``) shows
   that the two paths give identical entities, events, effects and refusals, and the property
   kit re-validates every result it sees, so a mistake here cannot go unnoticed.
 
-The functions are straight-line code generated per class (and per set of changed fields), as
-attrs generates ``__init__``: one slot write per line, measured about twice as fast as a loop
-over the slots. Their source is registered with `linecache` under a file name that says what
-they build, so a traceback through them shows the line.
+`trusted` and `replaced` are straight-line code generated per class (and per set of changed
+fields), as attrs generates ``__init__``: one slot write per line, measured about twice as fast
+as a loop over the slots. Their source is registered with `linecache` under a file name that
+says what they build, so a traceback through them shows the line. `stage_changed` writes the
+few fields of an `EntityRef`, a `StageChanged` event and a `MoveResult` by hand; the module
+checks on import that those classes still have exactly the fields it writes.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from funnelkit.model import Deal, EntityKind, EntityRef, Lead, StageChanged
+
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 
-__all__ = ["replaced", "trusted"]
+__all__ = ["replaced", "stage_changed", "trusted"]
 
 T = TypeVar("T")
 
@@ -88,3 +93,73 @@ def replaced(instance: T, changes: Mapping[str, Any]) -> T:
         replace = _REPLACERS[key] = _compile("replace", lines, cls)
     moved: T = replace(instance, changes)
     return moved
+
+
+def _writers(cls: type[Any], names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot writers of `names`, which must be every field of `cls`, in order."""
+    found = tuple(_fields(cls))
+    if found != names:  # pragma: no cover - guards the hand-written function below
+        msg = f"{cls.__name__} has the fields {found}, but stage_changed writes {names}"
+        raise AssertionError(msg)
+    return tuple(getattr(cls, name).__set__ for name in names)
+
+
+def _result_writers() -> tuple[Callable[[Any, Any], None], ...]:
+    from funnelkit.pipelines._compiled import MoveResult  # noqa: PLC0415 - it imports this
+
+    return _writers(MoveResult, ("entity", "events", "effects"))
+
+
+_REF = _writers(EntityRef, ("kind", "id"))
+_EVENT = _writers(
+    StageChanged,
+    (
+        "entity",
+        "sequence",
+        "at",
+        "actor",
+        "pipeline",
+        "from_stage",
+        "to_stage",
+        "forced",
+        "overridden",
+    ),
+)
+_RESULT: list[tuple[Callable[[Any, Any], None], ...]] = []  # filled on first use (a cycle)
+_NEW = object.__new__
+
+
+def stage_changed(  # noqa: PLR0917 - the parts of the result, written in one go
+    entity: Lead | Deal,
+    kind: EntityKind,
+    pipeline: str,
+    changes: Mapping[str, Any],
+    actor: str,
+    at: Any,
+    sequence: int,
+    result_cls: type[Any],
+) -> Any:
+    """The `MoveResult` of an unforced move between open stages: entity, event, no effects."""
+    ref = _NEW(EntityRef)
+    write_kind, write_id = _REF
+    write_kind(ref, kind)
+    write_id(ref, entity.id)
+    event = _NEW(StageChanged)
+    w_entity, w_sequence, w_at, w_actor, w_pipeline, w_from, w_to, w_forced, w_overridden = _EVENT
+    w_entity(event, ref)
+    w_sequence(event, sequence)
+    w_at(event, at)
+    w_actor(event, actor)
+    w_pipeline(event, pipeline)
+    w_from(event, entity.stage)
+    w_to(event, changes["stage"])
+    w_forced(event, False)  # noqa: FBT003 - the value written
+    w_overridden(event, ())
+    if not _RESULT:
+        _RESULT.append(_result_writers())
+    w_moved, w_events, w_effects = _RESULT[0]
+    result = _NEW(result_cls)
+    w_moved(result, replaced(entity, changes))
+    w_events(result, (event,))
+    w_effects(result, ())
+    return result

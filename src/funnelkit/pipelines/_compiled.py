@@ -56,7 +56,7 @@ from funnelkit.model import (
     Violation,
 )
 from funnelkit.model._checks import aware_datetime_problem, describe
-from funnelkit.pipelines._build import replaced, trusted
+from funnelkit.pipelines._build import replaced, stage_changed, trusted
 from funnelkit.pipelines._definition import (
     _NO_CONTEXT,
     CreateTask,
@@ -768,11 +768,14 @@ class CompiledPipeline:
             else {"lost_reason": None, "lost_note": ""}
         )
         status = LeadStatus.OPEN if self._is_lead else DealStatus.OPEN
+        # What entering each open stage changes in an entity.
+        self._entering: dict[str, dict[str, Any]] = {
+            stage.key: {"stage": stage.key, "status": status, "closed_at": None, **reset}
+            for stage in pipeline.stages
+            if not stage.closed
+        }
         self._fast: dict[tuple[str, str], tuple[tuple[Guard, ...], dict[str, Any]]] = {
-            (source, dest): (
-                guards,
-                {"stage": dest, "status": status, "closed_at": None, **reset},
-            )
+            (source, dest): (guards, self._entering[dest])
             for (source, dest), guards in self._moves.items()
             if not self._stages[dest].closed and (source, dest) in plain
         }
@@ -1037,22 +1040,10 @@ class CompiledPipeline:
         self, entity: E, changes: Mapping[str, Any], actor: str, at: datetime, sequence: int
     ) -> MoveResult[E]:
         """The result of a fast-path move: what `_apply` builds for it, built directly."""
-        event = trusted(
-            StageChanged,
-            {
-                "entity": trusted(EntityRef, {"kind": self._entity_kind, "id": entity.id}),
-                "sequence": sequence,
-                "at": at,
-                "actor": actor,
-                "pipeline": self._key,
-                "from_stage": entity.stage,
-                "to_stage": changes["stage"],
-                "forced": False,
-                "overridden": (),
-            },
+        found: MoveResult[E] = stage_changed(
+            entity, self._entity_kind, self._key, changes, actor, at, sequence, MoveResult
         )
-        moved = replaced(entity, changes)
-        return trusted(MoveResult, {"entity": moved, "events": (event,), "effects": ()})
+        return found
 
     def _move(  # noqa: PLR0917 - private; called with positional arguments for speed
         self,
@@ -1111,6 +1102,8 @@ class CompiledPipeline:
             cursor.effects.clear()
             cursor.stage = entity.stage
             self._machine.events[_FORCE + to_stage].trigger(cursor)
+        elif not cursor.effects and not dest.closed:  # what `_apply` would build, directly
+            return self._fast_result(entity, self._entering[to_stage], actor.id, at, sequence)
         return self._apply(
             entity,
             dest,
