@@ -355,14 +355,20 @@ def _closed_for_inventory(attempt: MoveAttempt) -> bool:
     return attempt.context.get("inventory") is True
 
 
+def _announce(attempt: MoveAttempt) -> tuple[Message, ...]:
+    return (Message(to="owner", text=f"{attempt.entity.id} → {attempt.to_stage}"),)
+
+
 @st.composite
 def _pipelines_with_conditions(draw: st.DrawFn) -> fk.Pipeline:
+    """Generated pipelines with conditions, unless rules and callbacks of their own."""
     pipeline = draw(fst.pipelines())
     stages = tuple(
         attrs.evolve(
             stage,
             conditions=(_even_ids_refused,) if draw(st.booleans()) else (),
             unless=(_closed_for_inventory,) if draw(st.booleans()) else (),
+            on_enter=(*stage.on_enter, _announce) if draw(st.booleans()) else stage.on_enter,
         )
         for stage in pipeline.stages
     )
