@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -34,7 +35,8 @@ ESTIMATE = "СМЕТА ГОТОВА"
 
 def estimate_on_file(attempt: MoveAttempt) -> fk.Violation | None:
     """Seed 002: a deal enters СМЕТА ГОТОВА only once the estimate document exists."""
-    if f"смета:{attempt.entity.id}" in attempt.context.get("documents", ()):
+    documents = attempt.context.get("documents", ())
+    if isinstance(documents, tuple) and f"смета:{attempt.entity.id}" in documents:
         return None
     return fk.Violation(
         rule="estimate_document",
@@ -48,7 +50,7 @@ def is_holiday(attempt: MoveAttempt) -> bool:
     return isinstance(today, date) and today.weekday() >= 5  # Saturday or Sunday
 
 
-def with_stage(key: str, **changes: object) -> fk.Pipeline:
+def with_stage(key: str, **changes: Any) -> fk.Pipeline:
     """ROOFING with one stage changed."""
     stages = tuple(
         attrs.evolve(stage, **changes) if stage.key == key else stage for stage in ROOFING.stages
@@ -195,7 +197,7 @@ def test_an_unless_rule_must_answer_true_or_false():
 def test_conditions_must_be_callables():
     """A stage refuses conditions that are not callables when it is built."""
     with pytest.raises(fk.ValidationError, match="expected callables"):
-        attrs.evolve(ROOFING.stages[5], conditions=("estimate_on_file",))
+        attrs.evolve(ROOFING.stages[5], conditions=("estimate_on_file",))  # type: ignore[arg-type]
 
 
 # --- callbacks and effects -----------------------------------------------------------------------
@@ -278,7 +280,9 @@ def test_a_forced_move_runs_the_callbacks_too():
         sequence=2,
         force=True,
     )
-    assert (True, (greeting,)) == (moved.events[0].forced, moved.effects)
+    event = moved.events[0]
+    assert isinstance(event, fk.MoveEvent)
+    assert (True, (greeting,)) == (event.forced, moved.effects)
 
 
 @pytest.mark.parametrize(
