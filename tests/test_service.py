@@ -410,3 +410,39 @@ def test_children_linked_to_a_merged_contact_go_to_the_survivor():
     assert fk.EntityRef.contact("К-1") == task.subject
     with pytest.raises(fk.NotFoundError):
         crm.add_deal(attrs.evolve(deal, id="С-12", contact_id="К-404"), ANNA)
+
+
+def test_a_conversion_reads_the_context_and_its_messages_follow_the_commit():
+    """The lead pipeline's own condition reads the context; its callback's message is sent after."""
+
+    def met_in_person(attempt: fk.MoveAttempt) -> fk.Violation | None:
+        if attempt.context.get("met") is True:
+            return None
+        return fk.Violation(rule="not_met", message="meet the client before converting")
+
+    def thank(attempt: fk.MoveAttempt) -> tuple[fk.Message, ...]:
+        return (fk.Message(to="client", text="Спасибо, ждём вас на встрече"),)
+
+    leads = attrs.evolve(
+        LEADS,
+        stages=tuple(
+            attrs.evolve(stage, conditions=(met_in_person,), on_enter=(thank,))
+            if stage.kind is fk.StageKind.WON
+            else stage
+            for stage in LEADS.stages
+        ),
+    )
+    sent: list[tuple[fk.EntityRef, fk.Message]] = []
+    crm = service(
+        funnel=attrs.evolve(SEED_000, leads=leads),
+        intake=Intake(pipeline=leads, qualification=QualificationPolicy(rules=())),
+        on_message=lambda ref, message: sent.append((ref, message)),
+    )
+    taken = crm.take_in(request(), ANNA)
+    crm.move(taken.lead.ref, "Квалификация", ANNA)
+    with pytest.raises(fk.MoveRefusedError, match="meet the client"):
+        crm.convert(taken.lead.id, ANNA)
+    assert [] == sent
+    converted = crm.convert(taken.lead.id, ANNA, context={"met": True})
+    assert [(taken.lead.ref, fk.Message(to="client", text="Спасибо, ждём вас на встрече"))] == sent
+    assert converted.effects == (sent[0][1],)

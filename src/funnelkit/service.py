@@ -348,12 +348,15 @@ class Service:
         pipeline: str | None = None,
         title: str = "",
         amount: Money | None = None,
+        context: Mapping[str, object] | None = None,
     ) -> Conversion:
         """
         Convert a good lead into a deal in the funnel's first (or the named) deal pipeline.
 
         A lead without a contact gets one, made from its contact data; a lead's contact is
         claimed (`claim_contact`), so a merge planned before the conversion is refused.
+        `context` is what the lead pipeline's own conditions and callbacks read; the messages
+        they ask for go to `on_message` once the conversion is committed.
 
         Raises:
             NotFoundError: If there is no such lead.
@@ -378,6 +381,7 @@ class Service:
                 contact=contact,
                 title=title,
                 amount=amount,
+                context=context,
             )
             if done.contact is not None:
                 uow.contacts.add(done.contact)
@@ -387,7 +391,9 @@ class Service:
             self._effects(uow, done.effects, actor, at)
             return attrs.evolve(done, lead=saved, deal=deal)
 
-        return self._run(operation)
+        done = self._run(operation)
+        self._send(done.lead.ref, done.effects)
+        return done
 
     def open_next(self, deal_id: str, actor: Actor, *, pipeline: str | None = None) -> Deal:
         """
