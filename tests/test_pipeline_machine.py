@@ -383,14 +383,19 @@ def _pipelines_with_conditions(draw: st.DrawFn) -> fk.Pipeline:
     return attrs.evolve(pipeline, stages=stages, extra_moves=moves)
 
 
+def _drawn_move(data: st.DataObject) -> tuple[fk.Pipeline, Any, Any, Any]:
+    """A generated pipeline with code of its own, its compiled rules, an entity, an attempt."""
+    pipeline = data.draw(_pipelines_with_conditions(), label="pipeline")
+    entity = data.draw(fst.pipeline_entities(pipeline), label="entity")
+    attempt = data.draw(fst.move_attempts(pipeline, forced=st.just(False)), label="attempt")
+    return pipeline, pipeline.compile(), entity, attempt
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_check_is_the_reference_verdict_and_move_follows_check(data):
     """On generated pipelines with your conditions: check says what the definition says."""
-    pipeline = data.draw(_pipelines_with_conditions(), label="pipeline")
-    rules = pipeline.compile()
-    entity = data.draw(fst.pipeline_entities(pipeline), label="entity")
-    attempt = data.draw(fst.move_attempts(pipeline, forced=st.just(False)), label="attempt")
+    pipeline, rules, entity, attempt = _drawn_move(data)
     context = data.draw(st.sampled_from([{}, {"inventory": True}]), label="context")
     asked = {"reason": attempt.reason, "note": attempt.note, "context": context}
     found = rules.check(entity, attempt.to_stage, attempt.actor, **asked)
@@ -410,10 +415,7 @@ def test_check_is_the_reference_verdict_and_move_follows_check(data):
 @given(st.data())
 def test_the_fast_path_and_the_machine_path_agree(data):
     """For any pipeline and move, the fast path and the machine give the same result or refusal."""
-    pipeline = data.draw(_pipelines_with_conditions(), label="pipeline")
-    rules = pipeline.compile()
-    entity = data.draw(fst.pipeline_entities(pipeline), label="entity")
-    attempt = data.draw(fst.move_attempts(pipeline, forced=st.just(False)), label="attempt")
+    pipeline, rules, entity, attempt = _drawn_move(data)
     # Mostly a move the fast path takes, so that the two paths are compared where they differ.
     fast_targets = [dest for source, dest in rules._fast if source == entity.stage]
     if fast_targets and data.draw(st.integers(0, 3), label="fast?"):

@@ -342,9 +342,11 @@ def _structure_target_value(value: object, converter: cattrs.Converter) -> int |
 # --- attrs classes and events ------------------------------------------------------------------
 
 
-def _class_hook(cls: type, converter: cattrs.Converter) -> Callable[[object, type], Any]:
+def _class_hook(
+    cls: type, converter: cattrs.Converter, **overrides: Any
+) -> Callable[[object, type], Any]:
     generated: Callable[[Any, type], Any] = make_dict_structure_fn(
-        cls, converter, _cattrs_forbid_extra_keys=True
+        cls, converter, _cattrs_forbid_extra_keys=True, **overrides
     )
 
     def structure(value: object, _: type) -> Any:
@@ -365,18 +367,7 @@ def _code_fields(cls: type) -> tuple[str, ...]:
 def _code_structure_hook(cls: type, converter: cattrs.Converter) -> Callable[[object, type], Any]:
     """A definition from data: code cannot be data, so its code fields keep their defaults."""
     omitted: dict[str, Any] = {name: override(omit=True) for name in _code_fields(cls)}
-    generated: Callable[[Any, type], Any] = make_dict_structure_fn(
-        cls, converter, _cattrs_forbid_extra_keys=True, **omitted
-    )
-
-    def structure(value: object, _: type) -> Any:
-        if type(value) is not dict:
-            raise _DataError(
-                f"expected an object with the fields of {cls.__name__}, got {_short(value)}"
-            )
-        return generated(value, cls)
-
-    return structure
+    return _class_hook(cls, converter, **omitted)
 
 
 def _code_unstructure_hook(cls: type, converter: cattrs.Converter) -> Callable[[Any], Any]:

@@ -435,16 +435,12 @@ def _user_guard(
 
     def check(cursor: _Cursor) -> tuple[Violation, ...]:
         attempt = cursor.attempt()
-        try:
-            verdict = code(attempt)
-        except FunnelkitError:
-            raise
-        except Exception as error:
-            msg = (
-                f"{label}: {what} {name!r} raised {type(error).__name__}: {error}; a {what} "
-                "must not raise: return a Violation to refuse the move"
-            )
-            raise ValidationError(msg, field=where, value=code, rule="condition_error") from error
+        verdict = _run_user_code(
+            lambda: code(attempt),
+            (what, name, label, where),
+            "return a Violation to refuse the move",
+            "condition_error",
+        )
         moving = f"the move from {attempt.from_stage!r} to {attempt.to_stage!r}"
         if unless and type(verdict) is bool:
             refuse = verdict
@@ -462,6 +458,23 @@ def _user_guard(
         return (Violation(rule=_rule_name(name), message=message),)
 
     return Guard(f"unless {name}" if unless else name, "user", check, unless=unless)
+
+
+def _run_user_code(
+    call: Callable[[], T], who: tuple[str, str, str, str], instead: str, rule: str
+) -> T:
+    """Run your code; what it raises becomes a `ValidationError` naming it and where it is."""
+    what, name, label, where = who
+    try:
+        return call()
+    except FunnelkitError:
+        raise
+    except Exception as error:
+        msg = (
+            f"{label}: {what} {name!r} raised {type(error).__name__}: {error}; a {what} must "
+            f"not raise: {instead}"
+        )
+        raise ValidationError(msg, field=where, value=error, rule=rule) from error
 
 
 def _user_guards(
@@ -537,17 +550,17 @@ def _callback(
         cursor: _Cursor = event_data.model  # type: ignore[assignment]
         if cursor.dry:
             return
-        try:
+
+        def effects_of() -> tuple[Any, ...]:
             produced = code(cursor.attempt())
-            effects = () if produced is None else tuple(produced)
-        except FunnelkitError:
-            raise
-        except Exception as error:
-            msg = (
-                f"{label}: callback {name!r} raised {type(error).__name__}: {error}; a callback "
-                "must not raise: return the effects it asks for (CreateTask, SetField, Message)"
-            )
-            raise ValidationError(msg, field=where, value=code, rule="callback_error") from error
+            return () if produced is None else tuple(produced)
+
+        effects = _run_user_code(
+            effects_of,
+            ("callback", name, label, where),
+            "return the effects it asks for (CreateTask, SetField, Message)",
+            "callback_error",
+        )
         for effect in effects:
             _check_effect(effect, name, (where, label), pipeline)
         cursor.effects.extend(effects)
