@@ -6,7 +6,7 @@ definition and the documented semantics, with none of the engine's code: no comp
 no guards, no helper of ``funnelkit.pipelines``. The kit compares every move's outcome with
 it, so a rule the engine stops applying is caught even when the engine agrees with itself.
 
-The semantics it encodes (the page "Write your own pipeline" documents them):
+The semantics it encodes, as documented here and on the page "Write your own pipeline":
 
 1. A move to a stage the pipeline lacks breaks ``unknown_stage``; to the stage the entity is in,
    ``same_stage``; out of a closed (won, lost or junk) stage, ``closed_stage``.
