@@ -441,7 +441,6 @@ def _user_guard(
             "return a Violation to refuse the move",
             "condition_error",
         )
-        moving = f"the move from {attempt.from_stage!r} to {attempt.to_stage!r}"
         if unless and type(verdict) is bool:
             refuse = verdict
         elif not unless and (verdict is None or type(verdict) is bool):
@@ -454,6 +453,7 @@ def _user_guard(
             raise ValidationError(msg, field=where, value=verdict, rule="condition_result")
         if not refuse:
             return ()
+        moving = f"the move from {attempt.from_stage!r} to {attempt.to_stage!r}"
         message = f"{name} holds, which refuses {moving}" if unless else f"{name} refuses {moving}"
         return (Violation(rule=_rule_name(name), message=message),)
 
@@ -597,8 +597,11 @@ def _entry_action(action: CreateTask | SetField) -> Callable[..., None]:
         if not cursor.dry:
             cursor.effects.append(action)
 
-    what = f"create_task({action.title})" if isinstance(action, CreateTask) else "set_field"
-    run.__name__ = what if isinstance(action, CreateTask) else f"set_field({action.field})"
+    # The machine's markup names callbacks by __name__.
+    if isinstance(action, CreateTask):
+        run.__name__ = f"create_task({action.title})"
+    else:
+        run.__name__ = f"set_field({action.field})"
     return run
 
 
