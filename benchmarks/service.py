@@ -65,15 +65,15 @@ def run(store: fk.Store, count: int) -> tuple[float, float, float]:
     ]
     start = time.perf_counter()
     for lead in leads:
-        crm.take_in(lead, ANNA)
+        crm.take_in(lead, actor=ANNA)
     intake_rate = count / (time.perf_counter() - start)
-    deals = [crm.convert(lead.id, ANNA).deal for lead in leads]
+    deals = [crm.convert(lead.ref, actor=ANNA).deal for lead in leads]
     fields = {"product": "КРОВЛЯ", "client_type": "частник"}
     for deal in deals:
-        crm.update(deal.ref, ANNA, fields=fields)
+        crm.update(deal.ref, actor=ANNA, fields=fields)
     start = time.perf_counter()
     for deal in deals:
-        crm.move(deal.ref, "ОП ВЗЯЛ В РАБОТУ", ANNA)
+        crm.move(deal.ref, "ОП ВЗЯЛ В РАБОТУ", actor=ANNA)
     move_rate = count / (time.perf_counter() - start)
     with crm.store.unit_of_work() as uow:
         taken = uow.deals.list(stage="ОП ВЗЯЛ В РАБОТУ")

@@ -139,13 +139,15 @@ class Season:
                     emails=emails,
                     fields={"client_type": "частник"},
                 )
-                self.crm.add_contact(contact, importer)
+                self.crm.add_contact(contact, actor=importer)
 
     def clean_base(self) -> None:
         """Find the duplicates of the imported base and merge each group: plan, then apply."""
         for cluster in self.crm.find_duplicates().clusters:
-            plan = self.crm.plan_merge(sorted(cluster))  # a dry run a person could review
-            self.merges.append(self.crm.merge(plan, MANAGERS[0]))
+            plan = self.crm.plan_merge(
+                fk.EntityRef.contact(c) for c in sorted(cluster)
+            )  # a dry run a person could review
+            self.merges.append(self.crm.merge(plan, actor=MANAGERS[0]))
 
     def play(self) -> None:
         """Schedule the requests, then play every step in time order, with progress."""
@@ -221,7 +223,7 @@ class Season:
             message=message,
         )
         manager = MANAGERS[self.requests % len(MANAGERS)]
-        taken = self.crm.take_in(lead, manager)
+        taken = self.crm.take_in(lead, actor=manager)
         if taken.lead.status is fk.LeadStatus.OPEN:
             lead_id = taken.lead.id
             self.later(
@@ -232,9 +234,9 @@ class Season:
         """A manager calls back: most requests become deals, some were random visitors."""
         if self.chance(0.15):
             ref = fk.EntityRef.lead(lead_id)
-            self.crm.move(ref, "Случайный посетитель", manager, reason="random_visitor")
+            self.crm.move(ref, "Случайный посетитель", actor=manager, reason="random_visitor")
             return
-        deal = self.crm.convert(lead_id, manager).deal
+        deal = self.crm.convert(fk.EntityRef.lead(lead_id), actor=manager).deal
         self.later(
             timedelta(seconds=30), timedelta(minutes=10), lambda: self.take(deal.id, manager)
         )
@@ -246,11 +248,11 @@ class Season:
         ref = fk.EntityRef.deal(deal_id)
         product = "КРОВЛЯ" if self.chance(0.8) else "ФАСАД"
         client_type = "строитель" if self.chance(0.2) else "частник"
-        self.crm.update(ref, manager, fields={"product": product, "client_type": client_type})
-        self.crm.move(ref, "ОП ВЗЯЛ В РАБОТУ", manager)
+        self.crm.update(ref, actor=manager, fields={"product": product, "client_type": client_type})
+        self.crm.move(ref, "ОП ВЗЯЛ В РАБОТУ", actor=manager)
         call = self.crm.create_task(
             ref,
-            manager,
+            actor=manager,
             kind=fk.TaskKind.CALL,
             title="Выяснить этап стройки и сроки",
             assignee=manager.id,
@@ -267,12 +269,17 @@ class Season:
             self.lose(deal_id, manager, self.rng.choice(["no_answer", "postponed"]))
             return
         self.crm.complete_task(
-            call_id, "Строят коробку, покупают летом", manager, client_reached=True
+            fk.EntityRef.task(call_id),
+            "Строят коробку, покупают летом",
+            actor=manager,
+            client_reached=True,
         )
         self.crm.update(
-            ref, manager, fields={"construction_stage": "коробка", "buys_when": "летом"}
+            ref,
+            actor=manager,
+            fields={"construction_stage": "коробка", "buys_when": "летом"},
         )
-        self.crm.move(ref, "ГОРЯЧИЕ", manager)
+        self.crm.move(ref, "ГОРЯЧИЕ", actor=manager)
         if self.chance(0.05):
             return  # forgotten: it will outstay the stage's two weeks
         self.later(timedelta(days=1), timedelta(days=4), lambda: self.measure(deal_id, manager))
@@ -285,27 +292,29 @@ class Season:
         """Complete the deal's open tasks, though some are forgotten (and become overdue)."""
         for task in self._open_tasks(deal_id):
             if self.chance(0.95):
-                self.crm.complete_task(task.id, result, manager, client_reached=True)
+                self.crm.complete_task(task.ref, result, actor=manager, client_reached=True)
 
     def lose(self, deal_id: str, manager: fk.Actor, reason: str) -> None:
         """Close the deal as lost; its open tasks are cancelled, not left to go overdue."""
         for task in self._open_tasks(deal_id):
-            self.crm.cancel_task(task.id, "Сделка закрыта", manager)
-        self.crm.lose(deal_id, manager, reason)
+            self.crm.cancel_task(task.ref, "Сделка закрыта", actor=manager)
+        self.crm.lose(fk.EntityRef.deal(deal_id), reason, actor=manager)
 
     def measure(self, deal_id: str, manager: fk.Actor) -> None:
         """The plan of the roof is in: the engineer counts the volumes."""
         self._finish_tasks(deal_id, manager, "Получили план кровли")
-        self.crm.move(fk.EntityRef.deal(deal_id), "ОБЪЕМЫ У ТУРАЛА", manager)
+        self.crm.move(fk.EntityRef.deal(deal_id), "ОБЪЕМЫ У ТУРАЛА", actor=manager)
         self.later(timedelta(days=1), timedelta(days=3), lambda: self.propose(deal_id, manager))
 
     def propose(self, deal_id: str, manager: fk.Actor) -> None:
         """Турал prices the roof and moves the deal on: only he may."""
         ref = fk.EntityRef.deal(deal_id)
         amount = fk.Money.of(self.rng.randrange(250, 1_500) * 1000, "RUB")
-        self.crm.update(ref, ENGINEER, amount=amount)
-        self.crm.move(ref, "КП ГОТОВО", ENGINEER)
-        self.crm.add_document(deal_id, fk.DocumentKind.PROPOSAL, manager, amount=amount)
+        self.crm.update(ref, actor=ENGINEER, amount=amount)
+        self.crm.move(ref, "КП ГОТОВО", actor=ENGINEER)
+        self.crm.add_document(
+            fk.EntityRef.deal(deal_id), fk.DocumentKind.PROPOSAL, actor=manager, amount=amount
+        )
         if self.chance(0.3):
             self.later(timedelta(hours=4), timedelta(days=1), lambda: self.rework(deal_id, manager))
         self.later(timedelta(hours=12), timedelta(days=4), lambda: self.decide(deal_id, manager))
@@ -315,7 +324,12 @@ class Season:
         with self.crm.store.unit_of_work() as uow:
             deal = uow.deals.get(deal_id)
         if deal.is_open:
-            self.crm.add_document(deal_id, fk.DocumentKind.PROPOSAL, manager, amount=deal.amount)
+            self.crm.add_document(
+                fk.EntityRef.deal(deal_id),
+                fk.DocumentKind.PROPOSAL,
+                actor=manager,
+                amount=deal.amount,
+            )
 
     def decide(self, deal_id: str, manager: fk.Actor) -> None:
         """Pay on the proposal, ask for an estimate, or go elsewhere."""
@@ -326,8 +340,8 @@ class Season:
             self.win(deal_id, manager)
             return
         self._finish_tasks(deal_id, manager, "Клиент попросил смету")
-        self.crm.move(fk.EntityRef.deal(deal_id), "СМЕТА ГОТОВА", manager)
-        self.crm.add_document(deal_id, fk.DocumentKind.ESTIMATE, manager)
+        self.crm.move(fk.EntityRef.deal(deal_id), "СМЕТА ГОТОВА", actor=manager)
+        self.crm.add_document(fk.EntityRef.deal(deal_id), fk.DocumentKind.ESTIMATE, actor=manager)
         self.later(timedelta(days=2), timedelta(days=5), lambda: self.close(deal_id, manager))
 
     def close(self, deal_id: str, manager: fk.Actor) -> None:
@@ -344,12 +358,14 @@ class Season:
             amount = uow.deals.get(deal_id).amount
         assert amount is not None  # noqa: S101 - priced by Турал before any proposal
         half = fk.Money(amount=amount.amount / 2, currency=amount.currency)
-        self.crm.record_payment(deal_id, half, manager)
-        self.crm.win(deal_id, manager)
+        self.crm.record_payment(fk.EntityRef.deal(deal_id), half, actor=manager)
+        self.crm.win(fk.EntityRef.deal(deal_id), actor=manager)
         self.later(
             timedelta(days=7),
             timedelta(days=21),
-            lambda: self.crm.record_payment(deal_id, half, manager, kind=fk.PaymentKind.FINAL),
+            lambda: self.crm.record_payment(
+                fk.EntityRef.deal(deal_id), half, actor=manager, kind=fk.PaymentKind.FINAL
+            ),
         )
 
 

@@ -84,70 +84,76 @@ class Chain:
             contact_data=fk.ContactData(name="Клиент", phones=(f"+7921{number:07d}",)),
             message="Казино и ставки" if spam else "Хочу обсудить проект дома",
         )
-        taken = self.crm.take_in(lead, MANAGER)
+        taken = self.crm.take_in(lead, actor=MANAGER)
         if taken.lead.status is not fk.LeadStatus.OPEN:
             return
         self.wait(0.05)
         if self.chance(0.1):
-            self.crm.move(taken.lead.ref, "Случайный посетитель", MANAGER, reason="random_visitor")
+            self.crm.move(
+                taken.lead.ref, "Случайный посетитель", actor=MANAGER, reason="random_visitor"
+            )
             return
         amount = fk.Money.of(self.rng.randrange(300, 3_000) * 1000, "RUB")
-        self.crm.move(taken.lead.ref, "Квалификация", MANAGER)
+        self.crm.move(taken.lead.ref, "Квалификация", actor=MANAGER)
         if self.chance(0.1):  # knows what he wants: straight to the main sale
-            deal = self.crm.convert(lead.id, MANAGER, pipeline=MAIN_SALE.key, amount=amount).deal
+            deal = self.crm.convert(
+                lead.ref, actor=MANAGER, pipeline=MAIN_SALE.key, amount=amount
+            ).deal
             self.sell(deal.id)
             return
-        deal = self.crm.convert(lead.id, MANAGER, amount=amount).deal
+        deal = self.crm.convert(lead.ref, actor=MANAGER, amount=amount).deal
         self.meet(deal.id)
 
     def step(self, deal_id: str, *stages: str) -> None:
         """Move a deal through stages, some time apart."""
         for stage in stages:
             self.wait(2)
-            self.crm.move(fk.EntityRef.deal(deal_id), stage, MANAGER)
+            self.crm.move(fk.EntityRef.deal(deal_id), stage, actor=MANAGER)
 
     def meet(self, deal_id: str) -> None:
         """One or two meetings; most clients want a proposal afterwards."""
         for _ in range(2 if self.chance(0.3) else 1):
             task = self.crm.create_task(
                 fk.EntityRef.deal(deal_id),
-                MANAGER,
+                actor=MANAGER,
                 kind=fk.TaskKind.MEETING,
                 title="Встреча в офисе",
                 assignee=MANAGER.id,
                 due_at=self.clock.now() + timedelta(days=2),
             )
             self.wait(2)
-            self.crm.complete_task(task.id, "Обсудили проект", MANAGER, client_reached=True)
+            self.crm.complete_task(task.ref, "Обсудили проект", actor=MANAGER, client_reached=True)
         self.step(deal_id, "Встреча назначена")
         if self.chance(0.2):
-            self.crm.lose(deal_id, MANAGER, "not_interested")
+            self.crm.lose(fk.EntityRef.deal(deal_id), "not_interested", actor=MANAGER)
             return
-        self.crm.win(deal_id, MANAGER)
-        self.propose(self.crm.open_next(deal_id, MANAGER).id)
+        self.crm.win(fk.EntityRef.deal(deal_id), actor=MANAGER)
+        self.propose(self.crm.open_next(fk.EntityRef.deal(deal_id), actor=MANAGER).id)
 
     def propose(self, deal_id: str) -> None:
         """Proposal versions until one is agreed, or the client goes."""
-        self.crm.add_document(deal_id, fk.DocumentKind.PROPOSAL, MANAGER)
+        self.crm.add_document(fk.EntityRef.deal(deal_id), fk.DocumentKind.PROPOSAL, actor=MANAGER)
         self.step(deal_id, "КП отправлено")
         for _ in range(self.rng.randrange(3)):
             self.wait(3)
-            self.crm.add_document(deal_id, fk.DocumentKind.PROPOSAL, MANAGER)
+            self.crm.add_document(
+                fk.EntityRef.deal(deal_id), fk.DocumentKind.PROPOSAL, actor=MANAGER
+            )
         if self.chance(0.25):
-            self.crm.lose(deal_id, MANAGER, "expensive")
+            self.crm.lose(fk.EntityRef.deal(deal_id), "expensive", actor=MANAGER)
             return
-        self.crm.win(deal_id, MANAGER)
-        self.contract(self.crm.open_next(deal_id, MANAGER).id)
+        self.crm.win(fk.EntityRef.deal(deal_id), actor=MANAGER)
+        self.contract(self.crm.open_next(fk.EntityRef.deal(deal_id), actor=MANAGER).id)
 
     def contract(self, deal_id: str) -> None:
         """The contract is drafted, sent and (mostly) signed."""
-        self.crm.add_document(deal_id, fk.DocumentKind.CONTRACT, MANAGER)
+        self.crm.add_document(fk.EntityRef.deal(deal_id), fk.DocumentKind.CONTRACT, actor=MANAGER)
         self.step(deal_id, "Договор отправлен")
         if self.chance(0.1):
-            self.crm.lose(deal_id, MANAGER, "competitor")
+            self.crm.lose(fk.EntityRef.deal(deal_id), "competitor", actor=MANAGER)
             return
-        self.crm.win(deal_id, MANAGER)
-        self.sell(self.crm.open_next(deal_id, MANAGER).id)
+        self.crm.win(fk.EntityRef.deal(deal_id), actor=MANAGER)
+        self.sell(self.crm.open_next(fk.EntityRef.deal(deal_id), actor=MANAGER).id)
 
     def sell(self, deal_id: str) -> None:
         """The main sale: prepayment, production, checks, feedback, the final payment."""
@@ -156,14 +162,16 @@ class Chain:
         assert amount is not None  # noqa: S101 - every deal here is priced at conversion
         half = fk.Money(amount=amount.amount / 2, currency=amount.currency)
         self.step(deal_id, "Предоплата")
-        self.crm.record_payment(deal_id, half, MANAGER)
+        self.crm.record_payment(fk.EntityRef.deal(deal_id), half, actor=MANAGER)
         self.step(deal_id, "Производство", "Проверка качества", "Обратная связь")
         if self.chance(0.3):
             self.step(deal_id, "Устранение недочётов")
         self.step(deal_id, "Доплата")
         if self.chance(0.85):  # the rest are still waiting for the final payment
-            self.crm.record_payment(deal_id, half, MANAGER, kind=fk.PaymentKind.FINAL)
-            self.crm.win(deal_id, MANAGER)
+            self.crm.record_payment(
+                fk.EntityRef.deal(deal_id), half, actor=MANAGER, kind=fk.PaymentKind.FINAL
+            )
+            self.crm.win(fk.EntityRef.deal(deal_id), actor=MANAGER)
 
 
 def main() -> Chain:

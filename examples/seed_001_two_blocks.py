@@ -71,46 +71,48 @@ class Company:
                 owner=manager.id,
                 source=fk.LeadSource(channel=self.rng.choice(("site_form", "call", "chat"))),
             ),
-            manager,
+            actor=manager,
         )
         self.after(0.1, 3)  # the first handling
         if self.chance(NOT_TARGET):
             reason = self.rng.choice(("spam", "random_visitor", "contractor"))
-            self.crm.move(card.ref, "Нецелевой", manager, reason=reason)
+            self.crm.move(card.ref, "Нецелевой", actor=manager, reason=reason)
             return
         self.warm_up(card.ref, manager, interested=self.chance(INTERESTED))
 
     def warm_up(self, ref: fk.EntityRef, manager: fk.Actor, *, interested: bool) -> None:
         """Sort the client by temperature; silent and cold ones may warm up later."""
         stage = "Заинтересованные" if interested else self.rng.choice(("Молчуны", "Холодные"))
-        self.crm.move(ref, stage, manager)
+        self.crm.move(ref, stage, actor=manager)
         while stage != "Заинтересованные":
             self.after(24, 24 * 10)
             if self.chance(0.45):
-                self.crm.move(ref, "Не купил", manager, reason="other", note="не выходит на связь")
+                self.crm.move(
+                    ref, "Не купил", actor=manager, reason="other", note="не выходит на связь"
+                )
                 return
             stage = "Холодные" if stage == "Молчуны" else "Заинтересованные"
-            self.crm.move(ref, stage, manager)
+            self.crm.move(ref, stage, actor=manager)
         self.after(24, 24 * 7)
         if self.chance(0.25):
-            self.crm.move(ref, "Не купил", manager, reason="expensive")
+            self.crm.move(ref, "Не купил", actor=manager, reason="expensive")
             return
         self.sell(ref, manager)
 
     def sell(self, ref: fk.EntityRef, manager: fk.Actor) -> None:
         """A target action moves the card to the deal block; then meeting, proposal, contract."""
-        self.crm.move(ref, "Встреча", manager, note=self.rng.choice(TARGET_ACTIONS))
+        self.crm.move(ref, "Встреча", actor=manager, note=self.rng.choice(TARGET_ACTIONS))
         self.after(24, 24 * 5)
         area = self.rng.randrange(90, 250, 10)
-        self.crm.update(ref, manager, amount=fk.Money.of(str(area * 52_000), "RUB"))
-        self.crm.move(ref, "КП", manager)
+        self.crm.update(ref, actor=manager, amount=fk.Money.of(str(area * 52_000), "RUB"))
+        self.crm.move(ref, "КП", actor=manager)
         self.after(24 * 2, 24 * 14)
         if self.chance(0.3):
-            self.crm.move(ref, "Не купил", manager, reason="expensive")
+            self.crm.move(ref, "Не купил", actor=manager, reason="expensive")
             return
-        self.crm.move(ref, "Договор", manager)
+        self.crm.move(ref, "Договор", actor=manager)
         self.after(24, 24 * 10)
-        self.crm.move(ref, "Оплачено", manager, reason=None)
+        self.crm.move(ref, "Оплачено", actor=manager, reason=None)
 
     def chance(self, probability: float) -> bool:
         """Whether something that happens with `probability` happens this time."""

@@ -60,7 +60,7 @@ def seed(store: fk.Store) -> None:
     """Store the three copies of the client."""
     crm = service(store, "seed")
     for contact in COPIES:
-        crm.add_contact(contact, fk.Actor(id="import"))
+        crm.add_contact(contact, actor=fk.Actor(id="import"))
 
 
 def take_in(store: fk.Store, worker: str, count: int) -> dict[str, list[str]]:
@@ -81,9 +81,9 @@ def take_in(store: fk.Store, worker: str, count: int) -> dict[str, list[str]]:
             contact_data=fk.ContactData(name=rng.choice(NAMES), phones=phones, emails=emails),
             message="Нужна кровля",
         )
-        leads.append(crm.take_in(lead, actor).lead.id)
+        leads.append(crm.take_in(lead, actor=actor).lead.id)
         if n % 4 == 3:
-            deals.append(crm.convert(lead.id, actor).deal.id)
+            deals.append(crm.convert(lead.ref, actor=actor).deal.id)
     return {"leads": leads, "deals": deals}
 
 
@@ -98,7 +98,9 @@ def merge_until_one(store: fk.Store, seconds: float) -> dict[str, int]:
         if not clusters:
             break
         try:
-            crm.merge(crm.plan_merge(sorted(clusters[0])), actor)
+            crm.merge(
+                crm.plan_merge(fk.EntityRef.contact(c) for c in sorted(clusters[0])), actor=actor
+            )
             merges += 1
         except fk.ConflictError:
             conflicts += 1

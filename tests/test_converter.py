@@ -129,8 +129,8 @@ def test_every_problem_is_listed_with_its_path():
         "$.payments[0].amount.amount: expected a decimal string such as '125000.50', got 12.5",
         (
             "$: unknown key 'extra' for Deal; allowed keys: amount, closed_at, contact_id, "
-            "created_at, documents, fields, id, lead_id, lost_note, lost_reason, owner, payments, "
-            "pipeline, source, stage, status, title, version"
+            "created_at, documents, fields, follows, id, lead_id, lost_note, lost_reason, owner, "
+            "payments, pipeline, source, stage, status, title, version"
         ),
     ]
     assert expected == _problems(data, fk.Deal)

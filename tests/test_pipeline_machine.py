@@ -340,9 +340,9 @@ def test_the_service_hands_messages_over_once_the_move_is_committed():
         uow.deals.add(AT_PROPOSAL)
         uow.commit()
     with pytest.raises(MoveRefusedError):
-        service.move(AT_PROPOSAL.ref, ESTIMATE, MANAGER)
+        service.move(AT_PROPOSAL.ref, ESTIMATE, actor=MANAGER)
     assert [] == sent
-    service.move(AT_PROPOSAL.ref, ESTIMATE, MANAGER, context={"documents": ("смета:С-1",)})
+    service.move(AT_PROPOSAL.ref, ESTIMATE, actor=MANAGER, context={"documents": ("смета:С-1",)})
     assert [(AT_PROPOSAL.ref, greeting)] == sent
 
 

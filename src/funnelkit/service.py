@@ -25,7 +25,7 @@ import attrs
 import phonenumbers
 
 from funnelkit.analytics import Histories, histories
-from funnelkit.exceptions import ConflictError
+from funnelkit.exceptions import ConflictError, ValidationError
 from funnelkit.matching import (
     Intake,
     MatchPolicy,
@@ -46,6 +46,7 @@ from funnelkit.model import (
     ContactCreated,
     Deal,
     DealCreated,
+    DealStatus,
     Document,
     DocumentKind,
     DocumentVersionAdded,
@@ -56,6 +57,7 @@ from funnelkit.model import (
     FieldValue,
     IdFactory,
     Lead,
+    LeadStatus,
     Money,
     OwnerChanged,
     Payment,
@@ -63,20 +65,37 @@ from funnelkit.model import (
     PaymentReceived,
     Task,
     TaskKind,
+    TaskStatus,
 )
-from funnelkit.model._checks import raise_for
-from funnelkit.pipelines import Funnel, Message, Pipeline, StageKind
+from funnelkit.model._checks import describe, raise_for
+from funnelkit.pipelines import Funnel, Message, Pipeline, PipelineKind, StageKind
 from funnelkit.storage import InMemoryStore, Store
-from funnelkit.tasks import DEFAULT_MINUTES, Agenda, TaskPolicy, agendas_in
+from funnelkit.tasks import (
+    DEFAULT_MINUTES,
+    Agenda,
+    ContactCard,
+    TaskPolicy,
+    agendas_in,
+    contact_card,
+)
 
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from datetime import date, tzinfo
+    from typing import TypeAlias
 
     from funnelkit.matching import IntakeResult
-    from funnelkit.pipelines import Conversion, TaskToCreate
-    from funnelkit.storage import UnitOfWork
+    from funnelkit.pipelines import Conversion, NextDeal, TaskToCreate
+    from funnelkit.storage import (
+        ContactRepository,
+        DealRepository,
+        LeadRepository,
+        TaskRepository,
+        UnitOfWork,
+    )
+
+    _Reader: TypeAlias = LeadRepository | DealRepository | ContactRepository | TaskRepository
 
 
 __all__ = ["KEEP", "Service"]
@@ -140,27 +159,57 @@ def _closing_stage(pipeline: Pipeline, kind: StageKind) -> str:
     return found
 
 
+def _actor_of(actor: object) -> Actor:
+    if not isinstance(actor, Actor):
+        msg = f"actor: expected an Actor (who does it, with their roles), got {describe(actor)}"
+        raise ValidationError(msg, field="actor", value=actor, rule="type")
+    return actor
+
+
+def _ref_of(value: object, field: str, *kinds: EntityKind) -> EntityRef:
+    """The reference an operation is about, if it names an entity of one of `kinds`."""
+    if isinstance(value, EntityRef) and value.kind in kinds:
+        return value
+    wanted = " or ".join(kind.value for kind in kinds)
+    if isinstance(value, str):
+        hint = f"; pass EntityRef.{kinds[0].value}({value!r})"
+    elif isinstance(value, Lead | Deal | Contact | Task) and value.KIND in kinds:
+        hint = f"; pass its ref (EntityRef.{value.KIND.value}({value.id!r}))"
+    else:
+        hint = f"; pass EntityRef.{kinds[0].value}(<id>)"
+    msg = f"{field}: expected a reference to a {wanted}, got {describe(value)}{hint}"
+    raise ValidationError(msg, field=field, value=value, rule="entity_kind")
+
+
 @attrs.define(kw_only=True)
 class Service:
     """
     The operations of a CRM back end over one store, each in one unit of work.
 
+    One calling convention holds for every operation: what it is about comes first, as an
+    `EntityRef` (``EntityRef.deal("D-7")``, or ``deal.ref`` of a value you hold), then the
+    operation's own arguments, and the `actor` always by keyword. Reading needs no unit of
+    work either: `get`, `find`, `leads`, `deals`, `tasks`, `contacts`, `contact_card`,
+    `agendas`, `events` and `histories`.
+
     Attributes:
         clock: Where "now" comes from.
         ids: Where new ids come from.
-        funnel: The lead pipeline and the deal pipelines.
+        funnel: The lead pipeline (if any) and the deal pipelines.
         intake: How new requests are taken in (needed by `take_in`).
         store: The storage. By default an `InMemoryStore` indexing contacts with the keys the
             intake's match policy looks up (``intake.matching.contact_keys``). A store
             that says which keys it indexes (``store.live_keys``, as the bundled stores do)
             is checked against the intake's keys, so a known client is never missed because
             the two write a phone differently.
-        tasks: The task rules.
-        merges: How duplicate contacts are merged (`plan_merge`).
+        task_policy: The task rules.
+        merges: How duplicate contacts are merged (`plan_merge`). By default a `MergePolicy`
+            that keeps each phone and e-mail once by the intake's normaliser.
         retries: How many times an operation is read again and retried after a conflict.
-        on_message: Called with each `Message` a move's callbacks ask for, with the entity
-            it is about, once the move is committed (never for a move rolled back or retried):
-            hand it to your mailer or chat. Without it, messages are dropped.
+        on_message: Called with each `Message` a move's or a new deal's callbacks ask for,
+            with the entity it is about, once the operation is committed (never for one
+            rolled back or retried): hand it to your mailer or chat. Without it, messages are
+            dropped.
 
     Raises:
         ValidationError: If the store indexes contacts under other keys than the intake looks
@@ -177,8 +226,12 @@ class Service:
             takes_self=True,
         )
     )
-    tasks: TaskPolicy = attrs.field(factory=TaskPolicy)
-    merges: MergePolicy = attrs.field(factory=MergePolicy)
+    task_policy: TaskPolicy = attrs.field(factory=TaskPolicy)
+    merges: MergePolicy = attrs.field(
+        default=attrs.Factory(
+            lambda self: MergePolicy(normaliser=self._matching().normaliser), takes_self=True
+        )
+    )
     retries: int = 0
     on_message: Callable[[EntityRef, Message], None] | None = None
 
@@ -203,7 +256,7 @@ class Service:
                     raise
 
     def _pipeline(self, key: str) -> Pipeline:
-        pipelines = (self.funnel.leads, *self.funnel.deals)
+        pipelines = self.funnel.pipelines
         found = next((p for p in pipelines if p.key == key), None)
         if found is None:
             known = ", ".join(p.key for p in pipelines)
@@ -225,8 +278,8 @@ class Service:
         created = []
         for effect in effects:
             if isinstance(effect, Message):
-                continue  # sent once the move is committed: see `_send`
-            task, event = self.tasks.from_effect(
+                continue  # sent once the operation is committed: see `_send`
+            task, event = self.task_policy.from_effect(
                 effect, task_id=self.ids.new_id(EntityKind.TASK), actor=actor, at=at
             )
             created.append(uow.tasks.add(task))
@@ -234,7 +287,7 @@ class Service:
         return created
 
     def _send(self, ref: EntityRef, effects: tuple[TaskToCreate | Message, ...]) -> None:
-        """Hand the messages of a committed move to `on_message`."""
+        """Hand the messages of a committed operation to `on_message`."""
         if self.on_message is not None:
             for effect in effects:
                 if isinstance(effect, Message):
@@ -242,13 +295,15 @@ class Service:
 
     # --- leads and deals --------------------------------------------------------------------
 
-    def take_in(self, lead: Lead, actor: Actor) -> IntakeResult:
+    def take_in(self, lead: Lead, *, actor: Actor) -> IntakeResult:
         """
         Take in a new request: match and link its contact, mark repeats, qualify, place it.
 
         Raises:
-            ValidationError: If the service has no intake policy.
+            ValidationError: If the service has no intake policy, or the lead is not a new
+                request of the intake's pipeline.
         """
+        _actor_of(actor)
         intake = self.intake
         if intake is None:
             raise_for(
@@ -261,8 +316,8 @@ class Service:
         self,
         ref: EntityRef,
         to_stage: str,
-        actor: Actor,
         *,
+        actor: Actor,
         reason: str | None = None,
         note: str = "",
         force: bool = False,
@@ -281,7 +336,13 @@ class Service:
             ConflictError: If it was changed meanwhile (after the retries).
         """
         return self._move(
-            ref, to_stage, actor, reason=reason, note=note, force=force, context=context
+            _ref_of(ref, "ref", EntityKind.LEAD, EntityKind.DEAL),
+            to_stage,
+            _actor_of(actor),
+            reason=reason,
+            note=note,
+            force=force,
+            context=context,
         )
 
     def _move(
@@ -328,23 +389,58 @@ class Service:
             self._send(ref, effects)
         return saved
 
-    def win(self, deal_id: str, actor: Actor) -> Deal:
-        """Move a deal to its pipeline's won stage (the stage rules apply)."""
-        won = self._move(EntityRef.deal(deal_id), StageKind.WON, actor)
+    def win(
+        self, ref: EntityRef, *, actor: Actor, context: Mapping[str, object] | None = None
+    ) -> Deal:
+        """
+        Move a deal to its pipeline's won stage (the stage rules apply).
+
+        Raises:
+            NotFoundError: If there is no such deal.
+            MoveRefusedError: If a rule forbids it (a payment the won stage requires...).
+        """
+        won = self._move(
+            _ref_of(ref, "ref", EntityKind.DEAL),
+            StageKind.WON,
+            _actor_of(actor),
+            context=context,
+        )
         assert isinstance(won, Deal)  # noqa: S101 - a deal moves as a deal
         return won
 
-    def lose(self, deal_id: str, actor: Actor, reason: str, note: str = "") -> Deal:
-        """Move a deal to its pipeline's lost stage with a reason from the pipeline's list."""
-        lost = self._move(EntityRef.deal(deal_id), StageKind.LOST, actor, reason=reason, note=note)
+    def lose(
+        self,
+        ref: EntityRef,
+        reason: str,
+        *,
+        actor: Actor,
+        note: str = "",
+        context: Mapping[str, object] | None = None,
+    ) -> Deal:
+        """
+        Move a deal to its pipeline's lost stage with a reason from the pipeline's list.
+
+        Raises:
+            NotFoundError: If there is no such deal.
+            MoveRefusedError: If the reason is unknown, not allowed at the deal's stage, or
+                needs a note; nothing is written.
+        """
+        lost = self._move(
+            _ref_of(ref, "ref", EntityKind.DEAL),
+            StageKind.LOST,
+            _actor_of(actor),
+            reason=reason,
+            note=note,
+            context=context,
+        )
         assert isinstance(lost, Deal)  # noqa: S101
         return lost
 
     def convert(
         self,
-        lead_id: str,
-        actor: Actor,
+        ref: EntityRef,
         *,
+        actor: Actor,
         pipeline: str | None = None,
         title: str = "",
         amount: Money | None = None,
@@ -354,18 +450,23 @@ class Service:
         Convert a good lead into a deal in the funnel's first (or the named) deal pipeline.
 
         A lead without a contact gets one, made from its contact data; a lead's contact is
-        claimed (`claim_contact`), so a merge planned before the conversion is refused.
-        `context` is what the lead pipeline's own conditions and callbacks read; the messages
+        claimed (`claim_contact`), so a merge planned before the conversion is refused. The
+        deal's first stage's entry actions run on it: their tasks are created in the same
+        unit of work (`Conversion.deal_effects`). `context` is what the lead pipeline's
+        conditions and callbacks, and the deal's first stage's callbacks, read; the messages
         they ask for go to `on_message` once the conversion is committed.
 
         Raises:
             NotFoundError: If there is no such lead.
             MoveRefusedError: If the lead pipeline's rules refuse the conversion.
+            ValidationError: If the funnel has no lead pipeline, or the lead is not open.
         """
+        lead_ref = _ref_of(ref, "ref", EntityKind.LEAD)
+        _actor_of(actor)
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Conversion:
-            lead = uow.leads.get(lead_id)
+            lead = uow.leads.get(lead_ref.id)
             contact = None
             if lead.contact_id is None:
                 contact = contact_from_lead(lead, self.ids.new_id(EntityKind.CONTACT), at)
@@ -392,35 +493,60 @@ class Service:
             return attrs.evolve(done, lead=saved, deal=deal)
 
         done = self._run(operation)
-        self._send(done.lead.ref, done.effects)
+        self._send(done.lead.ref, done.lead_effects)
+        self._send(done.deal.ref, done.deal_effects)
         return done
 
-    def open_next(self, deal_id: str, actor: Actor, *, pipeline: str | None = None) -> Deal:
+    def open_next(
+        self,
+        ref: EntityRef,
+        *,
+        actor: Actor,
+        pipeline: str | None = None,
+        context: Mapping[str, object] | None = None,
+    ) -> Deal:
         """
         Open the deal that follows a won deal in a chained funnel (meeting → proposal → ...).
+
+        The new deal records the deal it follows (`Deal.follows`); its first stage's entry
+        actions run, and their tasks are created in the same unit of work.
 
         Raises:
             NotFoundError: If there is no such deal.
             ValidationError: If the deal is not won, or its pipeline ends the chain.
         """
+        deal_ref = _ref_of(ref, "ref", EntityKind.DEAL)
+        _actor_of(actor)
         at = self.clock.now()
+        sent: list[NextDeal] = []
 
         def operation(uow: UnitOfWork) -> Deal:
-            won = uow.deals.get(deal_id)
+            sent.clear()
+            won = uow.deals.get(deal_ref.id)
             following = self.funnel.open_next(
-                won, actor, at, deal_id=self.ids.new_id(EntityKind.DEAL), pipeline=pipeline
+                won,
+                actor,
+                at,
+                deal_id=self.ids.new_id(EntityKind.DEAL),
+                pipeline=pipeline,
+                context=context,
             )
             deal = uow.deals.add(following.deal)
             uow.events.append(list(following.events))
+            self._effects(uow, following.effects, actor, at)
+            sent.append(following)
             return deal
 
-        return self._run(operation)
+        deal = self._run(operation)
+        for following in sent:
+            self._send(deal.ref, following.effects)
+        return deal
 
     def update(
         self,
         ref: EntityRef,
-        actor: Actor,
         *,
+        actor: Actor,
         owner: str | _Keep | None = KEEP,
         amount: Money | _Keep | None = KEEP,
         fields: Mapping[str, FieldValue] | None = None,
@@ -436,16 +562,18 @@ class Service:
             ValidationError: If a value does not fit (a field the schema does not know, an
                 amount on a lead, a negative amount); nothing is written.
         """
+        entity_ref = _ref_of(ref, "ref", EntityKind.LEAD, EntityKind.DEAL)
+        _actor_of(actor)
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Lead | Deal:
-            entity = self._get(uow, ref)
+            entity = self._get(uow, entity_ref)
             changes, found = self._changes(entity, owner, amount, fields)
             if not found:
                 return entity
-            sequence = self._next(uow, ref)
+            sequence = self._next(uow, entity_ref)
             events = [
-                make(entity=ref, sequence=sequence + n, at=at, actor=actor.id, **values)
+                make(entity=entity_ref, sequence=sequence + n, at=at, actor=actor.id, **values)
                 for n, (make, values) in enumerate(found)
             ]
             saved = self._save(uow, attrs.evolve(entity, **changes))
@@ -493,8 +621,6 @@ class Service:
     def _get(uow: UnitOfWork, ref: EntityRef) -> Lead | Deal:
         if ref.kind is EntityKind.LEAD:
             return uow.leads.get(ref.id)
-        if ref.kind is not EntityKind.DEAL:
-            raise_for("ref", ref, "expected a lead or a deal", "entity_kind")
         return uow.deals.get(ref.id)
 
     def _save_deal(
@@ -516,10 +642,10 @@ class Service:
 
     def record_payment(
         self,
-        deal_id: str,
+        ref: EntityRef,
         amount: Money,
-        actor: Actor,
         *,
+        actor: Actor,
         kind: PaymentKind = PaymentKind.PREPAYMENT,
         note: str = "",
     ) -> Deal:
@@ -532,10 +658,12 @@ class Service:
             NotFoundError: If there is no such deal.
             ValidationError: If the currency differs from the deal's (nothing is written).
         """
+        deal_ref = _ref_of(ref, "ref", EntityKind.DEAL)
+        _actor_of(actor)
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Deal:
-            deal = uow.deals.get(deal_id)
+            deal = uow.deals.get(deal_ref.id)
             payment = Payment(
                 id=f"{deal.id}-P{len(deal.payments) + 1}",
                 amount=amount,
@@ -550,10 +678,10 @@ class Service:
 
     def add_document(
         self,
-        deal_id: str,
+        ref: EntityRef,
         kind: DocumentKind,
-        actor: Actor,
         *,
+        actor: Actor,
         amount: Money | None = None,
         reference: str = "",
         note: str = "",
@@ -564,10 +692,12 @@ class Service:
         Raises:
             NotFoundError: If there is no such deal.
         """
+        deal_ref = _ref_of(ref, "ref", EntityKind.DEAL)
+        _actor_of(actor)
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Deal:
-            deal = uow.deals.get(deal_id)
+            deal = uow.deals.get(deal_ref.id)
             version = 1 + sum(1 for d in deal.documents if d.kind is kind)
             document = Document(
                 kind=kind,
@@ -586,9 +716,9 @@ class Service:
 
     def create_task(
         self,
-        subject: EntityRef,
-        actor: Actor,
+        ref: EntityRef,
         *,
+        actor: Actor,
         kind: TaskKind,
         title: str,
         assignee: str,
@@ -597,23 +727,28 @@ class Service:
         """
         Create a task about a lead, deal or contact.
 
-        A task about a contact goes to the contact that survived, if it was merged, and
-        claims it (`claim_contact`).
+        What it is about must exist, and a contact must be live: a task about a contact
+        merged into another one is refused (file it under the survivor). The contact is
+        claimed (`claim_contact`), so a merge planned before the task is refused.
 
         Raises:
+            NotFoundError: If there is no such lead, deal or contact.
+            ConflictError: If the contact was merged into another one; nothing is written.
             ValidationError: If the task is malformed (a due time in the past when the task
                 rules forbid it, a blank assignee...).
         """
+        subject = _ref_of(ref, "ref", EntityKind.LEAD, EntityKind.DEAL, EntityKind.CONTACT)
+        _actor_of(actor)
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Task:
-            about = subject
-            given: object = subject  # anything else is refused by the task rules below
-            if isinstance(given, EntityRef) and given.kind is EntityKind.CONTACT:
-                about = claim_contact(uow, given.id).ref
-            task, event = self.tasks.create(
+            if subject.kind is EntityKind.CONTACT:
+                claim_contact(uow, subject.id, follow=False)
+            else:
+                self._get(uow, subject)
+            task, event = self.task_policy.create(
                 task_id=self.ids.new_id(EntityKind.TASK),
-                subject=about,
+                subject=subject,
                 kind=kind,
                 title=title,
                 assignee=assignee,
@@ -628,7 +763,7 @@ class Service:
         return self._run(operation)
 
     def complete_task(
-        self, task_id: str, result: str, actor: Actor, *, client_reached: bool | None = None
+        self, ref: EntityRef, result: str, *, actor: Actor, client_reached: bool | None = None
     ) -> Task:
         """
         Complete a task with its written result.
@@ -638,11 +773,13 @@ class Service:
             ValidationError: If the result is blank, the client was not reached where the rules
                 require it, or the task is already closed (nothing is written).
         """
+        task_ref = _ref_of(ref, "ref", EntityKind.TASK)
+        _actor_of(actor)
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Task:
-            task = uow.tasks.get(task_id)
-            done, event = self.tasks.complete(
+            task = uow.tasks.get(task_ref.id)
+            done, event = self.task_policy.complete(
                 task,
                 result,
                 actor,
@@ -656,7 +793,7 @@ class Service:
 
         return self._run(operation)
 
-    def cancel_task(self, task_id: str, reason: str, actor: Actor) -> Task:
+    def cancel_task(self, ref: EntityRef, reason: str, *, actor: Actor) -> Task:
         """
         Cancel a task, with the reason.
 
@@ -664,11 +801,13 @@ class Service:
             NotFoundError: If there is no such task.
             ValidationError: If the reason is blank or the task is already closed.
         """
+        task_ref = _ref_of(ref, "ref", EntityKind.TASK)
+        _actor_of(actor)
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Task:
-            task = uow.tasks.get(task_id)
-            cancelled, event = self.tasks.cancel(
+            task = uow.tasks.get(task_ref.id)
+            cancelled, event = self.task_policy.cancel(
                 task, reason, actor, at, sequence=self._next(uow, task.ref)
             )
             saved = uow.tasks.save(cancelled)
@@ -679,40 +818,80 @@ class Service:
 
     # --- records added by hand -------------------------------------------------------------
 
-    def add_deal(self, deal: Deal, actor: Actor) -> Deal:
-        """
-        Open a deal by hand, without a lead (a repeat sale, a pipeline holding leads and deals).
+    def _check_new_deal(self, deal: object) -> Deal:
+        """Refuse a deal that cannot be opened as given, before anything is read."""
+        if not isinstance(deal, Deal):
+            msg = f"deal: expected a Deal, got {describe(deal)}"
+            raise ValidationError(msg, field="deal", value=deal, rule="type")
+        pipeline = self._pipeline(deal.pipeline)
+        if pipeline.kind is not PipelineKind.DEAL:
+            raise_for(
+                "deal.pipeline",
+                deal.pipeline,
+                f"{pipeline.key!r} is the funnel's lead pipeline; open the deal in a deal pipeline",
+                "pipeline_kind",
+            )
+        first = pipeline.first_stage
+        if deal.stage != first.key:
+            message = f"a new deal starts at {first.key!r}; move it from there"
+            raise_for("deal.stage", deal.stage, message, "first_stage")
+        if deal.status is not DealStatus.OPEN:
+            raise_for(
+                "deal.status",
+                deal.status,
+                f"{deal.ref} is {deal.status.value}, but its stage {first.key!r} is an open "
+                "stage; add it open and win or lose it by a move, so the event log says so",
+                "status",
+            )
+        return deal
 
-        The deal's contact is claimed (`claim_contact`): a deal for a contact merged into
-        another one goes to the survivor, and a merge planned before it is refused.
+    def add_deal(
+        self, deal: Deal, *, actor: Actor, context: Mapping[str, object] | None = None
+    ) -> Deal:
+        """
+        Open a deal by hand, without a conversion (a repeat sale, a deals-only funnel).
+
+        Everything the deal refers to must exist: its contact (live: a contact merged into
+        another one is refused, so the deal is not filed under someone else by surprise), its
+        lead and the deal it follows. The contact is claimed (`claim_contact`), so a merge
+        planned before the deal is refused. The first stage's entry actions run on it, and
+        their tasks are created in the same unit of work.
 
         Raises:
-            ValidationError: If its pipeline is not one of the funnel's, its stage is not the
-                pipeline's first stage, or its ``version`` is not 0.
-            NotFoundError: If its contact does not exist.
-            ConflictError: If the id is taken.
+            ValidationError: If its pipeline is not one of the funnel's deal pipelines, its
+                stage is not the pipeline's first stage, it is not open, or its ``version`` is
+                not 0.
+            NotFoundError: If its contact, lead or followed deal does not exist.
+            ConflictError: If the id is taken, or its contact was merged into another one.
         """
-        pipeline = self._pipeline(deal.pipeline)
-        if deal.stage != pipeline.first_stage.key:
-            message = f"a new deal starts at {pipeline.first_stage.key!r}; move it from there"
-            raise_for("stage", deal.stage, message, "first_stage")
+        new = self._check_new_deal(deal)
+        _actor_of(actor)
         at = self.clock.now()
+        compiled = self._pipeline(new.pipeline).compile()
+        sent: list[tuple[TaskToCreate | Message, ...]] = []
 
         def operation(uow: UnitOfWork) -> Deal:
-            new = deal
-            if deal.contact_id is not None:
-                contact = claim_contact(uow, deal.contact_id)
-                if contact.id != deal.contact_id:
-                    new = attrs.evolve(deal, contact_id=contact.id)
-            stored = uow.deals.add(new)
-            uow.events.append(
-                [DealCreated(entity=stored.ref, sequence=1, at=at, actor=actor.id, deal=stored)]
-            )
+            sent.clear()
+            if new.contact_id is not None:
+                claim_contact(uow, new.contact_id, follow=False)
+            if new.lead_id is not None:
+                uow.leads.get(new.lead_id)
+            if new.follows is not None:
+                uow.deals.get(new.follows)
+            entered = compiled.enter(new, actor, at, sequence=2, context=context)
+            stored = uow.deals.add(entered.entity)
+            created = DealCreated(entity=stored.ref, sequence=1, at=at, actor=actor.id, deal=new)
+            uow.events.append([created, *entered.events])
+            self._effects(uow, entered.effects, actor, at)
+            sent.append(entered.effects)
             return stored
 
-        return self._run(operation)
+        stored = self._run(operation)
+        for effects in sent:
+            self._send(stored.ref, effects)
+        return stored
 
-    def add_contact(self, contact: Contact, actor: Actor) -> Contact:
+    def add_contact(self, contact: Contact, *, actor: Actor) -> Contact:
         """
         Record a new contact (an import, a client met in person), with its event.
 
@@ -720,6 +899,7 @@ class Service:
             ConflictError: If the id is taken.
             ValidationError: If the contact's ``version`` is not 0.
         """
+        _actor_of(actor)
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Contact:
@@ -747,10 +927,9 @@ class Service:
         Returns the explained pairs and the clusters of contacts that are the same client;
         review them, then `plan_merge` a cluster.
         """
-        contacts = self._read(lambda uow: uow.contacts.list())
-        return self._matching().match(c for c in contacts if c.merged_into is None)
+        return self._matching().match(self.contacts())
 
-    def plan_merge(self, contact_ids: Iterable[str], *, merge_id: str | None = None) -> MergePlan:
+    def plan_merge(self, refs: Iterable[EntityRef], *, merge_id: str | None = None) -> MergePlan:
         """
         Plan the merge of these contacts with the service's `MergePolicy`: a dry run to review.
 
@@ -762,7 +941,11 @@ class Service:
             NotFoundError: If a contact does not exist.
             ValidationError: If fewer than two contacts are given, or one was merged already.
         """
-        ids = list(contact_ids)
+        given: object = refs
+        if isinstance(given, EntityRef | str):
+            msg = "refs: expected the contacts to merge, e.g. [EntityRef.contact('C-3'), ...]"
+            raise ValidationError(msg, field="refs", value=given, rule="type")
+        ids = [_ref_of(ref, "refs", EntityKind.CONTACT).id for ref in refs]
 
         def query(uow: UnitOfWork) -> MergePlan:
             contacts = [uow.contacts.get(contact_id) for contact_id in ids]
@@ -779,7 +962,7 @@ class Service:
 
         return self._read(query)
 
-    def merge(self, plan: MergePlan, actor: Actor) -> UndoRecord:
+    def merge(self, plan: MergePlan, *, actor: Actor) -> UndoRecord:
         """
         Apply a reviewed merge plan in one unit of work; keep the record to undo it.
 
@@ -789,16 +972,18 @@ class Service:
         Raises:
             ConflictError: If anything in the plan changed meanwhile; nothing is written.
         """
+        _actor_of(actor)
         at = self.clock.now()
         return self._run(lambda uow: apply_merge(plan, uow, actor, at), retry=False)
 
-    def undo_merge(self, record: UndoRecord, actor: Actor) -> None:
+    def undo_merge(self, record: UndoRecord, *, actor: Actor) -> None:
         """
         Undo a merge exactly, in one unit of work.
 
         Raises:
             ConflictError: If an entity the merge wrote changed since; nothing is written.
         """
+        _actor_of(actor)
         at = self.clock.now()
         self._run(lambda uow: undo_merge(record, uow, actor, at), retry=False)
 
@@ -808,15 +993,125 @@ class Service:
         with self.store.unit_of_work() as uow:
             return query(uow)
 
+    def get(self, ref: EntityRef) -> Lead | Deal | Contact | Task:
+        """
+        Read a lead, deal, contact or task as stored now.
+
+        Raises:
+            NotFoundError: If there is none with that reference.
+        """
+        wanted = _ref_of(ref, "ref", *EntityKind)
+        return self._read(lambda uow: self._repository(uow, wanted.kind).get(wanted.id))
+
+    def find(self, ref: EntityRef) -> Lead | Deal | Contact | Task | None:
+        """Read a lead, deal, contact or task as stored now, or ``None`` if there is none."""
+        wanted = _ref_of(ref, "ref", *EntityKind)
+        return self._read(lambda uow: self._repository(uow, wanted.kind).find(wanted.id))
+
+    @staticmethod
+    def _repository(uow: UnitOfWork, kind: EntityKind) -> _Reader:
+        found: dict[EntityKind, _Reader] = {
+            EntityKind.LEAD: uow.leads,
+            EntityKind.DEAL: uow.deals,
+            EntityKind.CONTACT: uow.contacts,
+            EntityKind.TASK: uow.tasks,
+        }
+        return found[kind]
+
+    def leads(
+        self,
+        *,
+        pipeline: str | None = None,
+        stage: str | None = None,
+        status: LeadStatus | None = None,
+        owner: str | None = None,
+        contact: EntityRef | None = None,
+    ) -> list[Lead]:
+        """The leads matching every filter given (``None`` means "any"), in the order added."""
+        contact_id = None if contact is None else _ref_of(contact, "contact", EntityKind.CONTACT).id
+        return self._read(
+            lambda uow: uow.leads.list(
+                pipeline=pipeline, stage=stage, status=status, owner=owner, contact_id=contact_id
+            )
+        )
+
+    def deals(
+        self,
+        *,
+        pipeline: str | None = None,
+        stage: str | None = None,
+        status: DealStatus | None = None,
+        owner: str | None = None,
+        contact: EntityRef | None = None,
+    ) -> list[Deal]:
+        """
+        The deals matching every filter given (``None`` means "any"), in the order added.
+
+        ``deals(owner="ольга", status=DealStatus.OPEN)`` is a manager's open deals;
+        ``deals(pipeline="roofing", stage="ОБЪЕМЫ")`` a stage's column.
+        """
+        contact_id = None if contact is None else _ref_of(contact, "contact", EntityKind.CONTACT).id
+        return self._read(
+            lambda uow: uow.deals.list(
+                pipeline=pipeline, stage=stage, status=status, owner=owner, contact_id=contact_id
+            )
+        )
+
+    def tasks(
+        self,
+        *,
+        assignee: str | None = None,
+        status: TaskStatus | None = None,
+        subject: EntityRef | None = None,
+        due_before: datetime | None = None,
+    ) -> list[Task]:
+        """The tasks matching every filter given (``None`` means "any"), in the order added."""
+        about = None if subject is None else _ref_of(subject, "subject", *EntityKind)
+        return self._read(
+            lambda uow: uow.tasks.list(
+                assignee=assignee, status=status, subject=about, due_before=due_before
+            )
+        )
+
+    def contacts(self, *, merged: bool = False) -> list[Contact]:
+        """The live contacts, in the order added (with ``merged=True``, the merged ones too)."""
+        found = self._read(lambda uow: uow.contacts.list())
+        return found if merged else [c for c in found if c.merged_into is None]
+
+    def contact_card(self, ref: EntityRef) -> ContactCard:
+        """
+        A client's card (seed 002): their deals, newest first, and the open tasks on them.
+
+        A contact merged into another one shows the survivor's card.
+
+        Raises:
+            NotFoundError: If there is no such contact.
+        """
+        wanted = _ref_of(ref, "ref", EntityKind.CONTACT)
+
+        def query(uow: UnitOfWork) -> ContactCard:
+            contact = uow.contacts.get(wanted.id)
+            while contact.merged_into is not None:
+                contact = uow.contacts.get(contact.merged_into)
+            deals = uow.deals.list(contact_id=contact.id)
+            subjects = [contact.ref, *(deal.ref for deal in deals)]
+            tasks = [
+                task
+                for subject in subjects
+                for task in uow.tasks.list(subject=subject, status=TaskStatus.OPEN)
+            ]
+            return contact_card(contact, deals, tasks)
+
+        return self._read(query)
+
     def agendas(
         self, day: date, zone: tzinfo, *, minutes: Mapping[TaskKind, int] = DEFAULT_MINUTES
     ) -> dict[str, Agenda]:
         """Every manager's agenda for a day, as of now."""
-        pipelines = [self.funnel.leads, *self.funnel.deals]
         now = self.clock.now()
         return self._read(
             lambda uow: agendas_in(
-                uow, day, zone=zone, as_of=now, pipelines=pipelines, minutes=minutes
+                uow, day, zone=zone, as_of=now, pipelines=self.funnel.pipelines, minutes=minutes
             )
         )
 

@@ -1,10 +1,10 @@
 """
 The intake flow: a new request becomes a linked, qualified and placed lead, in one unit of work.
 
-normalise → find the contact ("who is this?") and link it, or create one → mark a repeat
-request → qualify → place the lead (its pipeline's first stage, or a junk stage with the
-reason) → events. Everything is written through the storage ports of one unit of work, which
-the caller commits, so a failure leaves nothing half-written.
+normalise → qualify → find the contact ("who is this?") and link it, or create one (not for
+junk, by default) → mark a repeat request → place the lead (its pipeline's first stage, or a
+junk stage with the reason) → events. Everything is written through the storage ports of one
+unit of work, which the caller commits, so a failure leaves nothing half-written.
 
 A request never breeds a duplicate contact: a sure match links the lead, a match in the review
 band links it too (marked for a person to confirm) or holds it unlinked, and only a request
@@ -111,6 +111,10 @@ class Intake:
             stage, with the verdict recorded, for a person to close.
         create_contacts: Create a contact for a lead nobody matches (when it has a valid
             phone or e-mail).
+        contacts_for_junk: Create contacts for requests qualified as junk too. Off by
+            default, as seed 000 has it: a spam bot or a contractor offering his services is
+            not a client, and would only clutter the base and the duplicate search. A junk
+            request that matches a known contact is still linked to it.
         on_review: What to do when the best match is in the review band: link the lead to
             it for a person to confirm (the default), or hold the lead unlinked. Either
             way no contact is created for it. A held lead belongs to no contact, so the
@@ -136,6 +140,7 @@ class Intake:
         factory=dict, validator=check.field(_junk_stages_problem)
     )
     create_contacts: bool = attrs.field(default=True, validator=check.boolean)
+    contacts_for_junk: bool = attrs.field(default=False, validator=check.boolean)
     on_review: OnReview = attrs.field(default=OnReview.LINK, validator=check.is_enum(OnReview))
 
     def __attrs_post_init__(self) -> None:
@@ -186,6 +191,10 @@ class Intake:
         same = [m for m in matches if m.band is Band.SAME]
         review = tuple(m for m in matches if m.band is Band.REVIEW)
         near = tuple(m for m in matches if m.band is Band.DIFFERENT)
+        context = QualificationContext(
+            normaliser=self.matching.normaliser, open_leads=self._open_leads_like(lead, uow)
+        )
+        qualification = self.qualification.qualify(lead, context)
         contact_id: str | None = None
         if same:
             contact_id = claim_contact(uow, same[0].right).id
@@ -196,6 +205,7 @@ class Intake:
             contact_id is None
             and not review
             and self.create_contacts
+            and (self.contacts_for_junk or qualification.verdict is not Verdict.JUNK)
             and self.matching.normaliser.keys(lead)
         ):
             contact = contact_from_lead(lead, ids.new_id(EntityKind.CONTACT), at)
@@ -228,10 +238,6 @@ class Intake:
                 review=not same and not created,
             )
             events.append(linked)
-        context = QualificationContext(
-            normaliser=self.matching.normaliser, open_leads=self._open_leads_like(lead, uow)
-        )
-        qualification = self.qualification.qualify(lead, context)
         sequence = sum(1 for e in events if e.entity == lead.ref) + 1
         events.append(qualification.event(lead, actor, at, sequence=sequence))
         reason = qualification.junk_reason
@@ -291,10 +297,10 @@ class Intake:
         The open leads that may share a phone or e-mail with `lead` (for `OpenDuplicate`).
 
         Every lead with a valid phone or e-mail is linked to a contact holding it when
-        `create_contacts` is on (except leads held for review), so the leads of the contacts
-        found under the lead's keys, at most `MatchPolicy.max_holders` a key, are all there is
-        to look at: the look-up grows neither with the base nor with a shared phone. Without
-        contact creation, every open lead of the pipeline is read.
+        `create_contacts` is on (except leads held for review and junk left unlinked), so the
+        leads of the contacts found under the lead's keys, at most `MatchPolicy.max_holders` a
+        key, are all there is to look at: the look-up grows neither with the base nor with a
+        shared phone. Without contact creation, every open lead of the pipeline is read.
         """
         if not self.create_contacts:
             return tuple(uow.leads.list(pipeline=self.pipeline.key, status=LeadStatus.OPEN))

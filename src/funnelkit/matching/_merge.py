@@ -12,12 +12,13 @@ keeps every phone, e-mail and name by default.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from funnelkit.exceptions import ConflictError, ValidationError
+from funnelkit.matching._normalise import Normaliser
 from funnelkit.model import (
     Contact,
     ContactsMerged,
@@ -132,6 +133,11 @@ class MergePolicy:
         birth_date: Rule for the birth date.
         fields: Rules for custom fields by key; others use `default_field`.
         default_field: Rule for custom fields not in `fields`.
+        normaliser: How phones and e-mails are compared: the merged contact keeps each
+            phone and e-mail once, by its normalised key (``8 (921) 123-45-67`` and
+            ``+7 921 1234567`` are one phone), in the spelling met first (the survivor's);
+            the other spellings stay in the history, in the merged contacts' snapshots. Give
+            it the intake's normaliser (`Service` does).
 
     Raises:
         ValidationError: If `union` is given for the company name, the address or the birth
@@ -159,6 +165,9 @@ class MergePolicy:
     )
     default_field: FieldMerge = attrs.field(
         default=FieldMerge.FIRST_NON_EMPTY, validator=check.is_enum(FieldMerge)
+    )
+    normaliser: Normaliser = attrs.field(
+        factory=Normaliser, validator=check.instance_of(Normaliser, "a Normaliser")
     )
 
     def __attrs_post_init__(self) -> None:
@@ -206,10 +215,11 @@ class MergePolicy:
         ordered = sorted(group, key=lambda c: self._preference(c, won))
         survivor, others = ordered[0], ordered[1:]
         by_age = sorted(group, key=lambda c: (c.created_at, c.id))
+        normaliser = self.normaliser
         decisions = [
             self._decide("names", self.names, survivor, by_age),
-            self._decide("phones", self.phones, survivor, by_age),
-            self._decide("emails", self.emails, survivor, by_age),
+            self._once(self._decide("phones", self.phones, survivor, by_age), normaliser.phone),
+            self._once(self._decide("emails", self.emails, survivor, by_age), normaliser.email),
             self._decide("company", self.company, survivor, by_age),
             self._decide("address", self.address, survivor, by_age),
             self._decide("birth_date", self.birth_date, survivor, by_age),
@@ -261,6 +271,20 @@ class MergePolicy:
             decisions=tuple(decisions),
             children=tuple(moved),
         )
+
+    @staticmethod
+    def _once(decision: FieldDecision, key: Callable[[str], str]) -> FieldDecision:
+        """Keep each phone or e-mail of a decided list once, by its key, first spelling first."""
+        if not isinstance(decision.value, tuple):
+            return decision
+        kept: dict[str | tuple[str], str] = {}
+        for raw in decision.value:
+            try:
+                found: str | tuple[str] = key(raw)
+            except ValidationError:  # not a phone or e-mail the normaliser reads: as written
+                found = (raw,)
+            kept.setdefault(found, raw)
+        return attrs.evolve(decision, value=tuple(kept.values()))
 
     def _preference(self, contact: Contact, won: set[str | None]) -> tuple[Any, ...]:
         key: list[Any] = []
@@ -464,7 +488,7 @@ def _link_events(
     )
 
 
-def claim_contact(uow: UnitOfWork, contact_id: str) -> Contact:
+def claim_contact(uow: UnitOfWork, contact_id: str, *, follow: bool = True) -> Contact:
     """
     Read the live contact a new lead, deal or task is about to be linked to, and claim it.
 
@@ -480,14 +504,29 @@ def claim_contact(uow: UnitOfWork, contact_id: str) -> Contact:
     The intake, `Service.convert`, `Service.add_deal` and `Service.create_task` claim the
     contact of every child they link; do the same when you link children yourself.
 
+    Args:
+        uow: The unit of work the link is written in.
+        contact_id: The contact to link to.
+        follow: Follow a merged contact to its survivor (the intake and conversions, whose
+            contact was found or re-pointed by funnelkit). With ``False``, a merged contact is
+            refused instead: a record a person asked for by id (`Service.add_deal`,
+            `Service.create_task`) is never silently filed under another contact.
+
     Returns:
         The claimed contact (the survivor, if `contact_id` was merged), as saved in `uow`.
 
     Raises:
         NotFoundError: If there is no such contact (or its survivor is gone).
+        ConflictError: If `follow` is false and the contact was merged into another one.
         ValidationError: If the merges of `contact_id` form a loop.
     """
     contact = uow.contacts.get(contact_id)
+    if not follow and contact.merged_into is not None:
+        msg = (
+            f"contact {contact_id!r} was merged into {contact.merged_into!r}; "
+            f"link the record to {contact.merged_into!r}"
+        )
+        raise ConflictError(msg, entity=contact.ref, expected=None, actual=contact.version)
     seen = {contact.id}
     while contact.merged_into is not None:
         contact = uow.contacts.get(contact.merged_into)

@@ -300,7 +300,11 @@ class Deal:
         contact_id: The client.
         owner: The responsible manager.
         amount: The budget, from the proposal or estimate; ``None`` until known.
-        lead_id: The lead the deal was converted from, if any.
+        lead_id: The lead the deal was converted from, if any (a deal that follows another
+            in a chained funnel keeps the lead of the first one).
+        follows: The won deal this one continues in a chained funnel (a proposal deal opened
+            when its meeting deal was won), if any: `Funnel.open_next` sets it. The lead and
+            the deals that follow from it are one customer journey for the analytics.
         source: Where the client came from (the lead's source on conversion), if known.
         status: Open, won or lost.
         lost_reason: Why it was lost (required for lost deals, absent otherwise).
@@ -325,6 +329,7 @@ class Deal:
         default=None, validator=check.instance_of(Money, "Money", optional=True)
     )
     lead_id: LeadId | None = attrs.field(default=None, validator=check.optional_identifier)
+    follows: DealId | None = attrs.field(default=None, validator=check.optional_identifier)
     source: LeadSource | None = attrs.field(
         default=None, validator=check.instance_of(LeadSource, "a LeadSource", optional=True)
     )
@@ -350,6 +355,14 @@ class Deal:
                 self.amount,
                 f"a deal amount must not be negative, got {self.amount}",
                 "non_negative",
+            )
+        if self.follows is not None and self.follows == self.id:
+            _invariant(
+                self,
+                "follows",
+                self.follows,
+                "a deal cannot follow itself; name the won deal it continues",
+                "follows",
             )
         is_lost = self.status is DealStatus.LOST
         if is_lost != (self.lost_reason is not None):

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 from transitions import MachineError
+from transitions.core import EventData
 from transitions.extensions.markup import MarkupMachine
 
 from funnelkit.exceptions import FunnelkitError, MoveRefusedError, ValidationError
@@ -68,10 +69,6 @@ from funnelkit.pipelines._definition import (
     Stage,
     StageKind,
 )
-
-
-if TYPE_CHECKING:
-    from transitions.core import EventData
 
 
 __all__ = [
@@ -622,14 +619,20 @@ def _stage_callbacks(pipeline: Pipeline, index: int, stage: Stage) -> dict[str, 
     }
 
 
-def _applied_effects(
+def _applied_effects(  # noqa: PLR0917 - private
     entity: Lead | Deal,
     effects: Iterable[CreateTask | SetField | Message],
     actor: Actor,
     at: datetime,
     events: list[Event],
+    sequence: int,
 ) -> tuple[FieldValues, list[TaskToCreate | Message]]:
-    """Carry out what the machine's callbacks asked for: set fields (with events), plan tasks."""
+    """
+    Carry out what the machine's callbacks asked for: set fields (with events), plan tasks.
+
+    The `FieldChanged` events are appended to `events`, numbered on from `sequence` (the
+    sequence of the first event in `events`).
+    """
     fields = entity.fields
     done: list[TaskToCreate | Message] = []
     for effect in effects:
@@ -640,7 +643,7 @@ def _applied_effects(
                 events.append(
                     FieldChanged(
                         entity=entity.ref,
-                        sequence=events[0].sequence + len(events),
+                        sequence=sequence + len(events),
                         at=at,
                         actor=actor.id,
                         field=effect.field,
@@ -1220,7 +1223,7 @@ class CompiledPipeline:
             changes.update(status=LeadStatus.OPEN, closed_at=None, junk_reason=None, deal_id=None)
             event = trusted(StageChanged, move)
         events: list[Event] = [event]
-        fields, done = _applied_effects(entity, effects, actor, at, events)
+        fields, done = _applied_effects(entity, effects, actor, at, events, sequence)
         if fields is not entity.fields:
             changes["fields"] = fields
         # A conversion carries caller-given ids: that path validates everything again.
@@ -1279,6 +1282,52 @@ class CompiledPipeline:
             except MoveRefusedError as error:
                 refused.append(error)
         return BulkMove(moved=tuple(moved), refused=tuple(refused))
+
+    def enter(
+        self,
+        entity: E,
+        actor: Actor,
+        at: datetime,
+        *,
+        sequence: int,
+        context: Mapping[str, object] | None = None,
+    ) -> MoveResult[E]:
+        """
+        Run the entry actions of the stage a new entity is created in.
+
+        A deal opened by a conversion, by `Funnel.open_next` or by hand enters its first stage
+        without a move: the machine runs that stage's ``on_enter`` actions and callbacks on
+        it all the same, so a stage that plans a call ("НОВЫЙ ЛИД: позвонить в ту же
+        минуту") plans it for every new deal. Your callbacks see a `MoveAttempt` whose
+        `from_stage` and `to_stage` are both that stage. No rule is checked (creating an
+        entity is not a move) and no ``before``/``after`` callback runs.
+
+        Args:
+            entity: The new lead or deal, in the stage it is created in.
+            actor: Who creates it.
+            at: When (timezone-aware).
+            sequence: The sequence number for the first `FieldChanged` event of a `SetField`
+                action: the entity's creation event's plus one.
+            context: What your callbacks read (`MoveAttempt.context`).
+
+        Returns:
+            The entity with the fields the actions set, their `FieldChanged` events, and the
+            tasks and messages to carry out (in the order the machine ran the actions).
+
+        Raises:
+            ValidationError: If the entity is not of this pipeline, an argument is malformed,
+                or one of your callbacks raises or returns something else than it may.
+        """
+        self._check_arguments(entity, actor, at, sequence, "", None)
+        cursor = _Cursor(
+            entity, actor, entity.stage, None, "", at, _check_context(context), dry=False
+        )
+        state = self._machine.get_state(entity.stage)
+        state.enter(EventData(state, None, self._machine, cursor, (), {}))
+        events: list[Event] = []
+        fields, done = _applied_effects(entity, cursor.effects, actor, at, events, sequence)
+        entered = entity if fields is entity.fields else attrs.evolve(entity, fields=fields)
+        return MoveResult(entity=entered, events=tuple(events), effects=tuple(done))
 
     # --- replaying history -----------------------------------------------------------------
 

@@ -47,18 +47,28 @@ class Conversion:
 
     Attributes:
         lead: The converted lead (status converted, linked to the deal and the contact).
-        deal: The new deal, version 0: add it to the store.
+        deal: The new deal, version 0: add it to the store. The fields its first stage's entry
+            actions set are set.
         contact: The new contact to add, if the lead had none and one was given; else ``None``.
-        events: The lead's conversion event, the contact's creation, the deal's creation.
-        effects: What the lead's move to its won stage asks for: tasks to create and messages
-            to send, from that stage's entry actions and the callbacks of the move.
+        events: The lead's conversion event, the contact's creation, the deal's creation and
+            the `FieldChanged` events of the deal's first stage's entry actions.
+        lead_effects: What the lead's move to its won stage asks for: tasks to create and
+            messages to send, from that stage's entry actions and the callbacks of the move.
+        deal_effects: What the deal's first stage asks for on entry (`CompiledPipeline.enter`):
+            the tasks that get a fresh deal worked on ("позвонить в ту же минуту"), messages.
     """
 
     lead: Lead
     deal: Deal
     contact: Contact | None
     events: tuple[Event, ...]
-    effects: tuple[TaskToCreate | Message, ...] = ()
+    lead_effects: tuple[TaskToCreate | Message, ...] = ()
+    deal_effects: tuple[TaskToCreate | Message, ...] = ()
+
+    @property
+    def effects(self) -> tuple[TaskToCreate | Message, ...]:
+        """Every effect to carry out: the lead's, then the deal's (tasks name their subject)."""
+        return self.lead_effects + self.deal_effects
 
 
 @attrs.frozen(kw_only=True)
@@ -67,12 +77,15 @@ class NextDeal:
     The deal a won deal opens in the next pipeline of a chain.
 
     Attributes:
-        deal: The new deal, version 0: add it to the store.
-        events: Its creation event.
+        deal: The new deal, version 0: add it to the store (with the fields its first stage's
+            entry actions set).
+        events: Its creation event, then the `FieldChanged` events of those entry actions.
+        effects: What its first stage asks for on entry: tasks to create, messages to send.
     """
 
     deal: Deal
     events: tuple[Event, ...]
+    effects: tuple[TaskToCreate | Message, ...] = ()
 
 
 def _pipelines_problem(value: object) -> check.Problem:
@@ -86,9 +99,13 @@ class Funnel:
     """
     A lead pipeline, the deal pipelines it feeds, and the order they chain in.
 
+    A business that works deals only (one deal pipeline, no lead qualification) leaves
+    `leads` out: deals are then opened by hand (`Service.add_deal`), and converting a lead
+    is refused.
+
     Attributes:
         key: Stable key of the funnel.
-        leads: The lead pipeline.
+        leads: The lead pipeline, or ``None`` for a funnel of deal pipelines only.
         deals: The deal pipelines, in chain order (meeting → proposal → contract → sale).
         chained: Whether winning a deal in one pipeline opens a deal in the next one.
 
@@ -98,14 +115,16 @@ class Funnel:
     """
 
     key: str = attrs.field(validator=check.identifier)
-    leads: Pipeline = attrs.field(validator=check.instance_of(Pipeline, "a Pipeline"))
+    leads: Pipeline | None = attrs.field(
+        default=None, validator=check.instance_of(Pipeline, "a Pipeline", optional=True)
+    )
     deals: tuple[Pipeline, ...] = attrs.field(
-        validator=check.tuple_of(_pipelines_problem, "deal pipelines", min_size=1)
+        default=(), validator=check.tuple_of(_pipelines_problem, "deal pipelines", min_size=1)
     )
     chained: bool = attrs.field(default=True, validator=check.boolean)
 
     def __attrs_post_init__(self) -> None:
-        if self.leads.kind is not PipelineKind.LEAD:
+        if self.leads is not None and self.leads.kind is not PipelineKind.LEAD:
             raise_for(
                 "Funnel.leads.kind",
                 self.leads.kind,
@@ -169,7 +188,9 @@ class Funnel:
 
         The lead moves to its pipeline's won stage under that pipeline's rules (the same
         rules as any other move); the deal starts in the first stage of `pipeline` (the first
-        deal pipeline by default; name a later one to skip pipelines that are not needed).
+        deal pipeline by default; name a later one to skip pipelines that are not needed),
+        and that stage's entry actions run on it (`CompiledPipeline.enter`): the tasks they plan
+        are in `Conversion.deal_effects`.
 
         Args:
             lead: The lead, as read from the store.
@@ -184,7 +205,8 @@ class Funnel:
             amount: The deal's expected amount, if known.
             stage: The won stage of the lead pipeline, if it has several.
             force: Override the lead pipeline's rules (recorded in the event).
-            context: What the lead pipeline's own conditions and callbacks read.
+            context: What the lead pipeline's own conditions and callbacks read, and the
+                callbacks of the deal's first stage.
 
         Raises:
             MoveRefusedError: If the lead pipeline's rules refuse the move.
@@ -198,10 +220,11 @@ class Funnel:
                 f"{lead.ref} is {lead.status.value}; only open leads convert",
                 "lead_status",
             )
+        leads = self._lead_pipeline(lead)
         contact_id = self._contact_for(lead, contact)
         target = self.deal_pipeline(pipeline) if pipeline is not None else self.deals[0]
-        won = self._won_stage(stage)
-        rules = self.leads.compile()
+        won = self._won_stage(leads, stage)
+        rules = leads.compile()
         moved = rules._move(  # noqa: SLF001 - the funnel is the one path that converts leads
             lead,
             won,
@@ -235,12 +258,15 @@ class Funnel:
             fields=FieldValues({k: v for k, v in lead.fields.items() if k in target.fields}),
         )
         events.append(DealCreated(entity=deal.ref, sequence=1, at=at, actor=actor.id, deal=deal))
+        entered = target.compile().enter(deal, actor, at, sequence=2, context=context)
+        events.extend(entered.events)
         return Conversion(
             lead=moved.entity,
-            deal=deal,
+            deal=entered.entity,
             contact=contact,
             events=tuple(events),
-            effects=moved.effects,
+            lead_effects=moved.effects,
+            deal_effects=entered.effects,
         )
 
     def open_next(
@@ -251,9 +277,13 @@ class Funnel:
         *,
         deal_id: str,
         pipeline: str | None = None,
+        context: Mapping[str, object] | None = None,
     ) -> NextDeal:
         """
         Open the deal that follows a won deal in the chain.
+
+        The new deal keeps the won deal's contact, owner, amount, lead and source, records the
+        deal it follows (`Deal.follows`), and its first stage's entry actions run on it.
 
         Args:
             won: The won deal.
@@ -261,6 +291,7 @@ class Funnel:
             at: When.
             deal_id: The new deal's id.
             pipeline: A later pipeline of the chain, to skip the ones in between.
+            context: What the callbacks of the new deal's first stage read.
 
         Raises:
             ValidationError: If the deal is not won, its pipeline ends the chain, or `pipeline`
@@ -304,10 +335,14 @@ class Funnel:
             owner=won.owner,
             amount=won.amount,
             lead_id=won.lead_id,
+            follows=won.id,
             source=won.source,
         )
         created = DealCreated(entity=deal.ref, sequence=1, at=at, actor=actor.id, deal=deal)
-        return NextDeal(deal=deal, events=(created,))
+        entered = target.compile().enter(deal, actor, at, sequence=2, context=context)
+        return NextDeal(
+            deal=entered.entity, events=(created, *entered.events), effects=entered.effects
+        )
 
     def _contact_for(self, lead: Lead, contact: Contact | None) -> str:
         if lead.contact_id is not None:
@@ -337,20 +372,33 @@ class Funnel:
             )
         return contact.id
 
-    def _won_stage(self, stage: str | None) -> StageKey:
-        won = [s.key for s in self.leads.stages if s.kind is StageKind.WON]
+    def _lead_pipeline(self, lead: Lead) -> Pipeline:
+        leads = self.leads
+        if leads is None:
+            raise_for(
+                "Funnel.leads",
+                None,
+                f"funnel {self.key!r} has deal pipelines only, so {lead.ref} cannot convert; "
+                "give the funnel its lead pipeline (Funnel(leads=...))",
+                "no_lead_pipeline",
+            )
+        return leads
+
+    @staticmethod
+    def _won_stage(leads: Pipeline, stage: str | None) -> StageKey:
+        won = [s.key for s in leads.stages if s.kind is StageKind.WON]
         if stage is None:
             return won[0]
         if stage not in won:
             raise_for(
                 "stage",
                 stage,
-                f"{stage!r} is not a won stage of {self.leads.key!r}; its won stages are {won}",
+                f"{stage!r} is not a won stage of {leads.key!r}; its won stages are {won}",
                 "unknown_stage",
             )
         return stage
 
     @property
     def pipelines(self) -> tuple[Pipeline, ...]:
-        """The lead pipeline, then the deal pipelines."""
-        return (self.leads, *self.deals)
+        """The lead pipeline (if any), then the deal pipelines."""
+        return self.deals if self.leads is None else (self.leads, *self.deals)

@@ -66,11 +66,15 @@ def _funnel_lines(funnel: Funnel) -> Iterator[str]:
         yield "        direction LR"
         yield from _pipeline_lines(pipeline, f"p{number}", "        ")
         yield "    end"
-    lead_won = [f"p0s{i}" for i, s in enumerate(funnel.leads.stages) if s.kind is StageKind.WON]
-    for number in range(1, len(funnel.pipelines)):
-        yield from (f"    {source} -.->|{_text('converts')}| p{number}s0" for source in lead_won)
+    first_deal = 0 if funnel.leads is None else 1
+    if funnel.leads is not None:
+        lead_won = [f"p0s{i}" for i, s in enumerate(funnel.leads.stages) if s.kind is StageKind.WON]
+        for number in range(1, len(funnel.pipelines)):
+            yield from (
+                f"    {source} -.->|{_text('converts')}| p{number}s0" for source in lead_won
+            )
     if funnel.chained:
-        for number, pipeline in enumerate(funnel.deals[:-1], start=1):
+        for number, pipeline in enumerate(funnel.deals[:-1], start=first_deal):
             yield from (
                 f"    p{number}s{i} -.->|{_text('next')}| p{number + 1}s0"
                 for i, stage in enumerate(pipeline.stages)

@@ -98,7 +98,7 @@ class AgendaItem:
     One line of the day: a task (or a new lead to take), with what it is about.
 
     Attributes:
-        task: The task, or ``None`` for a new lead to take at once.
+        task: The task, or ``None`` for a new lead or a fresh deal to take at once.
         entity: The lead or deal it is about, if known.
         stage: The entity's stage key.
         priority: The stage's work priority (1 first), if it has one.
@@ -124,7 +124,8 @@ class Agenda:
     Attributes:
         owner: Whose day.
         day: Which day.
-        items: New leads first, then tasks in the order to work them.
+        items: New leads and fresh deals first (oldest first), then tasks in the order to
+            work them.
         minutes: The time it all takes.
     """
 
@@ -162,16 +163,20 @@ def agenda(
         tasks: Tasks (only the owner's open ones due by the end of the day are kept).
         leads: Leads (the owner's or unassigned open leads in their pipeline's first stage are
             new leads, put at the top).
-        deals: Deals the tasks are about (for stage and amount).
+        deals: Deals the tasks are about (for stage and amount). The owner's or unassigned
+            open deals waiting in their pipeline's first stage with no open task in `tasks`
+            (whatever its due time) are fresh deals nobody has taken yet ("НОВЫЙ ЛИД": taken
+            at once): they go to the top with the new leads.
         pipelines: The pipelines, for stage priorities and first stages.
-        minutes: Minutes per task kind; a new lead counts as a call.
+        minutes: Minutes per task kind; a new lead or a fresh deal counts as a call.
 
     Raises:
         ValidationError: If `as_of` is naive.
     """
     context = _Context.of(day, zone, as_of, leads, deals, pipelines, minutes)
+    tasks = list(tasks)
     tasks_of_owner = [task for task in tasks if task.assignee == owner and context.due(task)]
-    new = [lead for lead in context.new_leads() if lead.owner in (owner, None)]
+    new = [item for item in context.waiting(tasks) if item.owner in (owner, None)]
     return context.agenda(owner, tasks_of_owner, new)
 
 
@@ -189,20 +194,21 @@ def agendas(
     """
     Build every manager's agenda for a day in one pass over the tasks (no step per pair).
 
-    The arguments are those of `agenda`; a manager has an agenda if they have a task due or a
-    new lead. New leads without an owner are in no agenda here: assign them (`agenda` for one
-    owner lists them too).
+    The arguments are those of `agenda`; a manager has an agenda if they have a task due, a
+    new lead or a fresh deal. New leads and fresh deals without an owner are in no agenda
+    here: assign them (`agenda` for one owner lists them too).
     """
     context = _Context.of(day, zone, as_of, leads, deals, pipelines, minutes)
+    tasks = list(tasks)
     tasks_by_owner: dict[str, list[Task]] = {}
     end, open_ = context.end, TaskStatus.OPEN
     for task in tasks:
         if task.status is open_ and task.due_at < end:
             tasks_by_owner.setdefault(task.assignee, []).append(task)
-    leads_by_owner: dict[str, list[Lead]] = {}
-    for lead in context.new_leads():
-        if lead.owner is not None:
-            leads_by_owner.setdefault(lead.owner, []).append(lead)
+    leads_by_owner: dict[str, list[Lead | Deal]] = {}
+    for item in context.waiting(tasks):
+        if item.owner is not None:
+            leads_by_owner.setdefault(item.owner, []).append(item)
     owners = sorted(tasks_by_owner.keys() | leads_by_owner.keys())
     return {
         owner: context.agenda(owner, tasks_by_owner.get(owner, []), leads_by_owner.get(owner, []))
@@ -223,8 +229,9 @@ def agendas_in(
     Build every manager's agenda for a day from a store, through its unit of work.
 
     Reads the open tasks due by the end of the day, the open leads and the open deals with
-    one listing each (``status`` and ``due_before`` filters an adapter can index), then the
-    few closed deals and leads that still have a task today by id, and calls `agendas`.
+    one listing each (``status`` and ``due_before`` filters an adapter can index), the open
+    tasks of the deals in a first stage (to tell the fresh ones), then the few closed deals
+    and leads that still have a task today by id, and calls `agendas`.
     Only reads: commit or roll back the unit of work as you like.
 
     Raises:
@@ -234,12 +241,19 @@ def agendas_in(
     tasks = uow.tasks.list(status=TaskStatus.OPEN, due_before=end)
     leads = {lead.id: lead for lead in uow.leads.list(status=LeadStatus.OPEN)}
     deals = {deal.id: deal for deal in uow.deals.list(status=DealStatus.OPEN)}
+    pipelines = list(pipelines)
+    firsts = {pipeline.key: pipeline.first_stage.key for pipeline in pipelines}
+    known = {task.id for task in tasks}
+    for deal in list(deals.values()):
+        if firsts.get(deal.pipeline) == deal.stage:
+            later = uow.tasks.list(subject=deal.ref, status=TaskStatus.OPEN)
+            tasks.extend(task for task in later if task.id not in known)
     for task in tasks:
         kind, entity_id = task.subject.kind, task.subject.id
         if kind is EntityKind.DEAL and entity_id not in deals:
-            deal = uow.deals.find(entity_id)
-            if deal is not None:
-                deals[entity_id] = deal
+            found = uow.deals.find(entity_id)
+            if found is not None:
+                deals[entity_id] = found
         elif kind is EntityKind.LEAD and entity_id not in leads:
             lead = uow.leads.find(entity_id)
             if lead is not None:
@@ -297,31 +311,38 @@ class _Context:
     def due(self, task: Task) -> bool:
         return task.status is TaskStatus.OPEN and task.due_at < self.end
 
-    def new_leads(self) -> list[Lead]:
-        found = [
-            lead
-            for lead in self.leads.values()
-            if lead.is_open
-            and lead.pipeline in self.pipelines
-            and lead.stage == self.pipelines[lead.pipeline].first_stage.key
+    def _first(self, entity: Lead | Deal) -> bool:
+        pipeline = self.pipelines.get(entity.pipeline)
+        return pipeline is not None and entity.stage == pipeline.first_stage.key
+
+    def waiting(self, tasks: Iterable[Task]) -> list[Lead | Deal]:
+        """New leads, and deals in a first stage no open task is about, oldest first."""
+        planned = {task.subject for task in tasks if task.status is TaskStatus.OPEN}
+        found: list[Lead | Deal] = [
+            lead for lead in self.leads.values() if lead.is_open and self._first(lead)
         ]
-        found.sort(key=lambda lead: (lead.created_at, lead.id))
+        found.extend(
+            deal
+            for deal in self.deals.values()
+            if deal.is_open and self._first(deal) and deal.ref not in planned
+        )
+        found.sort(key=lambda entity: (entity.created_at, entity.id))
         return found
 
-    def agenda(self, owner: str, tasks: list[Task], new: list[Lead]) -> Agenda:
+    def agenda(self, owner: str, tasks: list[Task], new: list[Lead | Deal]) -> Agenda:
         minutes, priorities, as_of = self.minutes, self.priorities, self.as_of
         call = minutes.get(TaskKind.CALL, 3)
         items = [
             AgendaItem(
                 task=None,
-                entity=lead,
-                stage=lead.stage,
-                priority=priorities.get((lead.pipeline, lead.stage)),
-                amount=None,
+                entity=entity,
+                stage=entity.stage,
+                priority=priorities.get((entity.pipeline, entity.stage)),
+                amount=entity.amount if isinstance(entity, Deal) else None,
                 overdue=False,
                 minutes=call,
             )
-            for lead in new
+            for entity in new
         ]
         # Sort keys are built with the lines: overdue first, then the stage's work priority,
         # bigger deals first, then by due time (ids break ties, so lines are never compared).

@@ -26,6 +26,7 @@ import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
+from funnelkit.exceptions import ValidationError
 from funnelkit.matching import MergePolicy, apply_merge, undo_merge
 from funnelkit.model import Actor, Lead, LeadSource
 from funnelkit.storage import InMemoryStore
@@ -33,7 +34,7 @@ from funnelkit.testing import strategies as fst
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from hypothesis import settings as Settings  # noqa: N812 - the class
     from hypothesis.strategies import SearchStrategy
@@ -61,6 +62,18 @@ def _data(contact: Contact) -> tuple[object, ...]:
         contact.birth_date,
         contact.fields,
     )
+
+
+def _by_key(values: Iterable[str], normalise: Callable[[str], str]) -> dict[str, str]:
+    """Values by what they stand for: a phone's E.164 form, an e-mail's key, else as written."""
+    found: dict[str, str] = {}
+    for value in values:
+        try:
+            key = normalise(value)
+        except ValidationError:
+            key = f"as written: {value}"
+        found.setdefault(key, value)
+    return found
 
 
 def _leads_of(contacts: list[Contact]) -> list[Lead]:
@@ -134,9 +147,21 @@ def check_merge_laws(
     def merge_loses_nothing_and_is_idempotent(group: list[Contact]) -> None:
         plan = policy.plan(group, merge_id="law")
         result = plan.result
-        for name in ("names", "phones", "emails"):
-            kept = set(getattr(result, name))
-            lost = {v for c in group for v in getattr(c, name)} - kept
+        kept_names = set(result.names)
+        lost = {v for c in group for v in c.names} - kept_names
+        assert not lost, f"the merge lost names: {sorted(lost)}; merge them by union"
+        normaliser = policy.normaliser
+        for name, normalise in (("phones", normaliser.phone), ("emails", normaliser.email)):
+            kept = _by_key(getattr(result, name), normalise)
+            assert len(kept) == len(getattr(result, name)), (
+                f"the merged contact holds one of its {name} twice: {getattr(result, name)}"
+            )
+            lost = {
+                v
+                for c in group
+                for v in getattr(c, name)
+                if next(iter(_by_key((v,), normalise))) not in kept
+            }
             assert not lost, f"the merge lost {name}: {sorted(lost)}; merge them by union"
         for merged in plan.merged:
             again = policy.plan([result, merged], merge_id="law-again")
