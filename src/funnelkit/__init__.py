@@ -118,6 +118,7 @@ from funnelkit.model import (
     Violation,
 )
 from funnelkit.pipelines import (
+    OPEN_TASKS,
     CompiledPipeline,
     Conversion,
     CreateTask,
@@ -129,6 +130,7 @@ from funnelkit.pipelines import (
     MovePolicy,
     MoveResult,
     NextDeal,
+    PaymentRule,
     Pipeline,
     PipelineKind,
     Reason,
@@ -162,6 +164,7 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - running from a sour
 
 __all__ = [
     "EVENT_TYPES",
+    "OPEN_TASKS",
     "Actor",
     "AmountChanged",
     "Band",
@@ -237,6 +240,7 @@ __all__ = [
     "Payment",
     "PaymentKind",
     "PaymentReceived",
+    "PaymentRule",
     "Period",
     "Pipeline",
     "PipelineKey",

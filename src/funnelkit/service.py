@@ -17,7 +17,7 @@ retry (the decision is then made on the fresh values).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -68,7 +68,7 @@ from funnelkit.model import (
     TaskStatus,
 )
 from funnelkit.model._checks import describe, raise_for
-from funnelkit.pipelines import Funnel, Message, Pipeline, PipelineKind, StageKind
+from funnelkit.pipelines import OPEN_TASKS, Funnel, Message, Pipeline, PipelineKind, StageKind
 from funnelkit.storage import InMemoryStore, Store
 from funnelkit.tasks import (
     DEFAULT_MINUTES,
@@ -81,7 +81,7 @@ from funnelkit.tasks import (
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
     from datetime import date, tzinfo
     from typing import TypeAlias
 
@@ -376,7 +376,7 @@ class Service:
                 reason=reason,
                 note=note,
                 force=force,
-                context=context,
+                context=self._context(uow, pipeline, entity, context),
             )
             saved = self._save(uow, moved.entity)
             uow.events.append(list(moved.events))
@@ -388,6 +388,21 @@ class Service:
         for effects in sent:
             self._send(ref, effects)
         return saved
+
+    @staticmethod
+    def _context(
+        uow: UnitOfWork,
+        pipeline: Pipeline,
+        entity: Lead | Deal,
+        context: Mapping[str, object] | None,
+    ) -> Mapping[str, object] | None:
+        """The move's context, with the entity's open tasks if its stage has blocking tasks."""
+        if not pipeline.stage(entity.stage).blocking_tasks or not isinstance(
+            context, Mapping | None
+        ):
+            return context  # nothing to add (or a bad context, which the move refuses)
+        open_tasks = tuple(uow.tasks.list(subject=entity.ref, status=TaskStatus.OPEN))
+        return {**(context or {}), OPEN_TASKS: open_tasks}
 
     def win(
         self, ref: EntityRef, *, actor: Actor, context: Mapping[str, object] | None = None

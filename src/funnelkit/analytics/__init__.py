@@ -10,7 +10,15 @@ are in the guide "Metric definitions".
 """
 
 from funnelkit.analytics._charts import funnel_chart, sankey, time_in_stage_chart
-from funnelkit.analytics._history import Histories, History, Outcome, TaskHistory, histories
+from funnelkit.analytics._history import (
+    Bucket,
+    Histories,
+    History,
+    Journey,
+    Outcome,
+    TaskHistory,
+    histories,
+)
 from funnelkit.analytics._management import (
     Bottleneck,
     Bottlenecks,
@@ -44,6 +52,7 @@ from funnelkit.analytics._reports import (
     Basis,
     ClosingTimes,
     Conversion,
+    Counting,
     Filters,
     GroupOutcomes,
     LostReasons,
@@ -70,10 +79,12 @@ __all__ = [
     "Basis",
     "Bottleneck",
     "Bottlenecks",
+    "Bucket",
     "ClosingTimes",
     "Cohort",
     "Cohorts",
     "Conversion",
+    "Counting",
     "Curve",
     "DealSteps",
     "Filters",
@@ -82,6 +93,7 @@ __all__ = [
     "GroupOutcomes",
     "Histories",
     "History",
+    "Journey",
     "LeadFlow",
     "LostReasons",
     "Outcome",

@@ -14,6 +14,7 @@ shard), which is what lets a very large log be folded in parallel.
 from __future__ import annotations
 
 import enum
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from funnelkit.model import (
@@ -26,6 +27,8 @@ from funnelkit.model import (
     DocumentVersionAdded,
     EntityKind,
     EntityRef,
+    FieldChanged,
+    FieldValue,
     Lead,
     LeadClosedAsJunk,
     LeadConverted,
@@ -50,14 +53,16 @@ from funnelkit.model import (
 from funnelkit.model._checks import aware_datetime_problem, raise_for
 
 
+_NEVER = datetime.max.replace(tzinfo=timezone.utc)  # sorts histories without a time last
+
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
-    from datetime import datetime
 
     from funnelkit.model import Event
 
 
-__all__ = ["Histories", "History", "Outcome", "histories"]
+__all__ = ["Bucket", "Histories", "History", "Journey", "Outcome", "histories"]
 
 
 class Outcome(str, enum.Enum):
@@ -67,6 +72,28 @@ class Outcome(str, enum.Enum):
     LOST = "lost"
     JUNK = "junk"
     CONVERTED = "converted"
+
+
+class Bucket(str, enum.Enum):
+    """
+    Where a lead stands, by its last verdict: every lead is in exactly one bucket.
+
+    The verdicts are the qualification's (`LeadQualified`: good, junk, or review), closing as
+    junk (junk) and conversion (good), whichever came last. A lead never given one, or
+    qualified "review", waits; so does a closed lead reopened (its verdict is withdrawn).
+    """
+
+    GOOD = "good"
+    JUNK = "junk"
+    WAITING = "waiting"
+
+
+_VERDICT_BUCKETS = {
+    Verdict.GOOD: Bucket.GOOD,
+    Verdict.JUNK: Bucket.JUNK,
+    Verdict.REVIEW: Bucket.WAITING,
+}
+_NO_FIELDS: dict[str, FieldValue] = {}
 
 
 class History:
@@ -86,6 +113,7 @@ class History:
         source: Where it came from (a deal's own, or its lead's on conversion), if known.
         amount: Its amount as of the snapshot (a won deal's amount when won), if known.
         lead_id: For a deal, the lead it came from, if any.
+        follows: For a deal opened by `Funnel.open_next`, the won deal it continues.
         deal_id: For a converted lead, the deal opened for it.
         trail: Every stage entered, in order, each followed by when it was entered; the first
             is the stage it was created in.
@@ -95,6 +123,9 @@ class History:
         closed_from: The stage it left when it closed (the stage a deal was lost at).
         repeat: Whether a lead was linked to a returning customer, if known.
         verdict: The last qualification verdict of a lead, if qualified.
+        bucket: For a lead, where its last verdict puts it (`Bucket`); ``None`` for a deal.
+        fields: Its custom field values as of the snapshot (from its creation and its
+            `FieldChanged` events): read it, do not change it.
         payments: ``(received_at, amount)`` of every payment, in order.
         documents: ``(kind, version, sent_at)`` of every document version, in order.
         completed: ``(kind, completed_at)`` of every task about it completed, in time order.
@@ -103,12 +134,15 @@ class History:
     __slots__ = (
         "_last",
         "amount",
+        "bucket",
         "closed_at",
         "closed_from",
         "completed",
         "created_at",
         "deal_id",
         "documents",
+        "fields",
+        "follows",
         "lead_id",
         "outcome",
         "owner",
@@ -131,6 +165,7 @@ class History:
         self.source: LeadSource | None = None
         self.amount: Money | None = None
         self.lead_id: str | None = None
+        self.follows: str | None = None
         self.deal_id: str | None = None
         self.trail: list[Any] = []
         self.outcome: Outcome | None = None
@@ -139,7 +174,9 @@ class History:
         self.closed_from: str | None = None
         self.repeat: bool | None = None
         self.verdict: Verdict | None = None
-        # Rare: shared empty tuples until the first item (fewer objects for the collector).
+        self.bucket: Bucket | None = Bucket.WAITING if ref.kind is EntityKind.LEAD else None
+        # Rare: shared empty values until the first item (fewer objects for the collector).
+        self.fields: dict[str, FieldValue] = _NO_FIELDS
         self.payments: Sequence[tuple[datetime, Money]] = ()
         self.documents: Sequence[tuple[DocumentKind, int, datetime]] = ()
         self.completed: Sequence[tuple[TaskKind, datetime]] = ()
@@ -194,6 +231,8 @@ def _created(history: History, entity: Lead | Deal) -> None:
     history.pipeline = entity.pipeline
     history.owner = entity.owner
     history.source = entity.source
+    if entity.fields:
+        history.fields = dict(entity.fields)
     trail = history.trail
     trail.append(entity.stage)
     trail.append(entity.created_at)
@@ -208,6 +247,7 @@ def _created_deal(history: History, event: DealCreated) -> None:
     _created(history, deal)
     history.amount = deal.amount
     history.lead_id = deal.lead_id
+    history.follows = deal.follows
 
 
 def _moved(history: History, event: MoveEvent) -> None:
@@ -217,6 +257,8 @@ def _moved(history: History, event: MoveEvent) -> None:
     trail.append(event.at)
     if history.outcome is not None:  # reopened
         history.outcome = history.closed_at = history.reason = history.closed_from = None
+        if history.bucket is not None:  # a reopened lead's verdict is withdrawn
+            history.bucket = Bucket.WAITING
 
 
 def _closed(history: History, event: MoveEvent, outcome: Outcome, reason: str | None) -> None:
@@ -242,11 +284,13 @@ def _lost(history: History, event: DealLost) -> None:
 
 def _junk(history: History, event: LeadClosedAsJunk) -> None:
     _closed(history, event, Outcome.JUNK, event.reason)
+    history.bucket = Bucket.JUNK
 
 
 def _converted(history: History, event: LeadConverted) -> None:
     _closed(history, event, Outcome.CONVERTED, None)
     history.deal_id = event.deal_id
+    history.bucket = Bucket.GOOD
 
 
 def _linked(history: History, event: LeadLinked) -> None:
@@ -255,6 +299,20 @@ def _linked(history: History, event: LeadLinked) -> None:
 
 def _qualified(history: History, event: LeadQualified) -> None:
     history.verdict = event.verdict
+    history.bucket = _VERDICT_BUCKETS[event.verdict]
+
+
+_LINKS = frozenset({"contact_id", "subject"})  # re-pointed by merges: not custom fields
+
+
+def _field(history: History, event: FieldChanged) -> None:
+    if event.field in _LINKS:
+        return
+    fields = history.fields = dict(history.fields)  # never the shared empty one
+    if event.new is None:
+        fields.pop(event.field, None)
+    else:
+        fields[event.field] = event.new
 
 
 def _owner(history: History, event: OwnerChanged) -> None:
@@ -293,6 +351,7 @@ _HANDLERS: dict[type[Any], Callable[[History, Any], None]] = {
     AmountChanged: _amount,
     PaymentReceived: _paid,
     DocumentVersionAdded: _document,
+    FieldChanged: _field,
 }
 
 
@@ -365,6 +424,78 @@ class TaskHistory:
         self._events = []
 
 
+# --- customer journeys ---------------------------------------------------------------------------
+
+
+class Journey:
+    """
+    One customer journey: a lead and the deals that follow from it, as of a snapshot.
+
+    Seed 000's chain (meeting → proposal → contract → sale) opens one deal per pipeline for
+    one request: a deal converted from a lead carries its ``lead_id``, and a deal opened when
+    the one before it was won carries that deal in ``follows`` (`Funnel.open_next`). All of
+    them, with the lead, are one journey; the per-customer questions (how many requests ended
+    in a sale, how many bought at once, how many meetings before the proposal) count
+    journeys, not deals. A deal opened by hand with neither starts a journey of its own.
+
+    Attributes:
+        key: ``"lead:<id>"`` for a journey that started with a lead, ``"deal:<id>"`` for one
+            that started with a deal opened by hand.
+        lead: The lead, if the journey started with one and the fold holds it.
+        deals: The journey's deals, in the order they were created.
+    """
+
+    __slots__ = ("deals", "key", "lead")
+
+    def __init__(self, key: str, lead: History | None, deals: Sequence[History]) -> None:
+        self.key = key
+        self.lead = lead
+        self.deals = tuple(sorted(deals, key=lambda d: (d.created_at or _NEVER, d.ref.id)))
+
+    def __repr__(self) -> str:
+        return f"Journey({self.key!r}, deals={len(self.deals)}, sale={self.sale is not None})"
+
+    @property
+    def start(self) -> History | None:
+        """The history the journey started with: its lead, or its first deal."""
+        if self.lead is not None:
+            return self.lead
+        return self.deals[0] if self.deals else None
+
+    @property
+    def started_at(self) -> datetime | None:
+        """When the journey started: the request's creation, or its first deal's."""
+        start = self.start
+        return start.created_at if start is not None else None
+
+    @property
+    def sale(self) -> History | None:
+        """
+        The deal that made the sale, if any: the first won deal no other deal follows.
+
+        A won meeting deal followed by a proposal deal is a step of the chain, not a sale;
+        the won main sale (or any won deal the chain does not go on from) is.
+        """
+        followed = {deal.follows for deal in self.deals if deal.follows is not None}
+        won = [
+            deal
+            for deal in self.deals
+            if deal.outcome is Outcome.WON and deal.ref.id not in followed
+        ]
+        return min(won, key=lambda d: (d.closed_at or _NEVER, d.ref.id), default=None)
+
+    @property
+    def completed(self) -> list[tuple[TaskKind, datetime]]:
+        """Every task completed about the lead or any of the deals, in time order."""
+        parts = [self.lead, *self.deals] if self.lead is not None else list(self.deals)
+        return sorted((item for part in parts for item in part.completed), key=lambda i: i[1])
+
+    @property
+    def documents(self) -> list[tuple[DocumentKind, int, datetime]]:
+        """Every document version sent in any of the deals, in the order sent."""
+        return sorted((d for deal in self.deals for d in deal.documents), key=lambda d: d[2])
+
+
 # --- the fold ------------------------------------------------------------------------------------
 
 
@@ -432,6 +563,50 @@ class Histories:
                 "as_of",
             )
         return histories([*self._log, *other._log], as_of=self.as_of)
+
+    def journeys(self) -> list[Journey]:
+        """
+        Every customer journey of the fold, in the order of their keys.
+
+        Each lead is a journey with its deals; each deal opened by hand (no lead), one with
+        the deals that follow it. A deal belongs to the journey of its ``lead_id``; a deal
+        without one, to the journey of the deal it follows (`History.follows`), back to the
+        first.
+        """
+        keys: dict[str, str] = {}
+
+        def key_of(deal: History) -> str:
+            chain: list[History] = []
+            seen: set[str] = set()
+            current: History | None = deal
+            key = ""
+            while current is not None:
+                known = keys.get(current.ref.id)
+                if known is not None:
+                    key = known
+                    break
+                chain.append(current)
+                seen.add(current.ref.id)
+                if current.lead_id is not None:
+                    key = f"lead:{current.lead_id}"
+                    break
+                followed = current.follows
+                following = self.deals.get(followed) if followed is not None else None
+                if following is None or following.ref.id in seen:
+                    key = f"deal:{current.ref.id}"
+                    break
+                current = following
+            for member in chain:
+                keys[member.ref.id] = key
+            return key
+
+        grouped: dict[str, list[History]] = {f"lead:{lead_id}": [] for lead_id in self.leads}
+        for deal in self.deals.values():
+            grouped.setdefault(key_of(deal), []).append(deal)
+        return [
+            Journey(key, self.leads.get(key[5:]) if key.startswith("lead:") else None, deals)
+            for key, deals in sorted(grouped.items())
+        ]
 
     def _replay(self, refs: set[EntityRef]) -> None:
         """Fold the entities whose events came out of sequence order again, in order."""

@@ -19,8 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from funnelkit.analytics._history import Histories, History, Outcome
-from funnelkit.analytics._reports import _EVERYTHING, Filters, _fold, _rate, _same, _select
+from funnelkit.analytics._history import Histories, Journey, Outcome
+from funnelkit.analytics._reports import (
+    _EVERYTHING,
+    Counting,
+    Filters,
+    _fold,
+    _keeps,
+    _rate,
+    _same,
+    _select,
+)
 from funnelkit.analytics._stats import quantile
 from funnelkit.model import (
     DealWon,
@@ -32,14 +41,13 @@ from funnelkit.model import (
     Period,
     TaskKind,
     TaskStatus,
-    Verdict,
 )
 from funnelkit.model._checks import raise_for
 from funnelkit.plans import Measure, Plan, Target
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from funnelkit.model import Event
     from funnelkit.pipelines import Pipeline
@@ -95,23 +103,32 @@ def _frozen_counts(counter: Counter[int]) -> tuple[tuple[int, int], ...]:
 @attrs.frozen(kw_only=True)
 class LeadFlow:
     """
-    Leads to good leads to deals to won deals (seed 000: how many leads become good deals).
+    Leads to good leads to deals to sales (seed 000: how many leads become good deals).
+
+    Every lead is in exactly one bucket by its last verdict (`Bucket`): ``junk + good +
+    waiting == leads``, the same split `sources` makes.
 
     Attributes:
         as_of: The snapshot time.
+        counting: What `deals_from_leads` and `won_from_leads` count (`Counting`).
         leads: Leads counted.
-        junk: Of them closed as junk.
-        good: Of them qualified good or converted.
+        junk: Of them, those whose last verdict is junk (closed as junk, or qualified junk).
+        good: Of them, those whose last verdict is good (qualified good, or converted).
+        waiting: Of them, those waiting for a verdict (never qualified, "review", reopened).
         repeat: Of them repeat requests (linked to a returning customer).
         converted: Of them converted into a deal.
-        deals_from_leads: Deals opened from a lead.
-        won_from_leads: Of those deals, won.
+        deals_from_leads: Counting journeys: requests that got at least one deal. Counting
+            deals: deals opened from a lead (a chain of four deals counts four).
+        won_from_leads: Counting journeys: of those requests, the ones that ended in a sale
+            (`Journey.sale`). Counting deals: deals from a lead that were won.
     """
 
     as_of: datetime
+    counting: Counting = Counting.JOURNEY
     leads: int
     junk: int
     good: int
+    waiting: int
     repeat: int
     converted: int
     deals_from_leads: int
@@ -129,13 +146,14 @@ class LeadFlow:
 
     @property
     def won_share(self) -> float | None:
-        """Won deals of deals opened from leads."""
+        """Sales of requests that got a deal (or won deals of deals from leads)."""
         return _rate(self.won_from_leads, self.deals_from_leads)
 
     def merge(self, other: LeadFlow) -> LeadFlow:
         """Two parts together."""
         _same("as_of", self.as_of, other.as_of)
-        names = [a.name for a in attrs.fields(LeadFlow) if a.name != "as_of"]
+        _same("counting", self.counting, other.counting)
+        names = [a.name for a in attrs.fields(LeadFlow) if a.name not in ("as_of", "counting")]
         return attrs.evolve(
             self, **{name: getattr(self, name) + getattr(other, name) for name in names}
         )
@@ -146,6 +164,7 @@ class LeadFlow:
             {"step": "leads", "count": self.leads},
             {"step": "junk", "count": self.junk},
             {"step": "good", "count": self.good},
+            {"step": "waiting", "count": self.waiting},
             {"step": "repeat", "count": self.repeat},
             {"step": "converted", "count": self.converted},
             {"step": "deals_from_leads", "count": self.deals_from_leads},
@@ -158,35 +177,56 @@ def lead_flow(
     *,
     as_of: datetime | None = None,
     filters: Filters = _EVERYTHING,
+    counting: Counting = Counting.JOURNEY,
 ) -> LeadFlow:
     """
-    Count leads, junk, good leads, repeat requests, conversions and the won deals from leads.
+    Count leads by bucket, repeat requests, conversions, and the requests that ended in a sale.
 
-    Leads are counted on their side and deals on theirs (a deal from a lead carries its
-    ``lead_id``), so parts split by entity merge exactly.
+    With ``counting=Counting.JOURNEY`` (the default) a request and the chain of deals that
+    follows it count once, and the filters apply to the request; with `Counting.DEAL`, deals
+    are counted on their own side (a deal from a lead carries its ``lead_id``), so parts
+    split by entity merge exactly.
     """
+    if not isinstance(counting, Counting):
+        raise_for("counting", counting, "pass Counting.JOURNEY or Counting.DEAL", "type")
     folded = _fold(data, as_of)
     counts = Counter[str]()
     for lead in _select(folded, EntityKind.LEAD, None, filters):
         counts["leads"] += 1
-        counts["junk"] += lead.outcome is Outcome.JUNK
-        counts["good"] += lead.outcome is Outcome.CONVERTED or lead.verdict is Verdict.GOOD
+        counts[lead.bucket.value if lead.bucket is not None else "waiting"] += 1
         counts["repeat"] += lead.repeat is True
         counts["converted"] += lead.outcome is Outcome.CONVERTED
-    for deal in _select(folded, EntityKind.DEAL, None, filters):
-        if deal.lead_id is not None:
-            counts["deals_from_leads"] += 1
-            counts["won_from_leads"] += deal.outcome is Outcome.WON
+    if counting is Counting.DEAL:
+        for deal in _select(folded, EntityKind.DEAL, None, filters):
+            if deal.lead_id is not None:
+                counts["deals_from_leads"] += 1
+                counts["won_from_leads"] += deal.outcome is Outcome.WON
+    else:
+        for journey in _journeys(folded, filters):
+            if journey.key.startswith("lead:") and journey.deals:
+                counts["deals_from_leads"] += 1
+                counts["won_from_leads"] += journey.sale is not None
     return LeadFlow(
         as_of=folded.as_of,
+        counting=counting,
         leads=counts["leads"],
         junk=counts["junk"],
         good=counts["good"],
+        waiting=counts["waiting"],
         repeat=counts["repeat"],
         converted=counts["converted"],
         deals_from_leads=counts["deals_from_leads"],
         won_from_leads=counts["won_from_leads"],
     )
+
+
+def _journeys(folded: Histories, filters: Filters) -> Iterator[Journey]:
+    """The journeys whose start (the request, or the first deal) passes the filters."""
+    keeps = _keeps(filters)
+    for journey in folded.journeys():
+        start = journey.start
+        if start is not None and (keeps is None or keeps(start)):
+            yield journey
 
 
 # --- response times ------------------------------------------------------------------------------
@@ -291,36 +331,52 @@ class DealSteps:
     """
     The meeting → proposal → contract chain of seed 000, from tasks and documents.
 
+    Counting journeys (the default), a customer's meeting deal, proposal deal, contract deal
+    and main sale are one unit: its meetings, proposal versions and contract are gathered
+    from all of them, and it is won when the journey ends in a sale (`Journey.sale`).
+    Counting deals, each deal is a unit on its own.
+
     Attributes:
         as_of: The snapshot time.
-        won: Deals won.
+        counting: What is counted (`Counting`).
+        won: Journeys that ended in a sale (or deals won).
         won_without_meeting: Of them, won without a completed meeting.
         bought_at_once: Of them, won without a meeting and with at most one proposal version
             ("how many clients buy at once, without negotiations").
-        meetings_before_proposal: ``(meetings, deals)``: of deals that were sent a proposal,
+        meetings_before_proposal: ``(meetings, units)``: of those that were sent a proposal,
             how many had 0, 1, 2... meetings completed before the first one.
-        versions_before_contract: ``(versions, deals)``: of deals that were sent a contract,
+        versions_before_contract: ``(versions, units)``: of those that were sent a contract,
             how many proposal versions they were sent before it.
-        rework_days: For those with a proposal, days from the first proposal version to the
-            last one before the contract, sorted.
+        rework_days: For those with a proposal before the contract, days from the first
+            proposal version to the last one before the contract, sorted.
+        cycle_days: For the won, days from the first request (the journey's start, or the
+            deal's creation) to the sale, sorted.
     """
 
     as_of: datetime
+    counting: Counting = Counting.JOURNEY
     won: int
     won_without_meeting: int
     bought_at_once: int
     meetings_before_proposal: tuple[tuple[int, int], ...]
     versions_before_contract: tuple[tuple[int, int], ...]
     rework_days: tuple[float, ...]
+    cycle_days: tuple[float, ...] = ()
 
     @property
     def won_without_meeting_share(self) -> float | None:
         """Won without a meeting, of all won."""
         return _rate(self.won_without_meeting, self.won)
 
+    @property
+    def median_cycle_days(self) -> float | None:
+        """The median days from the first request to the sale."""
+        return quantile(self.cycle_days, 0.5)
+
     def merge(self, other: DealSteps) -> DealSteps:
         """Two parts together."""
         _same("as_of", self.as_of, other.as_of)
+        _same("counting", self.counting, other.counting)
         return attrs.evolve(
             self,
             won=self.won + other.won,
@@ -333,28 +389,58 @@ class DealSteps:
                 _plus(self.versions_before_contract, other.versions_before_contract)
             ),
             rework_days=tuple(sorted(self.rework_days + other.rework_days)),
+            cycle_days=tuple(sorted(self.cycle_days + other.cycle_days)),
         )
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per measure (distributions as ``count=deals`` pairs)."""
+        """One row per measure (distributions as ``count=units`` pairs)."""
         return [
             {"measure": "won", "value": self.won},
             {"measure": "won_without_meeting", "value": self.won_without_meeting},
             {"measure": "bought_at_once", "value": self.bought_at_once},
             *(
-                {"measure": f"meetings_before_proposal={n}", "value": deals}
-                for n, deals in self.meetings_before_proposal
+                {"measure": f"meetings_before_proposal={n}", "value": units}
+                for n, units in self.meetings_before_proposal
             ),
             *(
-                {"measure": f"versions_before_contract={n}", "value": deals}
-                for n, deals in self.versions_before_contract
+                {"measure": f"versions_before_contract={n}", "value": units}
+                for n, units in self.versions_before_contract
             ),
             {"measure": "median_rework_days", "value": quantile(self.rework_days, 0.5)},
+            {"measure": "median_cycle_days", "value": self.median_cycle_days},
         ]
 
 
-def _first_sent(deal: History, kind: DocumentKind) -> datetime | None:
-    return min((sent for k, _, sent in deal.documents if k is kind), default=None)
+@attrs.frozen
+class _Steps:
+    """What `deal_steps` reads of one unit (a journey, or a deal)."""
+
+    started_at: datetime | None
+    won_at: datetime | None
+    meetings: list[datetime]
+    documents: list[tuple[DocumentKind, int, datetime]]
+
+
+def _units(folded: Histories, filters: Filters, counting: Counting) -> Iterator[_Steps]:
+    if counting is Counting.DEAL:
+        for deal in _select(folded, EntityKind.DEAL, None, filters):
+            yield _Steps(
+                deal.created_at,
+                deal.closed_at if deal.outcome is Outcome.WON else None,
+                [at for kind, at in deal.completed if kind is TaskKind.MEETING],
+                list(deal.documents),
+            )
+        return
+    for journey in _journeys(folded, filters):
+        if not journey.deals:
+            continue
+        sale = journey.sale
+        yield _Steps(
+            journey.started_at,
+            sale.closed_at if sale is not None else None,
+            [at for kind, at in journey.completed if kind is TaskKind.MEETING],
+            journey.documents,
+        )
 
 
 def deal_steps(
@@ -362,24 +448,36 @@ def deal_steps(
     *,
     as_of: datetime | None = None,
     filters: Filters = _EVERYTHING,
+    counting: Counting = Counting.JOURNEY,
 ) -> DealSteps:
-    """Count meetings before proposals, proposal versions before contracts, deals won at once."""
+    """
+    Count meetings before proposals, proposal versions before contracts, sales made at once.
+
+    By customer journey (the default; the filters apply to its request) or by deal.
+    """
+    if not isinstance(counting, Counting):
+        raise_for("counting", counting, "pass Counting.JOURNEY or Counting.DEAL", "type")
     folded = _fold(data, as_of)
     won = without_meeting = at_once = 0
     meetings: Counter[int] = Counter()
     versions: Counter[int] = Counter()
     rework: list[float] = []
-    for deal in _select(folded, EntityKind.DEAL, None, filters):
-        met = [at for kind, at in deal.completed if kind is TaskKind.MEETING]
-        proposals = sorted(sent for k, _, sent in deal.documents if k is DocumentKind.PROPOSAL)
-        if deal.outcome is Outcome.WON and deal.closed_at is not None:
+    cycle: list[float] = []
+    for unit in _units(folded, filters, counting):
+        met = unit.meetings
+        proposals = sorted(sent for k, _, sent in unit.documents if k is DocumentKind.PROPOSAL)
+        if unit.won_at is not None:
             won += 1
-            if not any(at <= deal.closed_at for at in met):
+            if not any(at <= unit.won_at for at in met):
                 without_meeting += 1
                 at_once += len(proposals) <= 1
+            if unit.started_at is not None:
+                cycle.append((unit.won_at - unit.started_at).total_seconds() / _DAY)
         if proposals:
             meetings[sum(at < proposals[0] for at in met)] += 1
-        contract = _first_sent(deal, DocumentKind.CONTRACT)
+        contract = min(
+            (sent for k, _, sent in unit.documents if k is DocumentKind.CONTRACT), default=None
+        )
         if contract is not None:
             before = [sent for sent in proposals if sent < contract]
             versions[len(before)] += 1
@@ -387,12 +485,14 @@ def deal_steps(
                 rework.append((before[-1] - before[0]).total_seconds() / _DAY)
     return DealSteps(
         as_of=folded.as_of,
+        counting=counting,
         won=won,
         won_without_meeting=without_meeting,
         bought_at_once=at_once,
         meetings_before_proposal=_frozen_counts(meetings),
         versions_before_contract=_frozen_counts(versions),
         rework_days=tuple(sorted(rework)),
+        cycle_days=tuple(sorted(cycle)),
     )
 
 

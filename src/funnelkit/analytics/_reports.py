@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from funnelkit.analytics._history import Histories, History, Outcome, histories
+from funnelkit.analytics._history import Bucket, Histories, History, Outcome, histories
 from funnelkit.analytics._stats import Curve, aalen_johansen, kaplan_meier, quantile
-from funnelkit.model import EntityKind, Money, Period, Verdict
+from funnelkit.model import EntityKind, FieldValues, Money, Period
 from funnelkit.model._checks import raise_for
 from funnelkit.pipelines import Pipeline, StageKind
 
@@ -36,6 +36,7 @@ __all__ = [
     "Basis",
     "ClosingTimes",
     "Conversion",
+    "Counting",
     "Filters",
     "GroupOutcomes",
     "LostReasons",
@@ -68,6 +69,22 @@ class Basis(str, enum.Enum):
     CLOSED = "closed"
 
 
+class Counting(str, enum.Enum):
+    """
+    What a per-customer report counts.
+
+    Members:
+        JOURNEY: Customer journeys (`Journey`): a lead and every deal that follows from it
+            count once. Seed 000's questions ("how many requests ended in a sale", "how many
+            bought at once") are about journeys. Parts of a log merged must then hold whole
+            journeys (split by customer, not by entity).
+        DEAL: Deals, each on its own: a won meeting deal counts as a win.
+    """
+
+    JOURNEY = "journey"
+    DEAL = "deal"
+
+
 @attrs.frozen(kw_only=True)
 class Filters:
     """
@@ -80,6 +97,9 @@ class Filters:
         basis: ``CREATED`` (created in the period, a cohort), ``ENTERED`` (entered any stage
             in the period: the period's activity) or ``CLOSED`` (closed in the period).
         zone: The time zone the period's days are in.
+        fields: Only those whose custom fields hold these values as of the snapshot (from
+            their events: a deal whose product was changed counts under its new product).
+            ``{"product": "металлочерепица"}``.
     """
 
     owner: str | None = None
@@ -87,6 +107,7 @@ class Filters:
     period: Period | None = None
     basis: Basis = Basis.CREATED
     zone: tzinfo = timezone.utc
+    fields: FieldValues = attrs.field(factory=FieldValues, converter=FieldValues)
 
     def keeps(self, history: History) -> bool:
         """Whether a history passes every filter."""
@@ -97,10 +118,15 @@ class Filters:
         owner, channel, period = self.owner, self.channel, self.period
         start, end = period.bounds(self.zone) if period is not None else (None, None)
         basis = self.basis
+        wanted = list(self.fields.items())
 
         def keeps(history: History) -> bool:
             if owner is not None and history.owner != owner:
                 return False
+            if wanted:
+                values = history.fields
+                if any(values.get(key, _MISSING) != value for key, value in wanted):
+                    return False
             if channel is not None and (
                 history.source is None or history.source.channel != channel
             ):
@@ -119,6 +145,7 @@ class Filters:
 
 
 _EVERYTHING = Filters()
+_MISSING = object()
 
 
 def _fold(data: Histories | Iterable[Event], as_of: datetime | None) -> Histories:
@@ -142,6 +169,19 @@ def _fold(data: Histories | Iterable[Event], as_of: datetime | None) -> Historie
     return histories(data, as_of=as_of)
 
 
+def _keeps(filters: Filters) -> Callable[[History], bool] | None:
+    """The filters' predicate (``None`` when they keep everything); refuse anything else."""
+    given: object = filters
+    if not isinstance(given, Filters):
+        raise_for(
+            "filters",
+            given,
+            "pass a funnelkit.analytics.Filters, e.g. Filters(owner=..., channel=...)",
+            "type",
+        )
+    return None if given == _EVERYTHING else given._predicate()  # noqa: SLF001
+
+
 def _select(
     folded: Histories, kind: EntityKind | None, pipeline: str | None, filters: Filters
 ) -> Iterator[History]:
@@ -151,14 +191,7 @@ def _select(
         pool = folded.deals.values()
     else:
         pool = folded
-    if not isinstance(filters, Filters):
-        raise_for(
-            "filters",
-            filters,
-            "pass a funnelkit.analytics.Filters, e.g. Filters(owner=..., channel=...)",
-            "type",
-        )
-    keeps = None if filters == _EVERYTHING else filters._predicate()  # noqa: SLF001
+    keeps = _keeps(filters)
     for history in pool:
         if pipeline is not None and history.pipeline != pipeline:
             continue
@@ -617,15 +650,27 @@ _GROUPS: dict[str, Callable[[History], str | None]] = {
 }
 
 
+def _field_group(key: str) -> Callable[[History], str | None]:
+    def group(history: History) -> str | None:
+        value = history.fields.get(key)
+        return None if value is None else str(value)
+
+    return group
+
+
 def _grouping(by: str | Callable[[History], str | None]) -> Callable[[History], str | None]:
     if callable(by):
         return by
+    given: object = by  # a bad value gets a funnelkit error below, not an AttributeError
+    if isinstance(given, str) and given.startswith("fields.") and len(given) > len("fields."):
+        return _field_group(by.removeprefix("fields."))
     found = _GROUPS.get(by)
     if found is None:
         raise_for(
             "by",
             by,
-            f"unknown grouping; use one of {', '.join(sorted(_GROUPS))} or a function of a History",
+            f"unknown grouping; use one of {', '.join(sorted(_GROUPS))}, 'fields.<key>' for a "
+            "custom field, or a function of a History",
             "unknown",
         )
     return found
@@ -915,8 +960,8 @@ class SourceRow:
     Attributes:
         source: The channel, site or campaign (``None``: unknown).
         leads: Leads from it.
-        junk: Of them closed as junk.
-        good: Of them converted or qualified good.
+        junk: Of them, those whose last verdict is junk (`Bucket`).
+        good: Of them, those whose last verdict is good (qualified good, or converted).
         deals: Deals from it.
         won: Of them won.
         lost: Of them lost.
@@ -933,6 +978,11 @@ class SourceRow:
     lost: int
     revenue: tuple[Money, ...]
     cycle_days: tuple[float, ...]
+
+    @property
+    def waiting(self) -> int:
+        """Leads still waiting for a verdict: neither junk nor good."""
+        return self.leads - self.junk - self.good
 
     @property
     def junk_share(self) -> float | None:
@@ -1000,6 +1050,7 @@ class Sources:
                 "junk": row.junk,
                 "junk_share": row.junk_share,
                 "good": row.good,
+                "waiting": row.waiting,
                 "deals": row.deals,
                 "won": row.won,
                 "lost": row.lost,
@@ -1017,9 +1068,9 @@ def _sorted_sources(rows: dict[str | None, SourceRow]) -> tuple[SourceRow, ...]:
 
 def _tally_lead(counts: dict[str, Any], history: History) -> None:
     counts["leads"] += 1
-    if history.outcome is Outcome.JUNK:
+    if history.bucket is Bucket.JUNK:
         counts["junk"] += 1
-    elif history.outcome is Outcome.CONVERTED or history.verdict is Verdict.GOOD:
+    elif history.bucket is Bucket.GOOD:
         counts["good"] += 1
 
 

@@ -20,6 +20,7 @@ from funnelkit.pipelines._compiled import (
 from funnelkit.pipelines._definition import (
     DEAL_FIELDS,
     LEAD_FIELDS,
+    OPEN_TASKS,
     Action,
     Callback,
     Condition,
@@ -30,6 +31,7 @@ from funnelkit.pipelines._definition import (
     Message,
     MoveAttempt,
     MovePolicy,
+    PaymentRule,
     Pipeline,
     PipelineKind,
     Reason,
@@ -45,6 +47,7 @@ from funnelkit.pipelines._mermaid import to_mermaid
 __all__ = [
     "DEAL_FIELDS",
     "LEAD_FIELDS",
+    "OPEN_TASKS",
     "Action",
     "BulkMove",
     "Callback",
@@ -63,6 +66,7 @@ __all__ = [
     "MoveRefusedError",
     "MoveResult",
     "NextDeal",
+    "PaymentRule",
     "Pipeline",
     "PipelineKind",
     "Reason",

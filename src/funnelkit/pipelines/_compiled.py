@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -53,16 +54,20 @@ from funnelkit.model import (
     MoveEvent,
     StageChanged,
     StageKey,
+    Task,
     TaskKind,
+    TaskStatus,
     Violation,
 )
 from funnelkit.model._checks import aware_datetime_problem, describe
 from funnelkit.pipelines._build import replaced, stage_changed, trusted
 from funnelkit.pipelines._definition import (
     _NO_CONTEXT,
+    OPEN_TASKS,
     CreateTask,
     Message,
     MoveAttempt,
+    PaymentRule,
     Pipeline,
     PipelineKind,
     SetField,
@@ -236,7 +241,8 @@ class Guard:
         return broken if self.unless else not broken
 
 
-def _roles_guard(source: str, roles: frozenset[str], rule: str) -> Guard:
+def _roles_guard(roles: frozenset[str], rule: str, what: str) -> Guard:
+    """A rule that only actors holding one of `roles` pass; `what` says what they may do."""
     shown = ", ".join(sorted(roles))
 
     def check(cursor: _Cursor) -> tuple[Violation, ...]:
@@ -246,8 +252,7 @@ def _roles_guard(source: str, roles: frozenset[str], rule: str) -> Guard:
         return (
             Violation(
                 rule=rule,
-                message=f"only {shown} may move out of {source!r}; "
-                f"{cursor.actor.id!r} has roles: {held}",
+                message=f"only {shown} may {what}; {cursor.actor.id!r} has roles: {held}",
             ),
         )
 
@@ -265,7 +270,9 @@ def _filled(entity: Lead | Deal, name: str) -> bool:
     return value is not None and value not in ("", ())
 
 
-def _required_guard(stage: Stage, names: tuple[str, ...]) -> Guard:
+def _required_guard(names: tuple[str, ...], what: str) -> Guard:
+    """A rule that these fields be filled; `what` says for what (``"to enter 'ЗАМЕР'"``)."""
+
     def check(cursor: _Cursor) -> tuple[Violation, ...]:
         entity = cursor.entity
         missing = [name for name in names if not _filled(entity, name)]
@@ -275,7 +282,7 @@ def _required_guard(stage: Stage, names: tuple[str, ...]) -> Guard:
             Violation(
                 rule="required_field",
                 field=name,
-                message=f"{name!r} must be filled to enter {stage.key!r}; fill it first",
+                message=f"{name!r} must be filled {what}; fill it first",
             )
             for name in missing
         )
@@ -283,8 +290,74 @@ def _required_guard(stage: Stage, names: tuple[str, ...]) -> Guard:
     return Guard(f"requires({', '.join(names)})", "required_field", check)
 
 
+def _payment_guard(stage: Stage) -> Guard:
+    full = stage.payment is PaymentRule.IN_FULL
+
+    def check(cursor: _Cursor) -> tuple[Violation, ...]:
+        deal = cursor.entity
+        if not isinstance(deal, Deal):  # pragma: no cover - refused when the pipeline is built
+            return ()
+        where = f"entering {stage.key!r} needs"
+        if not deal.payments:
+            message = f"{where} money received; {deal.ref} has no payment: record it first"
+        elif not full:
+            return ()
+        elif deal.amount is None:
+            message = f"{where} the deal paid in full, but {deal.ref} has no amount; set it"
+        else:
+            paid = sum((p.amount.amount for p in deal.payments), Decimal(0))
+            if paid >= deal.amount.amount:
+                return ()
+            message = (
+                f"{where} the deal paid in full; {deal.ref} has {paid} "
+                f"{deal.amount.currency} of {deal.amount}: record the rest first"
+            )
+        return (Violation(rule="payment", field="payments", message=message),)
+
+    return Guard(f"payment({stage.payment.value})", "payment", check)
+
+
+def _tasks_guard(stage: Stage) -> Guard:
+    kinds = stage.blocking_tasks
+    shown = ", ".join(sorted(kind.value for kind in kinds))
+
+    def check(cursor: _Cursor) -> tuple[Violation, ...]:
+        given = cursor.context.get(OPEN_TASKS)
+        if given is None:
+            message = (
+                f"leaving {stage.key!r} needs its {shown} tasks done, and the move was not told "
+                f"the open tasks of {cursor.entity.ref}: pass context={{OPEN_TASKS: [...]}} "
+                "(Service.move does)"
+            )
+            return (Violation(rule="open_task", field="context", message=message),)
+        if not isinstance(given, Iterable) or isinstance(given, str | bytes):
+            msg = f"context[OPEN_TASKS]: expected the entity's open tasks, got {describe(given)}"
+            raise ValidationError(msg, field="context", value=given, rule="type")
+        ref = cursor.entity.ref
+        found = [
+            task
+            for task in given
+            if isinstance(task, Task)
+            and task.subject == ref
+            and task.status is TaskStatus.OPEN
+            and task.kind in kinds
+        ]
+        return tuple(
+            Violation(
+                rule="open_task",
+                field="tasks",
+                message=f"{task.kind.value} task {task.id!r} ({task.title}) is still open; "
+                f"complete or cancel it before leaving {stage.key!r}",
+            )
+            for task in found
+        )
+
+    return Guard(f"done({shown})", "open_task", check)
+
+
 def _reason_guard(pipeline: Pipeline, stage: Stage) -> Guard:
-    known = ", ".join(repr(reason.key) for reason in pipeline.reasons)
+    allowed = [r for r in pipeline.reasons if not r.stages or stage.key in r.stages]
+    known = ", ".join(repr(reason.key) for reason in allowed)
     word = "lost" if stage.kind is StageKind.LOST else "junk"
 
     def check(cursor: _Cursor) -> tuple[Violation, ...]:
@@ -303,6 +376,15 @@ def _reason_guard(pipeline: Pipeline, stage: Stage) -> Guard:
                     rule="reason",
                     field="reason",
                     message=f"unknown reason {cursor.reason!r}; one of: {known}",
+                ),
+            )
+        if reason.stages and stage.key not in reason.stages:
+            return (
+                Violation(
+                    rule="reason_stage",
+                    field="reason",
+                    message=f"reason {reason.key!r} ({reason.title}) closes into "
+                    f"{sorted(reason.stages)}, not {stage.key!r}; here one of: {known}",
                 ),
             )
         if reason.needs_note and not cursor.note.strip():
@@ -352,17 +434,29 @@ def _policy_allows(pipeline: Pipeline, i: int, j: int, open_indexes: list[int]) 
 def _guards(pipeline: Pipeline, source: Stage, dest: Stage, yours: list[Guard]) -> list[Guard]:
     """The rules every move from `source` to `dest` must pass, in the order they are checked."""
     guards: list[Guard] = []
+    extra = [m for m in pipeline.extra_moves if (m.source, m.dest) == (source.key, dest.key)]
+    move = f"the move {source.key!r} → {dest.key!r}"
     if source.exit_roles:
-        guards.append(_roles_guard(source.key, source.exit_roles, "exit_role"))
+        guards.append(_roles_guard(source.exit_roles, "exit_role", f"move out of {source.key!r}"))
     guards.extend(
-        _roles_guard(source.key, move.roles, "move_role")
-        for move in pipeline.extra_moves
-        if (move.source, move.dest) == (source.key, dest.key) and move.roles
+        _roles_guard(m.roles, "move_role", f"make {move} (reserved to them)")
+        for m in extra
+        if m.roles
     )
+    if dest.entry_roles:
+        guards.append(_roles_guard(dest.entry_roles, "entry_role", f"move into {dest.key!r}"))
     if dest.required_fields:
-        guards.append(_required_guard(dest, dest.required_fields))
-    if dest.kind in (StageKind.LOST, StageKind.JUNK):
+        guards.append(_required_guard(dest.required_fields, f"to enter {dest.key!r}"))
+    guards.extend(
+        _required_guard(m.required_fields, f"for {move}") for m in extra if m.required_fields
+    )
+    closing = dest.kind in (StageKind.LOST, StageKind.JUNK)
+    if closing:
         guards.append(_reason_guard(pipeline, dest))
+    if dest.payment is not PaymentRule.NONE:
+        guards.append(_payment_guard(dest))
+    if source.blocking_tasks and not closing:
+        guards.append(_tasks_guard(source))
     if dest.kind is StageKind.WON and pipeline.kind is PipelineKind.LEAD:
         guards.append(_conversion_guard(dest))
     guards.extend(yours)  # your own rules come after funnelkit's
@@ -893,7 +987,7 @@ class CompiledPipeline:
         if not found:  # only if the machine was changed from outside
             msg = f"the machine of pipeline {self.pipeline.key!r} refused the move"
             found = [Violation(rule="machine", message=msg)]
-        allowed = self._allowed(entity, actor, cursor.context)
+        allowed = tuple(s for s in self._allowed(entity, actor, cursor.context) if s != to_stage)
         return tuple(attrs.evolve(v, allowed=allowed) for v in found)
 
     def _violations(self, cursor: _Cursor) -> tuple[Violation, ...]:

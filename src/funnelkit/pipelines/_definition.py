@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEAL_FIELDS",
     "LEAD_FIELDS",
+    "OPEN_TASKS",
     "Action",
     "Callback",
     "Condition",
@@ -50,6 +51,7 @@ __all__ = [
     "Message",
     "MoveAttempt",
     "MovePolicy",
+    "PaymentRule",
     "Pipeline",
     "PipelineKind",
     "Reason",
@@ -63,6 +65,13 @@ DEAL_FIELDS = frozenset({"amount", "contact_id", "owner", "title"})
 """Deal attributes a stage may require besides custom fields."""
 LEAD_FIELDS = frozenset({"contact_id", "owner"})
 """Lead attributes a stage may require besides custom fields."""
+OPEN_TASKS = "funnelkit.open_tasks"
+"""
+The context key of the entity's open tasks (`Task` values), read by `Stage.blocking_tasks`.
+
+`Service.move` puts them there; pass them yourself when you call `CompiledPipeline.move` or
+`check` on an entity in a stage with blocking tasks: ``context={OPEN_TASKS: open_tasks}``.
+"""
 
 
 class StageKind(str, enum.Enum):
@@ -256,11 +265,28 @@ class Reason:
         key: Stable key recorded in events (``"expensive"``, ``"spam"``).
         title: What people see (``"Дорого"``, ``"Спам"``).
         needs_note: Whether a note is required with it (a reason such as ``"other"``).
+        stages: The lost or junk stages it closes into; empty means any. Seed 000 sorts bad
+            requests into junk stages of their own: ``Reason(key="spam", title="Спам",
+            stages=frozenset({"Спам"}))`` is refused for "Случайный посетитель".
     """
 
     key: str = attrs.field(validator=check.identifier)
     title: str = attrs.field(validator=check.nonblank)
     needs_note: bool = attrs.field(default=False, validator=check.boolean)
+    stages: frozenset[StageKey] = attrs.field(
+        default=frozenset(), validator=check.frozenset_of(check.identifier_problem, "stage keys")
+    )
+
+
+class PaymentRule(str, enum.Enum):
+    """What a stage requires of a deal's payments before it may be entered (`Stage.payment`)."""
+
+    NONE = "none"
+    """Nothing: the default."""
+    RECEIVED = "received"
+    """At least one payment received (seed 002's "деньги в кассе")."""
+    IN_FULL = "in_full"
+    """Payments that add up to the deal's amount at least (the deal must have an amount)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -282,6 +308,14 @@ class Stage:
         required_fields: Fields that must be filled to enter: custom fields of the pipeline's
             schema, or the entity's own (`DEAL_FIELDS`, `LEAD_FIELDS`).
         exit_roles: Roles allowed to move an entity out of the stage; empty means anyone.
+        entry_roles: Roles allowed to move an entity into the stage; empty means anyone (seed
+            002: the manager moves a deal into "ОБЪЕМЫ", only the engineer out of it).
+        payment: What the deal's payments must be to enter (`PaymentRule`): a won stage
+            meaning "деньги в кассе" requires `PaymentRule.RECEIVED`. Deal pipelines only.
+        blocking_tasks: Kinds of task that must not be open to leave the stage: an open
+            measurement blocks leaving "ЗАМЕР". The check reads the entity's open tasks from
+            the move's context under `OPEN_TASKS` (`Service.move` puts them there); a move
+            to a lost or junk stage is never blocked.
         on_enter: Actions run when an entity enters the stage: entry actions written as data
             (`CreateTask`, `SetField`) or callbacks returning effects.
         on_exit: Callbacks run when an entity leaves the stage.
@@ -312,6 +346,15 @@ class Stage:
     )
     exit_roles: frozenset[str] = attrs.field(
         default=frozenset(), validator=check.frozenset_of(check.identifier_problem, "role names")
+    )
+    entry_roles: frozenset[str] = attrs.field(
+        default=frozenset(), validator=check.frozenset_of(check.identifier_problem, "role names")
+    )
+    payment: PaymentRule = attrs.field(
+        default=PaymentRule.NONE, validator=check.is_enum(PaymentRule)
+    )
+    blocking_tasks: frozenset[TaskKind] = attrs.field(
+        default=frozenset(), validator=check.frozenset_of(check.member_of(TaskKind), "task kinds")
     )
     on_enter: tuple[Action, ...] = attrs.field(default=(), validator=check.field(_actions_problem))
     on_exit: tuple[Callback, ...] = _code()
@@ -345,7 +388,10 @@ class ExtraMove:
     Attributes:
         source: The stage moved from.
         dest: The stage moved to.
-        roles: Roles allowed to make this move; empty means anyone.
+        roles: Roles allowed to make this move; empty means anyone. A move reserved this way
+            is refused as ``move_role``, naming the move.
+        required_fields: Fields that must be filled for this move, besides those its
+            destination requires of every move into it.
         conditions: Your own rules for this move (`Condition`).
         unless: Your own rules the other way round (`Unless`).
         before: Callbacks run when this move is made, before the stage changes.
@@ -359,6 +405,10 @@ class ExtraMove:
     dest: StageKey = attrs.field(validator=check.identifier)
     roles: frozenset[str] = attrs.field(
         default=frozenset(), validator=check.frozenset_of(check.identifier_problem, "role names")
+    )
+    required_fields: tuple[str, ...] = attrs.field(
+        default=(),
+        validator=check.tuple_of(check.identifier_problem, "field keys", unique=True),
     )
     conditions: tuple[Condition, ...] = _code()
     unless: tuple[Unless, ...] = _code()
@@ -498,19 +548,32 @@ class Pipeline:
                 "reasons",
             )
 
-    def _check_fields(self) -> None:
+    def _check_required(self, where: str, label: str, names: tuple[str, ...]) -> None:
         own = DEAL_FIELDS if self.kind is PipelineKind.DEAL else LEAD_FIELDS
+        for position, name in enumerate(names):
+            if name not in own and name not in self.fields:
+                raise_for(
+                    f"{where}.required_fields[{position}]",
+                    name,
+                    f"{label} requires {name!r}, which is neither a custom field "
+                    f"of the pipeline's schema ({sorted(self.fields.keys)}) nor one of the "
+                    f"{self.kind.value}'s own fields ({sorted(own)}); add it to the schema",
+                    "unknown_field",
+                )
+
+    def _check_fields(self) -> None:
         for index, stage in enumerate(self.stages):
-            for position, name in enumerate(stage.required_fields):
-                if name not in own and name not in self.fields:
-                    raise_for(
-                        f"Pipeline.stages[{index}].required_fields[{position}]",
-                        name,
-                        f"stage {stage.key!r} requires {name!r}, which is neither a custom field "
-                        f"of the pipeline's schema ({sorted(self.fields.keys)}) nor one of the "
-                        f"{self.kind.value}'s own fields ({sorted(own)}); add it to the schema",
-                        "unknown_field",
-                    )
+            self._check_required(
+                f"Pipeline.stages[{index}]", f"stage {stage.key!r}", stage.required_fields
+            )
+            if stage.payment is not PaymentRule.NONE and self.kind is not PipelineKind.DEAL:
+                raise_for(
+                    f"Pipeline.stages[{index}].payment",
+                    stage.payment,
+                    f"stage {stage.key!r} requires a payment, but leads have no payments; "
+                    "require it in the deal pipeline",
+                    "pipeline_kind",
+                )
             for position, action in enumerate(stage.on_enter):
                 if isinstance(action, SetField):
                     where = f"Pipeline.stages[{index}].on_enter[{position}]"
@@ -551,6 +614,21 @@ class Pipeline:
                     f"stage {move.source!r} is closed, and closed stages are final; reopening "
                     "needs force=True, not a declared move",
                     "closed_stage",
+                )
+            self._check_required(
+                f"Pipeline.extra_moves[{index}]",
+                f"move {move.source!r} → {move.dest!r}",
+                move.required_fields,
+            )
+        closing = {s.key for s in self.stages if s.kind in (StageKind.LOST, StageKind.JUNK)}
+        for index, reason in enumerate(self.reasons):
+            for key in sorted(reason.stages - closing):
+                raise_for(
+                    f"Pipeline.reasons[{index}].stages",
+                    key,
+                    f"reason {reason.key!r} closes into {key!r}, which is not a lost or junk "
+                    f"stage of pipeline {self.key!r}; its closing stages are {sorted(closing)}",
+                    "unknown_stage",
                 )
 
     def compile(self) -> CompiledPipeline:

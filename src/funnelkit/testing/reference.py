@@ -16,12 +16,19 @@ The semantics it encodes, as documented here and on the page "Write your own pip
    move breaks ``back`` (to an earlier stage) or ``skip``.
 3. A declared move then breaks, in this order: ``exit_role`` if the source has exit roles and
    the actor holds none of them; ``move_role`` for each extra move of that pair with roles the
-   actor holds none of; ``required_field`` once for each field the destination requires that
-   is not filled (a custom field, or else the entity's own attribute, that is missing, ``None``,
-   ``""`` or ``()``); ``reason`` into a lost or junk stage without a known reason;
-   ``reason_note`` if that reason needs a note and the note is blank; ``conversion`` into the
-   won stage of a lead pipeline (leads reach it by conversion only); then your own conditions
-   of the destination stage, its unless rules, and those of the extra move, in order.
+   actor holds none of; ``entry_role`` if the destination has entry roles and the actor holds
+   none of them; ``required_field`` once for each field the destination requires that is not
+   filled (a custom field, or else the entity's own attribute, that is missing, ``None``,
+   ``""`` or ``()``), then once for each such field an extra move of the pair requires;
+   ``reason`` into a lost or junk stage without a known reason; ``reason_stage`` if that reason
+   names closing stages and the destination is not one of them; ``reason_note`` if it needs a
+   note and the note is blank; ``payment`` if the destination requires money received and
+   the deal has no payment, or requires it in full and the deal has no amount or its payments
+   add up to less; ``open_task`` for each open task about the entity, of a kind the source
+   blocks on, among the tasks in ``context[OPEN_TASKS]`` (once if the context has none),
+   unless the destination is a lost or junk stage; ``conversion`` into the won stage of a
+   lead pipeline (leads reach it by conversion only); then your own conditions of the
+   destination stage, its unless rules, and those of the extra move, in order.
 """
 
 from __future__ import annotations
@@ -29,8 +36,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from funnelkit.model import Violation
-from funnelkit.pipelines import MoveAttempt, PipelineKind, StageKind
+from funnelkit.model import TaskStatus, Violation
+from funnelkit.pipelines import OPEN_TASKS, MoveAttempt, PaymentRule, PipelineKind, StageKind
 
 
 if TYPE_CHECKING:
@@ -73,7 +80,8 @@ def reference_refusals(
     extra = [m for m in pipeline.extra_moves if (m.source, m.dest) == (source.key, dest.key)]
     if not extra and not _policy_declares(pipeline, source, dest):
         return ["back" if keys.index(to_stage) < keys.index(entity.stage) else "skip"]
-    broken = _own_rules(pipeline, (source, dest), extra, entity, actor, (reason, note))
+    given = _NOTHING if context is None else context
+    broken = _own_rules(pipeline, (source, dest), extra, entity, actor, (reason, note), given)
     attempt = MoveAttempt(
         entity=entity,
         actor=actor,
@@ -81,7 +89,7 @@ def reference_refusals(
         to_stage=dest.key,
         reason=reason,
         note=note,
-        context=_NOTHING if context is None else context,
+        context=given,
     )
     holders: list[Stage | ExtraMove] = [dest, *extra]
     for holder in holders:
@@ -104,6 +112,45 @@ def reference_targets(pipeline: Pipeline, stage: str) -> list[str]:
     ]
 
 
+def _reason_rules(pipeline: Pipeline, dest: Stage, reason: str | None, note: str) -> list[str]:
+    known = {r.key: r for r in pipeline.reasons}
+    if reason not in known:
+        return ["reason"]
+    if known[reason].stages and dest.key not in known[reason].stages:
+        return ["reason_stage"]
+    if known[reason].needs_note and not note.strip():
+        return ["reason_note"]
+    return []
+
+
+def _task_rules(source: Stage, entity: Lead | Deal, context: Mapping[str, object]) -> list[str]:
+    tasks = context.get(OPEN_TASKS)
+    if tasks is None:
+        return ["open_task"]
+    return [
+        "open_task"
+        for task in tasks  # type: ignore[attr-defined]
+        if task.subject == entity.ref
+        and task.status is TaskStatus.OPEN
+        and task.kind in source.blocking_tasks
+    ]
+
+
+def _paid(rule: PaymentRule, entity: Lead | Deal) -> bool:
+    """Whether the entity's payments meet a stage's payment rule."""
+    if rule is PaymentRule.NONE:
+        return True
+    payments = getattr(entity, "payments", ())
+    if rule is PaymentRule.RECEIVED:
+        return len(payments) > 0
+    amount = getattr(entity, "amount", None)
+    return (
+        bool(payments)
+        and amount is not None
+        and sum(p.amount.amount for p in payments) >= amount.amount
+    )
+
+
 def _own_rules(  # noqa: PLR0917 - private
     pipeline: Pipeline,
     move: tuple[Stage, Stage],
@@ -111,6 +158,7 @@ def _own_rules(  # noqa: PLR0917 - private
     entity: Lead | Deal,
     actor: Actor,
     why: tuple[str | None, str],
+    context: Mapping[str, object],
 ) -> list[str]:
     """The declarative rules a declared move breaks (funnelkit's own, before yours)."""
     (source, dest), (reason, note) = move, why
@@ -118,13 +166,18 @@ def _own_rules(  # noqa: PLR0917 - private
     if source.exit_roles and not source.exit_roles & actor.roles:
         broken.append("exit_role")
     broken.extend("move_role" for m in extra if m.roles and not m.roles & actor.roles)
+    if dest.entry_roles and not dest.entry_roles & actor.roles:
+        broken.append("entry_role")
     broken.extend("required_field" for name in dest.required_fields if not _holds(entity, name))
+    broken.extend(
+        "required_field" for m in extra for name in m.required_fields if not _holds(entity, name)
+    )
     if dest.kind in _CLOSING:
-        known = {r.key: r for r in pipeline.reasons}
-        if reason not in known:
-            broken.append("reason")
-        elif known[reason].needs_note and not note.strip():
-            broken.append("reason_note")
+        broken.extend(_reason_rules(pipeline, dest, reason, note))
+    if not _paid(dest.payment, entity):
+        broken.append("payment")
+    if source.blocking_tasks and dest.kind not in _CLOSING:
+        broken.extend(_task_rules(source, entity, context))
     if dest.kind is StageKind.WON and pipeline.kind is PipelineKind.LEAD:
         broken.append("conversion")
     return broken
