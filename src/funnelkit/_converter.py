@@ -246,8 +246,17 @@ def _collection_hook(type_: Any, converter: cattrs.Converter) -> Callable[[objec
     return structure
 
 
-def _unstructure_frozenset(value: frozenset[Any]) -> list[Any]:
-    return sorted(value)
+def _frozenset_unstructure_hook(
+    type_: Any, converter: cattrs.Converter
+) -> Callable[[frozenset[Any]], list[Any]]:
+    """Frozensets as sorted lists of their items' data (a set of enums gives their values)."""
+    args = get_args(type_)
+    item = converter.get_unstructure_hook(args[0]) if args else None
+
+    def unstructure(value: frozenset[Any]) -> list[Any]:
+        return sorted(value if item is None else (item(member) for member in value))
+
+    return unstructure
 
 
 # --- custom field values -----------------------------------------------------------------------
@@ -472,7 +481,7 @@ def _make_cattrs() -> cattrs.Converter:
         converter.register_structure_hook(enum_type, _enum_hook(enum_type))
         converter.register_unstructure_hook(enum_type, _enum_value)
     converter.register_structure_hook_factory(_is_collection, _collection_hook)
-    converter.register_unstructure_hook_func(_is_frozenset, _unstructure_frozenset)
+    converter.register_unstructure_hook_factory(_is_frozenset, _frozenset_unstructure_hook)
     converter.register_structure_hook(FieldValues, _structure_field_values)
     converter.register_unstructure_hook(FieldValues, _unstructure_field_values)
     optional_field_value = FieldValue | None

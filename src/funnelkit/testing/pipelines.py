@@ -32,6 +32,7 @@ long run of steps); pass ``settings=`` with ``Phase.shrink`` for a minimal examp
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -49,8 +50,15 @@ from hypothesis.stateful import (
 )
 
 from funnelkit.exceptions import MoveRefusedError
-from funnelkit.model import Deal, Event, Lead, Money, MoveEvent, Violation
-from funnelkit.pipelines import DEAL_FIELDS, LEAD_FIELDS, Pipeline, PipelineKind, StageKind
+from funnelkit.model import Deal, Event, Lead, Money, MoveEvent, Payment, Violation
+from funnelkit.pipelines import (
+    DEAL_FIELDS,
+    LEAD_FIELDS,
+    OPEN_TASKS,
+    Pipeline,
+    PipelineKind,
+    StageKind,
+)
 from funnelkit.testing import strategies as fst
 from funnelkit.testing.reference import _holds, reference_refusals, reference_targets
 
@@ -140,11 +148,32 @@ class PipelineMachine(RuleBasedStateMachine):
             value = data.draw(self._values[name], label="value")
             entity = attrs.evolve(entity, fields=entity.fields.set(name, value))
         elif name == "amount" and isinstance(entity, Deal):
-            entity = attrs.evolve(entity, amount=Money.of("150000", "RUB"))
+            currency = entity.payments[0].amount.currency if entity.payments else "RUB"
+            entity = attrs.evolve(entity, amount=Money.of("150000", currency))
         else:
             changes: dict[str, Any] = {name: "anna" if name == "owner" else "К-1"}
             entity = attrs.evolve(entity, **changes)
         self.entities[index] = entity
+
+    @precondition(lambda self: any(isinstance(e, Deal) and e.is_open for e in self.entities))
+    @rule(data=st.data())
+    def pay(self, data: st.DataObject) -> None:
+        """Record money received for an open deal: all that is left of its amount, or a part."""
+        open_deals = [i for i, e in enumerate(self.entities) if isinstance(e, Deal) and e.is_open]
+        index = data.draw(st.sampled_from(open_deals), label="deal index")
+        deal = self.entities[index]
+        assert isinstance(deal, Deal)
+        currency = deal.amount.currency if deal.amount is not None else "RUB"
+        paid = sum((p.amount.amount for p in deal.payments), Decimal(0))
+        left = deal.amount.amount - paid if deal.amount is not None else Decimal(0)
+        whole: bool = data.draw(st.booleans(), label="all that is left")
+        amount = left if whole and left > 0 else Decimal("1000.00")
+        payment = Payment(
+            id=f"P-{len(deal.payments) + 1}",
+            amount=Money(amount=amount, currency=currency),
+            received_at=self._tick(),
+        )
+        self.entities[index] = attrs.evolve(deal, payments=(*deal.payments, payment))
 
     @precondition(lambda self: bool(self.entities))
     @rule(data=st.data())
@@ -166,6 +195,8 @@ class PipelineMachine(RuleBasedStateMachine):
                 known: str = data.draw(st.sampled_from(self._reasons), label="reason")
                 attempt = attrs.evolve(attempt, reason=known)
         context = data.draw(self.contexts, label="context")
+        if self.pipeline.stage(entity.stage).blocking_tasks and OPEN_TASKS not in context:
+            context = self._with_tasks(data, entity, context)
         reason, note, to_stage, actor = (
             attempt.reason,
             attempt.note,
@@ -210,6 +241,18 @@ class PipelineMachine(RuleBasedStateMachine):
         self._check_moved(entity, attempt, violations, result.entity, result.events)
         self.entities[index] = result.entity
         history.extend(result.events)
+
+    @staticmethod
+    def _with_tasks(
+        data: st.DataObject, entity: Lead | Deal, context: Mapping[str, object]
+    ) -> Mapping[str, object]:
+        """Mostly, the entity's tasks (open or closed) in the context, as the service gives."""
+        if not data.draw(st.integers(0, 3), label="open tasks given"):
+            return context
+        tasks = data.draw(
+            st.lists(fst.tasks(subjects=st.just(entity.ref)), max_size=2), label="tasks"
+        )
+        return {**context, OPEN_TASKS: tuple(tasks)}
 
     def _check_moved(
         self,

@@ -63,6 +63,7 @@ from funnelkit.pipelines import (
     CreateTask,
     ExtraMove,
     MovePolicy,
+    PaymentRule,
     Pipeline,
     PipelineKind,
     Reason,
@@ -814,6 +815,17 @@ def _stage_lists(
                 exit_roles=frozenset(draw(st.lists(st.sampled_from(_ROLES), max_size=1)))
                 if stage_kind is StageKind.OPEN
                 else frozenset(),
+                entry_roles=frozenset(draw(st.lists(st.sampled_from(_ROLES), max_size=1)))
+                if index > 0 and draw(st.integers(0, 3)) == 0
+                else frozenset(),
+                payment=draw(st.sampled_from(list(PaymentRule)))
+                if kind is PipelineKind.DEAL and stage_kind is StageKind.WON
+                else PaymentRule.NONE,
+                blocking_tasks=frozenset(
+                    draw(st.lists(st.sampled_from(list(TaskKind)), max_size=1))
+                )
+                if stage_kind is StageKind.OPEN and draw(st.integers(0, 3)) == 0
+                else frozenset(),
                 on_enter=tuple(
                     draw(
                         st.lists(
@@ -841,8 +853,10 @@ def pipelines(
     Draw valid pipeline definitions: stages of every kind, policies, rules and reasons.
 
     Stages may require custom fields of the drawn schema or the entity's own fields, restrict
-    exits to roles (``manager``, ``engineer``, ``head``) and plan tasks on entry; some
-    pipelines declare extra moves; every closing stage has reasons to close with.
+    exits and entries to roles (``manager``, ``engineer``, ``head``), require payments to win,
+    block exits on open tasks and plan tasks on entry; some pipelines declare extra moves,
+    with roles and required fields of their own; every closing stage has reasons to close
+    with, some tied to a few of the closing stages.
 
     Args:
         kinds: Lead or deal pipelines (both by default).
@@ -866,14 +880,25 @@ def pipelines(
                 unique=True,
             )
         )
+        closing = [s.key for s in stages if s.kind in (StageKind.LOST, StageKind.JUNK)]
         reasons = draw(
             st.lists(
-                st.builds(Reason, key=_IDENTIFIERS, title=_NONBLANK, needs_note=st.booleans()),
+                st.builds(
+                    Reason,
+                    key=_IDENTIFIERS,
+                    title=_NONBLANK,
+                    needs_note=st.booleans(),
+                    stages=st.lists(st.sampled_from(closing), max_size=2).map(frozenset)
+                    if closing
+                    else st.just(frozenset()),
+                ),
                 min_size=1,
                 max_size=3,
                 unique_by=lambda reason: reason.key,
             )
         )
+        own = sorted(DEAL_FIELDS if kind is PipelineKind.DEAL else LEAD_FIELDS)
+        requirable = [*schema.keys, *own]
         return Pipeline(
             key=draw(_IDENTIFIERS),
             kind=kind,
@@ -884,6 +909,9 @@ def pipelines(
                     source=source,
                     dest=dest,
                     roles=frozenset(draw(st.lists(st.sampled_from(_ROLES), max_size=1))),
+                    required_fields=tuple(
+                        draw(st.lists(st.sampled_from(requirable), max_size=1, unique=True))
+                    ),
                 )
                 for source, dest in extra
             ),
@@ -944,7 +972,17 @@ def pipeline_entities(
         }
         if pipeline.kind is PipelineKind.LEAD:
             return Lead(source=draw(lead_sources()), **common)
-        return Deal(title=draw(_TEXTS), amount=draw(st.none() | moneys()), **common)
+        amount = draw(st.none() | moneys())
+        currency = st.just(amount.currency if amount is not None else "RUB")
+        paid = draw(
+            st.lists(payments(currencies=currency, received_after=common["created_at"]), max_size=2)
+        )
+        return Deal(
+            title=draw(_TEXTS),
+            amount=amount,
+            payments=tuple(attrs.evolve(p, id=f"P-{n}") for n, p in enumerate(paid, start=1)),
+            **common,
+        )
 
     return build()
 
