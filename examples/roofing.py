@@ -246,6 +246,7 @@ class Season:
     def take(self, deal_id: str, manager: fk.Actor) -> None:
         """ОП ВЗЯЛ В РАБОТУ: the product and the client type first (the stage requires them)."""
         ref = fk.EntityRef.deal(deal_id)
+        self._finish_tasks(deal_id, manager, "Позвонили, взяли в работу", forgetful=False)
         product = "КРОВЛЯ" if self.chance(0.8) else "ФАСАД"
         client_type = "строитель" if self.chance(0.2) else "частник"
         self.crm.update(ref, actor=manager, fields={"product": product, "client_type": client_type})
@@ -285,13 +286,14 @@ class Season:
         self.later(timedelta(days=1), timedelta(days=4), lambda: self.measure(deal_id, manager))
 
     def _open_tasks(self, deal_id: str) -> list[fk.Task]:
-        with self.crm.store.unit_of_work() as uow:
-            return uow.tasks.list(subject=fk.EntityRef.deal(deal_id), status=fk.TaskStatus.OPEN)
+        return self.crm.tasks(subject=fk.EntityRef.deal(deal_id), status=fk.TaskStatus.OPEN)
 
-    def _finish_tasks(self, deal_id: str, manager: fk.Actor, result: str) -> None:
-        """Complete the deal's open tasks, though some are forgotten (and become overdue)."""
+    def _finish_tasks(
+        self, deal_id: str, manager: fk.Actor, result: str, *, forgetful: bool = True
+    ) -> None:
+        """Complete the deal's open tasks; some are forgotten (and go overdue) where allowed."""
         for task in self._open_tasks(deal_id):
-            if self.chance(0.95):
+            if not forgetful or self.chance(0.95):
                 self.crm.complete_task(task.ref, result, actor=manager, client_reached=True)
 
     def lose(self, deal_id: str, manager: fk.Actor, reason: str) -> None:
@@ -301,8 +303,8 @@ class Season:
         self.crm.lose(fk.EntityRef.deal(deal_id), reason, actor=manager)
 
     def measure(self, deal_id: str, manager: fk.Actor) -> None:
-        """The plan of the roof is in: the engineer counts the volumes."""
-        self._finish_tasks(deal_id, manager, "Получили план кровли")
+        """The plan of the roof is in (its call done: the stage insists): Турал counts volumes."""
+        self._finish_tasks(deal_id, manager, "Получили план кровли", forgetful=False)
         self.crm.move(fk.EntityRef.deal(deal_id), "ОБЪЕМЫ У ТУРАЛА", actor=manager)
         self.later(timedelta(days=1), timedelta(days=3), lambda: self.propose(deal_id, manager))
 
@@ -321,8 +323,7 @@ class Season:
 
     def rework(self, deal_id: str, manager: fk.Actor) -> None:
         """The client asks for another version of the proposal."""
-        with self.crm.store.unit_of_work() as uow:
-            deal = uow.deals.get(deal_id)
+        deal = self.crm.get_deal(fk.EntityRef.deal(deal_id))
         if deal.is_open:
             self.crm.add_document(
                 fk.EntityRef.deal(deal_id),
@@ -352,10 +353,9 @@ class Season:
             self.win(deal_id, manager)
 
     def win(self, deal_id: str, manager: fk.Actor) -> None:
-        """Half paid up front, the deal won, the rest after the works."""
+        """Half paid up front ("деньги в кассе"), the deal won, the rest after the works."""
         self._finish_tasks(deal_id, manager, "Оплатил предоплату")
-        with self.crm.store.unit_of_work() as uow:
-            amount = uow.deals.get(deal_id).amount
+        amount = self.crm.get_deal(fk.EntityRef.deal(deal_id)).amount
         assert amount is not None  # noqa: S101 - priced by Турал before any proposal
         half = fk.Money(amount=amount.amount / 2, currency=amount.currency)
         self.crm.record_payment(fk.EntityRef.deal(deal_id), half, actor=manager)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import sys
-from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -157,8 +156,7 @@ class Chain:
 
     def sell(self, deal_id: str) -> None:
         """The main sale: prepayment, production, checks, feedback, the final payment."""
-        with self.crm.store.unit_of_work() as uow:
-            amount = uow.deals.get(deal_id).amount
+        amount = self.crm.get_deal(fk.EntityRef.deal(deal_id)).amount
         assert amount is not None  # noqa: S101 - every deal here is priced at conversion
         half = fk.Money(amount=amount.amount / 2, currency=amount.currency)
         self.step(deal_id, "Предоплата")
@@ -175,14 +173,14 @@ class Chain:
 
 
 def main() -> Chain:
-    """Play the requests and print what the chain shows."""
+    """Play the requests and print what the chain shows, per client and per pipeline."""
     chain = Chain(seed=2000)
     chain.play()
     folded = chain.crm.histories(as_of=START + timedelta(days=120))
-    flow = fa.lead_flow(folded)
+    flow = fa.lead_flow(folded)  # a request and the deals that follow it count once
     print(
-        f"{flow.leads} requests: {flow.junk} junk, {flow.converted} converted; "
-        f"{flow.deals_from_leads} deals opened along the chain"
+        f"{flow.leads} requests: {flow.junk} junk, {flow.good} good, {flow.waiting} waiting; "
+        f"{flow.deals_from_leads} got a deal, {flow.won_from_leads} ended in a sale"
     )
     for pipeline in (MEETING, PROPOSAL, CONTRACT, MAIN_SALE):
         wins = fa.win_rate(folded, pipeline=pipeline).total
@@ -190,19 +188,11 @@ def main() -> Chain:
             f"  {pipeline.key:<8} deals {wins.created:>4}  won {wins.won:>4}  lost {wins.lost:>3}"
             f"  open {wins.open:>3}"
         )
-    meeting_leads = {d.lead_id for d in folded.deals.values() if d.pipeline == MEETING.key}
-    at_once = sum(
-        1
-        for deal in folded.deals.values()
-        if deal.pipeline == MAIN_SALE.key and deal.lead_id not in meeting_leads
-    )
-    print(f"bought at once, without meetings or proposals: {at_once}")
-    versions = Counter(
-        sum(1 for kind, _, _ in deal.documents if kind is fk.DocumentKind.PROPOSAL)
-        for deal in folded.deals.values()
-        if deal.pipeline == PROPOSAL.key
-    )
-    print("proposal versions per proposal deal:", dict(sorted(versions.items())))
+    steps = fa.deal_steps(folded)  # per customer journey
+    print(f"bought at once, without meetings or proposals: {steps.bought_at_once}")
+    print("meetings before the first proposal:", dict(steps.meetings_before_proposal))
+    print("proposal versions before the contract:", dict(steps.versions_before_contract))
+    print(f"median days from the first request to the sale: {steps.median_cycle_days:.1f}")
     print("lost reasons by stage:", fa.lost_reasons(folded).rows()[:4])
     debts = fa.receivables(folded, currency="RUB", pipeline=MAIN_SALE).by_owner()
     print("the main sale's money, by owner:", debts)

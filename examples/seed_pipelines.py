@@ -24,6 +24,7 @@ from funnelkit.pipelines import (
     ExtraMove,
     Funnel,
     MovePolicy,
+    PaymentRule,
     Pipeline,
     PipelineKind,
     Reason,
@@ -60,7 +61,20 @@ ROOFING = Pipeline(
     title="Кровля",
     kind=PipelineKind.DEAL,
     stages=(
-        Stage(key="НОВЫЙ ЛИД", priority=1, sla=timedelta(minutes=1), probability=5),
+        Stage(
+            key="НОВЫЙ ЛИД",
+            priority=1,
+            sla=timedelta(minutes=1),
+            probability=5,
+            # "в ту же минуту должен взять в работу": every new deal gets its call at once.
+            on_enter=(
+                CreateTask(
+                    kind=fk.TaskKind.CALL,
+                    title="Взять в работу: позвонить клиенту",
+                    due_in=timedelta(minutes=1),
+                ),
+            ),
+        ),
         Stage(
             key="ОП ВЗЯЛ В РАБОТУ",
             priority=4,
@@ -80,8 +94,16 @@ ROOFING = Pipeline(
                     due_in=timedelta(days=1),
                 ),
             ),
+            # The plan must be in hand (the task done, with its result) before the volumes.
+            blocking_tasks=frozenset({fk.TaskKind.CALL}),
         ),
-        Stage(key="ОБЪЕМЫ У ТУРАЛА", probability=50, exit_roles=frozenset({"engineer"})),
+        # The manager hands the deal to the engineer; only the engineer moves it on.
+        Stage(
+            key="ОБЪЕМЫ У ТУРАЛА",
+            probability=50,
+            entry_roles=frozenset({"manager"}),
+            exit_roles=frozenset({"engineer"}),
+        ),
         Stage(
             key="КП ГОТОВО",
             priority=2,
@@ -96,7 +118,8 @@ ROOFING = Pipeline(
             ),
         ),
         Stage(key="СМЕТА ГОТОВА", priority=2, probability=80, required_fields=("amount",)),
-        Stage(key="УСПЕШНО РЕАЛИЗОВАНО", kind=StageKind.WON),
+        # "Деньги от клиента в кассе": won only with money received.
+        Stage(key="УСПЕШНО РЕАЛИЗОВАНО", kind=StageKind.WON, payment=PaymentRule.RECEIVED),
         Stage(key="ЗАКРЫТО И НЕ РЕАЛИЗОВАНО", kind=StageKind.LOST),
     ),
     # Forward, stage by stage; a client who pays on the proposal skips the estimate.
@@ -110,17 +133,31 @@ ROOFING = Pipeline(
     ),
     fields=ROOFING_FIELDS,
 )
-"""Seed 002: the amoCRM roofing pipeline. Only an engineer moves a deal out of "ОБЪЕМЫ У ТУРАЛА"."""
+"""
+Seed 002: the amoCRM roofing pipeline.
+
+A new deal gets its call at once; the plan of the roof is asked for in "ГОРЯЧИЕ" and must be
+in hand before the volumes; the manager moves a deal into "ОБЪЕМЫ У ТУРАЛА" and only the
+engineer out of it; a deal is won with money received.
+"""
 
 # --- seed 000: leads, then meeting → proposal → contract → main sale ---------------------------
 
-JUNK_REASONS = (
-    Reason(key="spam", title="Спам"),
-    Reason(key="contractor", title="Подрядчик"),
-    Reason(key="random_visitor", title="Случайный посетитель"),
-    Reason(key="duplicate", title="Дубль"),
+JUNK_REASONS = (  # each kind of junk has its own stage (seed 000: "отказные стадии")
+    Reason(key="spam", title="Спам", stages=frozenset({"Спам"})),
+    Reason(key="contractor", title="Подрядчик", stages=frozenset({"Подрядчик"})),
+    Reason(
+        key="random_visitor",
+        title="Случайный посетитель",
+        stages=frozenset({"Случайный посетитель"}),
+    ),
+    Reason(key="duplicate", title="Дубль", stages=frozenset({"Дубль"})),
     OTHER,
 )
+ANY_JUNK_REASONS = tuple(
+    Reason(key=r.key, title=r.title, needs_note=r.needs_note) for r in JUNK_REASONS
+)
+"""The same reasons, not tied to stages: for pipelines with one junk stage."""
 
 LEADS = Pipeline(
     key="лиды",
@@ -180,14 +217,14 @@ MAIN_SALE = Pipeline(
         Stage(key="Обратная связь"),
         Stage(key="Устранение недочётов"),
         Stage(key="Доплата"),
-        Stage(key="Успешно реализовано", kind=StageKind.WON),
+        Stage(key="Успешно реализовано", kind=StageKind.WON, payment=PaymentRule.IN_FULL),
         Stage(key="Не реализовано", kind=StageKind.LOST),
     ),
     # Defects are fixed only if there are any.
     extra_moves=(ExtraMove(source="Обратная связь", dest="Доплата"),),
     reasons=(Reason(key="refused", title="Клиент отказался"), OTHER),
 )
-"""Seed 000: the main sale, from documents to the final payment."""
+"""Seed 000: the main sale, from documents to the final payment (won when paid in full)."""
 
 # --- seed 001: temperature-based leads, and the two-block single pipeline ----------------------
 
@@ -204,7 +241,7 @@ TEMPERATURE_LEADS = Pipeline(
     ),
     # A lead warms up and cools down: its temperature may move either way.
     policy=MovePolicy(allow_back=True, allow_skip=True),
-    reasons=JUNK_REASONS,
+    reasons=ANY_JUNK_REASONS,
 )
 """Seed 001: leads sorted by the client's state, from silent to very interested."""
 
@@ -223,7 +260,7 @@ TWO_BLOCKS = Pipeline(
         Stage(key="Не купил", kind=StageKind.LOST),
     ),
     policy=MovePolicy(allow_back=True, allow_skip=True),
-    reasons=(*JUNK_REASONS, Reason(key="expensive", title="Дорого")),
+    reasons=(*ANY_JUNK_REASONS, Reason(key="expensive", title="Дорого")),
 )
 """Seed 001, for a CRM without the lead/deal split: a lead block, then a deal block."""
 

@@ -59,7 +59,8 @@ def with_stage(key: str, **changes: Any) -> fk.Pipeline:
 
 
 DOCUMENTED = with_stage(ESTIMATE, conditions=(estimate_on_file,), unless=(is_holiday,))
-AT_PROPOSAL = make_deal(stage=PROPOSAL)
+PREPAID = (fk.Payment(id="С-1-P1", amount=fk.Money.of("240000", "RUB"), received_at=T0),)
+AT_PROPOSAL = make_deal(stage=PROPOSAL, payments=PREPAID)  # "деньги в кассе": it may be won
 MONDAY, SATURDAY = date(2026, 3, 2), date(2026, 3, 7)
 
 

@@ -43,11 +43,12 @@ CARD = {"product": "КРОВЛЯ", "client_type": "частник"}
 
 
 def roofing_deal(stage="НОВЫЙ ЛИД", **changes):
-    """A roofing deal with its card filled in, at `stage`."""
+    """A roofing deal with its card filled in and half of it paid, at `stage`."""
     base = make_deal(
         stage=stage,
         owner="anna",
         fields={**CARD, "construction_stage": "фундамент", "buys_when": "май"},
+        payments=(fk.Payment(id="С-1-P1", amount=fk.Money.of("240000", "RUB"), received_at=T0),),
     )
     return attrs.evolve(base, **changes)
 

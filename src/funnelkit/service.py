@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 import phonenumbers
@@ -96,6 +96,7 @@ if TYPE_CHECKING:
     )
 
     _Reader: TypeAlias = LeadRepository | DealRepository | ContactRepository | TaskRepository
+    _Entity: TypeAlias = Lead | Deal | Contact | Task
 
 
 __all__ = ["KEEP", "Service"]
@@ -189,8 +190,9 @@ class Service:
     One calling convention holds for every operation: what it is about comes first, as an
     `EntityRef` (``EntityRef.deal("D-7")``, or ``deal.ref`` of a value you hold), then the
     operation's own arguments, and the `actor` always by keyword. Reading needs no unit of
-    work either: `get`, `find`, `leads`, `deals`, `tasks`, `contacts`, `contact_card`,
-    `agendas`, `events` and `histories`.
+    work either: `get` and `find` (and their typed forms `get_deal`, `find_lead`...),
+    `leads`, `deals`, `tasks`, `contacts`, `contact_card`, `agendas`, `events` and
+    `histories`.
 
     Attributes:
         clock: Where "now" comes from.
@@ -1008,20 +1010,60 @@ class Service:
         with self.store.unit_of_work() as uow:
             return query(uow)
 
+    def _one(self, ref: object, kinds: tuple[EntityKind, ...], *, must: bool) -> _Entity | None:
+        """Read the entity `ref` names, of one of `kinds`: `NotFoundError` if `must`, else None."""
+        wanted = _ref_of(ref, "ref", *kinds)
+
+        def query(uow: UnitOfWork) -> _Entity | None:
+            found = self._repository(uow, wanted.kind)
+            return found.get(wanted.id) if must else found.find(wanted.id)
+
+        return self._read(query)
+
     def get(self, ref: EntityRef) -> Lead | Deal | Contact | Task:
         """
-        Read a lead, deal, contact or task as stored now.
+        Read a lead, deal, contact or task as stored now (`get_deal` and the like are typed).
 
         Raises:
             NotFoundError: If there is none with that reference.
         """
-        wanted = _ref_of(ref, "ref", *EntityKind)
-        return self._read(lambda uow: self._repository(uow, wanted.kind).get(wanted.id))
+        return cast("_Entity", self._one(ref, tuple(EntityKind), must=True))
 
     def find(self, ref: EntityRef) -> Lead | Deal | Contact | Task | None:
         """Read a lead, deal, contact or task as stored now, or ``None`` if there is none."""
-        wanted = _ref_of(ref, "ref", *EntityKind)
-        return self._read(lambda uow: self._repository(uow, wanted.kind).find(wanted.id))
+        return self._one(ref, tuple(EntityKind), must=False)
+
+    def get_lead(self, ref: EntityRef) -> Lead:
+        """Read a lead (`NotFoundError` if there is none)."""
+        return cast("Lead", self._one(ref, (EntityKind.LEAD,), must=True))
+
+    def find_lead(self, ref: EntityRef) -> Lead | None:
+        """Read a lead, or ``None``."""
+        return cast("Lead | None", self._one(ref, (EntityKind.LEAD,), must=False))
+
+    def get_deal(self, ref: EntityRef) -> Deal:
+        """Read a deal (`NotFoundError` if there is none)."""
+        return cast("Deal", self._one(ref, (EntityKind.DEAL,), must=True))
+
+    def find_deal(self, ref: EntityRef) -> Deal | None:
+        """Read a deal, or ``None``."""
+        return cast("Deal | None", self._one(ref, (EntityKind.DEAL,), must=False))
+
+    def get_contact(self, ref: EntityRef) -> Contact:
+        """Read a contact, merged or not (`NotFoundError` if there is none)."""
+        return cast("Contact", self._one(ref, (EntityKind.CONTACT,), must=True))
+
+    def find_contact(self, ref: EntityRef) -> Contact | None:
+        """Read a contact, or ``None``."""
+        return cast("Contact | None", self._one(ref, (EntityKind.CONTACT,), must=False))
+
+    def get_task(self, ref: EntityRef) -> Task:
+        """Read a task (`NotFoundError` if there is none)."""
+        return cast("Task", self._one(ref, (EntityKind.TASK,), must=True))
+
+    def find_task(self, ref: EntityRef) -> Task | None:
+        """Read a task, or ``None``."""
+        return cast("Task | None", self._one(ref, (EntityKind.TASK,), must=False))
 
     @staticmethod
     def _repository(uow: UnitOfWork, kind: EntityKind) -> _Reader:

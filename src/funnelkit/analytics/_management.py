@@ -239,7 +239,9 @@ class ResponseTimes:
 
     The first touch is the first task about the lead completed, or the lead leaving the stage
     it was created in, whichever came first. Leads not touched yet are not dropped: they are
-    `waiting` (censored), with the minutes they have waited.
+    `waiting` (censored), with the minutes they have waited. Leads closed as junk the moment
+    they arrived (the intake's spam filter, not a person) were never answered by anyone: they
+    are counted apart, as `screened`, and not as answered in 0 minutes.
 
     Attributes:
         as_of: The snapshot time.
@@ -247,12 +249,14 @@ class ResponseTimes:
             5 to 15, 15 to 60, over 60).
         minutes: The response times of the touched leads, sorted.
         waiting: The minutes the untouched leads have waited so far, sorted.
+        screened: Leads closed as junk on arrival, left out of `minutes` and `waiting`.
     """
 
     as_of: datetime
     bands: tuple[int, ...]
     minutes: tuple[float, ...]
     waiting: tuple[float, ...]
+    screened: int = 0
 
     def quantile(self, q: float) -> float | None:
         """A quantile of the response times in minutes (type 7)."""
@@ -281,12 +285,14 @@ class ResponseTimes:
             self,
             minutes=tuple(sorted(self.minutes + other.minutes)),
             waiting=tuple(sorted(self.waiting + other.waiting)),
+            screened=self.screened + other.screened,
         )
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per band, then the leads still waiting."""
+        """One row per band, then the leads still waiting, then those screened out as junk."""
         rows: list[dict[str, Any]] = [{"band": band, "leads": n} for band, n in self.band_counts()]
         rows.append({"band": "waiting", "leads": len(self.waiting)})
+        rows.append({"band": "screened", "leads": self.screened})
         return rows
 
 
@@ -305,8 +311,12 @@ def response_times(
     folded = _fold(data, as_of)
     minutes: list[float] = []
     waiting: list[float] = []
+    screened = 0
     for lead in _select(folded, EntityKind.LEAD, None, filters):
         if lead.created_at is None:
+            continue
+        if lead.outcome is Outcome.JUNK and lead.entered[1:2] == [lead.created_at]:
+            screened += 1  # junked on arrival, in the unit that took it in
             continue
         touches = [at for _, at in lead.completed]
         if len(lead.entered) > 1:
@@ -320,6 +330,7 @@ def response_times(
         bands=tuple(bands),
         minutes=tuple(sorted(minutes)),
         waiting=tuple(sorted(waiting)),
+        screened=screened,
     )
 
 

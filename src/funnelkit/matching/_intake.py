@@ -106,7 +106,8 @@ class Intake:
         matching: How the contact is found.
         customers: How repeat requests are told.
         junk_stages: Junk stage per junk reason (``{"spam": "Спам"}``); reasons not listed
-            go to the first junk stage. A junk verdict whose reason is not one of the
+            go to the first junk stage the reason closes into (`Reason.stages`), or the
+            pipeline's first junk stage. A junk verdict whose reason is not one of the
             pipeline's reasons (``"low_score"`` unless you add it) leaves the lead in the first
             stage, with the verdict recorded, for a person to close.
         create_contacts: Create a contact for a lead nobody matches (when it has a valid
@@ -160,6 +161,15 @@ class Intake:
                     f"{stage!r} is not a junk stage of {self.pipeline.key!r}; "
                     f"its junk stages are {junk}",
                     "unknown_stage",
+                )
+            found = self.pipeline.reason(reason)
+            if found is not None and found.stages and stage not in found.stages:
+                raise_for(
+                    f"Intake.junk_stages[{reason!r}]",
+                    stage,
+                    f"reason {reason!r} closes into {sorted(found.stages)}, not {stage!r}; "
+                    "map it to one of them, or leave it out",
+                    "reason_stage",
                 )
 
     def receive(
@@ -322,7 +332,11 @@ class Intake:
     def _junk_stage(self, reason: str) -> str:
         if reason in self.junk_stages:
             return self.junk_stages[reason]
-        return next(s.key for s in self.pipeline.stages if s.kind is StageKind.JUNK)
+        junk = [s.key for s in self.pipeline.stages if s.kind is StageKind.JUNK]
+        found = self.pipeline.reason(reason)
+        if found is not None and found.stages:
+            return next(key for key in junk if key in found.stages)
+        return junk[0]
 
 
 def contact_from_lead(lead: Lead, contact_id: str, at: datetime) -> Contact:
