@@ -516,11 +516,11 @@ def test_a_junk_reason_closes_into_its_own_stage():
     intake = Intake(pipeline=LEADS, qualification=QualificationPolicy(rules=(contractors,)))
     offer = crm_for(intake=intake).take_in(request(3, "Продвижение сайтов"), actor=ANNA)
     assert ("Подрядчик", "contractor") == (offer.lead.stage, offer.lead.junk_reason)
-    with pytest.raises(fk.ValidationError, match="closes into") as refused:
+    with pytest.raises(fk.ValidationError, match="closes into") as wrong_stage:
         Intake(pipeline=LEADS, qualification=intake.qualification, junk_stages={"spam": "Дубль"})
     assert ("Intake.junk_stages['spam']", "reason_stage") == (
-        refused.value.field,
-        refused.value.rule,
+        wrong_stage.value.field,
+        wrong_stage.value.rule,
     )
 
 
