@@ -731,6 +731,10 @@ def test_records_about_missing_or_merged_entities_are_refused_in_every_store(mak
     ) as refused:
         crm.add_deal(won, actor=ANNA)
     assert ("deal.status", "status") == (refused.value.field, refused.value.rule)
+    ghost = fk.Contact(id="К-3", created_at=T0, names=("Алмаз",), merged_into="К-404")
+    with pytest.raises(fk.ValidationError, match="merged into nothing yet") as merged:
+        crm.add_contact(ghost, actor=ANNA)
+    assert "contact.merged_into" == merged.value.field
     assert before == crm.events()
     assert [] == crm.deals()
     assert [] == crm.tasks()

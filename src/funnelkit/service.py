@@ -914,9 +914,19 @@ class Service:
 
         Raises:
             ConflictError: If the id is taken.
-            ValidationError: If the contact's ``version`` is not 0.
+            ValidationError: If the contact's ``version`` is not 0, or it is given as merged
+                into another contact (only a merge merges).
         """
         _actor_of(actor)
+        given: object = contact
+        if isinstance(given, Contact) and given.merged_into is not None:
+            raise_for(
+                "contact.merged_into",
+                given.merged_into,
+                f"{given.ref} is new, so it is merged into nothing yet; leave merged_into out "
+                "and merge it with plan_merge and merge",
+                "new_entity",
+            )
         at = self.clock.now()
 
         def operation(uow: UnitOfWork) -> Contact:
