@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from funnelkit.model import (
@@ -57,7 +58,7 @@ _NEVER = datetime.max.replace(tzinfo=timezone.utc)  # sorts histories without a 
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from funnelkit.model import Event
 
@@ -93,7 +94,7 @@ _VERDICT_BUCKETS = {
     Verdict.JUNK: Bucket.JUNK,
     Verdict.REVIEW: Bucket.WAITING,
 }
-_NO_FIELDS: dict[str, FieldValue] = {}
+_NO_FIELDS: Mapping[str, FieldValue] = MappingProxyType({})
 
 
 class History:
@@ -176,7 +177,7 @@ class History:
         self.verdict: Verdict | None = None
         self.bucket: Bucket | None = Bucket.WAITING if ref.kind is EntityKind.LEAD else None
         # Rare: shared empty values until the first item (fewer objects for the collector).
-        self.fields: dict[str, FieldValue] = _NO_FIELDS
+        self.fields: Mapping[str, FieldValue] = _NO_FIELDS
         self.payments: Sequence[tuple[datetime, Money]] = ()
         self.documents: Sequence[tuple[DocumentKind, int, datetime]] = ()
         self.completed: Sequence[tuple[TaskKind, datetime]] = ()
@@ -232,7 +233,7 @@ def _created(history: History, entity: Lead | Deal) -> None:
     history.owner = entity.owner
     history.source = entity.source
     if entity.fields:
-        history.fields = dict(entity.fields)
+        history.fields = entity.fields  # immutable: shared with the event, not copied
     trail = history.trail
     trail.append(entity.stage)
     trail.append(entity.created_at)
@@ -308,11 +309,12 @@ _LINKS = frozenset({"contact_id", "subject"})  # re-pointed by merges: not custo
 def _field(history: History, event: FieldChanged) -> None:
     if event.field in _LINKS:
         return
-    fields = history.fields = dict(history.fields)  # never the shared empty one
+    fields = dict(history.fields)  # a copy: never the event's values, nor the shared empty
     if event.new is None:
         fields.pop(event.field, None)
     else:
         fields[event.field] = event.new
+    history.fields = fields
 
 
 def _owner(history: History, event: OwnerChanged) -> None:
