@@ -19,7 +19,7 @@ import transitions.core
 from examples.seed_pipelines import ROOFING
 from hypothesis import strategies as st
 
-from funnelkit.pipelines import CompiledPipeline, MoveAttempt, _compiled
+from funnelkit.pipelines import CompiledPipeline, MoveAttempt, Reason, Stage, StageKind, _compiled
 from funnelkit.testing.pipelines import check_pipeline
 
 
@@ -34,13 +34,29 @@ def estimate_on_file(attempt: MoveAttempt) -> bool:
 
 PIPELINE = attrs.evolve(
     ROOFING,
-    stages=tuple(
-        attrs.evolve(stage, conditions=(estimate_on_file,))
-        if stage.key == "СМЕТА ГОТОВА"
-        else stage
-        for stage in ROOFING.stages
+    stages=(
+        *(
+            attrs.evolve(stage, conditions=(estimate_on_file,))
+            if stage.key == "СМЕТА ГОТОВА"
+            else stage
+            for stage in ROOFING.stages
+        ),
+        Stage(key="НЕ НАШ КЛИЕНТ", kind=StageKind.LOST),
+    ),
+    # Paying on the proposal needs the settlement; a wholesaler is not our client.
+    extra_moves=tuple(
+        attrs.evolve(move, required_fields=("settlement",)) for move in ROOFING.extra_moves
+    ),
+    reasons=(
+        *ROOFING.reasons,
+        Reason(key="wholesale", title="Оптовик", stages=frozenset({"НЕ НАШ КЛИЕНТ"})),
     ),
 )
+"""
+Seed 002's pipeline with every kind of rule: roles out of and into "ОБЪЕМЫ У ТУРАЛА", a call
+that must be done to leave "ГОРЯЧИЕ", money in the till to win, a field for one move, a reason
+tied to its stage, and a condition of its own.
+"""
 CONTEXTS = st.sampled_from([{}, {"estimate": True}])
 
 
@@ -51,6 +67,50 @@ def _never(guard: _compiled.Guard) -> _compiled.Guard:
 def _role_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
     original = _compiled._roles_guard
     monkeypatch.setattr(_compiled, "_roles_guard", lambda *a: _never(original(*a)))
+
+
+def _entry_roles_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = _compiled._roles_guard
+
+    def roles_guard(roles: Any, rule: str, what: str) -> _compiled.Guard:
+        guard = original(roles, rule, what)
+        return _never(guard) if rule == "entry_role" else guard
+
+    monkeypatch.setattr(_compiled, "_roles_guard", roles_guard)
+
+
+def _payment_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = _compiled._payment_guard
+    monkeypatch.setattr(_compiled, "_payment_guard", lambda *a: _never(original(*a)))
+
+
+def _open_tasks_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = _compiled._tasks_guard
+    monkeypatch.setattr(_compiled, "_tasks_guard", lambda *a: _never(original(*a)))
+
+
+def _move_fields_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = _compiled._required_guard
+
+    def required_guard(names: Any, what: str) -> _compiled.Guard:
+        guard = original(names, what)
+        return _never(guard) if what.startswith("for the move") else guard
+
+    monkeypatch.setattr(_compiled, "_required_guard", required_guard)
+
+
+def _reason_stage_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = _compiled._reason_guard
+
+    def reason_guard(*args: Any) -> _compiled.Guard:
+        guard = original(*args)
+
+        def check(cursor: Any) -> tuple[Any, ...]:
+            return tuple(v for v in guard.violations(cursor) if v.rule != "reason_stage")
+
+        return _compiled.Guard(guard.name, guard.rule, check)
+
+    monkeypatch.setattr(_compiled, "_reason_guard", reason_guard)
 
 
 def _policy_off(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,6 +184,11 @@ MUTATIONS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "the 'filled' notion wrong": _filled_wrong,
     "your condition ignored": _user_condition_ignored,
     "transitions' condition checks off": _machine_conditions_off,
+    "entry roles off": _entry_roles_off,
+    "payment ignored": _payment_ignored,
+    "open tasks ignored": _open_tasks_ignored,
+    "a move's own fields ignored": _move_fields_ignored,
+    "a reason's stages ignored": _reason_stage_ignored,
 }
 
 

@@ -111,7 +111,15 @@ class PipelineMachine(RuleBasedStateMachine):
         self._new_entities = fst.pipeline_entities(pipeline)
         self._attempts = fst.move_attempts(pipeline)
         self._values = {d.key: fst.field_value_for(d) for d in pipeline.fields.fields}
-        self._reasons = [reason.key for reason in pipeline.reasons]
+        # The reasons each stage takes when closing into it, and those tied to other stages.
+        self._reasons = {
+            stage.key: [r.key for r in pipeline.reasons if not r.stages or stage.key in r.stages]
+            for stage in pipeline.stages
+        }
+        self._elsewhere = {
+            stage.key: [r.key for r in pipeline.reasons if r.stages and stage.key not in r.stages]
+            for stage in pipeline.stages
+        }
 
     def _tick(self) -> datetime:
         self.clock += timedelta(minutes=7)
@@ -183,7 +191,7 @@ class PipelineMachine(RuleBasedStateMachine):
         entity = self.entities[index]
         attempt = data.draw(self._attempts, label="attempt")
         # Mostly a move the definition declares, so that its rules are put to work, and into
-        # a lost or junk stage mostly with one of the pipeline's reasons.
+        # a lost or junk stage mostly with one of the reasons it takes.
         declared = reference_targets(self.pipeline, entity.stage)
         mostly: int = data.draw(st.integers(0, 3), label="declared move")
         if declared and mostly:
@@ -191,8 +199,10 @@ class PipelineMachine(RuleBasedStateMachine):
             attempt = attrs.evolve(attempt, to_stage=to_stage)
             closing = self.pipeline.stage(to_stage).kind in (StageKind.LOST, StageKind.JUNK)
             usually: int = data.draw(st.integers(0, 3), label="known reason")
-            if closing and self._reasons and usually:
-                known: str = data.draw(st.sampled_from(self._reasons), label="reason")
+            # Now and then a reason tied to other stages, to try the reasons' own stages.
+            reasons = self._reasons[to_stage] if usually > 1 else self._elsewhere[to_stage]
+            if closing and reasons and usually:
+                known: str = data.draw(st.sampled_from(reasons), label="reason")
                 attempt = attrs.evolve(attempt, reason=known)
         context = data.draw(self.contexts, label="context")
         if self.pipeline.stage(entity.stage).blocking_tasks and OPEN_TASKS not in context:
@@ -242,16 +252,22 @@ class PipelineMachine(RuleBasedStateMachine):
         self.entities[index] = result.entity
         history.extend(result.events)
 
-    @staticmethod
     def _with_tasks(
-        data: st.DataObject, entity: Lead | Deal, context: Mapping[str, object]
+        self, data: st.DataObject, entity: Lead | Deal, context: Mapping[str, object]
     ) -> Mapping[str, object]:
-        """Mostly, the entity's tasks (open or closed) in the context, as the service gives."""
+        """Mostly, the entity's tasks in the context, as `Service.move` gives them."""
         if not data.draw(st.integers(0, 3), label="open tasks given"):
             return context
-        tasks = data.draw(
-            st.lists(fst.tasks(subjects=st.just(entity.ref)), max_size=2), label="tasks"
-        )
+        blocking = sorted(self.pipeline.stage(entity.stage).blocking_tasks)
+        tasks = [
+            # Mostly tasks of a kind the stage blocks on: so that both outcomes are tried.
+            attrs.evolve(task, kind=data.draw(st.sampled_from(blocking), label="kind"))
+            if data.draw(st.booleans(), label="a blocking kind")
+            else task
+            for task in data.draw(
+                st.lists(fst.tasks(subjects=st.just(entity.ref)), max_size=2), label="tasks"
+            )
+        ]
         return {**context, OPEN_TASKS: tuple(tasks)}
 
     def _check_moved(
