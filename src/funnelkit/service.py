@@ -4,9 +4,11 @@ The application service: the operations a CRM back end performs, each in one uni
 A host app creates one `Service` with its store (the in-memory store by default), clock, id
 factory, funnel and policies, and calls its operations: take in a lead, convert it, move a
 lead or deal, win or lose a deal, create and complete tasks, record payments and document
-versions, plan, apply and undo merges, read the agendas and the analytics. Each operation
-reads what it needs, decides with the pure policies, and writes the new values and their
-events through one unit of work: all of it commits, or none of it does. The sequence numbers of
+versions, plan, apply and undo merges; and reads back what it stored (entities, listings, the
+client card, the agendas, the analytics). Every operation takes what it is about first, as an
+`EntityRef`, and the actor by keyword. Each operation reads what it needs, decides with the
+pure policies, and writes the new values and their events through one unit of work: all of
+it commits, or none of it does. The sequence numbers of
 the events come from the event store, so callers never count them.
 
 When someone else saved the same lead or deal in between, the operation raises
