@@ -273,6 +273,7 @@ STRATEGIES_ALL = [
 ]
 
 CONTRACTS_ALL = [
+    "FAILING_KEYS_COMPANY",
     "ContactRepositoryContract",
     "DealRepositoryContract",
     "EventStoreContract",

@@ -165,11 +165,18 @@ class _State:
     def apply(self, writes: Writes) -> None:
         with self.lock:
             self._verify(writes)
+            # Everything that can fail runs before anything changes: the host's contact-key
+            # function included, so a commit is all or nothing.
+            keys = {
+                entity.id: self.live_keys(entity)
+                for kind, entity in [*writes.added(), *((k, e) for k, e, _ in writes.saved())]
+                if kind is EntityKind.CONTACT
+            }
             for kind, entity in writes.added():
                 self.next_order += 1
-                self._put(kind, entity, self.next_order)
+                self._put(kind, entity, self.next_order, keys)
             for kind, entity, _ in writes.saved():
-                self._put(kind, entity, None)
+                self._put(kind, entity, None, keys)
             for event in writes.events:
                 self.histories.setdefault(event.entity, []).append(event)
                 self.log.append(RecordedEvent(position=len(self.log) + 1, event=event))
@@ -179,9 +186,11 @@ class _State:
 
     # --- under the lock ---
 
-    def _put(self, kind: EntityKind, entity: Any, order: int | None) -> None:
+    def _put(
+        self, kind: EntityKind, entity: Any, order: int | None, keys: dict[str, tuple[str, ...]]
+    ) -> None:
         if kind is EntityKind.CONTACT:
-            self._reindex_contact(entity)
+            self._reindex_contact(entity, keys[entity.id])
         self.tables[kind].put(entity, order)
 
     def _verify(self, writes: Writes) -> None:
@@ -201,11 +210,10 @@ class _State:
             if first != stored_last + 1:
                 raise sequence_conflict(ref, first, stored_last)
 
-    def _reindex_contact(self, contact: Contact) -> None:
+    def _reindex_contact(self, contact: Contact, keys: tuple[str, ...]) -> None:
         # Keys the contact keeps stay where they are in their buckets, so a contact saved
         # unchanged (linking a lead touches its contact) costs no re-indexing.
         old = self.contact_key_sets.get(contact.id, ())
-        keys = self.live_keys(contact)
         if keys == old:
             return
         for key in set(old).difference(keys):

@@ -15,14 +15,15 @@ store on every call::
             return MyStore(connect_for_tests(), contact_keys=contact_keys)
 
 The ``contact_keys`` fixture supplies the `ContactKeys` function the contact look-up tests
-expect (``funnelkit.storage.basic_contact_keys``); build the store with it.
+expect (``funnelkit.storage.basic_contact_keys``, except that it raises for a contact of the
+company `FAILING_KEYS_COMPANY`, as a host's own function may); build the store with it.
 The tests use the seeds' Unicode stage names (``"ОП ВЗЯЛ В РАБОТУ"``) and Cyrillic ids, so an
 adapter that mangles text fails them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from funnelkit.storage import ContactKeys, Store
 
 __all__ = [
+    "FAILING_KEYS_COMPANY",
     "ContactRepositoryContract",
     "DealRepositoryContract",
     "EventStoreContract",
@@ -184,13 +186,25 @@ def _snapshot(store: Store) -> tuple[object, ...]:
         )
 
 
+FAILING_KEYS_COMPANY = "ключи не считаются"
+"""The company of a contact whose keys the ``contact_keys`` fixture fails to compute."""
+
+
+def _keys_of(contact: Contact) -> Iterable[str]:
+    """`basic_contact_keys`, failing like a host's function on one company (all or nothing)."""
+    if contact.company == FAILING_KEYS_COMPANY:
+        msg = "the host's contact-key function failed"
+        raise RuntimeError(msg)
+    return basic_contact_keys(contact)
+
+
 class _Fixtures:
     """The fixtures every contract mixin relies on."""
 
     @pytest.fixture
     def contact_keys(self) -> ContactKeys:
         """The `ContactKeys` function to build the ``store`` fixture with."""
-        return basic_contact_keys
+        return _keys_of
 
 
 class RepositoryContract(_Fixtures):
@@ -669,6 +683,24 @@ class UnitOfWorkContract(_Fixtures):
             with pytest.raises(ConflictError):
                 slow.commit()
         assert _snapshot(store) == before
+
+    def test_a_host_callback_failing_at_commit_applies_nothing(self, store: Store) -> None:
+        """A contact-key function that raises for one contact leaves the store untouched."""
+        (kept,) = _add(store, make_contact("К-0", phones=("+7 921 000 00 01",), emails=()))
+        before = _snapshot(store)
+        with (  # noqa: PT012 - the failure may come at any write or at the commit
+            pytest.raises(RuntimeError, match="contact-key function failed"),
+            store.unit_of_work() as uow,
+        ):
+            deal = uow.deals.add(make_deal())
+            uow.contacts.add(make_contact("К-1"))
+            uow.contacts.save(attrs.evolve(kept, names=("Алмаз",)))
+            uow.contacts.add(make_contact("К-2", company=FAILING_KEYS_COMPANY))
+            uow.events.append([stage_changed(deal.ref, 1)])
+            uow.commit()
+        assert _snapshot(store) == before
+        with store.unit_of_work() as uow:
+            assert [kept] == uow.contacts.find_by_key(next(iter(basic_contact_keys(kept))))
 
     def test_an_ended_unit_refuses_work(self, store: Store) -> None:
         """After commit, using the unit raises `UnitOfWorkError`; rollback stays harmless."""
