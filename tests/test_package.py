@@ -13,7 +13,10 @@ import funnelkit
 
 
 FUNNELKIT_ALL = [
+    "DECIMAL_PLACES",
     "EVENT_TYPES",
+    "MAX_DECIMAL",
+    "MAX_INTEGER",
     "OPEN_TASKS",
     "Actor",
     "AmountChanged",

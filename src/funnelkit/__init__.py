@@ -51,7 +51,10 @@ from funnelkit.matching import (
     PairScore,
 )
 from funnelkit.model import (
+    DECIMAL_PLACES,
     EVENT_TYPES,
+    MAX_DECIMAL,
+    MAX_INTEGER,
     Actor,
     AmountChanged,
     Clock,
@@ -163,7 +166,10 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - running from a sour
     __version__ = "0+unknown"
 
 __all__ = [
+    "DECIMAL_PLACES",
     "EVENT_TYPES",
+    "MAX_DECIMAL",
+    "MAX_INTEGER",
     "OPEN_TASKS",
     "Actor",
     "AmountChanged",

@@ -40,7 +40,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from funnelkit import model, pipelines, plans
 from funnelkit.exceptions import StructureError, ValidationError
 from funnelkit.model import EVENT_TYPES, Event, FieldValue, FieldValues
-from funnelkit.model._checks import describe
+from funnelkit.model._checks import describe, integer_problem
 from funnelkit.model._fields import field_value_problem
 from funnelkit.pipelines import CreateTask, EntryAction, SetField
 
@@ -54,7 +54,7 @@ __all__ = ["Converter", "event_from_data", "events_from_data", "from_data", "to_
 T = TypeVar("T")
 
 _SHOWN = 60  # longest piece of input data quoted in a message
-_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")  # ASCII digits
 
 
 class _DataError(ValueError):
@@ -77,9 +77,12 @@ def _structure_str(value: object, _: type) -> str:
 
 
 def _structure_int(value: object, _: type) -> int:
-    if type(value) is not int:
-        raise _DataError(f"expected an integer, got {_short(value)}")
-    return value
+    problem = integer_problem(value)
+    if problem is not None:
+        if problem[1] == "type":
+            raise _DataError(f"expected an integer, got {_short(value)}")
+        raise _DataError(problem[0])
+    return value  # type: ignore[return-value]
 
 
 def _structure_bool(value: object, _: type) -> bool:
@@ -101,9 +104,19 @@ def _unstructure_decimal(value: Decimal) -> str:
     return format(value, "f")
 
 
+_FRACTION_TOO_FINE = re.compile(r"[.,][0-9]{7,}")
+
+
 def _parse_datetime(value: object) -> datetime:
     if type(value) is not str:
         raise _DataError(f"expected an ISO 8601 datetime string, got {_short(value)}")
+    if not value.isascii():
+        raise _DataError(f"datetimes are written with ASCII digits 0-9, got {_short(value)}")
+    if _FRACTION_TOO_FINE.search(value):
+        raise _DataError(
+            f"funnelkit keeps times to the microsecond (6 digits after the second), got "
+            f"{_short(value)}; round it first"
+        )
     text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
         parsed = datetime.fromisoformat(text)
@@ -122,7 +135,9 @@ def _structure_datetime(value: object, _: type) -> datetime:
     return _parse_datetime(value)
 
 
-_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d{1,6}))?S)?)?")
+_DURATION = re.compile(  # ASCII digits, at most nine a part
+    r"P(?:([0-9]{1,9})D)?(?:T(?:([0-9]{1,9})H)?(?:([0-9]{1,9})M)?(?:([0-9]{1,9})(?:\.([0-9]{1,6}))?S)?)?"
+)
 
 
 def _structure_timedelta(value: object, _: type) -> timedelta:
@@ -132,13 +147,16 @@ def _structure_timedelta(value: object, _: type) -> timedelta:
             f"expected an ISO 8601 duration such as 'PT4H', 'P1D' or 'P1DT30M', got {_short(value)}"
         )
     days, hours, minutes, seconds, fraction = (part or "0" for part in match.groups())
-    return timedelta(
-        days=int(days),
-        hours=int(hours),
-        minutes=int(minutes),
-        seconds=int(seconds),
-        microseconds=int(fraction.ljust(6, "0")),
-    )
+    try:
+        return timedelta(
+            days=int(days),
+            hours=int(hours),
+            minutes=int(minutes),
+            seconds=int(seconds),
+            microseconds=int(fraction.ljust(6, "0")),
+        )
+    except OverflowError:
+        raise _DataError(f"the duration {_short(value)} is longer than a timedelta holds") from None
 
 
 def _unstructure_timedelta(value: timedelta) -> str:
@@ -160,6 +178,8 @@ def _unstructure_timedelta(value: timedelta) -> str:
 def _parse_date(value: object) -> date:
     if type(value) is not str:
         raise _DataError(f"expected an ISO 8601 date string, got {_short(value)}")
+    if not value.isascii():
+        raise _DataError(f"dates are written with ASCII digits 0-9, got {_short(value)}")
     try:
         return date.fromisoformat(value)
     except ValueError:

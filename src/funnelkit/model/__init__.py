@@ -5,6 +5,7 @@ Every value is an immutable attrs class, validated on construction; change one w
 ``attrs.evolve`` (which validates again).
 """
 
+from funnelkit.model._checks import DECIMAL_PLACES, MAX_DECIMAL, MAX_INTEGER
 from funnelkit.model._clock import Clock, FixedClock, IdFactory, SequentialIds
 from funnelkit.model._entities import (
     Contact,
@@ -74,7 +75,10 @@ from funnelkit.model._values import (
 
 
 __all__ = [
+    "DECIMAL_PLACES",
     "EVENT_TYPES",
+    "MAX_DECIMAL",
+    "MAX_INTEGER",
     "Actor",
     "AmountChanged",
     "Clock",

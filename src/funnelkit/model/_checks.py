@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 
@@ -36,8 +37,15 @@ _E = TypeVar("_E", bound=enum.Enum)
 _SHOWN = 80  # longest repr shown in a message
 
 
+def _digits(value: int) -> int:
+    """How many decimal digits an integer has, without writing it out (huge ones cannot be)."""
+    return max(1, int(abs(value).bit_length() * 0.30103) + 1)
+
+
 def describe(value: object) -> str:
     """Return ``repr(value)`` with its type, for messages: ``12.5 (float)``."""
+    if isinstance(value, int) and abs(value) >= 10**_SHOWN:
+        return f"an integer of about {_digits(value)} digits ({type(value).__name__})"
     shown = repr(value)
     if len(shown) > _SHOWN:
         shown = shown[: _SHOWN - 3] + "..."
@@ -143,24 +151,72 @@ def boolean_problem(value: object) -> Problem:
     return None
 
 
+MAX_INTEGER = 2**53 - 1
+"""The largest integer funnelkit keeps: every JSON reader (JavaScript's too) reads it exactly."""
+MAX_DECIMAL = Decimal(10) ** 15
+"""Decimals (money amounts, decimal custom fields) are below this in absolute value."""
+DECIMAL_PLACES = 12
+"""Decimals have at most this many digits after the point (trailing zeros aside)."""
+_QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
+
+
+def _too_big(value: int) -> Problem:
+    if -MAX_INTEGER <= value <= MAX_INTEGER:
+        return None
+    huge = abs(value) >= 10**_SHOWN
+    shown = f"an integer of about {_digits(value)} digits" if huge else f"{value}"
+    return f"must be within ±{MAX_INTEGER} (2**53 - 1), got {shown}", "range"
+
+
 def integer_problem(value: object) -> Problem:
-    """An `int` that is not a `bool`."""
+    """An `int` that is not a `bool`, within ±`MAX_INTEGER`."""
     if type(value) is not int:
         return f"expected an integer, got {describe(value)}", "type"
-    return None
+    return _too_big(value)
 
 
 def integer_at_least(minimum: int) -> ProblemFn:
-    """An `int` (not a `bool`) that is at least `minimum`."""
+    """An `int` (not a `bool`) that is at least `minimum` (and at most `MAX_INTEGER`)."""
 
     def problem(value: object) -> Problem:
         if type(value) is not int:
             return f"expected an integer, got {describe(value)}", "type"
         if value < minimum:
             return f"must be at least {minimum}, got {value}", "range"
-        return None
+        return _too_big(value)
 
     return problem
+
+
+def decimal_problem(value: object) -> Problem:
+    """
+    A finite `Decimal` below `MAX_DECIMAL` in absolute value, with at most `DECIMAL_PLACES`.
+
+    Within these bounds sums and differences of two amounts are exact in Python's default
+    decimal context, and nothing a host stores grows without bound.
+    """
+    if type(value) is not Decimal:
+        return f"expected a Decimal, got {describe(value)}", "type"
+    if not value.is_finite():
+        return f"must be a finite number, got {value}", "finite"
+    if value and value.adjusted() >= len(str(MAX_DECIMAL)) - 1:
+        return f"must be below 10**15 in absolute value, got {_short_decimal(value)}", "range"
+    if value != value.quantize(_QUANTUM):
+        shown = _short_decimal(value)
+        return f"has more than {DECIMAL_PLACES} digits after the point: {shown}; round it", "range"
+    return None
+
+
+def _short_decimal(value: Decimal) -> str:
+    text = f"{value:E}" if abs(value.adjusted()) > _SHOWN else f"{value:f}"
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}…"
+
+
+def ascii_digits_problem(value: str, what: str) -> Problem:
+    """Text read as a number, date or duration holds ASCII digits only (not '١٢٣', not '１２')."""
+    if value.isascii():
+        return None
+    return f"{what} are written with ASCII digits 0-9, got {value[:_SHOWN]!r}", "ascii_digits"
 
 
 def member_of(enum_type: type[_E]) -> ProblemFn:

@@ -46,10 +46,11 @@ def _is_str_tuple(value: object) -> bool:
     return type(value) is tuple and all(type(item) is str for item in value)
 
 
-_SCALAR_TYPES = (str, int, bool, date)
+_SCALAR_TYPES = (str, bool, date)
 _IS_FIELD_VALUE: tuple[Callable[[object], bool], ...] = (
     lambda value: type(value) in _SCALAR_TYPES,
-    lambda value: type(value) is Decimal and _is_finite_decimal(value),
+    lambda value: type(value) is int and check.integer_problem(value) is None,
+    lambda value: type(value) is Decimal and check.decimal_problem(value) is None,
     _is_aware_datetime,
     _is_str_tuple,
 )
@@ -61,7 +62,9 @@ def field_value_problem(value: object) -> tuple[str, str] | None:
         return None
     kind = type(value)
     if kind is Decimal:
-        return f"must be a finite number, got {value}", "finite"
+        return check.decimal_problem(value)
+    if kind is int:
+        return check.integer_problem(value)
     if kind is datetime:
         return check.aware_datetime_problem(value)
     if kind is tuple:
@@ -268,6 +271,9 @@ class FieldDef:
                 field=self.key,
                 message=f"{self.key}: expected {_EXPECTED[self.type]}, got {describe(value)}",
             )
+        bounded = field_value_problem(value)  # the bounds of integers and decimals
+        if bounded is not None:
+            return Violation(rule=bounded[1], field=self.key, message=f"{self.key}: {bounded[0]}")
         if self.type is FieldType.CHOICE:
             return None if value in self.choices else self._not_allowed(value)
         if self.type is FieldType.MULTI_CHOICE:

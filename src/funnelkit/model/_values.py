@@ -35,8 +35,9 @@ def _finite_decimal(instance: object, attribute: attrs.Attribute[Any], value: ob
     if type(value) is not Decimal:
         hint = f"; pass Decimal({str(value)!r})" if isinstance(value, (int, float, str)) else ""
         fail(instance, attribute, value, f"expected a Decimal, got {describe(value)}{hint}", "type")
-    if not value.is_finite():
-        fail(instance, attribute, value, f"must be a finite number, got {value}", "finite")
+    problem = check.decimal_problem(value)
+    if problem is not None:
+        fail(instance, attribute, value, *problem)
 
 
 def _currency_code(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -55,6 +56,10 @@ def _currency_code(instance: object, attribute: attrs.Attribute[Any], value: obj
 class Money:
     """
     An exact amount of one currency.
+
+    Amounts are below 10**15 in absolute value with at most 12 digits after the point
+    (`funnelkit.model.MAX_DECIMAL`, `DECIMAL_PLACES`): within them, adding or subtracting two
+    amounts is exact, and a result out of them is refused with a `ValidationError`.
 
     Attributes:
         amount: The amount as a `Decimal` (floats are refused: they are not exact).
@@ -78,6 +83,11 @@ class Money:
                 f"{describe(amount)}; write the amount as a string such as '12.50'"
             )
             raise ValidationError(msg, field="Money.amount", value=amount, rule="type")
+        problem = check.ascii_digits_problem(amount, "amounts") if type(amount) is str else None
+        if problem is not None:
+            raise ValidationError(
+                f"Money.amount: {problem[0]}", field="Money.amount", value=amount, rule=problem[1]
+            )
         try:
             value = Decimal(amount)
         except InvalidOperation:
