@@ -277,6 +277,7 @@ STRATEGIES_ALL = [
 
 CONTRACTS_ALL = [
     "FAILING_KEYS_COMPANY",
+    "UNSTORABLE_KEYS_COMPANY",
     "ContactRepositoryContract",
     "DealRepositoryContract",
     "EventStoreContract",

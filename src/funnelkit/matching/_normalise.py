@@ -349,6 +349,10 @@ def _region_problem(value: object) -> check.Problem:
     return None
 
 
+EMAIL_MAX = 254
+"""The longest e-mail address RFC 5321 allows, in characters."""
+
+
 @attrs.frozen(kw_only=True)
 class Normaliser:
     """
@@ -407,6 +411,12 @@ class Normaliser:
                 rule="type",
             )
         text = unicodedata.normalize("NFC", raw).strip().casefold()
+        if len(text) > EMAIL_MAX:
+            msg = (
+                f"email: an address of {len(text)} characters is longer than {EMAIL_MAX}, the "
+                "most RFC 5321 allows; it is no e-mail address"
+            )
+            raise ValidationError(msg, field="email", value=raw[:100], rule="invalid_email")
         if not _EMAIL.fullmatch(text):
             msg = f"email: {raw!r} is not an e-mail address; expected name@domain.tld"
             raise ValidationError(msg, field="email", value=raw, rule="invalid_email")

@@ -71,29 +71,64 @@ def fail(
 # --- problem functions -------------------------------------------------------------------------
 
 
+KEY_MAX = 200
+"""The longest id or key (ids, stage and pipeline keys, owners, roles...), in characters."""
+
+
+def storable_text_problem(value: str) -> Problem:
+    """
+    Text every store can keep: no lone surrogate (what a browser leaves of a cut emoji), no NUL.
+
+    A lone surrogate cannot be written as UTF-8, and PostgreSQL keeps no NUL character in
+    text, so no store takes them; every store refuses them alike, at the edge.
+    """
+    if "\x00" in value:
+        message = (
+            f"holds a NUL character (\\x00) at position {value.index(chr(0))}; no store can "
+            "keep it: remove it"
+        )
+        return message, "nul"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        code = ord(value[error.start])
+        message = (
+            f"holds a lone surrogate \\u{code:04x} at position {error.start} (what is left of "
+            "a cut emoji); no store can keep it: remove it or repair the text"
+        )
+        return message, "surrogate"
+    return None
+
+
 def identifier_problem(value: object) -> Problem:
-    """Ids and keys: a non-empty string without surrounding whitespace."""
+    """Ids and keys: a non-empty string without surrounding whitespace, `KEY_MAX` at most."""
     if type(value) is not str:
         return f"expected an id string, got {describe(value)}", "type"
     if not value or value.strip() != value:
         return f"expected a non-empty id without surrounding spaces, got {value!r}", "identifier"
-    return None
+    if len(value) > KEY_MAX:
+        message = (
+            f"an id or key of {len(value)} characters is longer than {KEY_MAX} (stores index "
+            f"them); got {value[:_SHOWN]!r}..."
+        )
+        return message, "too_long"
+    return storable_text_problem(value)
 
 
 def text_problem(value: object) -> Problem:
-    """Free text: any string, empty included."""
+    """Free text: any string, empty included, that a store can keep."""
     if type(value) is not str:
         return f"expected a string, got {describe(value)}", "type"
-    return None
+    return storable_text_problem(value)
 
 
 def nonblank_problem(value: object) -> Problem:
-    """Required text: a string with at least one non-space character."""
+    """Required text: a string with at least one non-space character, that a store can keep."""
     if type(value) is not str:
         return f"expected a string, got {describe(value)}", "type"
     if not value.strip():
         return f"must not be empty or blank, got {value!r}; write the text out", "required"
-    return None
+    return storable_text_problem(value)
 
 
 def aware_datetime_problem(value: object) -> Problem:

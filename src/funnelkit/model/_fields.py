@@ -43,12 +43,15 @@ def _is_aware_datetime(value: object) -> bool:
 
 
 def _is_str_tuple(value: object) -> bool:
-    return type(value) is tuple and all(type(item) is str for item in value)
+    return type(value) is tuple and all(
+        type(item) is str and check.storable_text_problem(item) is None for item in value
+    )
 
 
-_SCALAR_TYPES = (str, bool, date)
+_SCALAR_TYPES = (bool, date)
 _IS_FIELD_VALUE: tuple[Callable[[object], bool], ...] = (
     lambda value: type(value) in _SCALAR_TYPES,
+    lambda value: type(value) is str and check.storable_text_problem(value) is None,
     lambda value: type(value) is int and check.integer_problem(value) is None,
     lambda value: type(value) is Decimal and check.decimal_problem(value) is None,
     _is_aware_datetime,
@@ -56,19 +59,32 @@ _IS_FIELD_VALUE: tuple[Callable[[object], bool], ...] = (
 )
 
 
+def _tuple_problem(value: tuple[object, ...]) -> tuple[str, str] | None:
+    for item in value:
+        if type(item) is not str:
+            return f"a multi-choice value holds strings only, got {describe(value)}", "type"
+        problem = check.storable_text_problem(item)
+        if problem is not None:
+            return problem
+    return None
+
+
+_PROBLEMS: dict[type, Callable[[Any], tuple[str, str] | None]] = {
+    str: check.storable_text_problem,
+    Decimal: check.decimal_problem,
+    int: check.integer_problem,
+    datetime: check.aware_datetime_problem,
+    tuple: _tuple_problem,
+}
+
+
 def field_value_problem(value: object) -> tuple[str, str] | None:
     """Return why `value` cannot be a custom field value, or ``None`` if it can."""
     if any(test(value) for test in _IS_FIELD_VALUE):
         return None
     kind = type(value)
-    if kind is Decimal:
-        return check.decimal_problem(value)
-    if kind is int:
-        return check.integer_problem(value)
-    if kind is datetime:
-        return check.aware_datetime_problem(value)
-    if kind is tuple:
-        return f"a multi-choice value holds strings only, got {describe(value)}", "type"
+    if kind in _PROBLEMS:
+        return _PROBLEMS[kind](value)
     hint = "; use Decimal for fractional numbers" if kind is float else ""
     message = (
         "expected str, int, bool, Decimal, date, aware datetime or a tuple of str, "

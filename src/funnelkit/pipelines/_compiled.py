@@ -59,7 +59,7 @@ from funnelkit.model import (
     TaskStatus,
     Violation,
 )
-from funnelkit.model._checks import aware_datetime_problem, describe
+from funnelkit.model._checks import aware_datetime_problem, describe, text_problem
 from funnelkit.pipelines._build import replaced, stage_changed, trusted
 from funnelkit.pipelines._definition import (
     _NO_CONTEXT,
@@ -1129,6 +1129,7 @@ class CompiledPipeline:
             and type(sequence) is int
             and sequence > 0
             and type(note) is str
+            and (not note or text_problem(note) is None)
         ):
             guards, changes = fast
             if not guards:
@@ -1246,9 +1247,10 @@ class CompiledPipeline:
         if type(sequence) is not int or sequence < 1:
             msg = f"move(sequence): expected a positive integer, got {describe(sequence)}"
             raise ValidationError(msg, field="sequence", value=sequence, rule="range")
-        if type(note) is not str:
-            msg = f"move(note): expected a string, got {describe(note)}"
-            raise ValidationError(msg, field="note", value=note, rule="type")
+        problem = text_problem(note)
+        if problem is not None:
+            msg = f"move(note): {problem[0]}"
+            raise ValidationError(msg, field="note", value=note, rule=problem[1])
         if dest is not None and dest.closed and at < entity.created_at:
             msg = (
                 f"move(at): {entity.ref} would close at {at.isoformat()}, before it was created "

@@ -32,13 +32,18 @@ _NON_DIGITS = re.compile(r"\D+")
 E = TypeVar("E", Contact, Lead, Deal, Task)
 
 
+EMAIL_MAX = 254
+"""The longest e-mail address (RFC 5321); a longer one is no address and gets no key."""
+
+
 def basic_contact_keys(contact: Contact) -> list[str]:
     """
     Look-up keys from a contact's phones and e-mails, with light normalisation.
 
     Phones become ``"phone:"`` plus their digits
     (``"8 (912) 345-67-89"`` → ``"phone:89123456789"``);
-    e-mails become ``"email:"`` plus the address trimmed and case-folded.
+    e-mails become ``"email:"`` plus the address trimmed and case-folded (one longer than
+    254 characters, the most RFC 5321 allows, is no address and gets no key).
     This is the default of `InMemoryStore`, with no dependency on a region; for real matching
     build the store with your match policy's ``contact_keys`` (``MatchPolicy().contact_keys``:
     E.164 phones with country codes and trunk prefixes, e-mail provider rules, key fields), as
@@ -49,7 +54,11 @@ def basic_contact_keys(contact: Contact) -> list[str]:
         digits = _NON_DIGITS.sub("", phone)
         if digits:
             keys.append(f"phone:{digits}")
-    keys.extend(f"email:{email.strip().casefold()}" for email in contact.emails)
+    keys.extend(
+        f"email:{email.strip().casefold()}"
+        for email in contact.emails
+        if len(email.strip()) <= EMAIL_MAX  # longer is no e-mail address (RFC 5321)
+    )
     return keys
 
 

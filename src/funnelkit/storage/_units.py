@@ -30,7 +30,12 @@ from funnelkit.model import (
     Task,
     TaskStatus,
 )
-from funnelkit.model._checks import aware_datetime_problem, describe, identifier_problem
+from funnelkit.model._checks import (
+    aware_datetime_problem,
+    describe,
+    identifier_problem,
+    storable_text_problem,
+)
 
 
 if TYPE_CHECKING:
@@ -171,13 +176,43 @@ class Committed(Protocol):
         ...
 
 
+CONTACT_KEY_MAX = 300
+"""The longest contact key a store indexes, in characters (an e-mail key is at most 260)."""
+
+
 def live_keys(
     contact_keys: Callable[[Contact], Iterable[str]], contact: Contact
 ) -> tuple[str, ...]:
-    """The keys a store indexes `contact` under: its `contact_keys`, once each; none if merged."""
+    """
+    The keys a store indexes `contact` under: its `contact_keys`, once each; none if merged.
+
+    Every store indexes the same keys or refuses the same ones: a key must be a non-empty
+    string of at most `CONTACT_KEY_MAX` characters that UTF-8 can write.
+
+    Raises:
+        ValidationError: If the contact-key function gives a key no store should index.
+    """
     if contact.merged_into is not None:
         return ()
-    return tuple(dict.fromkeys(contact_keys(contact)))
+    keys = tuple(dict.fromkeys(contact_keys(contact)))
+    for key in keys:
+        if type(key) is not str or not key:
+            problem: tuple[str, str] | None = (
+                f"expected non-empty strings, got {describe(key)}",
+                "type",
+            )
+        elif len(key) > CONTACT_KEY_MAX:
+            message = (
+                f"a key of {len(key)} characters is longer than {CONTACT_KEY_MAX}: "
+                f"{key[:60]!r}...; make the contact-key function shorten or skip it"
+            )
+            problem = message, "too_long"
+        else:
+            problem = storable_text_problem(key)
+        if problem is not None:
+            msg = f"contact_keys({contact.ref}): {problem[0]}"
+            raise ValidationError(msg, field="contact_keys", value=key, rule=problem[1])
+    return keys
 
 
 def stale(ref: EntityRef, expected: int, actual: int | None) -> ConflictError:

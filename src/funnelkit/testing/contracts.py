@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAILING_KEYS_COMPANY",
+    "UNSTORABLE_KEYS_COMPANY",
     "ContactRepositoryContract",
     "DealRepositoryContract",
     "EventStoreContract",
@@ -188,13 +189,22 @@ def _snapshot(store: Store) -> tuple[object, ...]:
 
 FAILING_KEYS_COMPANY = "ключи не считаются"
 """The company of a contact whose keys the ``contact_keys`` fixture fails to compute."""
+UNSTORABLE_KEYS_COMPANY = "ключи не хранятся"
+"""The company of a contact the ``contact_keys`` fixture gives keys no store may index."""
 
 
 def _keys_of(contact: Contact) -> Iterable[str]:
-    """`basic_contact_keys`, failing like a host's function on one company (all or nothing)."""
+    """
+    `basic_contact_keys`, but for two companies, as a host's own function may go wrong.
+
+    For one it fails (a commit must be all or nothing); for the other it gives keys no store
+    may index (an over-long key, a lone surrogate).
+    """
     if contact.company == FAILING_KEYS_COMPANY:
         msg = "the host's contact-key function failed"
         raise RuntimeError(msg)
+    if contact.company == UNSTORABLE_KEYS_COMPANY:
+        return [*basic_contact_keys(contact), "email:" + "я" * 400, "name:\ud83d"]
     return basic_contact_keys(contact)
 
 
@@ -395,6 +405,17 @@ class ContactRepositoryContract(_Fixtures):
             assert uow.contacts.find_by_key("phone:89123456789") == [first, second]
             assert uow.contacts.find_by_key("email:zakaz@almaz.ru") == [second]
             assert uow.contacts.find_by_key("phone:84950001122") == []
+
+    def test_keys_no_store_may_index_are_refused_alike(self, store: Store) -> None:
+        """A key over 300 characters or with a lone surrogate: `ValidationError`, nothing kept."""
+        with (  # noqa: PT012 - the refusal may come at the add or at the commit
+            pytest.raises(ValidationError, match="contact_keys") as refused,
+            store.unit_of_work() as uow,
+        ):
+            uow.contacts.add(make_contact(company=UNSTORABLE_KEYS_COMPANY))
+            uow.commit()
+        assert refused.value.rule in {"too_long", "surrogate"}
+        assert _snapshot(store) == ([], [], [], [], [])
 
     def test_find_by_key_follows_saved_changes(self, store: Store) -> None:
         """After a save replaces a phone, the old key no longer finds the contact."""

@@ -155,13 +155,21 @@ def identifiers(*, max_size: int = 16) -> SearchStrategy[str]:
     return st.text(alphabet=_ID_ALPHABET, min_size=1, max_size=max_size).map(_trimmed)
 
 
+_STORABLE = st.characters(codec="utf-8", exclude_characters="\x00")  # what every store keeps
+
+
 def texts(*, min_size: int = 0, max_size: int = 40) -> SearchStrategy[str]:
-    """Draw free text with at least `min_size` non-space characters (Unicode included)."""
+    """
+    Draw free text with at least `min_size` non-space characters (Unicode included).
+
+    Every character is one a store keeps: no lone surrogate and no NUL (see
+    `funnelkit.model` on text).
+    """
 
     @st.composite
     def build(draw: DrawFn) -> str:
         _check_sizes(min_size, max_size)
-        core = draw(st.text(min_size=min_size, max_size=max_size))
+        core = draw(st.text(alphabet=_STORABLE, min_size=min_size, max_size=max_size))
         if len(core.strip()) < min_size:
             core = core + "x" * min_size
         return core
