@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import enum
 import re
+import types
 import typing
-from datetime import date, datetime, timedelta
+import zoneinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args, get_origin
 
@@ -210,13 +212,46 @@ def _enum_value(member: enum.Enum) -> Any:
 
 
 def _enum_types() -> list[type[enum.Enum]]:
-    """Every enum of funnelkit's public values and definitions."""
+    """Every enum of funnelkit's public values, definitions, policies and reports."""
+    from funnelkit import analytics, matching, tasks  # noqa: PLC0415 - they import the model
+
     return [
         item
-        for module in (model, pipelines, plans)
+        for module in (model, pipelines, plans, matching, tasks, analytics)
         for name in module.__all__
         if isinstance(item := vars(module)[name], type) and issubclass(item, enum.Enum)
     ]
+
+
+def _structure_zone(value: object, _: type) -> tzinfo:
+    """A time zone: an IANA name (``"Europe/Moscow"``) or a fixed UTC offset (``"+03:00"``)."""
+    if type(value) is not str:
+        raise _DataError(f"expected a time zone name or UTC offset, got {_short(value)}")
+    offset = _OFFSET.fullmatch(value)
+    if offset is not None:
+        sign, hours, minutes = offset.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes))
+        return timezone(-delta if sign == "-" else delta)
+    try:
+        return zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        msg = f"expected an IANA time zone such as 'Europe/Moscow' or '+03:00', got {_short(value)}"
+        raise _DataError(msg) from None
+
+
+def _unstructure_zone(value: tzinfo) -> str:
+    if isinstance(value, zoneinfo.ZoneInfo):
+        return value.key
+    offset = value.utcoffset(None)
+    if offset is None:
+        msg = f"cannot write the time zone {value!r}: give a ZoneInfo or a fixed offset"
+        raise ValueError(msg)
+    sign = "-" if offset < timedelta(0) else "+"
+    hours, rest = divmod(abs(offset), timedelta(hours=1))
+    return f"{sign}{hours:02d}:{rest // timedelta(minutes=1):02d}"
+
+
+_OFFSET = re.compile(r"([+-])([0-9]{2}):([0-9]{2})")
 
 
 # --- collections -------------------------------------------------------------------------------
@@ -235,12 +270,55 @@ def _is_collection(type_: Any) -> bool:
     return get_origin(type_) in (tuple, frozenset)
 
 
+def _record_hook(type_: Any, converter: cattrs.Converter) -> Callable[[object, type], Any]:
+    """A fixed-length tuple of typed items (a report's row, ``tuple[str, str, int]``)."""
+    item_types = get_args(type_)
+    hooks = [converter.get_structure_hook(item) for item in item_types]
+
+    def structure(value: object, _: type) -> Any:
+        if type(value) is not list or len(value) != len(item_types):
+            raise _DataError(f"expected a list of {len(item_types)} items, got {_short(value)}")
+        items: list[Any] = []
+        errors: list[Exception] = []
+        for index, (item, item_type, hook) in enumerate(zip(value, item_types, hooks, strict=True)):
+            try:
+                items.append(hook(item, item_type))
+            except Exception as exc:  # noqa: BLE001 - every problem is collected and reported
+                _add_note(
+                    exc, IterableValidationNote(f"Structuring item {index}", index, item_type)
+                )
+                errors.append(exc)
+        if errors:
+            msg = f"While structuring {type_!r}"
+            raise IterableValidationError(msg, errors, type_)
+        return tuple(items)
+
+    return structure
+
+
+def _is_tuple(type_: Any) -> bool:
+    return type_ is tuple or get_origin(type_) is tuple
+
+
+def _tuple_unstructure_hook(
+    type_: Any, converter: cattrs.Converter
+) -> Callable[[tuple[Any, ...]], list[Any]]:
+    """Tuples as lists of their items' data (a tuple of enums gives their values)."""
+    args = get_args(type_)
+    if not args:
+        return lambda value: [converter.unstructure(item) for item in value]
+    if args[1:] == (Ellipsis,):
+        item = converter.get_unstructure_hook(args[0])
+        return lambda value: [item(member) for member in value]
+    hooks = [converter.get_unstructure_hook(arg) for arg in args]
+    return lambda value: [hook(member) for hook, member in zip(hooks, value, strict=True)]
+
+
 def _collection_hook(type_: Any, converter: cattrs.Converter) -> Callable[[object, type], Any]:
     origin = get_origin(type_)
     args = get_args(type_)
-    if origin is tuple and args[1:] != (Ellipsis,):  # pragma: no cover
-        msg = f"funnelkit values use homogenous tuples only, not {type_}"
-        raise TypeError(msg)
+    if origin is tuple and args[1:] != (Ellipsis,):
+        return _record_hook(type_, converter)
     item_type = args[0]
     item_hook = converter.get_structure_hook(item_type)
     build: Callable[[list[Any]], Any] = tuple if origin is tuple else frozenset
@@ -457,6 +535,22 @@ def _event_unstructure_hook(
 _ACTION_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in (CreateTask, SetField)}
 
 
+def _wire_named_hook(cls: type, converter: cattrs.Converter) -> Callable[[object, Any], Any]:
+    """An event or entry action read as its own class: its ``"type"`` key, if any, must match."""
+    inner = _class_hook(cls, converter)
+    wire_name: str = cls.TYPE  # type: ignore[attr-defined]
+
+    def structure(value: object, type_: Any) -> Any:
+        if type(value) is dict and "type" in value:
+            if value["type"] != wire_name:
+                msg = f"this is {_short(value['type'])} data, not {wire_name!r} ({cls.__name__})"
+                raise _DataError(msg)
+            value = {key: item for key, item in value.items() if key != "type"}
+        return inner(value, type_)
+
+    return structure
+
+
 def _structure_tagged(
     value: object, converter: cattrs.Converter, types: Mapping[str, type[Any]], what: str
 ) -> Any:
@@ -471,6 +565,41 @@ def _structure_tagged(
     return converter.structure({key: item for key, item in value.items() if key != "type"}, cls)
 
 
+def _rule_types() -> dict[str, type[Any]]:
+    """The qualification rules written as data, by wire name; rules of code are not."""
+    from funnelkit import matching  # noqa: PLC0415 - it imports the model
+
+    return {
+        "spam_pattern": matching.SpamPattern,
+        "blocked_phones": matching.BlockedPhones,
+        "missing_contact": matching.MissingContact,
+        "open_duplicate": matching.OpenDuplicate,
+    }
+
+
+def _rule_hooks(
+    converter: cattrs.Converter,
+) -> tuple[Callable[[object, Any], Any], Callable[[Any], Any]]:
+    types_ = _rule_types()
+    names = {cls: name for name, cls in types_.items()}
+
+    def structure(value: object, _: Any) -> Any:
+        return _structure_tagged(value, converter, types_, "qualification rule")
+
+    def unstructure(value: Any) -> Any:
+        name = names.get(type(value))
+        if name is None:
+            msg = (
+                f"to_data: the qualification rule {describe(value)} is code of yours, which data "
+                f"cannot hold; write policies with the built-in rules ({', '.join(types_)}) "
+                "as data, and add your own rules in code after from_data"
+            )
+            raise ValidationError(msg, field="rules", value=value, rule="code")
+        return {"type": name, **converter.unstructure(value, type(value))}
+
+    return structure, unstructure
+
+
 def _structure_action(value: object, converter: cattrs.Converter) -> EntryAction:
     action: EntryAction = _structure_tagged(value, converter, _ACTION_TYPES, "entry action")
     return action
@@ -481,9 +610,54 @@ def _structure_event(value: object, converter: cattrs.Converter) -> Event:
     return event
 
 
+_ENTITY_CLASSES: dict[type[Any], str] = {
+    cls: cls.KIND.value for cls in (model.Contact, model.Lead, model.Deal, model.Task)
+}
+
+
+def _entity_union(type_: Any) -> tuple[dict[str, type[Any]], bool] | None:
+    """For a union of entity classes (``Lead | Deal``, maybe optional): its tags, and if None."""
+    if get_origin(type_) not in (typing.Union, types.UnionType):
+        return None
+    members = [arg for arg in get_args(type_) if arg is not type(None)]
+    if len(members) < 2 or not all(arg in _ENTITY_CLASSES for arg in members):  # noqa: PLR2004
+        return None
+    return {_ENTITY_CLASSES[arg]: arg for arg in members}, len(members) < len(get_args(type_))
+
+
+def _entity_union_structure_hook(
+    type_: Any, converter: cattrs.Converter
+) -> Callable[[object, Any], Any]:
+    found = _entity_union(type_)
+    assert found is not None  # noqa: S101 - the predicate said so
+    tags, optional = found
+
+    def structure(value: object, _: Any) -> Any:
+        if value is None and optional:
+            return None
+        return _structure_tagged(value, converter, tags, "entity")
+
+    return structure
+
+
+def _entity_union_unstructure_hook(_type: Any, converter: cattrs.Converter) -> Callable[[Any], Any]:
+    def unstructure(value: Any) -> Any:
+        if value is None:
+            return None
+        data = converter.unstructure(value, type(value))
+        return {"type": _ENTITY_CLASSES[type(value)], **data}
+
+    return unstructure
+
+
 def _make_cattrs() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-    # Scalars first: the strategies below fetch these hooks when they are built.
+    _register_scalars(converter)  # first: the strategies below fetch these hooks when built
+    _register_values(converter)
+    return converter
+
+
+def _register_scalars(converter: cattrs.Converter) -> None:
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(bool, _structure_bool)
@@ -495,6 +669,11 @@ def _make_cattrs() -> cattrs.Converter:
     converter.register_unstructure_hook(date, date.isoformat)
     converter.register_structure_hook(timedelta, _structure_timedelta)
     converter.register_unstructure_hook(timedelta, _unstructure_timedelta)
+    converter.register_structure_hook(tzinfo, _structure_zone)
+    converter.register_unstructure_hook_func(lambda t: t is tzinfo, _unstructure_zone)
+
+
+def _register_values(converter: cattrs.Converter) -> None:
     # funnelkit's enums subclass str, and cattrs consults hooks registered by class (with the
     # MRO) before predicates, so each enum is registered by its exact class to beat `str`.
     for enum_type in _enum_types():
@@ -502,9 +681,14 @@ def _make_cattrs() -> cattrs.Converter:
         converter.register_unstructure_hook(enum_type, _enum_value)
     converter.register_structure_hook_factory(_is_collection, _collection_hook)
     converter.register_unstructure_hook_factory(_is_frozenset, _frozenset_unstructure_hook)
+    converter.register_unstructure_hook_factory(_is_tuple, _tuple_unstructure_hook)
     converter.register_structure_hook(FieldValues, _structure_field_values)
     converter.register_unstructure_hook(FieldValues, _unstructure_field_values)
     optional_field_value = FieldValue | None
+    converter.register_structure_hook_func(
+        lambda t: t == FieldValue, lambda raw, _: _structure_checked_field_value(raw)
+    )
+    converter.register_unstructure_hook_func(lambda t: t == FieldValue, _unstructure_field_value)
     converter.register_structure_hook_func(
         lambda t: t == optional_field_value, _structure_optional_field_value
     )
@@ -537,11 +721,21 @@ def _make_cattrs() -> cattrs.Converter:
     converter.register_structure_hook_func(
         lambda t: t == target_value, lambda value, _: _structure_target_value(value, converter)
     )
+    # A union of entities (a merge's children: leads, deals, tasks) is tagged by its kind.
+    is_entity_union = lambda t: _entity_union(t) is not None  # noqa: E731
+    converter.register_structure_hook_factory(is_entity_union, _entity_union_structure_hook)
+    converter.register_unstructure_hook_factory(is_entity_union, _entity_union_unstructure_hook)
+    from funnelkit.matching import QualificationRule  # noqa: PLC0415 - it imports the model
+
+    rule_structure, rule_unstructure = _rule_hooks(converter)
+    converter.register_structure_hook_func(lambda t: t is QualificationRule, rule_structure)
+    converter.register_unstructure_hook_func(lambda t: t is QualificationRule, rule_unstructure)
     converter.register_structure_hook_factory(attrs.has, _class_hook)
     has_code = lambda t: attrs.has(t) and bool(_code_fields(t))  # noqa: E731
     converter.register_structure_hook_factory(has_code, _code_structure_hook)
     converter.register_unstructure_hook_factory(has_code, _code_unstructure_hook)
-    return converter
+    wire_named = event_classes | action_classes
+    converter.register_structure_hook_factory(lambda t: t in wire_named, _wire_named_hook)
 
 
 # --- error reporting ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from funnelkit.model import (
     EntityRef,
     Event,
     FieldChanged,
+    FieldValue,
     FieldValues,
     Lead,
     Task,
@@ -102,7 +103,7 @@ class FieldDecision:
 
     field: str
     rule: FieldMerge
-    value: Any
+    value: FieldValue | None
     sources: tuple[str, ...]
 
 
@@ -236,7 +237,7 @@ class MergePolicy:
             for d in decisions
             if d.field.startswith("fields.") and d.value is not None
         }
-        values = {d.field: d.value for d in decisions}
+        values: dict[str, Any] = {d.field: d.value for d in decisions}  # typed by the rules
         result = attrs.evolve(
             survivor,
             names=tuple(values["names"] or survivor.names),

@@ -50,11 +50,22 @@ from hypothesis.stateful import (
 )
 
 from funnelkit.exceptions import MoveRefusedError
-from funnelkit.model import Deal, Event, Lead, Money, MoveEvent, Payment, Violation
+from funnelkit.model import (
+    Deal,
+    Event,
+    Lead,
+    Money,
+    MoveEvent,
+    Payment,
+    Task,
+    TaskStatus,
+    Violation,
+)
 from funnelkit.pipelines import (
     DEAL_FIELDS,
     LEAD_FIELDS,
     OPEN_TASKS,
+    PaymentRule,
     Pipeline,
     PipelineKind,
     StageKind,
@@ -137,24 +148,25 @@ class PipelineMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.entities))
     @rule(data=st.data())
     def fill(self, data: st.DataObject) -> None:
-        """Fill in one field a stage may require (custom or the entity's own)."""
+        """Fill in one field a stage may require (custom or the entity's own), or pay a deal."""
         index = data.draw(st.integers(0, len(self.entities) - 1), label="entity index")
         entity = self.entities[index]
         own = DEAL_FIELDS if self.pipeline.kind is PipelineKind.DEAL else LEAD_FIELDS
-        names = sorted({*self.pipeline.fields.keys, *own})
+        paying = {"payments"} if isinstance(entity, Deal) else set()
+        names = sorted({*self.pipeline.fields.keys, *own, *paying})
         # Mostly a field a stage the entity may move to requires, so that such moves pass.
+        targets = [self.pipeline.stage(d) for d in reference_targets(self.pipeline, entity.stage)]
         wanted = sorted(
-            {
-                name
-                for dest in reference_targets(self.pipeline, entity.stage)
-                for name in self.pipeline.stage(dest).required_fields
-            }
+            {name for dest in targets for name in dest.required_fields}
+            | {"payments" for dest in targets if dest.payment is not PaymentRule.NONE} & paying
         )
         mostly: int = data.draw(st.integers(0, 3), label="a required field")
         name = data.draw(st.sampled_from(wanted if wanted and mostly else names), label="field")
         if name in self.pipeline.fields:
             value = data.draw(self._values[name], label="value")
             entity = attrs.evolve(entity, fields=entity.fields.set(name, value))
+        elif isinstance(entity, Deal) and name == "payments":
+            entity = self._paid(data, entity)
         elif name == "amount" and isinstance(entity, Deal):
             currency = entity.payments[0].amount.currency if entity.payments else "RUB"
             entity = attrs.evolve(entity, amount=Money.of("150000", currency))
@@ -163,14 +175,8 @@ class PipelineMachine(RuleBasedStateMachine):
             entity = attrs.evolve(entity, **changes)
         self.entities[index] = entity
 
-    @precondition(lambda self: any(isinstance(e, Deal) and e.is_open for e in self.entities))
-    @rule(data=st.data())
-    def pay(self, data: st.DataObject) -> None:
-        """Record money received for an open deal: all that is left of its amount, or a part."""
-        open_deals = [i for i, e in enumerate(self.entities) if isinstance(e, Deal) and e.is_open]
-        index = data.draw(st.sampled_from(open_deals), label="deal index")
-        deal = self.entities[index]
-        assert isinstance(deal, Deal)
+    def _paid(self, data: st.DataObject, deal: Deal) -> Deal:
+        """The deal with money received: all that is left of its amount, or a part."""
         currency = deal.amount.currency if deal.amount is not None else "RUB"
         paid = sum((p.amount.amount for p in deal.payments), Decimal(0))
         left = deal.amount.amount - paid if deal.amount is not None else Decimal(0)
@@ -181,7 +187,7 @@ class PipelineMachine(RuleBasedStateMachine):
             amount=Money(amount=amount, currency=currency),
             received_at=self._tick(),
         )
-        self.entities[index] = attrs.evolve(deal, payments=(*deal.payments, payment))
+        return attrs.evolve(deal, payments=(*deal.payments, payment))
 
     @precondition(lambda self: bool(self.entities))
     @rule(data=st.data())
@@ -264,11 +270,15 @@ class PipelineMachine(RuleBasedStateMachine):
             attrs.evolve(task, kind=data.draw(st.sampled_from(blocking), label="kind"))
             if data.draw(st.booleans(), label="a blocking kind")
             else task
-            for task in data.draw(
-                st.lists(fst.tasks(subjects=st.just(entity.ref)), max_size=2), label="tasks"
-            )
+            for task in data.draw(st.lists(self._tasks_of(entity), max_size=2), label="tasks")
         ]
         return {**context, OPEN_TASKS: tuple(tasks)}
+
+    @staticmethod
+    def _tasks_of(entity: Lead | Deal) -> st.SearchStrategy[Task]:
+        """Tasks about the entity, half of them open."""
+        statuses = st.sampled_from([TaskStatus.OPEN, TaskStatus.OPEN, TaskStatus.DONE])
+        return fst.tasks(subjects=st.just(entity.ref), statuses=statuses)
 
     def _check_moved(
         self,
