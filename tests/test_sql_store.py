@@ -24,7 +24,7 @@ import pytest
 from hypothesis import settings
 
 import funnelkit as fk
-from funnelkit.matching import MergePolicy
+from funnelkit.matching import MatchPolicy, MergePolicy
 from funnelkit.storage.sql import SqlStore
 from funnelkit.testing.contracts import T0, StoreContract, make_deal
 from funnelkit.testing.laws import check_merge_laws
@@ -266,3 +266,34 @@ def test_merge_then_undo_loses_nothing_in_the_sql_store(stores: _Stores):
         stores=stores,
         settings=settings(max_examples=15, deadline=None),
     )
+
+
+def test_contact_keys_are_rebuilt_after_the_normaliser_changes(stores: _Stores):
+    """Stored under bare digits, found by E.164 only after the rebuild; resumable in batches."""
+    old = stores()  # basic keys: "phone:89123456789"
+    contacts = [
+        fk.Contact(
+            id=f"К-{n}", created_at=T0, names=("Алмаз",), phones=(f"8 (912) 345-67-{n:02d}",)
+        )
+        for n in range(5)
+    ]
+    with old.unit_of_work() as uow:
+        for contact in contacts:
+            uow.contacts.add(contact)
+        uow.commit()
+    matching = MatchPolicy()
+    new = SqlStore(old.engine, contact_keys=matching.contact_keys)
+    e164 = next(k for k in matching.contact_keys(contacts[3]) if "79123456703" in k)
+    with new.unit_of_work() as uow:
+        assert [] == uow.contacts.find_by_key(e164)
+    first = new.rebuild_contact_keys(batch_size=2, max_batches=1)
+    assert (first.checked, first.changed, first.done, first.last_id) == (2, 2, False, "К-1")
+    rest = new.rebuild_contact_keys(batch_size=2, after=first.last_id)
+    assert (rest.checked, rest.changed, rest.done) == (3, 3, True)
+    assert rest.removed == 3 and rest.added >= 3
+    with new.unit_of_work() as uow:
+        assert ["К-3"] == [c.id for c in uow.contacts.find_by_key(e164)]
+    again = new.rebuild_contact_keys()
+    assert (again.checked, again.changed, again.added, again.removed) == (5, 0, 0, 0)
+    with pytest.raises(fk.ValidationError, match="batch_size"):
+        new.rebuild_contact_keys(batch_size=0)

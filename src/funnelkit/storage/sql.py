@@ -35,6 +35,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -55,10 +56,21 @@ from funnelkit.storage._units import (
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from funnelkit.storage._units import Writes
 
 
-__all__ = ["CONTACT_KEYS", "EVENTS", "LOG", "METADATA", "TABLES", "SqlStore", "SqlUnitOfWork"]
+__all__ = [
+    "CONTACT_KEYS",
+    "EVENTS",
+    "LOG",
+    "METADATA",
+    "TABLES",
+    "KeyRebuild",
+    "SqlStore",
+    "SqlUnitOfWork",
+]
 
 METADATA = sa.MetaData()
 """The tables of a `SqlStore`, for ``create_all`` or a migration tool."""
@@ -337,6 +349,106 @@ class SqlStore:
     def live_keys(self, contact: Contact) -> tuple[str, ...]:
         """Return the keys the store indexes `contact` under (none for a merged contact)."""
         return live_keys(self._contact_keys, contact)
+
+    def rebuild_contact_keys(
+        self, *, batch_size: int = 500, after: str | None = None, max_batches: int | None = None
+    ) -> KeyRebuild:
+        """
+        Index every stored contact again under this store's contact keys, in batches.
+
+        Run it after the contact-key function changed: a new normaliser, a new region, new
+        phonenumbers metadata. The keys stored before were computed by the old function, so
+        known clients would be missed until they are rebuilt. Contacts are read in id order,
+        `batch_size` at a time, each batch in one transaction that locks its rows; stop after
+        `max_batches` and resume from `KeyRebuild.last_id` with ``after=``. A contact whose
+        keys did not change is left alone.
+
+        Raises:
+            ValidationError: If `batch_size` or `max_batches` is not a positive integer, or
+                the contact-key function gives a key no store may index.
+        """
+        for name, value in (("batch_size", batch_size), ("max_batches", max_batches)):
+            if value is not None and (type(value) is not int or value < 1):
+                msg = f"rebuild_contact_keys({name}): expected a positive integer, got {value!r}"
+                raise ValidationError(msg, field=name, value=value, rule="range")
+        checked = changed = added = removed = batches = 0
+        last = after
+        while max_batches is None or batches < max_batches:
+            with self._engine.begin() as connection:
+                query = sa.select(_CONTACTS.c.id, _CONTACTS.c.data).order_by(_CONTACTS.c.id)
+                if last is not None:
+                    query = query.where(_CONTACTS.c.id > last)
+                rows = connection.execute(query.limit(batch_size).with_for_update()).all()
+                if not rows:
+                    return KeyRebuild(checked, changed, added, removed, last, done=True)
+                found = _rekeyed(connection, rows, self.live_keys)
+            checked += len(rows)
+            changed += found[0]
+            added += found[1]
+            removed += found[2]
+            last = rows[-1].id
+            batches += 1
+        return KeyRebuild(checked, changed, added, removed, last, done=False)
+
+
+@attrs.frozen
+class KeyRebuild:
+    """
+    What `SqlStore.rebuild_contact_keys` did.
+
+    Attributes:
+        checked: Contacts read.
+        changed: Of them, those whose keys changed.
+        added: Keys added.
+        removed: Keys removed.
+        last_id: The last contact id read: pass it as ``after=`` to resume.
+        done: Whether every contact was read.
+    """
+
+    checked: int
+    changed: int
+    added: int
+    removed: int
+    last_id: str | None
+    done: bool
+
+
+def _rekeyed(
+    connection: sa.Connection,
+    rows: Sequence[sa.Row[Any, Any]],
+    keys_of: Callable[[Contact], tuple[str, ...]],
+) -> tuple[int, int, int]:
+    """Index one batch of contacts again: (contacts changed, keys added, keys removed)."""
+    ids = [row.id for row in rows]
+    stored: dict[str, set[str]] = {contact_id: set() for contact_id in ids}
+    for key, contact_id in connection.execute(
+        sa.select(CONTACT_KEYS.c.key, CONTACT_KEYS.c.contact_id).where(
+            CONTACT_KEYS.c.contact_id.in_(ids)
+        )
+    ):
+        stored[contact_id].add(key)
+    changed = added = removed = 0
+    for row in rows:
+        contact = from_data(json.loads(row.data), Contact)
+        wanted = set(keys_of(contact))
+        old = stored[row.id]
+        if wanted == old:
+            continue
+        changed += 1
+        gone, new = old - wanted, wanted - old
+        removed += len(gone)
+        added += len(new)
+        if gone:
+            connection.execute(
+                CONTACT_KEYS.delete().where(
+                    CONTACT_KEYS.c.contact_id == row.id, CONTACT_KEYS.c.key.in_(gone)
+                )
+            )
+        if new:
+            connection.execute(
+                CONTACT_KEYS.insert(), [{"key": key, "contact_id": row.id} for key in new]
+            )
+    return changed, added, removed
 
 
 class SqlUnitOfWork(BufferedUnitOfWork):
