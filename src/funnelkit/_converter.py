@@ -21,6 +21,7 @@ Every problem in the data is reported with its path in one `StructureError`.
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 import types
 import typing
@@ -48,7 +49,7 @@ from funnelkit.pipelines import CreateTask, EntryAction, SetField
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 
 __all__ = ["Converter", "event_from_data", "events_from_data", "from_data", "to_data"]
@@ -270,28 +271,32 @@ def _is_collection(type_: Any) -> bool:
     return get_origin(type_) in (tuple, frozenset)
 
 
+def _structured_items(
+    type_: Any, value: list[Any], typed: Iterable[tuple[Any, Callable[[Any, Any], Any]]]
+) -> list[Any]:
+    """Structure each item with its type's hook, collecting every problem with its index."""
+    items: list[Any] = []
+    errors: list[Exception] = []
+    for index, (item, (item_type, hook)) in enumerate(zip(value, typed, strict=False)):
+        try:
+            items.append(hook(item, item_type))
+        except Exception as exc:  # noqa: BLE001 - every problem is collected and reported
+            _add_note(exc, IterableValidationNote(f"Structuring item {index}", index, item_type))
+            errors.append(exc)
+    if errors:
+        msg = f"While structuring {type_!r}"
+        raise IterableValidationError(msg, errors, type_)
+    return items
+
+
 def _record_hook(type_: Any, converter: cattrs.Converter) -> Callable[[object, type], Any]:
     """A fixed-length tuple of typed items (a report's row, ``tuple[str, str, int]``)."""
-    item_types = get_args(type_)
-    hooks = [converter.get_structure_hook(item) for item in item_types]
+    typed = [(item, converter.get_structure_hook(item)) for item in get_args(type_)]
 
     def structure(value: object, _: type) -> Any:
-        if type(value) is not list or len(value) != len(item_types):
-            raise _DataError(f"expected a list of {len(item_types)} items, got {_short(value)}")
-        items: list[Any] = []
-        errors: list[Exception] = []
-        for index, (item, item_type, hook) in enumerate(zip(value, item_types, hooks, strict=True)):
-            try:
-                items.append(hook(item, item_type))
-            except Exception as exc:  # noqa: BLE001 - every problem is collected and reported
-                _add_note(
-                    exc, IterableValidationNote(f"Structuring item {index}", index, item_type)
-                )
-                errors.append(exc)
-        if errors:
-            msg = f"While structuring {type_!r}"
-            raise IterableValidationError(msg, errors, type_)
-        return tuple(items)
+        if type(value) is not list or len(value) != len(typed):
+            raise _DataError(f"expected a list of {len(typed)} items, got {_short(value)}")
+        return tuple(_structured_items(type_, value, typed))
 
     return structure
 
@@ -320,26 +325,13 @@ def _collection_hook(type_: Any, converter: cattrs.Converter) -> Callable[[objec
     if origin is tuple and args[1:] != (Ellipsis,):
         return _record_hook(type_, converter)
     item_type = args[0]
-    item_hook = converter.get_structure_hook(item_type)
+    typed = itertools.repeat((item_type, converter.get_structure_hook(item_type)))
     build: Callable[[list[Any]], Any] = tuple if origin is tuple else frozenset
 
     def structure(value: object, _: type) -> Any:
         if type(value) is not list:
             raise _DataError(f"expected a list, got {_short(value)}")
-        items: list[Any] = []
-        errors: list[Exception] = []
-        for index, item in enumerate(value):
-            try:
-                items.append(item_hook(item, item_type))
-            except Exception as exc:  # noqa: BLE001 - every problem is collected and reported
-                _add_note(
-                    exc, IterableValidationNote(f"Structuring item {index}", index, item_type)
-                )
-                errors.append(exc)
-        if errors:
-            msg = f"While structuring {type_!r}"
-            raise IterableValidationError(msg, errors, type_)
-        return build(items)
+        return build(_structured_items(type_, value, typed))
 
     return structure
 
