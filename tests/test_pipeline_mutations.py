@@ -3,8 +3,9 @@ The property kit catches a broken engine: deliberate mutations of the rules, eac
 
 Each test breaks one rule of the engine (a role guard that lets anyone through, a policy that
 allows every skip and back move...) and runs `check_pipeline` on seed 002's roofing pipeline,
-with a condition of its own, at the kit's default settings: the kit must fail, and say so
-within 30 seconds. The kit's oracle is its reference interpreter of the definition, which
+with a condition of its own, at the kit's default settings with 200 examples (the CI
+profile's count, whatever the active profile): the kit must fail, and say so within 30
+seconds. The kit's oracle is its reference interpreter of the definition, which
 shares no code with the engine, so none of these mutations reaches it.
 """
 
@@ -17,6 +18,7 @@ import attrs
 import pytest
 import transitions.core
 from examples.seed_pipelines import ROOFING
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from funnelkit.pipelines import CompiledPipeline, MoveAttempt, Reason, Stage, StageKind, _compiled
@@ -58,6 +60,12 @@ that must be done to leave "ГОРЯЧИЕ", money in the till to win, a field f
 tied to its stage, and a condition of its own.
 """
 CONTEXTS = st.sampled_from([{}, {"estimate": True}])
+KIT_SETTINGS = settings(
+    max_examples=200,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # the kit's: no shrinking
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _never(guard: _compiled.Guard) -> _compiled.Guard:
@@ -204,5 +212,5 @@ def test_the_kit_catches_a_broken_engine_within_30_seconds(mutation, monkeypatch
     pipeline = attrs.evolve(PIPELINE)  # a fresh definition: compiled with the mutation
     start = time.perf_counter()
     with pytest.raises(AssertionError):
-        check_pipeline(pipeline, contexts=CONTEXTS)
+        check_pipeline(pipeline, contexts=CONTEXTS, settings=KIT_SETTINGS)
     assert time.perf_counter() - start < 30  # the limit the kit promises
