@@ -91,7 +91,7 @@ def _reports() -> dict[str, st.SearchStrategy[Any]]:
     """Every report, computed from drawn logs and from the seeds' log at drawn snapshots."""
     window = timedelta(days=30)
     made: dict[str, Callable[[fa.Histories], Any]] = {
-        "Conversion": lambda h: fa.conversion(h, CHAIN),
+        "analytics.Conversion": lambda h: fa.conversion(h, CHAIN),
         "Transitions": lambda h: fa.transitions(h, CHAIN),
         "TimeInStage": lambda h: fa.time_in_stage(h, CHAIN),
         "WinRate": lambda h: fa.win_rate(h, by="channel"),
@@ -279,13 +279,18 @@ DRAWN: dict[str, st.SearchStrategy[Any]] = {
 
 
 def _public_types() -> dict[str, type[Any]]:
+    """Public attrs classes by name; a second class of one name is keyed ``package.Name``."""
     found: dict[str, type[Any]] = {}
     for name in MODULES:
         module = importlib.import_module(name)
         for item in module.__all__:
             value = getattr(module, item)
-            if isinstance(value, type) and attrs.has(value):
-                found[value.__name__] = value
+            if not (isinstance(value, type) and attrs.has(value)):
+                continue
+            key = value.__name__
+            if found.get(key, value) is not value:  # e.g. analytics.Conversion
+                key = f"{value.__module__.split('.')[1]}.{key}"
+            found[key] = value
     return found
 
 
