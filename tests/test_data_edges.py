@@ -9,18 +9,20 @@ was: in memory, on SQLite and on PostgreSQL alike.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
+from examples.seed_000_log import AS_OF, CHAIN, FULL_LOG
 from examples.seed_pipelines import LEADS, MEETING, SEED_000
 from hypothesis import given
 from hypothesis import strategies as st
 
 import funnelkit as fk
+from funnelkit import analytics as fa
+from funnelkit import tasks as ft
 from funnelkit.matching import Intake, QualificationPolicy
 from funnelkit.service import Service
 
@@ -184,4 +186,18 @@ def test_no_hostile_field_value_gets_past_the_edge(value):
     with pytest.raises(fk.ValidationError) as refused:
         fk.FieldValues({"поле": value})
     assert refused.value.rule in {"range", "surrogate"}
-    assert json.dumps({"ok": 1})  # the refusal left nothing behind to serialise
+
+
+def test_one_pipeline_where_pipelines_belong_is_refused_clearly():
+    """`sla_report`, the agendas, the SLA check and a plan's check name the argument."""
+    calls: list[Callable[[], object]] = [
+        lambda: fa.sla_report(FULL_LOG, CHAIN, as_of=AS_OF),  # type: ignore[arg-type]
+        lambda: ft.agendas(AS_OF.date(), zone=MSK, as_of=AS_OF, tasks=(), pipelines=CHAIN),  # type: ignore[arg-type]
+        lambda: ft.sla_breaches((), CHAIN, AS_OF, entered={}),  # type: ignore[arg-type]
+        lambda: fk.plans.Plan(targets=()).check(CHAIN),  # type: ignore[arg-type]
+        lambda: fa.sla_report(FULL_LOG, [CHAIN, "кровля"], as_of=AS_OF),  # type: ignore[list-item]
+    ]
+    for call in calls:
+        with pytest.raises(fk.ValidationError, match="pipeline") as refused:
+            call()
+        assert str(refused.value.field).startswith("pipelines")

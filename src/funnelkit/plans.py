@@ -19,6 +19,7 @@ import attrs
 
 from funnelkit.model import Money, Period
 from funnelkit.model import _checks as check
+from funnelkit.pipelines._definition import pipelines_given
 
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ class Plan:
             ValidationError: Naming the first target (``Plan.targets[i]``) whose pipeline or
                 stage is unknown, with the keys that exist.
         """
-        known = {p.key: p for p in pipelines}
+        known = {p.key: p for p in pipelines_given(pipelines)}
         for index, target in enumerate(self.targets):
             where = f"Plan.targets[{index}]"
             if target.pipeline is None:

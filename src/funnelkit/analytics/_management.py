@@ -43,6 +43,7 @@ from funnelkit.model import (
     TaskStatus,
 )
 from funnelkit.model._checks import raise_for
+from funnelkit.pipelines._definition import pipelines_given
 from funnelkit.plans import Measure, Plan, Target
 
 
@@ -1443,8 +1444,9 @@ def sla_report(
         as_of: The snapshot time.
         filters: Which leads and deals count (owner, channel, period).
     """
+    given = pipelines_given(pipelines)
     folded = _fold(data, as_of)
-    limits = {(p.key, s.key): s.sla for p in pipelines for s in p.stages if s.sla is not None}
+    limits = {(p.key, s.key): s.sla for p in given for s in p.stages if s.sla is not None}
     total: Counter[tuple[str | None, str, str]] = Counter()
     for history in _select(folded, None, None, filters):
         trail = history.trail

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import attrs
 
+from funnelkit.exceptions import ValidationError
 from funnelkit.model import (
     Actor,
     CustomFieldSchema,
@@ -65,6 +66,28 @@ DEAL_FIELDS = frozenset({"amount", "contact_id", "owner", "title"})
 """Deal attributes a stage may require besides custom fields."""
 LEAD_FIELDS = frozenset({"contact_id", "owner"})
 """Lead attributes a stage may require besides custom fields."""
+def pipelines_given(value: object, field: str = "pipelines") -> list[Pipeline]:
+    """
+    The pipelines a function was given, as a list: refuse one pipeline alone or anything else.
+
+    Raises:
+        ValidationError: Naming `field`, for a single `Pipeline` (pass ``[pipeline]``) or an
+            item that is not a `Pipeline`.
+    """
+    if isinstance(value, Pipeline):
+        msg = f"{field}: expected pipelines, got the one pipeline {value.key!r}; pass [pipeline]"
+        raise ValidationError(msg, field=field, value=value, rule="type")
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        msg = f"{field}: expected an iterable of Pipeline values, got {describe(value)}"
+        raise ValidationError(msg, field=field, value=value, rule="type")
+    found = list(value)
+    for index, item in enumerate(found):
+        if not isinstance(item, Pipeline):
+            msg = f"{field}[{index}]: expected a Pipeline, got {describe(item)}"
+            raise ValidationError(msg, field=f"{field}[{index}]", value=item, rule="type")
+    return found
+
+
 OPEN_TASKS = "funnelkit.open_tasks"
 """
 The context key of the entity's open tasks (`Task` values), read by `Stage.blocking_tasks`.

@@ -34,6 +34,7 @@ from funnelkit.model import (
 )
 from funnelkit.model._checks import raise_for
 from funnelkit.pipelines import Pipeline
+from funnelkit.pipelines._definition import pipelines_given
 
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def agendas_in(
     tasks = uow.tasks.list(status=TaskStatus.OPEN, due_before=end)
     leads = {lead.id: lead for lead in uow.leads.list(status=LeadStatus.OPEN)}
     deals = {deal.id: deal for deal in uow.deals.list(status=DealStatus.OPEN)}
-    pipelines = list(pipelines)
+    pipelines = pipelines_given(pipelines)
     firsts = {pipeline.key: pipeline.first_stage.key for pipeline in pipelines}
     known = {task.id for task in tasks}
     for deal in list(deals.values()):
@@ -296,7 +297,7 @@ class _Context:
     ) -> _Context:
         if as_of.tzinfo is None:
             raise_for("as_of", as_of, "pass a timezone-aware time", "aware_datetime")
-        by_key = {p.key: p for p in pipelines}
+        by_key = {p.key: p for p in pipelines_given(pipelines)}
         return cls(
             day=day,
             end=datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone),
@@ -441,7 +442,7 @@ def sla_breaches(
     `entered` says when each entity entered its stage (`stage_entries`); entities missing
     from it are taken to have entered when they were created.
     """
-    by_key = {p.key: p for p in pipelines}
+    by_key = {p.key: p for p in pipelines_given(pipelines)}
     alerts = []
     for entity in entities:
         pipeline = by_key.get(entity.pipeline)
