@@ -66,6 +66,8 @@ DEAL_FIELDS = frozenset({"amount", "contact_id", "owner", "title"})
 """Deal attributes a stage may require besides custom fields."""
 LEAD_FIELDS = frozenset({"contact_id", "owner"})
 """Lead attributes a stage may require besides custom fields."""
+
+
 def pipelines_given(value: object, field: str = "pipelines") -> list[Pipeline]:
     """
     The pipelines a function was given, as a list: refuse one pipeline alone or anything else.
