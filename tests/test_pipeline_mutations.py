@@ -107,36 +107,27 @@ def _move_fields_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_compiled, "_required_guard", required_guard)
 
 
-def _reason_stage_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = _compiled._reason_guard
+def _reason_rule_dropped(rule: str) -> Callable[[pytest.MonkeyPatch], None]:
+    """A mutation: the reason guard never reports `rule` (the rest of it still holds)."""
 
-    def reason_guard(*args: Any) -> _compiled.Guard:
-        guard = original(*args)
+    def mutate(monkeypatch: pytest.MonkeyPatch) -> None:
+        original = _compiled._reason_guard
 
-        def check(cursor: Any) -> tuple[Any, ...]:
-            return tuple(v for v in guard.violations(cursor) if v.rule != "reason_stage")
+        def reason_guard(*args: Any) -> _compiled.Guard:
+            guard = original(*args)
 
-        return _compiled.Guard(guard.name, guard.rule, check)
+            def check(cursor: Any) -> tuple[Any, ...]:
+                return tuple(v for v in guard.violations(cursor) if v.rule != rule)
 
-    monkeypatch.setattr(_compiled, "_reason_guard", reason_guard)
+            return _compiled.Guard(guard.name, guard.rule, check)
+
+        monkeypatch.setattr(_compiled, "_reason_guard", reason_guard)
+
+    return mutate
 
 
 def _policy_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_compiled, "_policy_allows", lambda *a: True)
-
-
-def _note_not_required(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = _compiled._reason_guard
-
-    def reason_guard(*args: Any) -> _compiled.Guard:
-        guard = original(*args)
-
-        def check(cursor: Any) -> tuple[Any, ...]:
-            return tuple(v for v in guard.violations(cursor) if v.rule != "reason_note")
-
-        return _compiled.Guard(guard.name, guard.rule, check)
-
-    monkeypatch.setattr(_compiled, "_reason_guard", reason_guard)
 
 
 def _required_field_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -185,7 +176,7 @@ def _machine_conditions_off(monkeypatch: pytest.MonkeyPatch) -> None:
 MUTATIONS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "role guard off": _role_guard_off,
     "skip and back policy off": _policy_off,
-    "note of 'other' not required": _note_not_required,
+    "note of 'other' not required": _reason_rule_dropped("reason_note"),
     "required field ignored": _required_field_ignored,
     "closed stage leavable": _closed_stage_leavable,
     "fast path skipping guards": _fast_path_skips_guards,
@@ -196,7 +187,7 @@ MUTATIONS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "payment ignored": _payment_ignored,
     "open tasks ignored": _open_tasks_ignored,
     "a move's own fields ignored": _move_fields_ignored,
-    "a reason's stages ignored": _reason_stage_ignored,
+    "a reason's stages ignored": _reason_rule_dropped("reason_stage"),
 }
 
 

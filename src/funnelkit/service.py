@@ -88,7 +88,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from funnelkit.matching import IntakeResult
-    from funnelkit.pipelines import Conversion, NextDeal, TaskToCreate
+    from funnelkit.pipelines import Conversion, TaskToCreate
     from funnelkit.storage import (
         ContactRepository,
         DealRepository,
@@ -99,6 +99,7 @@ if TYPE_CHECKING:
 
     _Reader: TypeAlias = LeadRepository | DealRepository | ContactRepository | TaskRepository
     _Entity: TypeAlias = Lead | Deal | Contact | Task
+    _Outbox: TypeAlias = list[tuple[EntityRef, tuple[TaskToCreate | Message, ...]]]
 
 
 __all__ = ["KEEP", "Service"]
@@ -271,31 +272,47 @@ class Service:
     def _next(uow: UnitOfWork, ref: EntityRef) -> int:
         return uow.events.last_sequence(ref) + 1
 
+    def _run_carrying_out(self, operation: Callable[[UnitOfWork, _Outbox], R]) -> R:
+        """
+        `_run` an operation whose moves and new deals have effects.
+
+        The operation carries them out with `_effects`; the messages among them go to
+        `on_message` once it is committed (never for an attempt rolled back or retried).
+        """
+        outbox: _Outbox = []
+
+        def attempt(uow: UnitOfWork) -> R:
+            outbox.clear()
+            return operation(uow, outbox)
+
+        result = self._run(attempt)
+        if self.on_message is not None:
+            for ref, effects in outbox:
+                for effect in effects:
+                    if isinstance(effect, Message):
+                        self.on_message(ref, effect)
+        return result
+
     def _effects(
         self,
         uow: UnitOfWork,
+        outbox: _Outbox,
+        ref: EntityRef,
         effects: tuple[TaskToCreate | Message, ...],
+        *,
         actor: Actor,
         at: datetime,
-    ) -> list[Task]:
-        """Create the tasks a move's entry actions and callbacks ask for, with their events."""
-        created = []
+    ) -> None:
+        """Create the tasks among `effects`, with their events; keep the messages to send."""
         for effect in effects:
             if isinstance(effect, Message):
-                continue  # sent once the operation is committed: see `_send`
+                continue  # sent once the operation is committed
             task, event = self.task_policy.from_effect(
                 effect, task_id=self.ids.new_id(EntityKind.TASK), actor=actor, at=at
             )
-            created.append(uow.tasks.add(task))
+            uow.tasks.add(task)
             uow.events.append([event])
-        return created
-
-    def _send(self, ref: EntityRef, effects: tuple[TaskToCreate | Message, ...]) -> None:
-        """Hand the messages of a committed operation to `on_message`."""
-        if self.on_message is not None:
-            for effect in effects:
-                if isinstance(effect, Message):
-                    self.on_message(ref, effect)
+        outbox.append((ref, effects))
 
     # --- leads and deals --------------------------------------------------------------------
 
@@ -362,10 +379,8 @@ class Service:
     ) -> Lead | Deal:
         """`move`; a `StageKind` names the pipeline's won or lost stage, read in the same unit."""
         at = self.clock.now()
-        sent: list[tuple[TaskToCreate | Message, ...]] = []
 
-        def operation(uow: UnitOfWork) -> Lead | Deal:
-            sent.clear()
+        def operation(uow: UnitOfWork, outbox: _Outbox) -> Lead | Deal:
             entity = self._get(uow, ref)
             pipeline = self._pipeline(entity.pipeline)
             stage = (
@@ -384,14 +399,10 @@ class Service:
             )
             saved = self._save(uow, moved.entity)
             uow.events.append(list(moved.events))
-            self._effects(uow, moved.effects, actor, at)
-            sent.append(moved.effects)
+            self._effects(uow, outbox, ref, moved.effects, actor=actor, at=at)
             return saved
 
-        saved = self._run(operation)
-        for effects in sent:
-            self._send(ref, effects)
-        return saved
+        return self._run_carrying_out(operation)
 
     @staticmethod
     def _context(
@@ -484,7 +495,7 @@ class Service:
         _actor_of(actor)
         at = self.clock.now()
 
-        def operation(uow: UnitOfWork) -> Conversion:
+        def operation(uow: UnitOfWork, outbox: _Outbox) -> Conversion:
             lead = uow.leads.get(lead_ref.id)
             contact = None
             if lead.contact_id is None:
@@ -508,13 +519,11 @@ class Service:
             saved = uow.leads.save(done.lead)
             deal = uow.deals.add(done.deal)
             uow.events.append(list(done.events))
-            self._effects(uow, done.effects, actor, at)
+            self._effects(uow, outbox, saved.ref, done.lead_effects, actor=actor, at=at)
+            self._effects(uow, outbox, deal.ref, done.deal_effects, actor=actor, at=at)
             return attrs.evolve(done, lead=saved, deal=deal)
 
-        done = self._run(operation)
-        self._send(done.lead.ref, done.lead_effects)
-        self._send(done.deal.ref, done.deal_effects)
-        return done
+        return self._run_carrying_out(operation)
 
     def open_next(
         self,
@@ -537,10 +546,8 @@ class Service:
         deal_ref = _ref_of(ref, "ref", EntityKind.DEAL)
         _actor_of(actor)
         at = self.clock.now()
-        sent: list[NextDeal] = []
 
-        def operation(uow: UnitOfWork) -> Deal:
-            sent.clear()
+        def operation(uow: UnitOfWork, outbox: _Outbox) -> Deal:
             won = uow.deals.get(deal_ref.id)
             following = self.funnel.open_next(
                 won,
@@ -552,14 +559,10 @@ class Service:
             )
             deal = uow.deals.add(following.deal)
             uow.events.append(list(following.events))
-            self._effects(uow, following.effects, actor, at)
-            sent.append(following)
+            self._effects(uow, outbox, deal.ref, following.effects, actor=actor, at=at)
             return deal
 
-        deal = self._run(operation)
-        for following in sent:
-            self._send(deal.ref, following.effects)
-        return deal
+        return self._run_carrying_out(operation)
 
     def update(
         self,
@@ -887,10 +890,8 @@ class Service:
         _actor_of(actor)
         at = self.clock.now()
         compiled = self._pipeline(new.pipeline).compile()
-        sent: list[tuple[TaskToCreate | Message, ...]] = []
 
-        def operation(uow: UnitOfWork) -> Deal:
-            sent.clear()
+        def operation(uow: UnitOfWork, outbox: _Outbox) -> Deal:
             if new.contact_id is not None:
                 claim_contact(uow, new.contact_id, follow=False)
             if new.lead_id is not None:
@@ -901,14 +902,10 @@ class Service:
             stored = uow.deals.add(entered.entity)
             created = DealCreated(entity=stored.ref, sequence=1, at=at, actor=actor.id, deal=new)
             uow.events.append([created, *entered.events])
-            self._effects(uow, entered.effects, actor, at)
-            sent.append(entered.effects)
+            self._effects(uow, outbox, stored.ref, entered.effects, actor=actor, at=at)
             return stored
 
-        stored = self._run(operation)
-        for effects in sent:
-            self._send(stored.ref, effects)
-        return stored
+        return self._run_carrying_out(operation)
 
     def add_contact(self, contact: Contact, *, actor: Actor) -> Contact:
         """

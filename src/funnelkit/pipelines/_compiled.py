@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -305,12 +304,12 @@ def _payment_guard(stage: Stage) -> Guard:
         elif deal.amount is None:
             message = f"{where} the deal paid in full, but {deal.ref} has no amount; set it"
         else:
-            paid = sum((p.amount.amount for p in deal.payments), Decimal(0))
-            if paid >= deal.amount.amount:
+            paid = deal.paid
+            if paid is not None and paid.amount >= deal.amount.amount:
                 return ()
             message = (
-                f"{where} the deal paid in full; {deal.ref} has {paid} "
-                f"{deal.amount.currency} of {deal.amount}: record the rest first"
+                f"{where} the deal paid in full; {deal.ref} has {paid} of {deal.amount}: "
+                "record the rest first"
             )
         return (Violation(rule="payment", field="payments", message=message),)
 
@@ -724,8 +723,9 @@ def _applied_effects(  # noqa: PLR0917 - private
     """
     Carry out what the machine's callbacks asked for: set fields (with events), plan tasks.
 
-    The `FieldChanged` events are appended to `events`, numbered on from `sequence` (the
-    sequence of the first event in `events`).
+    The `FieldChanged` events are appended to `events`; the one appended at index ``i`` is
+    numbered ``sequence + i`` (`sequence` is that of ``events[0]``, or of the first event to
+    come when `events` is empty).
     """
     fields = entity.fields
     done: list[TaskToCreate | Message] = []

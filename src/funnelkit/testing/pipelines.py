@@ -178,8 +178,8 @@ class PipelineMachine(RuleBasedStateMachine):
     def _paid(self, data: st.DataObject, deal: Deal) -> Deal:
         """The deal with money received: all that is left of its amount, or a part."""
         currency = deal.amount.currency if deal.amount is not None else "RUB"
-        paid = sum((p.amount.amount for p in deal.payments), Decimal(0))
-        left = deal.amount.amount - paid if deal.amount is not None else Decimal(0)
+        due = deal.balance_due
+        left = due.amount if due is not None else Decimal(0)
         whole: bool = data.draw(st.booleans(), label="all that is left")
         amount = left if whole and left > 0 else Decimal("1000.00")
         payment = Payment(
