@@ -458,9 +458,11 @@ def test_the_fast_path_and_the_machine_path_agree(data):
     dest = pipeline.stage(attempt.to_stage) if attempt.to_stage in pipeline else None
     if dest is not None and not dest.closed and dest.key != entity.stage:
         general = rules._apply(
-            entity, dest, attempt.actor, at, 3, (None, ""), (False, ()), None, ()
+            entity, dest, attempt.actor, at, 3, (None, attempt.note), (False, ()), None, ()
         )
-        direct = rules._fast_result(entity, rules._entering[dest.key], attempt.actor.id, at, 3)
+        direct = rules._fast_result(
+            entity, rules._entering[dest.key], attempt.actor.id, at, 3, attempt.note
+        )
         assert general == direct
 
 

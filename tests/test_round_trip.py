@@ -62,10 +62,7 @@ NOT_DATA = {
     "Scored": "the outcome of one call of a scorer",
     "Backtest": "a report of a learning run, recomputed from the data",
     "FeatureWeight": "part of a Backtest",
-    "PairScore": "an explained score, recomputed from the contacts",
     "MatchRecord": "a matching input built from a contact, recomputed",
-    "MatchResult": "pairs and clusters recomputed from the contacts",
-    "Contribution": "part of a PairScore's explanation",
     "Intake": "holds a pipeline and policies that may hold code",
     "CustomerProfile": "recomputed from the contact's leads and deals",
     "NextStep": "a line of a recomputed listing",
@@ -172,6 +169,28 @@ def _merges() -> dict[str, st.SearchStrategy[Any]]:
     }
 
 
+@st.composite
+def _match_results(draw: st.DrawFn) -> fm.MatchResult:
+    """What matching finds among drawn contacts, one of them entered again with a typo."""
+    group = draw(st.lists(fst.contacts(), min_size=1, max_size=4, unique_by=lambda c: c.id))
+    again = group[0]
+    names = tuple(name[:-1] if len(name) > 3 else name for name in again.names)
+    twin = attrs.evolve(again, id=f"{again.id}-2", names=names)
+    return fm.MatchPolicy().match([*group, twin])
+
+
+def _matches() -> dict[str, st.SearchStrategy[Any]]:
+    """Match results, their pairs and the parts of a pair's explanation."""
+    with_pairs = _match_results().filter(lambda found: found.pairs)
+    return {
+        "MatchResult": _match_results(),
+        "PairScore": with_pairs.map(lambda found: found.pairs[0]),
+        "Contribution": with_pairs.filter(lambda found: found.pairs[0].contributions).map(
+            lambda found: found.pairs[0].contributions[0]
+        ),
+    }
+
+
 def _policies() -> dict[str, st.SearchStrategy[Any]]:
     rules: tuple[fm.QualificationRule, ...] = (
         fm.SpamPattern(patterns=("казино",)),
@@ -274,6 +293,7 @@ DRAWN: dict[str, st.SearchStrategy[Any]] = {
     **_reports(),
     **_parts(),
     **_merges(),
+    **_matches(),
     **_policies(),
 }
 
@@ -320,3 +340,14 @@ def test_every_public_value_goes_to_json_and_back_equal(name):
         assert _round_trip(value) == value
 
     round_trips()
+
+
+@_SETTINGS
+@given(_match_results())
+def test_a_match_result_keeps_each_pairs_explanation(found: fm.MatchResult):
+    """A pair's keys and contributions (left out of its equality) come back too."""
+    back = _round_trip(found)
+    assert isinstance(back, fm.MatchResult)
+    assert [(p.keys, p.contributions) for p in back.pairs] == [
+        (p.keys, p.contributions) for p in found.pairs
+    ]

@@ -12,6 +12,9 @@ It is strict where cattrs is lenient by default:
 - enums travel as their values; tuples and frozensets as lists (frozensets sorted);
 - events carry a ``"type"`` key with their stable wire name (`funnelkit.model.EVENT_TYPES`),
   and so do a stage's entry actions (``"create_task"``, ``"set_field"``);
+- events carry a ``"version"`` key too, their schema version; data of an earlier version (or
+  without one: version 1) is upcast by `funnelkit.model.UPCASTERS`, and a later version is
+  refused, naming it;
 - custom field values keep their type: Decimals, dates and datetimes are wrapped as
   ``{"decimal": "12.5"}``, ``{"date": "2020-01-19"}``, ``{"datetime": "..."}``.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import math
 import re
 import types
 import typing
@@ -42,8 +46,8 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from funnelkit import model, pipelines, plans
 from funnelkit.exceptions import StructureError, ValidationError
-from funnelkit.model import EVENT_TYPES, Event, FieldValue, FieldValues
-from funnelkit.model._checks import describe, integer_problem
+from funnelkit.model import EVENT_TYPES, UPCASTERS, Event, FieldValue, FieldValues
+from funnelkit.model._checks import MAX_INTEGER, describe, integer_problem
 from funnelkit.model._fields import field_value_problem
 from funnelkit.pipelines import CreateTask, EntryAction, SetField
 
@@ -86,6 +90,14 @@ def _structure_int(value: object, _: type) -> int:
             raise _DataError(f"expected an integer, got {_short(value)}")
         raise _DataError(problem[0])
     return value  # type: ignore[return-value]
+
+
+def _structure_float(value: object, _: type) -> float:
+    if type(value) is int and abs(value) <= MAX_INTEGER:
+        return float(value)
+    if type(value) is not float or not math.isfinite(value):
+        raise _DataError(f"expected a finite number within ±(2**53 - 1), got {_short(value)}")
+    return value
 
 
 def _structure_bool(value: object, _: type) -> bool:
@@ -516,21 +528,53 @@ def _event_unstructure_hook(
     cls: type, converter: cattrs.Converter
 ) -> Callable[[Any], dict[str, Any]]:
     generated: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, converter)
-    wire_name: str = cls.TYPE  # type: ignore[attr-defined]
+    head: dict[str, Any] = {"type": cls.TYPE}  # type: ignore[attr-defined]
+    if cls in _EVENT_CLASSES:
+        head["version"] = cls.VERSION  # type: ignore[attr-defined]
 
     def unstructure(event: Any) -> dict[str, Any]:
-        return {"type": wire_name, **generated(event)}
+        return {**head, **generated(event)}
 
     return unstructure
+
+
+_EVENT_CLASSES = frozenset(EVENT_TYPES.values())
+
+
+def _current_fields(value: dict[str, Any], cls: Any) -> dict[str, Any]:
+    """An event's fields (its data without ``"version"``) upcast to `cls`'s current version."""
+    fields = {key: item for key, item in value.items() if key != "version"}
+    version = value.get("version", 1)  # written before versions existed: version 1
+    if type(version) is not int or version < 1:
+        msg = f"'version' is an event's schema version, a positive integer; got {_short(version)}"
+        raise _DataError(msg)
+    if version > cls.VERSION:
+        msg = (
+            f"this is version {version} of {cls.TYPE!r}, written by a newer funnelkit; this one "
+            f"reads versions 1 to {cls.VERSION}: upgrade funnelkit before reading this log"
+        )
+        raise _DataError(msg)
+    for step in range(version, cls.VERSION):
+        try:
+            fields = UPCASTERS[cls.TYPE, step](fields)
+        except Exception as error:
+            msg = f"cannot read version {step} of {cls.TYPE!r} as version {step + 1}: {error!r}"
+            raise _DataError(msg) from error
+    return fields
 
 
 _ACTION_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in (CreateTask, SetField)}
 
 
 def _wire_named_hook(cls: type, converter: cattrs.Converter) -> Callable[[object, Any], Any]:
-    """An event or entry action read as its own class: its ``"type"`` key, if any, must match."""
+    """
+    An event or entry action read as its own class: its ``"type"`` key, if any, must match.
+
+    An event's data of an earlier ``"version"`` is upcast first (`funnelkit.model.UPCASTERS`).
+    """
     inner = _class_hook(cls, converter)
     wire_name: str = cls.TYPE  # type: ignore[attr-defined]
+    versioned = cls in _EVENT_CLASSES
 
     def structure(value: object, type_: Any) -> Any:
         if type(value) is dict and "type" in value:
@@ -538,6 +582,8 @@ def _wire_named_hook(cls: type, converter: cattrs.Converter) -> Callable[[object
                 msg = f"this is {_short(value['type'])} data, not {wire_name!r} ({cls.__name__})"
                 raise _DataError(msg)
             value = {key: item for key, item in value.items() if key != "type"}
+        if versioned and type(value) is dict:
+            value = _current_fields(value, cls)
         return inner(value, type_)
 
     return structure
@@ -555,6 +601,30 @@ def _structure_tagged(
         known = ", ".join(repr(name) for name in types)
         raise _DataError(f"unknown {what} type {_short(wire_name)}; known types: {known}")
     return converter.structure({key: item for key, item in value.items() if key != "type"}, cls)
+
+
+def _pair_hooks(
+    converter: cattrs.Converter,
+) -> tuple[Callable[[object, Any], Any], Callable[[Any], Any]]:
+    """A scored pair with its explanation (worked out when first read), and back."""
+    from funnelkit.matching import PairScore  # noqa: PLC0415 - it imports the model
+
+    private = {"_scoring": override(omit=True), "_code": override(omit=True)}
+    structure = _class_hook(PairScore, converter, _cattrs_use_alias=True, **private)
+
+    def unstructure(pair: Any) -> dict[str, Any]:
+        return {
+            "left": pair.left,
+            "right": pair.right,
+            "score": pair.score,
+            "probability": pair.probability,
+            "band": pair.band.value,
+            "conflicts": list(pair.conflicts),
+            "keys": list(pair.keys),
+            "contributions": converter.unstructure(pair.contributions),
+        }
+
+    return structure, unstructure
 
 
 def _rule_types() -> dict[str, type[Any]]:
@@ -653,6 +723,7 @@ def _register_scalars(converter: cattrs.Converter) -> None:
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook(float, _structure_float)
     converter.register_structure_hook(Decimal, _structure_decimal)
     converter.register_unstructure_hook(Decimal, _unstructure_decimal)
     converter.register_structure_hook(datetime, _structure_datetime)
@@ -717,8 +788,11 @@ def _register_values(converter: cattrs.Converter) -> None:
     is_entity_union = lambda t: _entity_union(t) is not None  # noqa: E731
     converter.register_structure_hook_factory(is_entity_union, _entity_union_structure_hook)
     converter.register_unstructure_hook_factory(is_entity_union, _entity_union_unstructure_hook)
-    from funnelkit.matching import QualificationRule  # noqa: PLC0415 - it imports the model
+    from funnelkit.matching import PairScore, QualificationRule  # noqa: PLC0415 - imports model
 
+    pair_structure, pair_unstructure = _pair_hooks(converter)
+    converter.register_structure_hook(PairScore, pair_structure)
+    converter.register_unstructure_hook(PairScore, pair_unstructure)
     rule_structure, rule_unstructure = _rule_hooks(converter)
     converter.register_structure_hook_func(lambda t: t is QualificationRule, rule_structure)
     converter.register_unstructure_hook_func(lambda t: t is QualificationRule, rule_unstructure)
@@ -765,7 +839,8 @@ def _describe(exc: BaseException, path: str) -> str:
             return f"{path}{separator}{attribute}: {message[len(exc.field) + 2 :]}"
         return f"{path}: {message}"
     if isinstance(exc, ForbiddenExtraKeysError):
-        allowed = ", ".join(sorted(a.name for a in attrs.fields(exc.cl)))
+        aliases = (a.alias for a in attrs.fields(exc.cl))
+        allowed = ", ".join(sorted(alias for alias in aliases if not alias.startswith("_")))
         extra = ", ".join(repr(key) for key in sorted(exc.extra_fields))
         return f"{path}: unknown key {extra} for {exc.cl.__name__}; allowed keys: {allowed}"
     if isinstance(exc, KeyError):

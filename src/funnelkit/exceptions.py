@@ -183,8 +183,9 @@ class UnitOfWorkError(FunnelkitError, RuntimeError):
 
 class StoreNotReadyError(FunnelkitError, RuntimeError):
     """
-    A store's database does not hold funnelkit's tables yet.
+    A store's database does not hold funnelkit's tables, or holds them at another revision.
 
-    Call ``store.create_schema()`` once, or run a migration that creates
-    ``funnelkit.storage.sql.METADATA``.
+    A new database: call ``store.create_schema()`` once. A database of an earlier funnelkit:
+    call ``store.upgrade_schema()`` once. A database of a newer funnelkit: upgrade funnelkit.
+    The message says which.
     """

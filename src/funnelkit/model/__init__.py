@@ -72,6 +72,7 @@ from funnelkit.model._values import (
     PaymentKind,
     Violation,
 )
+from funnelkit.model._versions import UPCASTERS, Upcaster
 
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "EVENT_TYPES",
     "MAX_DECIMAL",
     "MAX_INTEGER",
+    "UPCASTERS",
     "Actor",
     "AmountChanged",
     "Clock",
@@ -140,6 +142,7 @@ __all__ = [
     "TaskRescheduled",
     "TaskStatus",
     "Temperature",
+    "Upcaster",
     "UserId",
     "Verdict",
     "Violation",

@@ -5,6 +5,10 @@ Every event names the entity it is about, the time, the actor, and its sequence 
 that entity's history (1, 2, 3...).
 Events are the audit trail and the only input analytics needs, so each carries what the
 analytics need (from-stage and to-stage, reasons, amounts).
+
+Each event class has a stable wire name (``TYPE``) and a schema version (``VERSION``) that goes
+up whenever its plain-data form changes; `funnelkit.model.UPCASTERS` reads every earlier
+version, so a stored log never has to be rewritten.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class _Event:
     """The fields every event has."""
 
     TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
     ENTITY_KINDS: ClassVar[frozenset[EntityKind]]
 
     entity: EntityRef = attrs.field(validator=_entity_kind_fits)
@@ -302,6 +307,8 @@ class MoveEvent(_Event):
         to_stage: The stage entered.
         forced: Whether the rules were overridden (an audited `force=True` move).
         overridden: The violations that were overridden, if forced.
+        note: Free text given with the move: why a deal went back a stage, why a head
+            forced it, and for reasons marked "other", what the reason was.
     """
 
     TYPE: ClassVar[str] = "move"
@@ -314,6 +321,7 @@ class MoveEvent(_Event):
     overridden: tuple[Violation, ...] = attrs.field(
         default=(), validator=_no_override_unless_forced
     )
+    note: str = attrs.field(default="", validator=check.text)
 
 
 @attrs.frozen(kw_only=True)
@@ -321,6 +329,7 @@ class StageChanged(MoveEvent):
     """A lead or deal moved to another open stage (or was reopened)."""
 
     TYPE: ClassVar[str] = "stage_changed"
+    VERSION: ClassVar[int] = 2  # 2: the move's note
 
 
 @attrs.frozen(kw_only=True)
@@ -334,6 +343,7 @@ class LeadConverted(MoveEvent):
     """
 
     TYPE: ClassVar[str] = "lead_converted"
+    VERSION: ClassVar[int] = 2  # 2: the move's note
     ENTITY_KINDS: ClassVar[frozenset[EntityKind]] = frozenset({EntityKind.LEAD})
 
     deal_id: DealId = attrs.field(validator=check.identifier)
@@ -347,14 +357,12 @@ class LeadClosedAsJunk(MoveEvent):
 
     Attributes:
         reason: Why (spam, contractor, random visitor, duplicate...).
-        note: Free text.
     """
 
     TYPE: ClassVar[str] = "lead_closed_as_junk"
     ENTITY_KINDS: ClassVar[frozenset[EntityKind]] = frozenset({EntityKind.LEAD})
 
     reason: str = attrs.field(validator=check.nonblank)
-    note: str = attrs.field(default="", validator=check.text)
 
 
 @attrs.frozen(kw_only=True)
@@ -367,6 +375,7 @@ class DealWon(MoveEvent):
     """
 
     TYPE: ClassVar[str] = "deal_won"
+    VERSION: ClassVar[int] = 2  # 2: the move's note
     ENTITY_KINDS: ClassVar[frozenset[EntityKind]] = frozenset({EntityKind.DEAL})
 
     amount: Money | None = attrs.field(
@@ -380,15 +389,14 @@ class DealLost(MoveEvent):
     A deal was lost.
 
     Attributes:
-        reason: Why (from the pipeline's reason set).
-        note: Free text; required by the pipeline for reasons marked "other".
+        reason: Why (from the pipeline's reason set); `note` says more, and the pipeline
+            requires it for reasons marked "other".
     """
 
     TYPE: ClassVar[str] = "deal_lost"
     ENTITY_KINDS: ClassVar[frozenset[EntityKind]] = frozenset({EntityKind.DEAL})
 
     reason: str = attrs.field(validator=check.nonblank)
-    note: str = attrs.field(default="", validator=check.text)
 
 
 # --- changes to deals and leads ----------------------------------------------------------------

@@ -123,6 +123,7 @@ _EVENT = _writers(
         "to_stage",
         "forced",
         "overridden",
+        "note",
     ),
 )
 _RESULT: list[tuple[Callable[[Any, Any], None], ...]] = []  # filled on first use (a cycle)
@@ -137,6 +138,7 @@ def stage_changed(  # noqa: PLR0917 - the parts of the result, written in one go
     actor: str,
     at: Any,
     sequence: int,
+    note: str,
     result_cls: type[Any],
 ) -> Any:
     """The `MoveResult` of an unforced move between open stages: entity, event, no effects."""
@@ -145,7 +147,18 @@ def stage_changed(  # noqa: PLR0917 - the parts of the result, written in one go
     write_kind(ref, kind)
     write_id(ref, entity.id)
     event = _NEW(StageChanged)
-    w_entity, w_sequence, w_at, w_actor, w_pipeline, w_from, w_to, w_forced, w_overridden = _EVENT
+    (
+        w_entity,
+        w_sequence,
+        w_at,
+        w_actor,
+        w_pipeline,
+        w_from,
+        w_to,
+        w_forced,
+        w_over,
+        w_note,
+    ) = _EVENT
     w_entity(event, ref)
     w_sequence(event, sequence)
     w_at(event, at)
@@ -154,7 +167,8 @@ def stage_changed(  # noqa: PLR0917 - the parts of the result, written in one go
     w_from(event, entity.stage)
     w_to(event, changes["stage"])
     w_forced(event, False)  # noqa: FBT003 - the value written
-    w_overridden(event, ())
+    w_over(event, ())
+    w_note(event, note)
     if not _RESULT:
         _RESULT.append(_result_writers())
     w_moved, w_events, w_effects = _RESULT[0]

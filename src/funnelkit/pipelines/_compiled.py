@@ -1104,7 +1104,8 @@ class CompiledPipeline:
             sequence: The sequence number of the first event produced: the entity's last event
                 sequence plus one.
             reason: The reason key, for lost and junk stages.
-            note: A free-text note, required by reasons such as "other".
+            note: A free-text note, kept in the move's event (why a deal went back, why a
+                move was forced); reasons such as "other" require one.
             force: Override every rule; the overridden violations are recorded in the event.
                 Callbacks run as for any move.
             context: What your conditions and callbacks read (`MoveAttempt.context`).
@@ -1133,7 +1134,7 @@ class CompiledPipeline:
         ):
             guards, changes = fast
             if not guards:
-                return self._fast_result(entity, changes, actor.id, at, sequence)
+                return self._fast_result(entity, changes, actor.id, at, sequence, note)
             cursor = _Cursor(entity, actor, to_stage, reason, note, at, _check_context(context))
             for number, guard in enumerate(guards):
                 broken = guard.violations(cursor)
@@ -1142,7 +1143,7 @@ class CompiledPipeline:
                     cursor.found[guard] = broken
                     break
             else:
-                return self._fast_result(entity, changes, actor.id, at, sequence)
+                return self._fast_result(entity, changes, actor.id, at, sequence, note)
             return self._move(
                 entity, to_stage, actor, at, sequence, reason, note, force, cursor=cursor
             )
@@ -1150,12 +1151,18 @@ class CompiledPipeline:
             entity, to_stage, actor, at, sequence, reason, note, force, context=context
         )
 
-    def _fast_result(
-        self, entity: E, changes: Mapping[str, Any], actor: str, at: datetime, sequence: int
+    def _fast_result(  # noqa: PLR0917 - private; called with positional arguments for speed
+        self,
+        entity: E,
+        changes: Mapping[str, Any],
+        actor: str,
+        at: datetime,
+        sequence: int,
+        note: str,
     ) -> MoveResult[E]:
         """The result of a fast-path move: what `_apply` builds for it, built directly."""
         found: MoveResult[E] = stage_changed(
-            entity, self._entity_kind, self._key, changes, actor, at, sequence, MoveResult
+            entity, self._entity_kind, self._key, changes, actor, at, sequence, note, MoveResult
         )
         return found
 
@@ -1217,7 +1224,7 @@ class CompiledPipeline:
             cursor.stage = entity.stage
             self._machine.events[_FORCE + to_stage].trigger(cursor)
         elif not cursor.effects and not dest.closed:  # what `_apply` would build, directly
-            return self._fast_result(entity, self._entering[to_stage], actor.id, at, sequence)
+            return self._fast_result(entity, self._entering[to_stage], actor.id, at, sequence, note)
         return self._apply(
             entity,
             dest,
@@ -1283,6 +1290,7 @@ class CompiledPipeline:
             "to_stage": dest.key,
             "forced": force and bool(overridden),
             "overridden": overridden if force else (),
+            "note": note,
         }
         # Every value below was validated already (the entity, the pipeline's keys, the actor,
         # `at`, `sequence`, the reason and note), so the common moves build their results
@@ -1296,7 +1304,7 @@ class CompiledPipeline:
                 changes.update(
                     status=DealStatus.LOST, closed_at=at, lost_reason=reason, lost_note=note
                 )
-                event = trusted(DealLost, {**move, "reason": reason, "note": note})
+                event = trusted(DealLost, {**move, "reason": reason})
             else:
                 changes.update(
                     status=DealStatus.OPEN, closed_at=None, lost_reason=None, lost_note=""
@@ -1304,7 +1312,7 @@ class CompiledPipeline:
                 event = trusted(StageChanged, move)
         elif dest.kind is StageKind.JUNK:
             changes.update(status=LeadStatus.JUNK, closed_at=at, junk_reason=reason, deal_id=None)
-            event = trusted(LeadClosedAsJunk, {**move, "reason": reason, "note": note})
+            event = trusted(LeadClosedAsJunk, {**move, "reason": reason})
         elif dest.kind is StageKind.WON and conversion is not None:
             deal_id, contact_id = conversion
             changes.update(

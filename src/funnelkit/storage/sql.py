@@ -7,7 +7,8 @@ Install the extra: ``pip install "funnelkit[sql]"`` (and a PostgreSQL driver suc
     from funnelkit.storage.sql import SqlStore
 
     store = SqlStore.from_url("sqlite:///crm.db")       # or "postgresql+psycopg://..."
-    store.create_schema()                                # once; or run METADATA in a migration
+    store.create_schema()                                # a new database, once
+    store.upgrade_schema()                               # after upgrading funnelkit
 
 How it keeps the storage contract (`funnelkit.storage.UnitOfWork`):
 
@@ -25,14 +26,20 @@ How it keeps the storage contract (`funnelkit.storage.UnitOfWork`):
   assignee and status, subject and due time.
 
 Entities and events are kept as the JSON of funnelkit's converter (``funnelkit.to_data``) beside
-the columns the look-ups need. `METADATA` holds the tables (all named ``funnelkit_...``) for
-migrations tools such as Alembic.
+the columns the look-ups need. `METADATA` holds the tables (all named ``funnelkit_...``).
+
+The schema has revisions, written as Alembic migrations shipped in
+``funnelkit.storage.migrations``; the database records its revision in the table
+``funnelkit_schema_version``. `SqlStore.upgrade_schema` brings a database to `SCHEMA_REVISION`,
+and `alembic_config` hands the same migrations to Alembic's own commands.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -41,7 +48,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from funnelkit._converter import event_from_data, from_data, to_data
 from funnelkit.exceptions import StoreNotReadyError, ValidationError
-from funnelkit.model import Contact, EntityKind, EntityRef, Event, Task
+from funnelkit.model import (
+    Contact,
+    DealCreated,
+    EntityKind,
+    EntityRef,
+    Event,
+    LeadCreated,
+    MoveEvent,
+    Task,
+)
 from funnelkit.model._checks import describe
 from funnelkit.storage._memory import basic_contact_keys
 from funnelkit.storage._ports import ContactKeys, RecordedEvent
@@ -56,7 +72,9 @@ from funnelkit.storage._units import (
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+
+    from alembic.config import Config
 
     from funnelkit.storage._units import Writes
 
@@ -66,14 +84,22 @@ __all__ = [
     "EVENTS",
     "LOG",
     "METADATA",
+    "SCHEMA_REVISION",
     "TABLES",
+    "VERSION_TABLE",
     "KeyRebuild",
     "SqlStore",
     "SqlUnitOfWork",
+    "alembic_config",
 ]
 
 METADATA = sa.MetaData()
-"""The tables of a `SqlStore`, for ``create_all`` or a migration tool."""
+"""The tables of a `SqlStore` at `SCHEMA_REVISION` (the migrations create them)."""
+SCHEMA_REVISION = "0002"
+"""The schema revision this funnelkit reads and writes (the newest migration)."""
+VERSION_TABLE = "funnelkit_schema_version"
+"""The table where a database records its schema revision (Alembic's version table)."""
+_MIGRATIONS = Path(__file__).parent / "migrations"
 
 _ORDER = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite numbers INTEGER keys
 _TEXT = sa.Text()
@@ -140,6 +166,13 @@ EVENTS = sa.Table(
     sa.Column("entity_id", _TEXT, nullable=False),
     sa.Column("sequence", sa.Integer, nullable=False),
     sa.Column("data", sa.Text, nullable=False),
+    # The stage log in plain columns: read without parsing the JSON (revision 0002).
+    sa.Column("type", _TEXT, nullable=False),  # the event's wire name
+    sa.Column("version", sa.Integer, nullable=False),  # its schema version
+    sa.Column("at", sa.BigInteger, nullable=False),  # microseconds since 1970, UTC
+    sa.Column("pipeline", _TEXT),  # moves and creations: the pipeline,
+    sa.Column("stage", _TEXT),  # the stage entered (a creation's first stage),
+    sa.Column("reason", _TEXT),  # and a loss's or junk closing's reason
     sa.UniqueConstraint("entity_kind", "entity_id", "sequence", name="funnelkit_events_sequence"),
 )
 LOG = sa.Table(
@@ -168,6 +201,25 @@ def _optional_text(value: str | None) -> str | None:
 
 def _micros(instant: datetime) -> int:
     return (instant - _EPOCH) // _MICROSECOND
+
+
+def _event_columns(event: Event) -> dict[str, object]:
+    """The stage-log columns of an event's row."""
+    pipeline = stage = reason = None
+    if isinstance(event, MoveEvent):
+        pipeline, stage = event.pipeline, event.to_stage
+        reason = getattr(event, "reason", None)
+    elif isinstance(event, LeadCreated | DealCreated):
+        snapshot = event.lead if isinstance(event, LeadCreated) else event.deal
+        pipeline, stage = snapshot.pipeline, snapshot.stage
+    return {
+        "type": event.TYPE,
+        "version": event.VERSION,
+        "at": _micros(event.at),
+        "pipeline": _optional_text(pipeline),
+        "stage": _optional_text(stage),
+        "reason": _optional_text(reason),
+    }
 
 
 def _dump(value: object) -> str:
@@ -218,14 +270,87 @@ def _conditions(
     return conditions
 
 
-def _not_ready(engine: sa.Engine) -> str:
-    """The message of `StoreNotReadyError` for `engine`'s database."""
+def _not_ready(engine: sa.Engine, revision: str | None = None, *, tables: bool = False) -> str:
+    """The message of `StoreNotReadyError` for `engine`'s database at `revision`."""
     url = engine.url.render_as_string(hide_password=True)
+    if revision is None and not tables:
+        return (
+            f"The database {url} has no funnelkit tables (or lacks some): call "
+            "store.create_schema() once"
+        )
+    if _newer(revision):
+        return (
+            f"The database {url} has funnelkit's schema revision {revision!r}, written by a "
+            f"newer funnelkit; this one reads revision {SCHEMA_REVISION}: upgrade funnelkit"
+        )
+    found = "tables from before schema revisions" if revision is None else f"revision {revision}"
     return (
-        f"The database {url} has no funnelkit tables (or lacks some): call "
-        "store.create_schema() once, or run a migration creating "
-        "funnelkit.storage.sql.METADATA"
+        f"The database {url} has funnelkit's {found}; this funnelkit needs revision "
+        f"{SCHEMA_REVISION}: call store.upgrade_schema() once (back the database up first)"
     )
+
+
+def _newer(revision: str | None) -> bool:
+    """Whether a database's revision is one this funnelkit does not know (a newer one's)."""
+    return revision is not None and (not revision.isdigit() or revision > SCHEMA_REVISION)
+
+
+@contextmanager
+def _writing(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in a write transaction, committed at the end (``BEGIN IMMEDIATE`` on SQLite)."""
+    with engine.connect() as connection:
+        connection.info[_WRITING] = True
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            connection.info.pop(_WRITING, None)
+
+
+_VERSIONS = sa.Table(  # as Alembic makes it
+    VERSION_TABLE,
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+)
+
+
+def _revision(connection: sa.Connection) -> tuple[str | None, bool]:
+    """The database's schema revision (``None`` if it has none), and if it has funnelkit's log."""
+    inspector = sa.inspect(connection)
+    tables = inspector.has_table(LOG.name)
+    if not inspector.has_table(VERSION_TABLE):
+        return None, tables
+    return connection.execute(sa.select(_VERSIONS.c.version_num)).scalar(), tables
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """
+    An Alembic configuration for funnelkit's migrations of the SQL store's schema.
+
+    Use it for what `SqlStore.upgrade_schema` does not do: ``command.history(config)``,
+    ``command.current(config)``, or ``command.downgrade(config, "0001")``::
+
+        from alembic import command
+        command.history(alembic_config("sqlite:///crm.db"))
+
+    Args:
+        url: The database, as for `SqlStore.from_url`. Without it, pass an open connection
+            as ``config.attributes["connection"]``; the migrations then run in its transaction.
+
+    Raises:
+        ValidationError: If Alembic is not installed (``pip install "funnelkit[sql]"``).
+    """
+    try:
+        from alembic.config import Config  # noqa: PLC0415 - only where migrations are run
+    except ImportError as error:  # pragma: no cover - the extra installs it
+        msg = 'alembic_config: Alembic is not installed; pip install "funnelkit[sql]"'
+        raise ValidationError(msg, field="alembic", value=None, rule="extra") from error
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
 
 
 def _sqlite_connected(dbapi_connection: Any, _record: object) -> None:
@@ -314,36 +439,98 @@ class SqlStore:
         return self._engine
 
     def create_schema(self) -> None:
-        """Create the tables and indexes that do not exist yet (idempotent)."""
-        with self._engine.begin() as connection:
+        """
+        Create funnelkit's tables in a new database, at `SCHEMA_REVISION` (idempotent).
+
+        A new database gets the tables of `METADATA` and is recorded at `SCHEMA_REVISION`
+        (as Alembic's recipe for a new database does; a test holds the migrations to the same
+        schema). On a database already at this revision it only creates what is missing, and
+        changes no data.
+
+        Raises:
+            StoreNotReadyError: If the database has funnelkit's tables at another revision:
+                call `upgrade_schema` (an older one) or upgrade funnelkit (a newer one).
+        """
+        with _writing(self._engine) as connection:
+            revision, tables = _revision(connection)
+            if revision is None and not tables:
+                _VERSIONS.create(connection, checkfirst=True)  # kept by a downgrade to base
+                connection.execute(_VERSIONS.insert().values(version_num=SCHEMA_REVISION))
+            elif revision != SCHEMA_REVISION:
+                raise StoreNotReadyError(_not_ready(self._engine, revision, tables=tables))
             METADATA.create_all(connection)
             if connection.execute(sa.select(LOG.c.id)).first() is None:
                 connection.execute(LOG.insert().values(id=1, last_position=0))
+        self._ready = True
+
+    def upgrade_schema(self) -> str | None:
+        """
+        Bring the database's schema to `SCHEMA_REVISION`, with its data, in one transaction.
+
+        Call it once after upgrading funnelkit, before the new version serves requests, from
+        one process (as any migration). A database created before the schema had revisions
+        is recognised as revision ``"0001"``. Stored events are not rewritten: the converter
+        reads their earlier versions (`funnelkit.model.UPCASTERS`).
+
+        Returns:
+            The revision the database had (``None`` if it was empty, or from before
+            revisions).
+
+        Raises:
+            StoreNotReadyError: If the database was written by a newer funnelkit.
+        """
+        with _writing(self._engine) as connection:
+            revision, tables = _revision(connection)
+            if _newer(revision):
+                raise StoreNotReadyError(_not_ready(self._engine, revision, tables=tables))
+            if revision is None and tables:
+                self._migrate(connection, "stamp", "0001")  # the first schema, unrecorded
+            self._migrate(connection, "upgrade")
+        self._ready = True
+        return revision
+
+    def schema_revision(self) -> str | None:
+        """The database's schema revision: `SCHEMA_REVISION` when ready, ``None`` if none."""
+        with self._engine.connect() as connection:
+            return _revision(connection)[0]
+
+    @staticmethod
+    def _migrate(connection: sa.Connection, command: str, revision: str = "head") -> None:
+        from alembic import command as commands  # noqa: PLC0415 - only where migrations run
+
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        getattr(commands, command)(config, revision)
 
     def clear(self) -> None:
         """Delete everything stored, keeping the tables (a fresh store for each test)."""
-        with self._engine.begin() as connection:
+        with _writing(self._engine) as connection:
             for table in reversed(METADATA.sorted_tables):
                 if table is not LOG:
                     connection.execute(table.delete())
             connection.execute(LOG.update().values(last_position=0))
 
     def drop_schema(self) -> None:
-        """Drop funnelkit's tables and everything in them."""
-        with self._engine.begin() as connection:
+        """Drop funnelkit's tables and everything in them, and the record of their revision."""
+        with _writing(self._engine) as connection:
             METADATA.drop_all(connection)
+            _VERSIONS.drop(connection, checkfirst=True)
+        self._ready = False
 
     def unit_of_work(self) -> SqlUnitOfWork:
         """
         Open a unit of work; use it as a context manager.
 
         Raises:
-            StoreNotReadyError: If the database lacks funnelkit's tables (checked once).
+            StoreNotReadyError: If the database lacks funnelkit's tables, or has them at
+                another schema revision (checked once).
         """
         if not self._ready:
-            self._ready = sa.inspect(self._engine).has_table(LOG.name)
-            if not self._ready:
-                raise StoreNotReadyError(_not_ready(self._engine))
+            with self._engine.connect() as connection:
+                revision, tables = _revision(connection)
+            if revision != SCHEMA_REVISION:
+                raise StoreNotReadyError(_not_ready(self._engine, revision, tables=tables))
+            self._ready = True
         return SqlUnitOfWork(_Committed(self))
 
     def live_keys(self, contact: Contact) -> tuple[str, ...]:
@@ -374,7 +561,7 @@ class SqlStore:
         checked = changed = added = removed = batches = 0
         last = after
         while max_batches is None or batches < max_batches:
-            with self._engine.begin() as connection:
+            with _writing(self._engine) as connection:
                 query = sa.select(_CONTACTS.c.id, _CONTACTS.c.data).order_by(_CONTACTS.c.id)
                 if last is not None:
                     query = query.where(_CONTACTS.c.id > last)
@@ -574,13 +761,8 @@ class _Committed:
         if not writes.events and not any(writes.entities.values()):
             return
         try:
-            with self._store.engine.connect() as connection:
-                connection.info[_WRITING] = True
-                try:
-                    with connection.begin():
-                        self._write(connection, writes)
-                finally:
-                    connection.info.pop(_WRITING, None)
+            with _writing(self._store.engine) as connection:
+                self._write(connection, writes)
         except _SequenceTaken:
             for ref, first in writes.first_sequences().items():
                 stored_last = self.last_sequence(ref)
@@ -645,6 +827,7 @@ class _Committed:
                 "entity_id": _text(event.entity.id),
                 "sequence": event.sequence,
                 "data": _dump(event),
+                **_event_columns(event),
             }
             for offset, event in enumerate(writes.events, start=1)
         ]

@@ -673,6 +673,7 @@ def _move_fields(draw: DrawFn) -> dict[str, Any]:
         "to_stage": draw(_IDENTIFIERS),
         "forced": forced,
         "overridden": draw(_violations()) if forced else (),
+        "note": draw(_TEXTS),
     }
 
 
@@ -708,7 +709,6 @@ _PAYLOADS: dict[str, Callable[[DrawFn, EntityRef], dict[str, Any]]] = {
     "lead_closed_as_junk": lambda d, _: {
         **_move_fields(d),
         "reason": d(_NONBLANK),
-        "note": d(_TEXTS),
     },
     "stage_changed": lambda d, _: _move_fields(d),
     "deal_created": lambda d, ref: {"deal": d(deals(ids=st.just(ref.id)))},
@@ -716,7 +716,6 @@ _PAYLOADS: dict[str, Callable[[DrawFn, EntityRef], dict[str, Any]]] = {
     "deal_lost": lambda d, _: {
         **_move_fields(d),
         "reason": d(_NONBLANK),
-        "note": d(_TEXTS),
     },
     "owner_changed": lambda d, _: {
         "old": d(st.none() | _IDENTIFIERS),
