@@ -5,6 +5,9 @@ The public types are read from the package's ``__all__`` lists, so a new one can
 forgotten: each is either drawn here (from the testing kit's strategies, or computed from
 drawn logs and the seeds' log) and round-tripped, or listed in `NOT_DATA` with the reason it is
 not a value a host stores.
+
+Then hostile data goes in: one hostile value anywhere in a drawn value's data is refused with
+its path, or read as a valid value that every store keeps.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import attrs
 import pytest
 from examples.seed_000_log import AS_OF, CHAIN, FULL_LOG
 from examples.seed_pipelines import LEADS, SEED_000
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import funnelkit as fk
@@ -351,3 +354,187 @@ def test_a_match_result_keeps_each_pairs_explanation(found: fm.MatchResult):
     assert [(p.keys, p.contributions) for p in back.pairs] == [
         (p.keys, p.contributions) for p in found.pairs
     ]
+
+
+# --- hostile data in every public type --------------------------------------------------------
+
+HOSTILE = st.one_of(
+    st.integers(min_value=2**53, max_value=10**40),
+    st.integers(min_value=-(10**40), max_value=-(2**53)),
+    st.just(10**5000),  # more digits than Python turns into text by default
+    st.sampled_from(
+        [
+            "1e100000000",  # eleven characters, a hundred million digits
+            "١٢٣",  # Arabic-Indic digits
+            "\ud83d",  # a lone surrogate: a cut emoji
+            "a\x00b",
+            "x" * 3000,  # longer than any id or key may be
+            "2026-03-02T09:00:00.123456789+03:00",  # nanoseconds
+            "P" + "9" * 60 + "D",
+            "",
+            "   ",
+        ]
+    ),
+    st.none(),
+    st.booleans(),
+    st.floats(),  # NaN and infinities too
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+# Text every store must keep as it is: quotes, SQL, escapes, placeholders, emoji, Cyrillic.
+NASTY_TEXT = st.sampled_from(
+    [
+        "'; DROP TABLE funnelkit_deals; --",
+        "\\0",  # a backslash and a zero: what the SQL store writes for NUL in its columns
+        "\\",
+        "%s %(id)s $1 ? :id",
+        "ОП ВЗЯЛ В РАБОТУ",
+        "👍" * 50,
+        "x" * 200,  # the longest id or key
+        "\t\n\r",
+        "\u2028\u202e",
+        "NULL",
+    ]
+) | st.text(max_size=30)
+
+
+def _paths(data: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Every place in JSON-ready data: the whole, and each key's or item's value within."""
+    found = [path]
+    if isinstance(data, dict):
+        for key, item in data.items():
+            found.extend(_paths(item, (*path, key)))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found.extend(_paths(item, (*path, index)))
+    return found
+
+
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        data = data[step]
+    return data
+
+
+def _replaced(data: Any, path: tuple[Any, ...], value: object) -> Any:
+    if not path:
+        return value
+    copy = dict(data) if isinstance(data, dict) else list(data)
+    copy[path[0]] = _replaced(data[path[0]], path[1:], value)
+    return copy
+
+
+@pytest.mark.parametrize("name", sorted(DRAWN))
+def test_hostile_data_of_every_public_type_gets_a_structure_error_with_its_path(name):
+    """
+    Property: one hostile value anywhere in a public value's data is read or refused cleanly.
+
+    Wrong types, huge integers and exponents, non-ASCII digits, surrogates, NUL, long text,
+    NaN: `from_data` either builds a valid value or raises a `StructureError` whose every
+    problem has a path; never another exception.
+    """
+
+    @settings(max_examples=15, deadline=None)
+    @given(DRAWN[name], st.data())
+    def refused_cleanly(value: Any, data: st.DataObject) -> None:
+        clean = fk.to_data(value)
+        path = data.draw(st.sampled_from(_paths(clean)), label="path")
+        hostile = _replaced(clean, path, data.draw(HOSTILE, label="hostile"))
+        problems: tuple[str, ...] = ("$",)  # read as a valid value
+        try:
+            fk.from_data(hostile, type(value))
+        except fk.StructureError as error:
+            problems = tuple(error.problems)
+        assert problems
+        assert all(problem.startswith("$") for problem in problems)
+
+    refused_cleanly()
+
+
+_STORED: dict[str, st.SearchStrategy[Any]] = {
+    "contact": fst.contacts(),
+    "lead": fst.leads(),
+    "deal": fst.deals(),
+    "task": fst.tasks(),
+    "event": fst.events(),
+}
+
+
+def _store_state(store: fk.Store) -> tuple[Any, ...]:
+    with store.unit_of_work() as uow:
+        return (
+            uow.contacts.list(),
+            uow.leads.list(),
+            uow.deals.list(),
+            uow.tasks.list(),
+            [recorded.event for recorded in uow.events.read_all()],
+        )
+
+
+def _write(store: fk.Store, value: Any) -> Any:
+    """Write one entity (added) or event (the first of its entity's history); read it back."""
+    with store.unit_of_work() as uow:
+        if isinstance(value, fk.Contact | fk.Lead | fk.Deal | fk.Task):
+            repository = {
+                fk.Contact: uow.contacts,
+                fk.Lead: uow.leads,
+                fk.Deal: uow.deals,
+                fk.Task: uow.tasks,
+            }[type(value)]
+            repository.add(value)  # type: ignore[attr-defined]
+            uow.commit()
+        else:
+            uow.events.append([value])
+            uow.commit()
+    with store.unit_of_work() as uow:
+        if isinstance(value, fk.Contact | fk.Lead | fk.Deal | fk.Task):
+            return {
+                fk.Contact: uow.contacts,
+                fk.Lead: uow.leads,
+                fk.Deal: uow.deals,
+                fk.Task: uow.tasks,
+            }[type(value)].get(value.id)  # type: ignore[attr-defined]
+        return uow.events.read(value.entity)[0]
+
+
+@pytest.mark.parametrize("kind", sorted(_STORED))
+def test_what_the_edge_accepts_every_store_keeps_and_what_it_refuses_changes_nothing(
+    make_store, kind
+):
+    """
+    Property: the edge and every store (memory, SQLite, PostgreSQL) agree on hostile data.
+
+    Data with one hostile value is either refused at the edge (a `StructureError`), or it is a
+    valid value that the store keeps and gives back equal. A store refuses nothing with a raw
+    driver error, and a refusal leaves it unchanged.
+    """
+
+    @settings(
+        max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(_STORED[kind], st.data())
+    def kept_or_refused(value: Any, data: st.DataObject) -> None:
+        clean = fk.to_data(value)
+        texts = [path for path in _paths(clean) if isinstance(_at(clean, path), str)]
+        path = data.draw(st.sampled_from(texts or _paths(clean)), label="path")
+        hostile = _replaced(clean, path, data.draw(NASTY_TEXT | HOSTILE, label="hostile"))
+        try:
+            read = fk.from_data(hostile, type(value))
+        except fk.StructureError:
+            return
+        if isinstance(read, fk.Event):
+            read = attrs.evolve(read, sequence=1)
+        store = make_store()
+        before = _store_state(store)
+        try:
+            stored = _write(store, read)
+        except fk.FunnelkitError:
+            assert _store_state(store) == before
+        else:
+            if not isinstance(read, fk.Event):  # an entity is stored at its next version
+                stored = attrs.evolve(stored, version=read.version)
+            assert stored == read
+
+    kept_or_refused()

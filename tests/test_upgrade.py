@@ -383,12 +383,9 @@ def copy_old_rows(source: sa.Engine, target: sa.Engine) -> None:
     with source.connect() as reading, target.begin() as writing:
         for table in [*TABLES.values(), METADATA.tables["funnelkit_contact_keys"], EVENTS]:
             names = [c["name"] for c in sa.inspect(source).get_columns(table.name)]
-            rows = [
-                dict(zip(names, row, strict=True))
-                for row in reading.execute(
-                    sa.select(*(sa.column(n) for n in names)).select_from(sa.table(table.name))
-                )
-            ]
+            columns: list[sa.ColumnClause[Any]] = [sa.column(n) for n in names]
+            query: sa.Select[Any] = sa.select(*columns).select_from(sa.table(table.name))
+            rows = [dict(row._mapping) for row in reading.execute(query)]
             if rows:
                 writing.execute(sa.table(table.name, *(sa.column(n) for n in names)).insert(), rows)
         last = reading.execute(sa.text("SELECT last_position FROM funnelkit_log")).scalar()

@@ -70,6 +70,8 @@ class _DataError(ValueError):
 
 def _short(value: object) -> str:
     """Show a piece of input data in a message, like JSON would."""
+    if isinstance(value, int) and abs(value) >= 10**_SHOWN:  # repr may refuse a huge one
+        return describe(value).removesuffix(" (int)")
     shown = repr(value)
     return shown if len(shown) <= _SHOWN else shown[: _SHOWN - 3] + "..."
 
@@ -530,7 +532,7 @@ def _event_unstructure_hook(
     generated: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, converter)
     head: dict[str, Any] = {"type": cls.TYPE}  # type: ignore[attr-defined]
     if cls in _EVENT_CLASSES:
-        head["version"] = cls.VERSION  # type: ignore[attr-defined]
+        head["version"] = cls.VERSION
 
     def unstructure(event: Any) -> dict[str, Any]:
         return {**head, **generated(event)}
@@ -550,8 +552,8 @@ def _current_fields(value: dict[str, Any], cls: Any) -> dict[str, Any]:
         raise _DataError(msg)
     if version > cls.VERSION:
         msg = (
-            f"this is version {version} of {cls.TYPE!r}, written by a newer funnelkit; this one "
-            f"reads versions 1 to {cls.VERSION}: upgrade funnelkit before reading this log"
+            f"this is version {_short(version)} of {cls.TYPE!r}, written by a newer funnelkit; "
+            f"this one reads versions 1 to {cls.VERSION}: upgrade funnelkit before reading this log"
         )
         raise _DataError(msg)
     for step in range(version, cls.VERSION):
