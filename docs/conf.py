@@ -47,10 +47,5 @@ napoleon_use_ivar = True  # attrs attributes stay in their class's docstring, li
 napoleon_use_rtype = False
 napoleon_custom_sections = [("Members", "params_style")]  # an enum's members, like Args
 
-# Two public classes share the short name `Conversion` (a lead's conversion in pipelines, the
-# conversion report in analytics), so a signature's bare annotation links to either; Sphinx
-# reports each such ambiguity as a ref.python warning. Missing targets are not warnings here.
-suppress_warnings = ["ref.python"]
-
 html_theme = "furo"
 html_title = f"funnelkit {release}"

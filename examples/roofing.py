@@ -439,7 +439,7 @@ def report(season: Season, folder: Path | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     files = {
         "pipeline.mmd": to_mermaid(ROOFING),
-        "flows.mmd": fa.sankey(fa.transitions(folded, ROOFING)),
+        "flows.mmd": fa.sankey(fa.stage_flows(folded, ROOFING)),
         "funnel.vl.json": json.dumps(fa.funnel_chart(funnel), ensure_ascii=False, indent=2),
         "time_in_stage.vl.json": json.dumps(
             fa.time_in_stage_chart(fa.time_in_stage(folded, ROOFING)), ensure_ascii=False, indent=2

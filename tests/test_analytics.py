@@ -75,7 +75,7 @@ def test_conversion_rows_carry_step_and_cumulative_rates():
 
 def test_transitions_count_every_move_backward_ones_marked():
     """The from × to matrix holds re-entries and the move back from КП to Встреча."""
-    result = fa.transitions(LOG, CHAIN, as_of=AS_OF)
+    result = fa.stage_flows(LOG, CHAIN, as_of=AS_OF)
     assert [
         ("Новая", "Встреча", 2),
         ("Новая", "КП", 1),
@@ -264,7 +264,7 @@ def reports(data, as_of):
     """Every mergeable report of a log or a fold."""
     return [
         *(fa.conversion(data, CHAIN, as_of=as_of, reach=reach) for reach in fa.Reach),
-        fa.transitions(data, CHAIN, as_of=as_of),
+        fa.stage_flows(data, CHAIN, as_of=as_of),
         *(fa.time_in_stage(data, CHAIN, as_of=as_of, per=per) for per in fa.Per),
         fa.win_rate(data, as_of=as_of, by="channel"),
         fa.lost_reasons(data, as_of=as_of),
@@ -333,7 +333,7 @@ def test_rates_are_shares_and_counts_add_up(events, as_of):
     assert len(folded.deals) == wins.total.created == sum(g.created for g in wins.groups)
     assert all(0 <= g.win_rate <= 1 for g in wins.groups if g.win_rate is not None)
     moves = sum(len(h.visits) - 1 for h in folded.deals.values())
-    assert moves == sum(n for _, _, n in fa.transitions(folded, CHAIN).counts)
+    assert moves == sum(n for _, _, n in fa.stage_flows(folded, CHAIN).counts)
     closing = fa.closing_times(folded)
     curve = closing.win_probability()
     assert all(0 <= value <= 1 for value in curve.values)

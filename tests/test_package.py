@@ -35,7 +35,6 @@ FUNNELKIT_ALL = [
     "ContactUpdated",
     "ContactsMerged",
     "ContactsUnmerged",
-    "Conversion",
     "Converter",
     "CreateTask",
     "CustomFieldSchema",
@@ -69,6 +68,7 @@ FUNNELKIT_ALL = [
     "InMemoryStore",
     "Lead",
     "LeadClosedAsJunk",
+    "LeadConversion",
     "LeadConverted",
     "LeadCreated",
     "LeadId",
@@ -99,6 +99,7 @@ FUNNELKIT_ALL = [
     "Pipeline",
     "PipelineKey",
     "PipelineKind",
+    "PlannedTask",
     "Reason",
     "RecordedEvent",
     "SequentialIds",
@@ -122,7 +123,6 @@ FUNNELKIT_ALL = [
     "TaskRepository",
     "TaskRescheduled",
     "TaskStatus",
-    "TaskToCreate",
     "Temperature",
     "UnitOfWork",
     "UnitOfWorkError",
@@ -207,13 +207,13 @@ PIPELINES_ALL = [
     "Callback",
     "CompiledPipeline",
     "Condition",
-    "Conversion",
     "CreateTask",
     "Effect",
     "EntryAction",
     "ExtraMove",
     "Funnel",
     "Guard",
+    "LeadConversion",
     "Message",
     "MoveAttempt",
     "MovePolicy",
@@ -223,13 +223,13 @@ PIPELINES_ALL = [
     "PaymentRule",
     "Pipeline",
     "PipelineKind",
+    "PlannedTask",
     "Reason",
     "Replay",
     "ReplayProblem",
     "SetField",
     "Stage",
     "StageKind",
-    "TaskToCreate",
     "Unless",
     "to_mermaid",
 ]
@@ -250,7 +250,7 @@ STORAGE_ALL = [
 ]
 
 STRATEGIES_ALL = [
-    "MoveAttempt",
+    "DrawnMove",
     "actors",
     "aware_datetimes",
     "contact_data",
@@ -310,16 +310,16 @@ STATEFUL_ALL = [
 
 # Names that stay in their topic module: too specialised for the top-level namespace.
 ANALYTICS_ALL = [
-    "Basis",
     "Bottleneck",
     "Bottlenecks",
     "Bucket",
     "ClosingTimes",
     "Cohort",
     "Cohorts",
-    "Conversion",
+    "ConversionReport",
     "Counting",
     "Curve",
+    "DateBasis",
     "DealSteps",
     "Filters",
     "Forecast",
@@ -341,11 +341,11 @@ ANALYTICS_ALL = [
     "SlaReport",
     "SourceRow",
     "Sources",
+    "StageFlows",
     "StageTimes",
     "TaskHistory",
     "TaskLoad",
     "TimeInStage",
-    "Transitions",
     "Velocity",
     "WinRate",
     "aalen_johansen",
@@ -367,10 +367,10 @@ ANALYTICS_ALL = [
     "sankey",
     "sla_report",
     "sources",
+    "stage_flows",
     "task_load",
     "time_in_stage",
     "time_in_stage_chart",
-    "transitions",
     "velocity",
     "win_rate",
 ]
@@ -480,25 +480,25 @@ def test_public_names_are_pinned(module, expected):
     assert expected == importlib.import_module(module).__all__
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "funnelkit",
-        "funnelkit.model",
-        "funnelkit.pipelines",
-        "funnelkit.matching",
-        "funnelkit.tasks",
-        "funnelkit.plans",
-        "funnelkit.analytics",
-        "funnelkit.storage",
-        "funnelkit.exceptions",
-        "funnelkit.testing.strategies",
-        "funnelkit.testing.contracts",
-        "funnelkit.testing.stateful",
-        "funnelkit.testing.pipelines",
-        "funnelkit.testing.laws",
-    ],
-)
+PUBLIC_MODULES = [
+    "funnelkit",
+    "funnelkit.model",
+    "funnelkit.pipelines",
+    "funnelkit.matching",
+    "funnelkit.tasks",
+    "funnelkit.plans",
+    "funnelkit.analytics",
+    "funnelkit.storage",
+    "funnelkit.exceptions",
+    "funnelkit.testing.strategies",
+    "funnelkit.testing.contracts",
+    "funnelkit.testing.stateful",
+    "funnelkit.testing.pipelines",
+    "funnelkit.testing.laws",
+]
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
 def test_all_is_sorted_and_every_name_exists(module):
     """``__all__`` is sorted (constants, then classes, then functions) and names what exists."""
     exported = importlib.import_module(module).__all__
@@ -531,3 +531,17 @@ def test_importing_funnelkit_imports_no_test_library():
 def test_version_is_the_installed_distribution_version():
     """``funnelkit.__version__`` is the version pip installed."""
     assert metadata.version("funnelkit") == funnelkit.__version__
+
+
+def test_no_two_public_classes_or_functions_share_a_name():
+    """One name, one thing: ``Conversion`` once meant a lead's conversion and a report."""
+    seen: dict[str, object] = {}
+    clashes = []
+    for module in PUBLIC_MODULES:
+        for name in importlib.import_module(module).__all__:
+            found = getattr(importlib.import_module(module), name)
+            if not callable(found) or name.startswith("_"):
+                continue
+            if seen.setdefault(name, found) is not found:
+                clashes.append(f"{module}.{name}")
+    assert clashes == []

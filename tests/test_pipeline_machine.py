@@ -19,8 +19,8 @@ from funnelkit.pipelines import (
     Message,
     MoveAttempt,
     MoveRefusedError,
+    PlannedTask,
     SetField,
-    TaskToCreate,
     to_mermaid,
 )
 from funnelkit.testing import strategies as fst
@@ -257,7 +257,7 @@ def test_callbacks_return_effects_as_data_in_the_machines_order():
         "pipeline after",
     ] == order
     task, message = moved.effects
-    assert isinstance(task, TaskToCreate)
+    assert isinstance(task, PlannedTask)
     assert ("Проверить смету", "anna", T0 + timedelta(hours=2)) == (
         task.title,
         task.assignee,

@@ -26,11 +26,11 @@ from funnelkit.pipelines import (
     MoveRefusedError,
     Pipeline,
     PipelineKind,
+    PlannedTask,
     Reason,
     SetField,
     Stage,
     StageKind,
-    TaskToCreate,
     to_mermaid,
 )
 from funnelkit.testing.contracts import T0, make_contact, make_deal, make_lead
@@ -253,7 +253,7 @@ def test_entry_actions_plan_tasks_and_set_fields():
     result = pipeline.compile().move(
         roofing_deal("ОП ВЗЯЛ В РАБОТУ", owner="boris"), "ГОРЯЧИЕ", MANAGER, T0, sequence=5
     )
-    expected_task = TaskToCreate(
+    expected_task = PlannedTask(
         subject=result.entity.ref,
         kind=fk.TaskKind.CALL,
         title="Получить проект, план кровли или рисунок с размерами крыши",

@@ -56,7 +56,7 @@ NOT_DATA = {
     "BulkMove": "the outcome of one call, stored as its entities and events",
     "Replay": "a check of a history, recomputed from the events",
     "ReplayProblem": "a check of a history, recomputed from the events",
-    "Conversion": "the outcome of one call, stored as its entities and events",
+    "LeadConversion": "the outcome of one call, stored as its entities and events",
     "NextDeal": "the outcome of one call, stored as its entity and events",
     "IntakeResult": "the outcome of one call, stored as its entities and events",
     "RecordedEvent": "a store's own record: the event is the data",
@@ -91,8 +91,8 @@ def _reports() -> dict[str, st.SearchStrategy[Any]]:
     """Every report, computed from drawn logs and from the seeds' log at drawn snapshots."""
     window = timedelta(days=30)
     made: dict[str, Callable[[fa.Histories], Any]] = {
-        "analytics.Conversion": lambda h: fa.conversion(h, CHAIN),
-        "Transitions": lambda h: fa.transitions(h, CHAIN),
+        "ConversionReport": lambda h: fa.conversion(h, CHAIN),
+        "StageFlows": lambda h: fa.stage_flows(h, CHAIN),
         "TimeInStage": lambda h: fa.time_in_stage(h, CHAIN),
         "WinRate": lambda h: fa.win_rate(h, by="channel"),
         "LostReasons": fa.lost_reasons,
@@ -262,8 +262,8 @@ def _values() -> dict[str, st.SearchStrategy[Any]]:
         ),
         "SetField": st.just(fk.SetField(field="product", value="КРОВЛЯ")),
         "Message": st.just(fk.Message(to="client", text="Спасибо")),
-        "TaskToCreate": fst.tasks().map(
-            lambda t: fk.TaskToCreate(
+        "PlannedTask": fst.tasks().map(
+            lambda t: fk.PlannedTask(
                 subject=t.subject, kind=t.kind, title=t.title, assignee=t.assignee, due_at=t.due_at
             )
         ),
@@ -302,7 +302,7 @@ DRAWN: dict[str, st.SearchStrategy[Any]] = {
 
 
 def _public_types() -> dict[str, type[Any]]:
-    """Public attrs classes by name; a second class of one name is keyed ``package.Name``."""
+    """Public attrs classes by name (no two share one: `test_package` checks it)."""
     found: dict[str, type[Any]] = {}
     for name in MODULES:
         module = importlib.import_module(name)
@@ -310,10 +310,7 @@ def _public_types() -> dict[str, type[Any]]:
             value = getattr(module, item)
             if not (isinstance(value, type) and attrs.has(value)):
                 continue
-            key = value.__name__
-            if found.get(key, value) is not value:  # e.g. analytics.Conversion
-                key = f"{value.__module__.split('.')[1]}.{key}"
-            found[key] = value
+            found[value.__name__] = value
     return found
 
 

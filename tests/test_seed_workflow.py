@@ -116,7 +116,7 @@ def test_a_converted_deal_gets_its_first_stages_call_in_the_same_unit_of_work():
     crm = crm_for(ROOFING_FUNNEL)
     done = crm.convert(good_lead(crm, 1).ref, actor=ANNA)
     (effect,) = done.deal_effects
-    assert isinstance(effect, fk.TaskToCreate)
+    assert isinstance(effect, fk.PlannedTask)
     (task,) = crm.tasks(subject=done.deal.ref)
     assert (task.kind, task.due_at, task.assignee) == (
         fk.TaskKind.CALL,

@@ -40,7 +40,7 @@ def test_entry_actions_become_tasks():
     engineer = fk.Actor(id="tural", roles=frozenset({"engineer"}))
     moved = ROOFING.compile().move(deal, "КП ГОТОВО", engineer, T0, sequence=2)
     (effect,) = moved.effects
-    assert isinstance(effect, fk.TaskToCreate)
+    assert isinstance(effect, fk.PlannedTask)
     task, _ = POLICY.from_effect(effect, task_id="З-7", actor=engineer, at=T0)
     assert (fk.TaskKind.CLOSE_FOR_PAYMENT, "anna", T0 + timedelta(days=1)) == (
         task.kind,

@@ -88,7 +88,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from funnelkit.matching import IntakeResult
-    from funnelkit.pipelines import Conversion, TaskToCreate
+    from funnelkit.pipelines import LeadConversion, PlannedTask
     from funnelkit.storage import (
         ContactRepository,
         DealRepository,
@@ -99,7 +99,7 @@ if TYPE_CHECKING:
 
     _Reader: TypeAlias = LeadRepository | DealRepository | ContactRepository | TaskRepository
     _Entity: TypeAlias = Lead | Deal | Contact | Task
-    _Outbox: TypeAlias = list[tuple[EntityRef, tuple[TaskToCreate | Message, ...]]]
+    _Outbox: TypeAlias = list[tuple[EntityRef, tuple[PlannedTask | Message, ...]]]
 
 
 __all__ = ["KEEP", "Service"]
@@ -298,7 +298,7 @@ class Service:
         uow: UnitOfWork,
         outbox: _Outbox,
         ref: EntityRef,
-        effects: tuple[TaskToCreate | Message, ...],
+        effects: tuple[PlannedTask | Message, ...],
         *,
         actor: Actor,
         at: datetime,
@@ -475,14 +475,14 @@ class Service:
         title: str = "",
         amount: Money | None = None,
         context: Mapping[str, object] | None = None,
-    ) -> Conversion:
+    ) -> LeadConversion:
         """
         Convert a good lead into a deal in the funnel's first (or the named) deal pipeline.
 
         A lead without a contact gets one, made from its contact data; a lead's contact is
         claimed (`claim_contact`), so a merge planned before the conversion is refused. The
         deal's first stage's entry actions run on it: their tasks are created in the same
-        unit of work (`Conversion.deal_effects`). `context` is what the lead pipeline's
+        unit of work (`LeadConversion.deal_effects`). `context` is what the lead pipeline's
         conditions and callbacks, and the deal's first stage's callbacks, read; the messages
         they ask for go to `on_message` once the conversion is committed.
 
@@ -495,7 +495,7 @@ class Service:
         _actor_of(actor)
         at = self.clock.now()
 
-        def operation(uow: UnitOfWork, outbox: _Outbox) -> Conversion:
+        def operation(uow: UnitOfWork, outbox: _Outbox) -> LeadConversion:
             lead = uow.leads.get(lead_ref.id)
             contact = None
             if lead.contact_id is None:

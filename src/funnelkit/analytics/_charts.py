@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 
 if TYPE_CHECKING:
-    from funnelkit.analytics._reports import Conversion, TimeInStage, Transitions
+    from funnelkit.analytics._reports import ConversionReport, StageFlows, TimeInStage
 
 
 __all__ = ["funnel_chart", "sankey", "time_in_stage_chart"]
@@ -23,7 +23,7 @@ _SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 _HOUR = 3_600.0
 
 
-def funnel_chart(result: Conversion, *, title: str | None = None) -> dict[str, Any]:
+def funnel_chart(result: ConversionReport, *, title: str | None = None) -> dict[str, Any]:
     """A Vega-Lite v5 funnel: one centred bar per stage, labelled with its count and rates."""
     values = [
         {
@@ -140,7 +140,7 @@ def _node(name: str) -> str:
     return name
 
 
-def sankey(result: Transitions) -> str:
+def sankey(result: StageFlows) -> str:
     """The stage flows as Mermaid ``sankey-beta`` text; backward moves go to "back to …"."""
     lines = ["sankey-beta", ""]
     for from_stage, to_stage, moves in result.counts:

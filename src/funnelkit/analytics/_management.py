@@ -991,7 +991,7 @@ class Cohort:
 @attrs.frozen(kw_only=True)
 class Cohorts:
     """
-    Conversion by creation week with a conversion window.
+    ConversionReport by creation week with a conversion window.
 
     Attributes:
         as_of: The snapshot time.

@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "Basis",
     "ClosingTimes",
-    "Conversion",
+    "ConversionReport",
     "Counting",
+    "DateBasis",
     "Filters",
     "GroupOutcomes",
     "LostReasons",
@@ -44,16 +44,16 @@ __all__ = [
     "Reach",
     "SourceRow",
     "Sources",
+    "StageFlows",
     "StageTimes",
     "TimeInStage",
-    "Transitions",
     "WinRate",
     "closing_times",
     "conversion",
     "lost_reasons",
     "sources",
+    "stage_flows",
     "time_in_stage",
-    "transitions",
     "win_rate",
 ]
 
@@ -61,7 +61,7 @@ _DAY = 86_400.0
 _HOUR = 3_600.0
 
 
-class Basis(str, enum.Enum):
+class DateBasis(str, enum.Enum):
     """Which date of an entity a period filter looks at."""
 
     CREATED = "created"
@@ -105,7 +105,7 @@ class Filters:
     owner: str | None = None
     channel: str | None = None
     period: Period | None = None
-    basis: Basis = Basis.CREATED
+    basis: DateBasis = DateBasis.CREATED
     zone: tzinfo = timezone.utc
     fields: FieldValues = attrs.field(factory=FieldValues, converter=FieldValues)
 
@@ -133,9 +133,9 @@ class Filters:
                 return False
             if start is None or end is None:
                 return True
-            if basis is Basis.CREATED:
+            if basis is DateBasis.CREATED:
                 moments = [history.created_at] if history.created_at is not None else []
-            elif basis is Basis.CLOSED:
+            elif basis is DateBasis.CLOSED:
                 moments = [history.closed_at] if history.closed_at is not None else []
             else:
                 moments = history.entered
@@ -244,7 +244,7 @@ def _funnel_stages(pipeline: Pipeline) -> tuple[str, ...]:
 
 
 @attrs.frozen(kw_only=True)
-class Conversion:
+class ConversionReport:
     """
     How many leads or deals reached each funnel stage (the open stages, then the won ones).
 
@@ -276,7 +276,7 @@ class Conversion:
         first = self.reached[0] if self.reached else 0
         return tuple(_rate(here, first) for here in self.reached)
 
-    def merge(self, other: Conversion) -> Conversion:
+    def merge(self, other: ConversionReport) -> ConversionReport:
         """The conversion of two parts together (parts hold whole entities)."""
         for name in ("pipeline", "reach", "as_of", "stages"):
             _same(name, getattr(self, name), getattr(other, name))
@@ -330,7 +330,7 @@ def conversion(
     as_of: datetime | None = None,
     reach: Reach = Reach.ENTERED,
     filters: Filters = _EVERYTHING,
-) -> Conversion:
+) -> ConversionReport:
     """
     Count the leads or deals of `pipeline` that reached each funnel stage.
 
@@ -358,7 +358,7 @@ def conversion(
             continue
         for index in range(_reached_positions(history.stages, position, reach, size)):
             reached[index] += 1
-    return Conversion(
+    return ConversionReport(
         pipeline=pipeline.key,
         reach=reach,
         as_of=folded.as_of,
@@ -372,7 +372,7 @@ def conversion(
 
 
 @attrs.frozen(kw_only=True)
-class Transitions:
+class StageFlows:
     """
     Every move between two stages of a pipeline, counted: the from × to matrix.
 
@@ -397,7 +397,7 @@ class Transitions:
         order = {stage: index for index, stage in enumerate(self.stages)}
         return order.get(to_stage, 0) < order.get(from_stage, 0)
 
-    def merge(self, other: Transitions) -> Transitions:
+    def merge(self, other: StageFlows) -> StageFlows:
         """The moves of two parts together."""
         for name in ("pipeline", "as_of", "stages"):
             _same(name, getattr(self, name), getattr(other, name))
@@ -437,20 +437,20 @@ def _ordered_counts(
     )
 
 
-def transitions(
+def stage_flows(
     data: Histories | Iterable[Event],
     pipeline: Pipeline,
     *,
     as_of: datetime | None = None,
     filters: Filters = _EVERYTHING,
-) -> Transitions:
+) -> StageFlows:
     """Count every move between stages of `pipeline`, backward moves and re-entries included."""
     folded = _fold(data, as_of)
     total: Counter[tuple[str, str]] = Counter()
     for history in _select(folded, None, pipeline.key, filters):
         total.update(itertools.pairwise(history.trail[0::2]))
     stages = tuple(stage.key for stage in pipeline.stages)
-    return Transitions(
+    return StageFlows(
         pipeline=pipeline.key,
         as_of=folded.as_of,
         stages=stages,

@@ -13,9 +13,9 @@ from funnelkit.pipelines._compiled import (
     CompiledPipeline,
     Guard,
     MoveResult,
+    PlannedTask,
     Replay,
     ReplayProblem,
-    TaskToCreate,
 )
 from funnelkit.pipelines._definition import (
     DEAL_FIELDS,
@@ -40,7 +40,7 @@ from funnelkit.pipelines._definition import (
     StageKind,
     Unless,
 )
-from funnelkit.pipelines._funnel import Conversion, Funnel, NextDeal
+from funnelkit.pipelines._funnel import Funnel, LeadConversion, NextDeal
 from funnelkit.pipelines._mermaid import to_mermaid
 
 
@@ -53,13 +53,13 @@ __all__ = [
     "Callback",
     "CompiledPipeline",
     "Condition",
-    "Conversion",
     "CreateTask",
     "Effect",
     "EntryAction",
     "ExtraMove",
     "Funnel",
     "Guard",
+    "LeadConversion",
     "Message",
     "MoveAttempt",
     "MovePolicy",
@@ -69,13 +69,13 @@ __all__ = [
     "PaymentRule",
     "Pipeline",
     "PipelineKind",
+    "PlannedTask",
     "Reason",
     "Replay",
     "ReplayProblem",
     "SetField",
     "Stage",
     "StageKind",
-    "TaskToCreate",
     "Unless",
     "to_mermaid",
 ]

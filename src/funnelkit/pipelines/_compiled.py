@@ -80,9 +80,9 @@ __all__ = [
     "CompiledPipeline",
     "Guard",
     "MoveResult",
+    "PlannedTask",
     "Replay",
     "ReplayProblem",
-    "TaskToCreate",
 ]
 
 E = TypeVar("E", bound=Lead | Deal)
@@ -90,7 +90,7 @@ T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
-class TaskToCreate:
+class PlannedTask:
     """
     An effect of a move: a task the caller should create (with an id of its own).
 
@@ -117,7 +117,7 @@ class MoveResult(Generic[E]):
     Attributes:
         entity: The entity after the move (same version: the store bumps it on save).
         events: The events recording the move, numbered from the ``sequence`` given.
-        effects: What the host app should do: tasks to create (`TaskToCreate`, from entry
+        effects: What the host app should do: tasks to create (`PlannedTask`, from entry
             actions and callbacks) and messages to send (`Message`, from callbacks), in the
             order the machine ran them. Fields set by entry actions and callbacks are already
             set on `entity`, each with its `FieldChanged` event.
@@ -125,7 +125,7 @@ class MoveResult(Generic[E]):
 
     entity: E
     events: tuple[Event, ...]
-    effects: tuple[TaskToCreate | Message, ...] = ()
+    effects: tuple[PlannedTask | Message, ...] = ()
 
 
 class _Cursor:
@@ -719,7 +719,7 @@ def _applied_effects(  # noqa: PLR0917 - private
     at: datetime,
     events: list[Event],
     sequence: int,
-) -> tuple[FieldValues, list[TaskToCreate | Message]]:
+) -> tuple[FieldValues, list[PlannedTask | Message]]:
     """
     Carry out what the machine's callbacks asked for: set fields (with events), plan tasks.
 
@@ -728,7 +728,7 @@ def _applied_effects(  # noqa: PLR0917 - private
     come when `events` is empty).
     """
     fields = entity.fields
-    done: list[TaskToCreate | Message] = []
+    done: list[PlannedTask | Message] = []
     for effect in effects:
         if isinstance(effect, SetField):
             old = fields.get(effect.field)
@@ -747,7 +747,7 @@ def _applied_effects(  # noqa: PLR0917 - private
                 )
         elif isinstance(effect, CreateTask):
             done.append(
-                TaskToCreate(
+                PlannedTask(
                     subject=entity.ref,
                     kind=effect.kind,
                     title=effect.title,

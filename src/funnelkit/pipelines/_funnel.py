@@ -28,7 +28,7 @@ from funnelkit.model import (
 )
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import raise_for
-from funnelkit.pipelines._compiled import TaskToCreate
+from funnelkit.pipelines._compiled import PlannedTask
 from funnelkit.pipelines._definition import Message, Pipeline, PipelineKind, StageKind
 
 
@@ -37,11 +37,11 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 
-__all__ = ["Conversion", "Funnel", "NextDeal"]
+__all__ = ["Funnel", "LeadConversion", "NextDeal"]
 
 
 @attrs.frozen(kw_only=True)
-class Conversion:
+class LeadConversion:
     """
     What converting a lead produced.
 
@@ -62,11 +62,11 @@ class Conversion:
     deal: Deal
     contact: Contact | None
     events: tuple[Event, ...]
-    lead_effects: tuple[TaskToCreate | Message, ...] = ()
-    deal_effects: tuple[TaskToCreate | Message, ...] = ()
+    lead_effects: tuple[PlannedTask | Message, ...] = ()
+    deal_effects: tuple[PlannedTask | Message, ...] = ()
 
     @property
-    def effects(self) -> tuple[TaskToCreate | Message, ...]:
+    def effects(self) -> tuple[PlannedTask | Message, ...]:
         """Every effect to carry out: the lead's, then the deal's (tasks name their subject)."""
         return self.lead_effects + self.deal_effects
 
@@ -85,7 +85,7 @@ class NextDeal:
 
     deal: Deal
     events: tuple[Event, ...]
-    effects: tuple[TaskToCreate | Message, ...] = ()
+    effects: tuple[PlannedTask | Message, ...] = ()
 
 
 def _pipelines_problem(value: object) -> check.Problem:
@@ -182,7 +182,7 @@ class Funnel:
         stage: str | None = None,
         force: bool = False,
         context: Mapping[str, object] | None = None,
-    ) -> Conversion:
+    ) -> LeadConversion:
         """
         Convert a good lead into a deal, linking or creating its contact.
 
@@ -190,7 +190,7 @@ class Funnel:
         rules as any other move); the deal starts in the first stage of `pipeline` (the first
         deal pipeline by default; name a later one to skip pipelines that are not needed),
         and that stage's entry actions run on it (`CompiledPipeline.enter`): the tasks they plan
-        are in `Conversion.deal_effects`.
+        are in `LeadConversion.deal_effects`.
 
         Args:
             lead: The lead, as read from the store.
@@ -260,7 +260,7 @@ class Funnel:
         events.append(DealCreated(entity=deal.ref, sequence=1, at=at, actor=actor.id, deal=deal))
         entered = target.compile().enter(deal, actor, at, sequence=2, context=context)
         events.extend(entered.events)
-        return Conversion(
+        return LeadConversion(
             lead=moved.entity,
             deal=entered.entity,
             contact=contact,

@@ -33,7 +33,7 @@ from funnelkit.model._checks import aware_datetime_problem, describe, raise_for
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from funnelkit.pipelines import TaskToCreate
+    from funnelkit.pipelines import PlannedTask
 
 
 __all__ = ["TaskPolicy"]
@@ -105,7 +105,7 @@ class TaskPolicy:
         return task, TaskCreated(entity=task.ref, sequence=1, at=at, actor=actor.id, task=task)
 
     def from_effect(
-        self, effect: TaskToCreate, *, task_id: str, actor: Actor, at: datetime
+        self, effect: PlannedTask, *, task_id: str, actor: Actor, at: datetime
     ) -> tuple[Task, TaskCreated]:
         """Create the task a move's entry action asked for (`MoveResult.effects`)."""
         return self.create(

@@ -283,7 +283,7 @@ class PipelineMachine(RuleBasedStateMachine):
     def _check_moved(
         self,
         entity: Lead | Deal,
-        attempt: fst.MoveAttempt,
+        attempt: fst.DrawnMove,
         violations: tuple[Violation, ...],
         moved: Lead | Deal,
         events: tuple[Event, ...],

@@ -79,7 +79,7 @@ if TYPE_CHECKING:
     from hypothesis.strategies import DrawFn, SearchStrategy
 
 __all__ = [
-    "MoveAttempt",
+    "DrawnMove",
     "actors",
     "aware_datetimes",
     "contact_data",
@@ -995,7 +995,7 @@ def pipeline_entities(
 
 
 @attrs.frozen(kw_only=True)
-class MoveAttempt:
+class DrawnMove:
     """
     One attempt to move an entity, as `move_attempts` draws it.
 
@@ -1016,7 +1016,7 @@ class MoveAttempt:
 
 def move_attempts(
     pipeline: Pipeline, *, forced: SearchStrategy[bool] | None = None
-) -> SearchStrategy[MoveAttempt]:
+) -> SearchStrategy[DrawnMove]:
     """
     Draw attempts to move entities of `pipeline`: any stage, any roles, right and wrong reasons.
 
@@ -1031,7 +1031,7 @@ def move_attempts(
     )
     reasons = [reason.key for reason in pipeline.reasons]
     return st.builds(
-        MoveAttempt,
+        DrawnMove,
         to_stage=st.sampled_from([stage.key for stage in pipeline.stages]) | st.just("нет такого"),
         actor=st.builds(
             Actor,
@@ -1046,11 +1046,11 @@ def move_attempts(
 
 def move_sequences(
     pipeline: Pipeline, *, min_size: int = 1, max_size: int = 10
-) -> SearchStrategy[list[MoveAttempt]]:
+) -> SearchStrategy[list[DrawnMove]]:
     """Draw sequences of move attempts on `pipeline`, to apply one after another."""
 
     @st.composite
-    def build(draw: DrawFn) -> list[MoveAttempt]:
+    def build(draw: DrawFn) -> list[DrawnMove]:
         _check_sizes(min_size, max_size)
         return draw(st.lists(move_attempts(pipeline), min_size=min_size, max_size=max_size))
 
