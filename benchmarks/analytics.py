@@ -95,9 +95,9 @@ def generate(deals: int, seed: int = 42) -> list[Row]:
     return rows
 
 
-def to_events(rows: list[Row]) -> list[fk.Event]:
+def to_events(rows: list[Row]) -> list[fk.events.Event]:
     """The same log as funnelkit events, one sequence per deal."""
-    events: list[fk.Event] = []
+    events: list[fk.events.Event] = []
     state: dict[int, tuple[fk.EntityRef, int, str]] = {}
     owners = len(OWNERS)
     for deal, stage, at, source in rows:
@@ -112,7 +112,7 @@ def to_events(rows: list[Row]) -> list[fk.Event]:
                 source=fk.LeadSource(channel=source),
             )
             events.append(
-                fk.DealCreated(
+                fk.events.DealCreated(
                     entity=value.ref, sequence=1, at=at, actor=OWNERS[deal % owners], deal=value
                 )
             )
@@ -129,11 +129,11 @@ def to_events(rows: list[Row]) -> list[fk.Event]:
             "to_stage": stage,
         }
         if stage == WON:
-            events.append(fk.DealWon(**common))
+            events.append(fk.events.DealWon(**common))
         elif stage == LOST:
-            events.append(fk.DealLost(**common, reason="Дорого"))
+            events.append(fk.events.DealLost(**common, reason="Дорого"))
         else:
-            events.append(fk.StageChanged(**common))
+            events.append(fk.events.StageChanged(**common))
         state[deal] = (ref, sequence + 1, stage)
     return events
 

@@ -149,7 +149,7 @@ def bench_memory(count: int = 100_000, bound: int = 1_000) -> tuple[float, float
     return per_deal, per_bound
 
 
-def build_histories(count: int) -> list[list[fk.Event]]:
+def build_histories(count: int) -> list[list[fk.events.Event]]:
     """Five moves per deal along the roofing pipeline, as a store would hand them back."""
     rules = ROOFING.compile()
     histories = []
@@ -158,7 +158,7 @@ def build_histories(count: int) -> list[list[fk.Event]]:
         deal = attrs.evolve(
             deal, fields=deal.fields.set("construction_stage", "стены").set("buys_when", "май")
         )
-        history: list[fk.Event] = []
+        history: list[fk.events.Event] = []
         for sequence, dest in enumerate(PATH[1:], start=1):
             if dest == "КП ГОТОВО":
                 deal = attrs.evolve(deal, amount=fk.Money.of("480000", "RUB"))
@@ -174,7 +174,9 @@ def build_histories(count: int) -> list[list[fk.Event]]:
     return histories
 
 
-def _moves_again(rules: fk.CompiledPipeline, histories: list[list[fk.Event]]) -> None:
+def _moves_again(
+    rules: fk.pipelines.CompiledPipeline, histories: list[list[fk.events.Event]]
+) -> None:
     """Re-execute each history's moves with `move` (every guard), from a fresh roofing deal."""
     for number, history in enumerate(histories):
         deal = attrs.evolve(roofing_deal(number), amount=None)
@@ -182,7 +184,7 @@ def _moves_again(rules: fk.CompiledPipeline, histories: list[list[fk.Event]]) ->
             deal, fields=deal.fields.set("construction_stage", "стены").set("buys_when", "май")
         )
         for event in history:
-            if not isinstance(event, fk.MoveEvent):
+            if not isinstance(event, fk.events.MoveEvent):
                 continue
             if event.to_stage == "КП ГОТОВО":
                 deal = attrs.evolve(deal, amount=fk.Money.of("480000", "RUB"))
@@ -206,7 +208,7 @@ def bench_replay(count: int) -> tuple[float, float, float, int]:
     for history in sample:
         cursor = _Plain("НОВЫЙ ЛИД")
         for event in history:
-            if isinstance(event, fk.MoveEvent):
+            if isinstance(event, fk.events.MoveEvent):
                 events["to:" + event.to_stage].trigger(cursor)
     raw_seconds = (time.perf_counter() - start) * count / len(sample)
     start = time.perf_counter()

@@ -42,7 +42,7 @@ INTAKE = Intake(
 )
 
 
-def run(store: fk.Store, count: int) -> tuple[float, float, float]:
+def run(store: fk.storage.Store, count: int) -> tuple[float, float, float]:
     """Take in `count` requests, convert them, move the deals; return intake, move, bare rates."""
     crm = fk.Service(
         clock=fk.FixedClock(START),

@@ -61,7 +61,7 @@ def per_call_us(store: fk.InMemoryStore, size: int, kind: str) -> float:
         def scan() -> None:
             for number in picks:
                 key = f"phone:7912{number:07d}"
-                [c for c in contacts.list() if key in fk.basic_contact_keys(c)]
+                [c for c in contacts.list() if key in fk.storage.basic_contact_keys(c)]
 
         run = {"get": get, "find_by_key": find_by_key, "scan": scan}[kind]
         seconds = min(timeit.repeat(run, number=1, repeat=5))

@@ -25,20 +25,22 @@ MSK = timezone(timedelta(hours=3), "MSK")
 PIPELINE = "кровля"
 MANAGER = fk.Actor(id="anna", roles=frozenset({"manager"}))
 
-CLIENT_FIELDS = fk.CustomFieldSchema(
+CLIENT_FIELDS = fk.model.CustomFieldSchema(
     fields=(
-        fk.FieldDef(
+        fk.model.FieldDef(
             key="client_type",
-            type=fk.FieldType.CHOICE,
+            type=fk.model.FieldType.CHOICE,
             title="Тип клиента",
             choices=("строитель", "частник"),
         ),
-        fk.FieldDef(key="roof_area", type=fk.FieldType.DECIMAL, title="Площадь кровли, м²"),
+        fk.model.FieldDef(
+            key="roof_area", type=fk.model.FieldType.DECIMAL, title="Площадь кровли, м²"
+        ),
     )
 )
 
 
-def main() -> list[fk.Event]:
+def main() -> list[fk.events.Event]:
     """Run the scenario against an in-memory store; return the events it recorded."""
     clock = fk.FixedClock(datetime(2026, 3, 2, 9, 14, tzinfo=MSK))
     ids = fk.SequentialIds()
@@ -58,7 +60,7 @@ def main() -> list[fk.Event]:
         lead = uow.leads.add(lead)
         uow.events.append(
             [
-                fk.LeadCreated(
+                fk.events.LeadCreated(
                     entity=lead.ref, sequence=1, at=clock.now(), actor=MANAGER.id, lead=lead
                 )
             ]
@@ -116,10 +118,10 @@ def main() -> list[fk.Event]:
         now, actor = clock.now(), MANAGER.id
         uow.events.append(
             [
-                fk.ContactCreated(
+                fk.events.ContactCreated(
                     entity=contact.ref, sequence=1, at=now, actor=actor, contact=contact
                 ),
-                fk.LeadConverted(
+                fk.events.LeadConverted(
                     entity=converted.ref,
                     sequence=2,
                     at=now,
@@ -130,8 +132,8 @@ def main() -> list[fk.Event]:
                     deal_id=deal.id,
                     contact_id=contact.id,
                 ),
-                fk.DealCreated(entity=deal.ref, sequence=1, at=now, actor=actor, deal=deal),
-                fk.TaskCreated(entity=task.ref, sequence=1, at=now, actor=actor, task=task),
+                fk.events.DealCreated(entity=deal.ref, sequence=1, at=now, actor=actor, deal=deal),
+                fk.events.TaskCreated(entity=task.ref, sequence=1, at=now, actor=actor, task=task),
             ]
         )
         uow.commit()

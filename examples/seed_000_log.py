@@ -61,7 +61,7 @@ def deal_log(
     *,
     amount: str = "500000",
     **fields: Any,
-) -> list[fk.Event]:
+) -> list[fk.events.Event]:
     """The events of one deal: created at day `created`, then (day, stage[, reason]) steps."""
     deal = fk.Deal(
         id=deal_id,
@@ -73,8 +73,10 @@ def deal_log(
         amount=fk.Money.of(amount, "RUB"),
         **fields,
     )
-    events: list[fk.Event] = [
-        fk.DealCreated(entity=deal.ref, sequence=1, at=deal.created_at, actor="anna", deal=deal)
+    events: list[fk.events.Event] = [
+        fk.events.DealCreated(
+            entity=deal.ref, sequence=1, at=deal.created_at, actor="anna", deal=deal
+        )
     ]
     stage = "Новая"
     for number, (when, to_stage, *reason) in enumerate(steps, start=2):
@@ -88,11 +90,11 @@ def deal_log(
             "to_stage": to_stage,
         }
         if to_stage == "Продажа":
-            events.append(fk.DealWon(**common, amount=deal.amount))
+            events.append(fk.events.DealWon(**common, amount=deal.amount))
         elif to_stage == "Отказ":
-            events.append(fk.DealLost(**common, reason=reason[0]))
+            events.append(fk.events.DealLost(**common, reason=reason[0]))
         else:
-            events.append(fk.StageChanged(**common))
+            events.append(fk.events.StageChanged(**common))
         stage = to_stage
     return events
 
@@ -118,11 +120,11 @@ def minutes(n: float) -> datetime:
     return T0 + timedelta(minutes=n)
 
 
-def lead_created(lead_id: str, source: fk.LeadSource, at: datetime) -> fk.LeadCreated:
+def lead_created(lead_id: str, source: fk.LeadSource, at: datetime) -> fk.events.LeadCreated:
     lead = fk.Lead(
         id=lead_id, created_at=at, pipeline=LEADS, stage="Новое обращение", source=source
     )
-    return fk.LeadCreated(entity=lead.ref, sequence=1, at=at, actor="site", lead=lead)
+    return fk.events.LeadCreated(entity=lead.ref, sequence=1, at=at, actor="site", lead=lead)
 
 
 def lead_move(  # noqa: PLR0917 - the fields of a move, in their natural order
@@ -130,10 +132,10 @@ def lead_move(  # noqa: PLR0917 - the fields of a move, in their natural order
     sequence: int,
     at: datetime,
     to_stage: str,
-    event: type[fk.MoveEvent] = fk.StageChanged,
+    event: type[fk.events.MoveEvent] = fk.events.StageChanged,
     from_stage: str | None = None,
     **more: Any,
-) -> fk.Event:
+) -> fk.events.Event:
     moved = event(
         entity=fk.EntityRef.lead(lead_id),
         sequence=sequence,
@@ -144,7 +146,7 @@ def lead_move(  # noqa: PLR0917 - the fields of a move, in their natural order
         to_stage=to_stage,
         **more,
     )
-    return cast("fk.Event", moved)  # every concrete move is an Event
+    return cast("fk.events.Event", moved)  # every concrete move is an Event
 
 
 def task_events(  # noqa: PLR0917 - the fields of a task, in their natural order
@@ -155,7 +157,7 @@ def task_events(  # noqa: PLR0917 - the fields of a task, in their natural order
     created: datetime,
     due: datetime,
     completed: datetime | None = None,
-) -> list[fk.Event]:
+) -> list[fk.events.Event]:
     task = fk.Task(
         id=task_id,
         created_at=created,
@@ -164,12 +166,12 @@ def task_events(  # noqa: PLR0917 - the fields of a task, in their natural order
         assignee=assignee,
         due_at=due,
     )
-    events: list[fk.Event] = [
-        fk.TaskCreated(entity=task.ref, sequence=1, at=created, actor=assignee, task=task)
+    events: list[fk.events.Event] = [
+        fk.events.TaskCreated(entity=task.ref, sequence=1, at=created, actor=assignee, task=task)
     ]
     if completed is not None:
         events.append(
-            fk.TaskCompleted(
+            fk.events.TaskCompleted(
                 entity=task.ref, sequence=2, at=completed, actor=assignee, result="Готово"
             )
         )
@@ -178,9 +180,9 @@ def task_events(  # noqa: PLR0917 - the fields of a task, in their natural order
 
 def sent(
     deal_id: str, sequence: int, kind: fk.DocumentKind, version: int, when: float
-) -> fk.DocumentVersionAdded:
+) -> fk.events.DocumentVersionAdded:
     document = fk.Document(kind=kind, version=version, sent_at=day(when))
-    return fk.DocumentVersionAdded(
+    return fk.events.DocumentVersionAdded(
         entity=fk.EntityRef.deal(deal_id),
         sequence=sequence,
         at=day(when),
@@ -191,9 +193,9 @@ def sent(
 
 def paid(
     deal_id: str, sequence: int, payment_id: str, amount: str, when: float
-) -> fk.PaymentReceived:
+) -> fk.events.PaymentReceived:
     payment = fk.Payment(id=payment_id, amount=fk.Money.of(amount, "RUB"), received_at=day(when))
-    return fk.PaymentReceived(
+    return fk.events.PaymentReceived(
         entity=fk.EntityRef.deal(deal_id),
         sequence=sequence,
         at=day(when),
@@ -209,26 +211,38 @@ FULL_LOG = [
     *task_events(
         "З-1", fk.EntityRef.lead("Л-1"), fk.TaskKind.CALL, "anna", T0, minutes(5), minutes(4)
     ),
-    fk.LeadQualified(
+    fk.events.LeadQualified(
         entity=fk.EntityRef.lead("Л-1"),
         sequence=2,
         at=minutes(30),
         actor="anna",
-        verdict=fk.Verdict.GOOD,
+        verdict=fk.events.Verdict.GOOD,
     ),
     lead_move(
-        "Л-1", 3, minutes(60), "Хороший лид", fk.LeadConverted, deal_id="С-1", contact_id="К-1"
+        "Л-1",
+        3,
+        minutes(60),
+        "Хороший лид",
+        fk.events.LeadConverted,
+        deal_id="С-1",
+        contact_id="К-1",
     ),
     # Л-2: taken in 20 minutes, then closed as spam.
     lead_created("Л-2", CHAT, T0),
     lead_move("Л-2", 2, minutes(20), "Квалификация"),
     lead_move(
-        "Л-2", 3, minutes(30), "Спам", fk.LeadClosedAsJunk, from_stage="Квалификация", reason="spam"
+        "Л-2",
+        3,
+        minutes(30),
+        "Спам",
+        fk.events.LeadClosedAsJunk,
+        from_stage="Квалификация",
+        reason="spam",
     ),
     # Л-3: nobody has touched it; Л-4: a returning customer, taken in 10 minutes.
     lead_created("Л-3", SITE, day(1)),
     lead_created("Л-4", CHAT, day(1)),
-    fk.LeadLinked(
+    fk.events.LeadLinked(
         entity=fk.EntityRef.lead("Л-4"),
         sequence=2,
         at=day(1),

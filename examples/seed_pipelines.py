@@ -37,22 +37,29 @@ OTHER = Reason(key="other", title="Другое", needs_note=True)
 
 # --- seed 002: the roofing company's amoCRM pipeline ------------------------------------------
 
-ROOFING_FIELDS = fk.CustomFieldSchema(
+ROOFING_FIELDS = fk.model.CustomFieldSchema(
     fields=(
-        fk.FieldDef(
-            key="product", type=fk.FieldType.CHOICE, title="Продукт", choices=("КРОВЛЯ", "ФАСАД")
+        fk.model.FieldDef(
+            key="product",
+            type=fk.model.FieldType.CHOICE,
+            title="Продукт",
+            choices=("КРОВЛЯ", "ФАСАД"),
         ),
-        fk.FieldDef(
+        fk.model.FieldDef(
             key="client_type",
-            type=fk.FieldType.CHOICE,
+            type=fk.model.FieldType.CHOICE,
             title="Строитель/Частник",
             choices=("строитель", "частник"),
         ),
-        fk.FieldDef(key="lead_date", type=fk.FieldType.DATE, title="Дата лида"),
-        fk.FieldDef(key="construction_stage", type=fk.FieldType.TEXT, title="Этап стройки"),
-        fk.FieldDef(key="buys_when", type=fk.FieldType.TEXT, title="Когда покупает"),
-        fk.FieldDef(key="settlement", type=fk.FieldType.TEXT, title="Посёлок или улица"),
-        fk.FieldDef(key="houses", type=fk.FieldType.INTEGER, title="Сколько домов"),
+        fk.model.FieldDef(key="lead_date", type=fk.model.FieldType.DATE, title="Дата лида"),
+        fk.model.FieldDef(
+            key="construction_stage", type=fk.model.FieldType.TEXT, title="Этап стройки"
+        ),
+        fk.model.FieldDef(key="buys_when", type=fk.model.FieldType.TEXT, title="Когда покупает"),
+        fk.model.FieldDef(
+            key="settlement", type=fk.model.FieldType.TEXT, title="Посёлок или улица"
+        ),
+        fk.model.FieldDef(key="houses", type=fk.model.FieldType.INTEGER, title="Сколько домов"),
     )
 )
 

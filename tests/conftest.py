@@ -40,7 +40,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
 
     made: list[Any] = []
 
-    def make(contact_keys: ContactKeys = fk.basic_contact_keys) -> Store:
+    def make(contact_keys: ContactKeys = fk.storage.basic_contact_keys) -> Store:
         if request.param == "memory":
             return fk.InMemoryStore(contact_keys=contact_keys)
         from funnelkit.storage.sql import SqlStore  # noqa: PLC0415 - the SQL extra

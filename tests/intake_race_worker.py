@@ -43,7 +43,7 @@ COPIES = (
 """Three copies of the client imported from old spreadsheets: one person, one cluster."""
 
 
-def service(store: fk.Store, worker: str) -> fk.Service:
+def service(store: fk.storage.Store, worker: str) -> fk.Service:
     """A service of one worker: its own ids, many retries."""
     prefixes = {kind: f"{kind.value[0].upper()}-{worker}-" for kind in fk.EntityKind}
     return fk.Service(
@@ -56,14 +56,14 @@ def service(store: fk.Store, worker: str) -> fk.Service:
     )
 
 
-def seed(store: fk.Store) -> None:
+def seed(store: fk.storage.Store) -> None:
     """Store the three copies of the client."""
     crm = service(store, "seed")
     for contact in COPIES:
         crm.add_contact(contact, actor=fk.Actor(id="import"))
 
 
-def take_in(store: fk.Store, worker: str, count: int) -> dict[str, list[str]]:
+def take_in(store: fk.storage.Store, worker: str, count: int) -> dict[str, list[str]]:
     """Take in `count` requests of the client, converting every fourth; report the ids."""
     crm = service(store, worker)
     actor = fk.Actor(id=f"manager-{worker}", roles=frozenset({"manager"}))
@@ -87,7 +87,7 @@ def take_in(store: fk.Store, worker: str, count: int) -> dict[str, list[str]]:
     return {"leads": leads, "deals": deals}
 
 
-def merge_until_one(store: fk.Store, seconds: float) -> dict[str, int]:
+def merge_until_one(store: fk.storage.Store, seconds: float) -> dict[str, int]:
     """Merge the client's duplicates until one contact is left; count merges and conflicts."""
     crm = service(store, "merger")
     actor = fk.Actor(id="head")

@@ -28,7 +28,7 @@ BACK_AND_FORTH = fk.Pipeline(
         fk.Stage(key="УСПЕШНО РЕАЛИЗОВАНО", title="Успешно", kind=fk.StageKind.WON),
         fk.Stage(key="ЗАКРЫТО И НЕ РЕАЛИЗОВАНО", title="Не реализовано", kind=fk.StageKind.LOST),
     ),
-    policy=fk.MovePolicy(allow_back=True),
+    policy=fk.pipelines.MovePolicy(allow_back=True),
     reasons=(fk.Reason(key="expensive", title="Дорого"),),
 ).compile()
 DEALS = tuple(f"С-{n}" for n in range(1, 6))

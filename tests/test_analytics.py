@@ -535,7 +535,7 @@ def test_task_load_per_manager():
 @given(st.data())
 def test_reports_of_the_full_log_merge_when_tasks_go_with_their_subject(data):
     """Parts hold whole cases (a task with the lead or deal it is about), as a shard key would."""
-    subject = {e.entity: e.task.subject for e in FULL_LOG if isinstance(e, fk.TaskCreated)}
+    subject = {e.entity: e.task.subject for e in FULL_LOG if isinstance(e, fk.events.TaskCreated)}
     cases = sorted({subject.get(e.entity, e.entity).id for e in FULL_LOG})
     left_cases = data.draw(st.sets(st.sampled_from(cases)))
     left = [e for e in FULL_LOG if subject.get(e.entity, e.entity).id in left_cases]

@@ -44,7 +44,7 @@ def test_every_value_round_trips_through_json(name, data):
     assert value == fk.from_data(plain, type(value))
 
 
-@pytest.mark.parametrize("event_type", sorted(fk.EVENT_TYPES))
+@pytest.mark.parametrize("event_type", sorted(fk.events.EVENT_TYPES))
 @given(data=st.data())
 def test_every_event_round_trips_through_json(event_type, data):
     """Every event type round-trips, with its wire name as the leading ``"type"`` key."""

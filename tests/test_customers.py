@@ -90,7 +90,7 @@ def test_link_lead_records_the_link_and_the_repeat_mark():
     lead = make_lead("Л-2")
     linked, event = link_lead(lead, "К-1", SYSTEM, T0, sequence=2, repeat=True)
     assert "К-1" == linked.contact_id
-    expected = fk.LeadLinked(
+    expected = fk.events.LeadLinked(
         entity=lead.ref, sequence=2, at=T0, actor="system", contact_id="К-1", repeat=True
     )
     assert expected == event

@@ -37,7 +37,7 @@ ANNA = fk.Actor(id="anna", roles=frozenset({"manager"}))
 CUT_EMOJI = "Нужна кровля 👍"[:-1] + "\ud83d"  # what a browser leaves of a cut emoji
 
 
-def _service(store: fk.Store, intake: Intake) -> Service:
+def _service(store: fk.storage.Store, intake: Intake) -> Service:
     return Service(
         clock=fk.FixedClock(T0), ids=fk.SequentialIds(), funnel=SEED_000, store=store, intake=intake
     )
@@ -73,10 +73,10 @@ def _refused(make: Callable[[], object]) -> fk.ValidationError:
             "Money.amount",
             "range",
         ),
-        (lambda: fk.FieldValues({"houses": 10**5000}), "fields['houses']", "range"),
-        (lambda: fk.FieldValues({"houses": 2**53}), "fields['houses']", "range"),
-        (lambda: fk.FieldValues({"area": Decimal("1e20")}), "fields['area']", "range"),
-        (lambda: fk.FieldValues({"note": "a\x00b"}), "fields['note']", "nul"),
+        (lambda: fk.model.FieldValues({"houses": 10**5000}), "fields['houses']", "range"),
+        (lambda: fk.model.FieldValues({"houses": 2**53}), "fields['houses']", "range"),
+        (lambda: fk.model.FieldValues({"area": Decimal("1e20")}), "fields['area']", "range"),
+        (lambda: fk.model.FieldValues({"note": "a\x00b"}), "fields['note']", "nul"),
         (lambda: fk.ContactData(name=CUT_EMOJI), "ContactData.name", "surrogate"),
         (lambda: _request(id="Л-" + "1" * 300), "Lead.id", "too_long"),
         (lambda: _request(owner="ann\x00a"), "Lead.owner", "nul"),
@@ -184,7 +184,7 @@ def test_a_refused_write_changes_nothing_in_any_store(make_store):
 def test_no_hostile_field_value_gets_past_the_edge(value):
     """Property: an out-of-range number or lone surrogates in a custom field is refused."""
     with pytest.raises(fk.ValidationError) as refused:
-        fk.FieldValues({"поле": value})
+        fk.model.FieldValues({"поле": value})
     assert refused.value.rule in {"range", "surrogate"}
 
 

@@ -119,7 +119,7 @@ def test_no_deal_stays_in_new_lead_beyond_its_sla():
     moved = make_deal("С-2", stage="ГОРЯЧИЕ", created_at=MORNING - timedelta(days=30), owner="anna")
     entered = stage_entries(
         [
-            fk.StageChanged(
+            fk.events.StageChanged(
                 entity=moved.ref,
                 sequence=2,
                 at=MORNING - timedelta(days=1),

@@ -78,7 +78,7 @@ def test_a_returning_customer_is_linked_and_marked_as_a_repeat_request():
     assert ["lead_created", "lead_linked", "lead_qualified"] == [
         type(e).TYPE for e in result.events
     ]
-    assert (fk.Verdict.GOOD, "Новое обращение", 1) == (
+    assert (fk.events.Verdict.GOOD, "Новое обращение", 1) == (
         result.qualification.verdict,
         result.lead.stage,
         result.lead.version,
@@ -187,7 +187,7 @@ def test_a_clients_imported_copies_never_breed_more_contacts():
     assert ["К-1", "К-2", "К-3"] == _live_contacts(store)
     assert {"К-1"} == {result.contact_id for result in results}
     assert not any(result.created_contact for result in results)
-    linked = [e for result in results for e in result.events if isinstance(e, fk.LeadLinked)]
+    linked = [e for result in results for e in result.events if isinstance(e, fk.events.LeadLinked)]
     assert (50, False) == (len(linked), any(e.review for e in linked))
 
 
@@ -208,7 +208,7 @@ def test_a_review_match_links_the_lead_for_a_person_to_confirm():
         result.created_contact,
         tuple(m.right for m in result.review),
     )
-    (linked,) = [e for e in result.events if isinstance(e, fk.LeadLinked)]
+    (linked,) = [e for e in result.events if isinstance(e, fk.events.LeadLinked)]
     assert (True, "К-1") == (linked.review, linked.contact_id)
     assert ["К-1", "К-2"] == _live_contacts(store)
 
@@ -249,7 +249,7 @@ def test_a_new_contact_records_the_people_it_was_told_apart_from():
         result.contact_id,
         tuple(m.right for m in result.near_matches),
     )
-    created = next(e for e in result.events if isinstance(e, fk.ContactCreated))
+    created = next(e for e in result.events if isinstance(e, fk.events.ContactCreated))
     assert ("К-1",) == created.near_matches
 
 

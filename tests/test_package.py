@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import types
 from importlib import metadata
 
 import pytest
@@ -13,128 +14,58 @@ import funnelkit
 
 
 FUNNELKIT_ALL = [
-    "DECIMAL_PLACES",
-    "EVENT_TYPES",
-    "MAX_DECIMAL",
-    "MAX_INTEGER",
-    "OPEN_TASKS",
-    "UPCASTERS",
     "Actor",
-    "AmountChanged",
-    "Band",
-    "Clock",
-    "Comparator",
-    "CompiledPipeline",
     "ConflictError",
     "Contact",
-    "ContactCreated",
     "ContactData",
-    "ContactId",
-    "ContactKeys",
-    "ContactRepository",
-    "ContactUpdated",
-    "ContactsMerged",
-    "ContactsUnmerged",
     "Converter",
     "CreateTask",
-    "CustomFieldSchema",
     "Deal",
-    "DealCreated",
-    "DealId",
-    "DealLost",
-    "DealRepository",
     "DealStatus",
-    "DealWon",
     "Document",
     "DocumentKind",
-    "DocumentVersionAdded",
-    "Entity",
     "EntityKind",
     "EntityRef",
-    "EntryAction",
-    "Event",
-    "EventStore",
-    "ExtraMove",
-    "FieldChanged",
-    "FieldDef",
-    "FieldRule",
-    "FieldType",
-    "FieldValue",
-    "FieldValues",
     "FixedClock",
     "Funnel",
     "FunnelkitError",
-    "IdFactory",
     "InMemoryStore",
+    "Intake",
     "Lead",
-    "LeadClosedAsJunk",
-    "LeadConversion",
-    "LeadConverted",
-    "LeadCreated",
-    "LeadId",
-    "LeadLinked",
-    "LeadQualified",
-    "LeadRepository",
     "LeadSource",
     "LeadStatus",
     "MatchPolicy",
-    "MatchResult",
-    "Message",
+    "MergePolicy",
     "Money",
-    "MoveAttempt",
-    "MoveEvent",
-    "MovePolicy",
     "MoveRefusedError",
-    "MoveResult",
-    "NextDeal",
-    "Normaliser",
     "NotFoundError",
-    "OwnerChanged",
-    "PairScore",
     "Payment",
     "PaymentKind",
-    "PaymentReceived",
-    "PaymentRule",
     "Period",
     "Pipeline",
-    "PipelineKey",
-    "PipelineKind",
-    "PlannedTask",
+    "Plan",
+    "QualificationPolicy",
     "Reason",
-    "RecordedEvent",
     "SequentialIds",
     "Service",
     "SetField",
     "Stage",
-    "StageChanged",
-    "StageKey",
     "StageKind",
-    "Store",
     "StoreNotReadyError",
     "StructureError",
+    "Target",
     "Task",
-    "TaskCancelled",
-    "TaskCompleted",
-    "TaskCreated",
-    "TaskId",
     "TaskKind",
     "TaskPolicy",
-    "TaskReassigned",
-    "TaskRepository",
-    "TaskRescheduled",
     "TaskStatus",
-    "Temperature",
-    "UnitOfWork",
     "UnitOfWorkError",
-    "Upcaster",
-    "UserId",
     "ValidationError",
-    "Verdict",
     "Violation",
     "__version__",
     "analytics",
-    "basic_contact_keys",
+    "configure_converter",
     "event_from_data",
+    "events",
     "events_from_data",
     "exceptions",
     "from_data",
@@ -146,7 +77,6 @@ FUNNELKIT_ALL = [
     "storage",
     "tasks",
     "to_data",
-    "to_mermaid",
 ]
 
 MATCHING_ALL = [
@@ -376,81 +306,38 @@ ANALYTICS_ALL = [
 ]
 
 PLANS_ALL = ["Measure", "Plan", "Target", "TargetKey"]
-
-TOPIC_ONLY = {
-    "Measure",
-    "Plan",
-    "Target",
-    "TargetKey",
-    "agendas",
-    "agendas_in",
-    "ContactCard",
-    "NextStep",
-    "contact_card",
-    "next_steps",
-    "DEFAULT_MINUTES",
-    "Agenda",
-    "AgendaItem",
-    "Alert",
-    "agenda",
-    "closed_with_open_tasks",
-    "idle",
-    "overdue_tasks",
-    "sla_breaches",
-    "stage_entries",
-    "without_next_step",
-    "InMemoryUnitOfWork",
-    "DEAL_FIELDS",
-    "LEAD_FIELDS",
-    "Guard",
-    "Action",
-    "Callback",
-    "Condition",
-    "Effect",
-    "Unless",
-    "BulkMove",
-    "Replay",
-    "ReplayProblem",
-    "Contribution",
-    "MatchRecord",
-    "fold_name",
-    "ClientCategory",
-    "ClientKind",
-    "CustomerPolicy",
-    "CustomerProfile",
-    "RequestKind",
-    "link_lead",
-    "OnReview",
-    "claim_contact",
-    "Level",
-    "FieldDecision",
-    "FieldMerge",
-    "MergePlan",
-    "MergePolicy",
-    "SurvivorRule",
-    "UndoRecord",
-    "apply_merge",
-    "undo_merge",
-    "BlockedPhones",
-    "Finding",
-    "MissingContact",
-    "OpenDuplicate",
-    "Predicate",
-    "Qualification",
-    "QualificationContext",
-    "QualificationPolicy",
-    "QualificationRule",
-    "SpamPattern",
-    "Backtest",
-    "FeatureWeight",
-    "LearnedScore",
-    "NaiveBayesScorer",
-    "Scored",
-    "backtest",
-    "lead_features",
-    "Intake",
-    "IntakeResult",
-}
+EVENTS_ALL = [
+    "EVENT_TYPES",
+    "UPCASTERS",
+    "AmountChanged",
+    "ContactCreated",
+    "ContactUpdated",
+    "ContactsMerged",
+    "ContactsUnmerged",
+    "DealCreated",
+    "DealLost",
+    "DealWon",
+    "DocumentVersionAdded",
+    "Event",
+    "FieldChanged",
+    "LeadClosedAsJunk",
+    "LeadConverted",
+    "LeadCreated",
+    "LeadLinked",
+    "LeadQualified",
+    "MoveEvent",
+    "OwnerChanged",
+    "PaymentReceived",
+    "StageChanged",
+    "TaskCancelled",
+    "TaskCompleted",
+    "TaskCreated",
+    "TaskReassigned",
+    "TaskRescheduled",
+    "Temperature",
+    "Upcaster",
+    "Verdict",
+]
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -468,6 +355,7 @@ def _isort_key(name: str) -> tuple[int, str]:
         ("funnelkit.storage", STORAGE_ALL),
         ("funnelkit.plans", PLANS_ALL),
         ("funnelkit.analytics", ANALYTICS_ALL),
+        ("funnelkit.events", EVENTS_ALL),
         ("funnelkit.testing.strategies", STRATEGIES_ALL),
         ("funnelkit.testing.contracts", CONTRACTS_ALL),
         ("funnelkit.testing.stateful", STATEFUL_ALL),
@@ -506,14 +394,61 @@ def test_all_is_sorted_and_every_name_exists(module):
     assert [name for name in exported if not hasattr(importlib.import_module(module), name)] == []
 
 
-@pytest.mark.parametrize(
-    "module", ["model", "pipelines", "matching", "tasks", "plans", "storage", "exceptions"]
-)
-def test_submodule_names_are_reexported_from_the_package(module):
-    """Everything the topic modules export is importable from ``funnelkit`` itself."""
-    exported = importlib.import_module(f"funnelkit.{module}").__all__
-    missing = [name for name in exported if name not in funnelkit.__all__]
-    assert [] == [name for name in missing if name not in TOPIC_ONLY]
+TOPICS = [
+    "model",
+    "events",
+    "pipelines",
+    "matching",
+    "tasks",
+    "plans",
+    "storage",
+    "exceptions",
+    "service",
+]
+
+
+def test_the_front_door_is_curated_and_each_topic_keeps_its_full_list():
+    """``fk`` holds the everyday names; each of them is also in its topic module's list."""
+    topics = {
+        name for topic in TOPICS for name in importlib.import_module(f"funnelkit.{topic}").__all__
+    }
+    converter = {
+        "Converter",
+        "configure_converter",
+        "from_data",
+        "to_data",
+        "event_from_data",
+        "events_from_data",
+        "__version__",
+    }
+    modules = {
+        name for name in funnelkit.__all__ if isinstance(getattr(funnelkit, name), types.ModuleType)
+    }
+    assert sorted(set(funnelkit.__all__) - topics - converter - modules) == []
+    assert len(set(funnelkit.__all__) - modules) <= 55  # about 40 classes, the converter, errors
+
+
+def test_events_live_in_funnelkit_events_only():
+    exported = [getattr(funnelkit.events, name) for name in funnelkit.events.__all__]
+    assert set(funnelkit.events.EVENT_TYPES.values()) <= {
+        e for e in exported if isinstance(e, type)
+    }
+    assert not {"StageChanged", "EVENT_TYPES", "Event"} & set(funnelkit.__all__)
+    assert not {"StageChanged", "EVENT_TYPES", "Event"} & set(funnelkit.model.__all__)
+
+
+@pytest.mark.parametrize("module", PUBLIC_MODULES)
+def test_public_classes_report_their_public_module(module):
+    """``fk.model.Deal.__module__`` is ``funnelkit.model``, not a private file (as httpx does)."""
+    found = importlib.import_module(module)
+    private = [
+        f"{name}: {value.__module__}"
+        for name in found.__all__
+        if isinstance(value := getattr(found, name), type)
+        and value.__module__.startswith("funnelkit")
+        and any(part.startswith("_") for part in value.__module__.split("."))
+    ]
+    assert private == []
 
 
 def test_importing_funnelkit_imports_no_test_library():

@@ -32,7 +32,7 @@ def test_generated_pipelines_keep_their_rules():
 def test_generated_pipelines_round_trip_and_draw(pipeline):
     """Generated definitions survive plain data and always produce a diagram."""
     assert pipeline == fk.from_data(fk.to_data(pipeline), fk.Pipeline)
-    assert fk.to_mermaid(pipeline).startswith("flowchart LR\n")
+    assert fk.pipelines.to_mermaid(pipeline).startswith("flowchart LR\n")
 
 
 @given(st.data())
@@ -70,7 +70,7 @@ def test_a_sequence_of_attempts_never_breaks_history(data):
     entity = data.draw(fst.pipeline_entities(ROOFING))
     start = entity.stage
     rules = ROOFING.compile()
-    history: list[fk.Event] = []
+    history: list[fk.events.Event] = []
     for attempt in data.draw(fst.move_sequences(ROOFING)):
         try:
             result = rules.move(

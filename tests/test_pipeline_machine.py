@@ -266,7 +266,7 @@ def test_callbacks_return_effects_as_data_in_the_machines_order():
     assert Message(to="owner", text="Смета готова") == message
     assert 3 == moved.entity.fields["houses"]
     assert [7, 8] == [event.sequence for event in moved.events]
-    assert isinstance(moved.events[1], fk.FieldChanged)
+    assert isinstance(moved.events[1], fk.events.FieldChanged)
 
 
 def test_a_forced_move_runs_the_callbacks_too():
@@ -282,7 +282,7 @@ def test_a_forced_move_runs_the_callbacks_too():
         force=True,
     )
     event = moved.events[0]
-    assert isinstance(event, fk.MoveEvent)
+    assert isinstance(event, fk.events.MoveEvent)
     assert (True, (greeting,)) == (event.forced, moved.effects)
 
 

@@ -65,7 +65,7 @@ def test_a_declared_move_produces_the_new_value_and_its_event():
     result = RULES.move(roofing_deal(), "ОП ВЗЯЛ В РАБОТУ", MANAGER, T0, sequence=4)
     assert "ОП ВЗЯЛ В РАБОТУ" == result.entity.stage
     (event,) = result.events
-    expected = fk.StageChanged(
+    expected = fk.events.StageChanged(
         entity=result.entity.ref,
         sequence=4,
         at=T0,
@@ -148,7 +148,7 @@ def test_an_extra_move_is_allowed_beyond_the_policy():
     result = RULES.move(roofing_deal("КП ГОТОВО"), "УСПЕШНО РЕАЛИЗОВАНО", MANAGER, T0, sequence=9)
     assert (fk.DealStatus.WON, T0) == (result.entity.status, result.entity.closed_at)
     (event,) = result.events
-    assert isinstance(event, fk.DealWon)
+    assert isinstance(event, fk.events.DealWon)
     assert fk.Money.of("480000.00", "RUB") == event.amount
 
 
@@ -209,7 +209,7 @@ def test_a_loss_records_reason_and_note():
         deal.lost_note,
     )
     (event,) = result.events
-    assert isinstance(event, fk.DealLost)
+    assert isinstance(event, fk.events.DealLost)
     assert ("other", "Уехал на север") == (event.reason, event.note)
 
 
@@ -222,7 +222,7 @@ def test_closed_stages_are_final_unless_forced():
     reopened = RULES.move(won.entity, "КП ГОТОВО", MANAGER, T0, sequence=2, force=True)
     assert (fk.DealStatus.OPEN, None) == (reopened.entity.status, reopened.entity.closed_at)
     (event,) = reopened.events
-    assert isinstance(event, fk.StageChanged)
+    assert isinstance(event, fk.events.StageChanged)
     assert (True, (violation,)) == (event.forced, event.overridden)
 
 
@@ -231,7 +231,7 @@ def test_force_overrides_rules_but_a_loss_still_needs_a_known_reason():
     deal = make_deal(stage="НОВЫЙ ЛИД")
     forced = RULES.move(deal, "ОП ВЗЯЛ В РАБОТУ", MANAGER, T0, sequence=1, force=True)
     (event,) = forced.events
-    assert isinstance(event, fk.StageChanged)
+    assert isinstance(event, fk.events.StageChanged)
     assert ["required_field"] * 3 == rules_of(event.overridden)
     with pytest.raises(MoveRefusedError, match="reason"):
         RULES.move(deal, "ЗАКРЫТО И НЕ РЕАЛИЗОВАНО", MANAGER, T0, sequence=1, force=True)
@@ -263,7 +263,7 @@ def test_entry_actions_plan_tasks_and_set_fields():
     assert (expected_task,) == result.effects
     assert "кровля" == result.entity.fields["construction_stage"]
     moved, changed = result.events
-    assert isinstance(changed, fk.FieldChanged)
+    assert isinstance(changed, fk.events.FieldChanged)
     assert (5, 6) == (moved.sequence, changed.sequence)
     assert ("construction_stage", "фундамент", "кровля") == (
         changed.field,
@@ -287,7 +287,7 @@ def test_junk_needs_a_reason_and_closes_the_lead():
     result = LEADS.compile().move(lead, "Подрядчик", MANAGER, T0, sequence=2, reason="contractor")
     assert (fk.LeadStatus.JUNK, "contractor") == (result.entity.status, result.entity.junk_reason)
     (event,) = result.events
-    assert isinstance(event, fk.LeadClosedAsJunk)
+    assert isinstance(event, fk.events.LeadClosedAsJunk)
 
 
 def test_bad_arguments_are_refused_with_a_clear_error():
@@ -504,7 +504,7 @@ def test_conversion_creates_the_contact_and_the_deal_with_events():
         type(e).TYPE for e in conversion.events
     ]
     converted = conversion.events[0]
-    assert isinstance(converted, fk.LeadConverted)
+    assert isinstance(converted, fk.events.LeadConverted)
     assert converted.to_stage == "Хороший лид"
 
 
@@ -586,7 +586,7 @@ def test_replay_reports_gaps_undeclared_and_foreign_moves():
 
     def moved(sequence, source, dest, pipeline="кровля", *, forced=False):
         overridden = (fk.Violation(rule="skip", message="пропуск"),) if forced else ()
-        return fk.StageChanged(
+        return fk.events.StageChanged(
             entity=ref,
             sequence=sequence,
             at=T0,

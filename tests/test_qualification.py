@@ -60,7 +60,7 @@ def lead(
 def test_a_good_lead_scores_with_a_reason_for_every_point():
     """Points add up; each finding names its rule and reason; the temperature follows."""
     result = POLICY.qualify(lead(site="roof-market.ru"))
-    assert (fk.Verdict.GOOD, 35, fk.Temperature.HOT) == (
+    assert (fk.events.Verdict.GOOD, 35, fk.events.Temperature.HOT) == (
         result.verdict,
         result.score,
         result.temperature,
@@ -79,7 +79,7 @@ def test_a_good_lead_scores_with_a_reason_for_every_point():
 def test_decisive_rules_make_junk_with_their_reason(subject, junk_reason):
     """Spam patterns and blocked phones close the lead as junk, with the reason."""
     result = POLICY.qualify(subject)
-    assert (fk.Verdict.JUNK, junk_reason) == (result.verdict, result.junk_reason)
+    assert (fk.events.Verdict.JUNK, junk_reason) == (result.verdict, result.junk_reason)
 
 
 def test_a_duplicate_of_an_open_lead_is_junk():
@@ -96,7 +96,7 @@ def test_a_duplicate_of_an_open_lead_is_junk():
 def test_missing_or_invalid_contact_data_needs_review_and_is_silent():
     """A lead nobody can call back gets points against it and the silent temperature."""
     result = POLICY.qualify(lead(message="Сколько стоит?", phones=("12345",)))
-    assert (fk.Verdict.REVIEW, -40, fk.Temperature.SILENT) == (
+    assert (fk.events.Verdict.REVIEW, -40, fk.events.Temperature.SILENT) == (
         result.verdict,
         result.score,
         result.temperature,
@@ -108,7 +108,7 @@ def test_the_verdict_becomes_an_event():
     """The LeadQualified event carries verdict, score, temperature and every reason."""
     subject = lead()
     event = POLICY.qualify(subject).event(subject, fk.Actor(id="system"), T0, sequence=2)
-    assert (fk.Verdict.GOOD, 20, fk.Temperature.WARM) == (
+    assert (fk.events.Verdict.GOOD, 20, fk.events.Temperature.WARM) == (
         event.verdict,
         event.score,
         event.temperature,

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 MODULES = (
     "funnelkit",
     "funnelkit.model",
+    "funnelkit.events",
     "funnelkit.pipelines",
     "funnelkit.matching",
     "funnelkit.tasks",
@@ -255,15 +256,17 @@ def _values() -> dict[str, st.SearchStrategy[Any]]:
         "Pipeline": fst.pipelines(),
         "Stage": fst.pipelines().map(lambda p: p.stages[0]),
         "Reason": fst.pipelines().map(lambda p: p.reasons[0]),
-        "ExtraMove": st.just(fk.ExtraMove(source="a", dest="b", required_fields=("amount",))),
-        "MovePolicy": st.builds(fk.MovePolicy),
+        "ExtraMove": st.just(
+            fk.pipelines.ExtraMove(source="a", dest="b", required_fields=("amount",))
+        ),
+        "MovePolicy": st.builds(fk.pipelines.MovePolicy),
         "CreateTask": st.just(
             fk.CreateTask(kind=fk.TaskKind.CALL, title="Позвонить", due_in=timedelta(minutes=1))
         ),
         "SetField": st.just(fk.SetField(field="product", value="КРОВЛЯ")),
-        "Message": st.just(fk.Message(to="client", text="Спасибо")),
+        "Message": st.just(fk.pipelines.Message(to="client", text="Спасибо")),
         "PlannedTask": fst.tasks().map(
-            lambda t: fk.PlannedTask(
+            lambda t: fk.pipelines.PlannedTask(
                 subject=t.subject, kind=t.kind, title=t.title, assignee=t.assignee, due_at=t.due_at
             )
         ),
@@ -272,7 +275,7 @@ def _values() -> dict[str, st.SearchStrategy[Any]]:
         "Agenda": st.just(_agenda()),
         "AgendaItem": st.just(_agenda().items[0]),
     }
-    for event_type in fk.EVENT_TYPES.values():
+    for event_type in fk.events.EVENT_TYPES.values():
         found[event_type.__name__] = fst.events(types=st.just(event_type.TYPE))
     found["MoveEvent"] = fst.events(types=st.just("stage_changed"))
     return found
@@ -459,7 +462,7 @@ _STORED: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
-def _store_state(store: fk.Store) -> tuple[Any, ...]:
+def _store_state(store: fk.storage.Store) -> tuple[Any, ...]:
     with store.unit_of_work() as uow:
         return (
             uow.contacts.list(),
@@ -470,7 +473,7 @@ def _store_state(store: fk.Store) -> tuple[Any, ...]:
         )
 
 
-def _write(store: fk.Store, value: Any) -> Any:
+def _write(store: fk.storage.Store, value: Any) -> Any:
     """Write one entity (added) or event (the first of its entity's history); read it back."""
     with store.unit_of_work() as uow:
         if isinstance(value, fk.Contact | fk.Lead | fk.Deal | fk.Task):
@@ -521,7 +524,7 @@ def test_what_the_edge_accepts_every_store_keeps_and_what_it_refuses_changes_not
             read = fk.from_data(hostile, type(value))
         except fk.StructureError:
             return
-        if isinstance(read, fk.Event):
+        if isinstance(read, fk.events.Event):
             read = attrs.evolve(read, sequence=1)
         store = make_store()
         before = _store_state(store)
@@ -530,7 +533,7 @@ def test_what_the_edge_accepts_every_store_keeps_and_what_it_refuses_changes_not
         except fk.FunnelkitError:
             assert _store_state(store) == before
         else:
-            if not isinstance(read, fk.Event):  # an entity is stored at its next version
+            if not isinstance(read, fk.events.Event):  # an entity is stored at its next version
                 stored = attrs.evolve(stored, version=read.version)
             assert stored == read
 

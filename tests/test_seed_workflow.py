@@ -116,7 +116,7 @@ def test_a_converted_deal_gets_its_first_stages_call_in_the_same_unit_of_work():
     crm = crm_for(ROOFING_FUNNEL)
     done = crm.convert(good_lead(crm, 1).ref, actor=ANNA)
     (effect,) = done.deal_effects
-    assert isinstance(effect, fk.PlannedTask)
+    assert isinstance(effect, fk.pipelines.PlannedTask)
     (task,) = crm.tasks(subject=done.deal.ref)
     assert (task.kind, task.due_at, task.assignee) == (
         fk.TaskKind.CALL,
@@ -124,7 +124,7 @@ def test_a_converted_deal_gets_its_first_stages_call_in_the_same_unit_of_work():
         "anna",
     )
     assert (effect,) == done.effects  # the lead's move to "Хороший лид" plans nothing
-    assert isinstance(crm.events()[-1], fk.TaskCreated)
+    assert isinstance(crm.events()[-1], fk.events.TaskCreated)
 
 
 def test_a_deal_opened_by_hand_or_next_in_the_chain_gets_its_entry_tasks_too():
@@ -244,37 +244,37 @@ _ACTIONS = st.lists(
 )
 
 
-def _lead_log(number: int, actions: list[str]) -> tuple[list[fk.Event], str]:
+def _lead_log(number: int, actions: list[str]) -> tuple[list[fk.events.Event], str]:
     """A lead's events for `actions` (impossible ones skipped), and its bucket worked out apart."""
     ref = fk.EntityRef.lead(f"Л-{number}")
     lead = request(number)
-    events: list[fk.Event] = [
-        fk.LeadCreated(entity=ref, sequence=1, at=T0, actor="system", lead=lead)
+    events: list[fk.events.Event] = [
+        fk.events.LeadCreated(entity=ref, sequence=1, at=T0, actor="system", lead=lead)
     ]
     bucket, stage, closed = "waiting", lead.stage, False
     common: dict[str, Any] = {"entity": ref, "at": T0, "actor": "anna", "pipeline": LEADS.key}
     for action in actions:
         sequence = len(events) + 1
         if action in ("good", "junk_verdict", "review"):
-            verdict = {"good": fk.Verdict.GOOD, "junk_verdict": fk.Verdict.JUNK}.get(
-                action, fk.Verdict.REVIEW
+            verdict = {"good": fk.events.Verdict.GOOD, "junk_verdict": fk.events.Verdict.JUNK}.get(
+                action, fk.events.Verdict.REVIEW
             )
             events.append(
-                fk.LeadQualified(
+                fk.events.LeadQualified(
                     entity=ref, sequence=sequence, at=T0, actor="system", verdict=verdict, score=0
                 )
             )
             bucket = {"good": "good", "junk_verdict": "junk"}.get(action, "waiting")
         elif action == "close_junk" and not closed:
             events.append(
-                fk.LeadClosedAsJunk(
+                fk.events.LeadClosedAsJunk(
                     **common, sequence=sequence, from_stage=stage, to_stage="Спам", reason="spam"
                 )
             )
             bucket, stage, closed = "junk", "Спам", True
         elif action == "convert" and not closed:
             events.append(
-                fk.LeadConverted(
+                fk.events.LeadConverted(
                     **common,
                     sequence=sequence,
                     from_stage=stage,
@@ -286,7 +286,7 @@ def _lead_log(number: int, actions: list[str]) -> tuple[list[fk.Event], str]:
             bucket, stage, closed = "good", "Хороший лид", True
         elif action == "reopen" and closed:
             events.append(
-                fk.StageChanged(
+                fk.events.StageChanged(
                     **common,
                     sequence=sequence,
                     from_stage=stage,
@@ -301,7 +301,7 @@ def _lead_log(number: int, actions: list[str]) -> tuple[list[fk.Event], str]:
 @given(st.lists(_ACTIONS, max_size=8))
 def test_the_buckets_partition_the_leads_and_the_reports_agree(histories_of_actions):
     """Property: junk + good + waiting = leads, each lead in its last verdict's bucket."""
-    log: list[fk.Event] = []
+    log: list[fk.events.Event] = []
     expected = {"junk": 0, "good": 0, "waiting": 0}
     for number, actions in enumerate(histories_of_actions, start=1):
         events, bucket = _lead_log(number, actions)
@@ -569,7 +569,7 @@ def test_the_stages_task_must_be_done_before_leaving_it():
     hot = attrs.evolve(crm.get_deal(deal.ref), stage="ГОРЯЧИЕ")
     (unknown,) = rules.check(hot, "ОБЪЕМЫ У ТУРАЛА", ANNA)
     assert "pass context={OPEN_TASKS: [...]}" in unknown.message
-    assert () == rules.check(hot, "ОБЪЕМЫ У ТУРАЛА", ANNA, context={fk.OPEN_TASKS: ()})
+    assert () == rules.check(hot, "ОБЪЕМЫ У ТУРАЛА", ANNA, context={fk.pipelines.OPEN_TASKS: ()})
     assert () == rules.check(hot, "ЗАКРЫТО И НЕ РЕАЛИЗОВАНО", ANNA, reason="expensive")
 
 
@@ -661,7 +661,7 @@ def test_a_merge_through_the_service_keeps_each_phone_once():
     plan = crm.plan_merge([fk.EntityRef.contact("К-1"), fk.EntityRef.contact("К-2")])
     crm.merge(plan, actor=ANNA)
     assert ("+7 912 345-67-89",) == crm.get_contact(fk.EntityRef.contact("К-1")).phones
-    created = [e for e in crm.events() if isinstance(e, fk.ContactCreated)]
+    created = [e for e in crm.events() if isinstance(e, fk.events.ContactCreated)]
     assert ["+7 912 345-67-89", "8 (912) 345-67-89"] == [e.contact.phones[0] for e in created]
 
 
@@ -802,5 +802,5 @@ def test_a_funnel_of_deal_pipelines_only_works():
     with pytest.raises(fk.ValidationError, match="deal pipelines only") as refused:
         crm.convert(lead.ref, actor=ANNA)
     assert "Funnel.leads" == refused.value.field
-    assert "flowchart TB" in fk.to_mermaid(crm.funnel)
+    assert "flowchart TB" in fk.pipelines.to_mermaid(crm.funnel)
     assert Decimal(0) == sum((p.amount.amount for p in deal.payments), Decimal(0))

@@ -286,7 +286,7 @@ def test_duplicates_are_found_merged_and_unmerged_through_the_service():
         assert ("almaz@example.ru",) == survivor.emails
         assert "К-1" == merged.merged_into
         assert "К-1" == uow.deals.get("С-9").contact_id
-    assert any(isinstance(event, fk.ContactsMerged) for event in crm.events()[len(before) :])
+    assert any(isinstance(event, fk.events.ContactsMerged) for event in crm.events()[len(before) :])
 
     crm.undo_merge(record, actor=ANNA)
     with crm.store.unit_of_work() as uow:
@@ -324,7 +324,7 @@ def test_contacts_and_deals_added_by_hand_are_checked():
         crm.add_deal(attrs.evolve(deal, pipeline="склад"), actor=ANNA)
     assert before == crm.events()
     opened = crm.add_deal(attrs.evolve(deal, stage=MEETING.first_stage.key), actor=ANNA)
-    assert isinstance(crm.events()[-1], fk.DealCreated)
+    assert isinstance(crm.events()[-1], fk.events.DealCreated)
     assert opened.ref == crm.events()[-1].entity
 
 
@@ -425,13 +425,13 @@ def test_records_about_a_merged_contact_are_refused_naming_the_survivor():
 def test_a_conversion_reads_the_context_and_its_messages_follow_the_commit():
     """The lead pipeline's own condition reads the context; its callback's message is sent after."""
 
-    def met_in_person(attempt: fk.MoveAttempt) -> fk.Violation | None:
+    def met_in_person(attempt: fk.pipelines.MoveAttempt) -> fk.Violation | None:
         if attempt.context.get("met") is True:
             return None
         return fk.Violation(rule="not_met", message="meet the client before converting")
 
-    def thank(attempt: fk.MoveAttempt) -> tuple[fk.Message, ...]:
-        return (fk.Message(to="client", text="Спасибо, ждём вас на встрече"),)
+    def thank(attempt: fk.pipelines.MoveAttempt) -> tuple[fk.pipelines.Message, ...]:
+        return (fk.pipelines.Message(to="client", text="Спасибо, ждём вас на встрече"),)
 
     leads = attrs.evolve(
         LEADS,
@@ -442,7 +442,7 @@ def test_a_conversion_reads_the_context_and_its_messages_follow_the_commit():
             for stage in LEADS.stages
         ),
     )
-    sent: list[tuple[fk.EntityRef, fk.Message]] = []
+    sent: list[tuple[fk.EntityRef, fk.pipelines.Message]] = []
     crm = service(
         funnel=attrs.evolve(SEED_000, leads=leads),
         intake=Intake(pipeline=leads, qualification=QualificationPolicy(rules=())),
@@ -454,5 +454,7 @@ def test_a_conversion_reads_the_context_and_its_messages_follow_the_commit():
         crm.convert(taken.lead.ref, actor=ANNA)
     assert [] == sent
     converted = crm.convert(taken.lead.ref, actor=ANNA, context={"met": True})
-    assert [(taken.lead.ref, fk.Message(to="client", text="Спасибо, ждём вас на встрече"))] == sent
+    assert [
+        (taken.lead.ref, fk.pipelines.Message(to="client", text="Спасибо, ждём вас на встрече"))
+    ] == sent
     assert converted.effects == (sent[0][1],)

@@ -59,7 +59,7 @@ class _Stores:
         self.made: list[SqlStore] = []
         self.url = _postgresql_url() if backend == "postgresql" else ""
 
-    def __call__(self, contact_keys: ContactKeys = fk.basic_contact_keys) -> SqlStore:
+    def __call__(self, contact_keys: ContactKeys = fk.storage.basic_contact_keys) -> SqlStore:
         if self.backend == "sqlite":
             url = f"sqlite:///{self.folder / f'crm-{len(self.made)}.db'}"
             store = SqlStore.from_url(url, contact_keys=contact_keys)
@@ -100,7 +100,7 @@ def test_create_schema_is_idempotent_and_keeps_the_data(stores: _Stores):
         uow.deals.add(make_deal())
         uow.events.append(
             [
-                fk.DealCreated(
+                fk.events.DealCreated(
                     entity=fk.EntityRef.deal("С-1"),
                     sequence=1,
                     at=T0,
@@ -199,7 +199,7 @@ def test_racing_processes_lose_no_move_and_duplicate_no_event(stores: _Stores):
             assert [e.sequence for e in history] == list(range(1, moved[deal.id] + 1))
             expected = "ЗАМЕР НАЗНАЧЕН" if moved[deal.id] % 2 else "ОП ВЗЯЛ В РАБОТУ"
             assert stored.stage == expected
-            assert [e.to_stage for e in history if isinstance(e, fk.StageChanged)] == [
+            assert [e.to_stage for e in history if isinstance(e, fk.events.StageChanged)] == [
                 "ЗАМЕР НАЗНАЧЕН" if n % 2 else "ОП ВЗЯЛ В РАБОТУ"
                 for n in range(1, len(history) + 1)
             ]
@@ -208,7 +208,7 @@ def test_racing_processes_lose_no_move_and_duplicate_no_event(stores: _Stores):
     print(f"{conflicts} conflicts retried")  # noqa: T201 - shown with -s
 
 
-def _one_customer(store: fk.Store) -> tuple[str, list[fk.Lead], list[fk.Deal]]:
+def _one_customer(store: fk.storage.Store) -> tuple[str, list[fk.Lead], list[fk.Deal]]:
     """The one live contact, and every lead and deal."""
     with store.unit_of_work() as uow:
         live = [c.id for c in uow.contacts.list() if c.merged_into is None]

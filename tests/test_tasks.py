@@ -31,7 +31,9 @@ def test_create_returns_the_task_and_its_event():
         actor=ANNA,
         at=T0,
     )
-    assert fk.TaskCreated(entity=task.ref, sequence=1, at=T0, actor="anna", task=task) == event
+    assert (
+        fk.events.TaskCreated(entity=task.ref, sequence=1, at=T0, actor="anna", task=task) == event
+    )
 
 
 def test_entry_actions_become_tasks():
@@ -40,7 +42,7 @@ def test_entry_actions_become_tasks():
     engineer = fk.Actor(id="tural", roles=frozenset({"engineer"}))
     moved = ROOFING.compile().move(deal, "КП ГОТОВО", engineer, T0, sequence=2)
     (effect,) = moved.effects
-    assert isinstance(effect, fk.PlannedTask)
+    assert isinstance(effect, fk.pipelines.PlannedTask)
     task, _ = POLICY.from_effect(effect, task_id="З-7", actor=engineer, at=T0)
     assert (fk.TaskKind.CLOSE_FOR_PAYMENT, "anna", T0 + timedelta(days=1)) == (
         task.kind,

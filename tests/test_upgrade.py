@@ -109,7 +109,7 @@ def expected_columns(old: dict[str, Any]) -> tuple[Any, ...]:
 
 def test_a_log_written_before_event_versions_reads_as_todays_events():
     old = old_log()
-    assert len({event["type"] for event in old}) == len(fk.EVENT_TYPES)  # every type occurs
+    assert len({event["type"] for event in old}) == len(fk.events.EVENT_TYPES)  # every type occurs
     events = fk.events_from_data(old)
     assert [fk.to_data(event) for event in events] == [expected_today(event) for event in old]
 
@@ -124,15 +124,17 @@ def test_todays_data_carries_each_events_version_and_reads_back():
 
 def test_every_earlier_version_has_an_upcaster_and_no_other_is_registered():
     wanted = {
-        (name, version) for name, cls in fk.EVENT_TYPES.items() for version in range(1, cls.VERSION)
+        (name, version)
+        for name, cls in fk.events.EVENT_TYPES.items()
+        for version in range(1, cls.VERSION)
     }
-    assert set(fk.UPCASTERS) == wanted
+    assert set(fk.events.UPCASTERS) == wanted
     assert wanted  # the note of version 2
 
 
 def test_an_event_read_as_its_own_class_is_upcast_too():
     old = next(event for event in old_log() if event["type"] == "deal_won")
-    won = fk.from_data(old, fk.DealWon)
+    won = fk.from_data(old, fk.events.DealWon)
     assert won.note == ""
     assert fk.to_data(won) == expected_today(old)
 
@@ -201,7 +203,7 @@ def test_version_2_keeps_the_note_of_every_move():
     service.move(
         deal.ref, ROOFING.stages[1].key, actor=head, force=True, note="вернули: нет замера"
     )
-    moves = [event for event in service.events() if isinstance(event, fk.StageChanged)]
+    moves = [event for event in service.events() if isinstance(event, fk.events.StageChanged)]
     assert [event.note for event in moves] == ["клиент позвонил сам", "вернули: нет замера"]
     assert fk.to_data(moves[0])["note"] == "клиент позвонил сам"
 
@@ -268,7 +270,7 @@ def test_the_service_works_on_an_upgraded_database(tmp_path: Path):
     with store.unit_of_work() as uow:
         tail = list(uow.events.read_all(after=lost))
     assert [recorded.event.sequence for recorded in tail] == [last + 1]
-    assert isinstance(tail[0].event, fk.DealLost)
+    assert isinstance(tail[0].event, fk.events.DealLost)
     assert columns_of(store)[-1][0::5] == ("deal_lost", "expensive")
     store.engine.dispose()
 

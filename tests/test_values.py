@@ -98,23 +98,25 @@ def test_task_overdue_compares_instants():
     assert not done.is_overdue(datetime(2027, 1, 1, tzinfo=timezone.utc))
 
 
-SCHEMA = fk.CustomFieldSchema(
+SCHEMA = fk.model.CustomFieldSchema(
     fields=(
-        fk.FieldDef(
+        fk.model.FieldDef(
             key="тип клиента",
-            type=fk.FieldType.CHOICE,
+            type=fk.model.FieldType.CHOICE,
             title="Тип клиента",
             choices=("строитель", "частник"),
         ),
-        fk.FieldDef(key="площадь", type=fk.FieldType.DECIMAL, title="Площадь кровли, м²"),
-        fk.FieldDef(key="дата замера", type=fk.FieldType.DATE, title="Дата замера"),
+        fk.model.FieldDef(
+            key="площадь", type=fk.model.FieldType.DECIMAL, title="Площадь кровли, м²"
+        ),
+        fk.model.FieldDef(key="дата замера", type=fk.model.FieldType.DATE, title="Дата замера"),
     )
 )
 
 
 def test_schema_accepts_fitting_values():
     """Values of the right types and allowed choices pass."""
-    values = fk.FieldValues(
+    values = fk.model.FieldValues(
         {"тип клиента": "частник", "площадь": Decimal("120.5"), "дата замера": date(2026, 3, 5)}
     )
     assert () == SCHEMA.check(values)
@@ -142,10 +144,10 @@ def test_schema_accepts_fitting_values():
 )
 def test_schema_refuses_unknown_fields_and_values(values, rule, message):
     """Unknown keys, wrong types and values outside the choices are each explained."""
-    (violation,) = SCHEMA.check(fk.FieldValues(values))
+    (violation,) = SCHEMA.check(fk.model.FieldValues(values))
     assert (rule, message) == (violation.rule, violation.message)
     with pytest.raises(fk.ValidationError) as caught:
-        SCHEMA.validate(fk.FieldValues(values))
+        SCHEMA.validate(fk.model.FieldValues(values))
     assert rule == caught.value.rule
 
 
@@ -158,7 +160,7 @@ def test_field_values_refuse_floats():
 def test_events_check_their_entity_kind():
     """An event refuses an entity of a kind it is not about."""
     with pytest.raises(fk.ValidationError, match="entity"):
-        fk.DealWon(
+        fk.events.DealWon(
             entity=fk.EntityRef.task("З-1"),
             sequence=1,
             at=T0,
@@ -173,7 +175,7 @@ def test_forced_moves_alone_record_overridden_rules():
     """Only a forced move may list overridden violations."""
     violation = fk.Violation(rule="required_field", message="нужна площадь", field="площадь")
     with pytest.raises(fk.ValidationError, match="overridden"):
-        fk.StageChanged(
+        fk.events.StageChanged(
             entity=fk.EntityRef.deal("С-1"),
             sequence=1,
             at=T0,

@@ -10,10 +10,10 @@ It is strict where cattrs is lenient by default:
 - datetimes travel as ISO 8601 strings and must carry a UTC offset; dates as ``"2020-01-19"``;
   durations (a stage's SLA) as ISO 8601 durations such as ``"PT4H"`` or ``"P1DT30M"``;
 - enums travel as their values; tuples and frozensets as lists (frozensets sorted);
-- events carry a ``"type"`` key with their stable wire name (`funnelkit.model.EVENT_TYPES`),
+- events carry a ``"type"`` key with their stable wire name (`funnelkit.events.EVENT_TYPES`),
   and so do a stage's entry actions (``"create_task"``, ``"set_field"``);
 - events carry a ``"version"`` key too, their schema version; data of an earlier version (or
-  without one: version 1) is upcast by `funnelkit.model.UPCASTERS`, and a later version is
+  without one: version 1) is upcast by `funnelkit.events.UPCASTERS`, and a later version is
   refused, naming it;
 - custom field values keep their type: Decimals, dates and datetimes are wrapped as
   ``{"decimal": "12.5"}``, ``{"date": "2020-01-19"}``, ``{"datetime": "..."}``.
@@ -45,8 +45,13 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from funnelkit import model, pipelines, plans
+from funnelkit.events import (
+    EVENT_TYPES,
+    UPCASTERS,
+    Event,
+)
 from funnelkit.exceptions import StructureError, ValidationError
-from funnelkit.model import EVENT_TYPES, UPCASTERS, Event, FieldValue, FieldValues
+from funnelkit.model import FieldValue, FieldValues
 from funnelkit.model._checks import MAX_INTEGER, describe, integer_problem
 from funnelkit.model._fields import field_value_problem
 from funnelkit.pipelines import CreateTask, EntryAction, SetField
@@ -56,7 +61,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
 
-__all__ = ["Converter", "event_from_data", "events_from_data", "from_data", "to_data"]
+__all__ = [
+    "Converter",
+    "configure_converter",
+    "event_from_data",
+    "events_from_data",
+    "from_data",
+    "to_data",
+]
 
 T = TypeVar("T")
 
@@ -228,11 +240,11 @@ def _enum_value(member: enum.Enum) -> Any:
 
 def _enum_types() -> list[type[enum.Enum]]:
     """Every enum of funnelkit's public values, definitions, policies and reports."""
-    from funnelkit import analytics, matching, tasks  # noqa: PLC0415 - they import the model
+    from funnelkit import analytics, events, matching, tasks  # noqa: PLC0415 - import the model
 
     return [
         item
-        for module in (model, pipelines, plans, matching, tasks, analytics)
+        for module in (model, events, pipelines, plans, matching, tasks, analytics)
         for name in module.__all__
         if isinstance(item := vars(module)[name], type) and issubclass(item, enum.Enum)
     ]
@@ -572,7 +584,7 @@ def _wire_named_hook(cls: type, converter: cattrs.Converter) -> Callable[[object
     """
     An event or entry action read as its own class: its ``"type"`` key, if any, must match.
 
-    An event's data of an earlier ``"version"`` is upcast first (`funnelkit.model.UPCASTERS`).
+    An event's data of an earlier ``"version"`` is upcast first (`funnelkit.events.UPCASTERS`).
     """
     inner = _class_hook(cls, converter)
     wire_name: str = cls.TYPE  # type: ignore[attr-defined]
@@ -952,3 +964,39 @@ def events_from_data(data: Any) -> list[Event]:
         StructureError: Listing the problems of every bad event, with its index.
     """
     return _default().events_from_data(data)
+
+
+def _is_funnelkit_type(type_: Any) -> bool:
+    """Whether `type_` is one of funnelkit's: a value, an enum, the event or action union."""
+    if type_ in (Event, EntryAction, FieldValue):
+        return True
+    if not isinstance(type_, type) or type_.__module__.split(".")[0] != "funnelkit":
+        return False
+    return attrs.has(type_) or issubclass(type_, enum.Enum) or type_ is FieldValues
+
+
+def configure_converter(converter: cattrs.BaseConverter) -> None:
+    """
+    Teach a cattrs converter of yours to read and write funnelkit's values.
+
+    A value of yours that holds funnelkit's (an order with its `Deal`, a message with its
+    events) then goes through your converter, and the funnelkit parts are written and read
+    exactly as `to_data` and `from_data` do. Only funnelkit's own types get the hooks: how
+    your converter handles strings, numbers and your own classes does not change.
+
+    Reading bad data raises funnelkit's `StructureError` (its problems' paths start at the
+    funnelkit value), inside whatever error your converter raises around it.
+
+    Example::
+
+        converter = cattrs.Converter()
+        funnelkit.configure_converter(converter)
+        converter.structure(converter.unstructure(order), Order) == order
+    """
+    ours = _default()
+
+    def structure(data: Any, type_: Any) -> Any:
+        return ours._structure(data, type_, getattr(type_, "__name__", "a funnelkit value"))  # noqa: SLF001
+
+    converter.register_structure_hook_func(_is_funnelkit_type, structure)
+    converter.register_unstructure_hook_func(_is_funnelkit_type, ours.to_data)

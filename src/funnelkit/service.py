@@ -27,6 +27,16 @@ import attrs
 import phonenumbers
 
 from funnelkit.analytics import Histories, histories
+from funnelkit.events import (
+    AmountChanged,
+    ContactCreated,
+    DealCreated,
+    DocumentVersionAdded,
+    Event,
+    FieldChanged,
+    OwnerChanged,
+    PaymentReceived,
+)
 from funnelkit.exceptions import ConflictError, ValidationError
 from funnelkit.matching import (
     Intake,
@@ -42,29 +52,21 @@ from funnelkit.matching import (
 from funnelkit.matching._intake import contact_from_lead
 from funnelkit.model import (
     Actor,
-    AmountChanged,
     Clock,
     Contact,
-    ContactCreated,
     Deal,
-    DealCreated,
     DealStatus,
     Document,
     DocumentKind,
-    DocumentVersionAdded,
     EntityKind,
     EntityRef,
-    Event,
-    FieldChanged,
     FieldValue,
     IdFactory,
     Lead,
     LeadStatus,
     Money,
-    OwnerChanged,
     Payment,
     PaymentKind,
-    PaymentReceived,
     Task,
     TaskKind,
     TaskStatus,

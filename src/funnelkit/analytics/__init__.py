@@ -9,6 +9,7 @@ parts of a log `merge` into the report of the whole, and turn into plain `rows` 
 are in the guide "Metric definitions".
 """
 
+from funnelkit._public import publish
 from funnelkit.analytics._charts import funnel_chart, sankey, time_in_stage_chart
 from funnelkit.analytics._history import (
     Bucket,
@@ -140,3 +141,5 @@ __all__ = [
     "velocity",
     "win_rate",
 ]
+
+publish(__name__, globals())

@@ -18,26 +18,18 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from funnelkit.model import (
+from funnelkit.events import (
     AmountChanged,
-    Deal,
     DealCreated,
     DealLost,
     DealWon,
-    DocumentKind,
     DocumentVersionAdded,
-    EntityKind,
-    EntityRef,
     FieldChanged,
-    FieldValue,
-    Lead,
     LeadClosedAsJunk,
     LeadConverted,
     LeadCreated,
     LeadLinked,
     LeadQualified,
-    LeadSource,
-    Money,
     MoveEvent,
     OwnerChanged,
     PaymentReceived,
@@ -45,11 +37,21 @@ from funnelkit.model import (
     TaskCancelled,
     TaskCompleted,
     TaskCreated,
-    TaskKind,
     TaskReassigned,
     TaskRescheduled,
-    TaskStatus,
     Verdict,
+)
+from funnelkit.model import (
+    Deal,
+    DocumentKind,
+    EntityKind,
+    EntityRef,
+    FieldValue,
+    Lead,
+    LeadSource,
+    Money,
+    TaskKind,
+    TaskStatus,
 )
 from funnelkit.model._checks import aware_datetime_problem, raise_for
 
@@ -60,7 +62,7 @@ _NEVER = datetime.max.replace(tzinfo=timezone.utc)  # sorts histories without a 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-    from funnelkit.model import Event
+    from funnelkit.events import Event
 
 
 __all__ = ["Bucket", "Histories", "History", "Journey", "Outcome", "histories"]

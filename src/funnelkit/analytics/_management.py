@@ -31,13 +31,15 @@ from funnelkit.analytics._reports import (
     _select,
 )
 from funnelkit.analytics._stats import quantile
-from funnelkit.model import (
+from funnelkit.events import (
     DealWon,
+    MoveEvent,
+    PaymentReceived,
+)
+from funnelkit.model import (
     DocumentKind,
     EntityKind,
     Money,
-    MoveEvent,
-    PaymentReceived,
     Period,
     TaskKind,
     TaskStatus,
@@ -50,7 +52,7 @@ from funnelkit.plans import Measure, Plan, Target
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from funnelkit.model import Event
+    from funnelkit.events import Event
     from funnelkit.pipelines import Pipeline
 
 

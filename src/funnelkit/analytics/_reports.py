@@ -29,7 +29,7 @@ from funnelkit.pipelines import Pipeline, StageKind
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from funnelkit.model import Event
+    from funnelkit.events import Event
 
 
 __all__ = [

@@ -14,6 +14,7 @@ duplicates of open leads, your own predicates, a learned `NaiveBayesScorer`) int
 score and a temperature; `Intake` runs the whole flow for a new request in one unit of work.
 """
 
+from funnelkit._public import publish
 from funnelkit.matching._customers import (
     ClientCategory,
     ClientKind,
@@ -117,3 +118,5 @@ __all__ = [
     "link_lead",
     "undo_merge",
 ]
+
+publish(__name__, globals())

@@ -15,8 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from funnelkit.events import LeadLinked
 from funnelkit.exceptions import ValidationError
-from funnelkit.model import Actor, Deal, DealStatus, Lead, LeadLinked, Money
+from funnelkit.model import (
+    Actor,
+    Deal,
+    DealStatus,
+    Lead,
+    Money,
+)
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import describe
 

@@ -20,6 +20,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit.events import (
+    ContactCreated,
+    Event,
+    LeadCreated,
+    Verdict,
+)
 from funnelkit.exceptions import ValidationError
 from funnelkit.matching._customers import CustomerPolicy, RequestKind, link_lead
 from funnelkit.matching._matching import Band, MatchPolicy, PairScore
@@ -27,13 +33,9 @@ from funnelkit.matching._merge import claim_contact
 from funnelkit.matching._qualify import Qualification, QualificationContext, QualificationPolicy
 from funnelkit.model import (
     Contact,
-    ContactCreated,
     EntityKind,
-    Event,
     Lead,
-    LeadCreated,
     LeadStatus,
-    Verdict,
 )
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import describe, raise_for

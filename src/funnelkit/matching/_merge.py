@@ -17,18 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from funnelkit.events import (
+    ContactsMerged,
+    ContactsUnmerged,
+    ContactUpdated,
+    Event,
+    FieldChanged,
+)
 from funnelkit.exceptions import ConflictError, ValidationError
 from funnelkit.matching._normalise import Normaliser
 from funnelkit.model import (
     Contact,
-    ContactsMerged,
-    ContactsUnmerged,
-    ContactUpdated,
     Deal,
     DealStatus,
     EntityRef,
-    Event,
-    FieldChanged,
     FieldValue,
     FieldValues,
     Lead,

@@ -16,9 +16,14 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
+from funnelkit.events import (
+    LeadQualified,
+    Temperature,
+    Verdict,
+)
 from funnelkit.exceptions import ValidationError
 from funnelkit.matching._normalise import Normaliser
-from funnelkit.model import Actor, Lead, LeadQualified, Temperature, Verdict
+from funnelkit.model import Actor, Lead
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import describe, raise_for
 

@@ -1,10 +1,13 @@
 """
-The domain values: contacts, leads, deals, tasks, their parts, custom fields and events.
+The domain values: contacts, leads, deals, tasks, their parts and custom fields.
+
+The events that record their changes are in `funnelkit.events`.
 
 Every value is an immutable attrs class, validated on construction; change one with
 ``attrs.evolve`` (which validates again).
 """
 
+from funnelkit._public import publish
 from funnelkit.model._checks import DECIMAL_PLACES, MAX_DECIMAL, MAX_INTEGER
 from funnelkit.model._clock import Clock, FixedClock, IdFactory, SequentialIds
 from funnelkit.model._entities import (
@@ -17,36 +20,6 @@ from funnelkit.model._entities import (
     Task,
     TaskKind,
     TaskStatus,
-)
-from funnelkit.model._events import (
-    EVENT_TYPES,
-    AmountChanged,
-    ContactCreated,
-    ContactsMerged,
-    ContactsUnmerged,
-    ContactUpdated,
-    DealCreated,
-    DealLost,
-    DealWon,
-    DocumentVersionAdded,
-    Event,
-    FieldChanged,
-    LeadClosedAsJunk,
-    LeadConverted,
-    LeadCreated,
-    LeadLinked,
-    LeadQualified,
-    MoveEvent,
-    OwnerChanged,
-    PaymentReceived,
-    StageChanged,
-    TaskCancelled,
-    TaskCompleted,
-    TaskCreated,
-    TaskReassigned,
-    TaskRescheduled,
-    Temperature,
-    Verdict,
 )
 from funnelkit.model._fields import CustomFieldSchema, FieldDef, FieldType, FieldValue, FieldValues
 from funnelkit.model._ids import (
@@ -72,40 +45,26 @@ from funnelkit.model._values import (
     PaymentKind,
     Violation,
 )
-from funnelkit.model._versions import UPCASTERS, Upcaster
 
 
 __all__ = [
     "DECIMAL_PLACES",
-    "EVENT_TYPES",
     "MAX_DECIMAL",
     "MAX_INTEGER",
-    "UPCASTERS",
     "Actor",
-    "AmountChanged",
     "Clock",
     "Contact",
-    "ContactCreated",
     "ContactData",
     "ContactId",
-    "ContactUpdated",
-    "ContactsMerged",
-    "ContactsUnmerged",
     "CustomFieldSchema",
     "Deal",
-    "DealCreated",
     "DealId",
-    "DealLost",
     "DealStatus",
-    "DealWon",
     "Document",
     "DocumentKind",
-    "DocumentVersionAdded",
     "Entity",
     "EntityKind",
     "EntityRef",
-    "Event",
-    "FieldChanged",
     "FieldDef",
     "FieldType",
     "FieldValue",
@@ -113,37 +72,22 @@ __all__ = [
     "FixedClock",
     "IdFactory",
     "Lead",
-    "LeadClosedAsJunk",
-    "LeadConverted",
-    "LeadCreated",
     "LeadId",
-    "LeadLinked",
-    "LeadQualified",
     "LeadSource",
     "LeadStatus",
     "Money",
-    "MoveEvent",
-    "OwnerChanged",
     "Payment",
     "PaymentKind",
-    "PaymentReceived",
     "Period",
     "PipelineKey",
     "SequentialIds",
-    "StageChanged",
     "StageKey",
     "Task",
-    "TaskCancelled",
-    "TaskCompleted",
-    "TaskCreated",
     "TaskId",
     "TaskKind",
-    "TaskReassigned",
-    "TaskRescheduled",
     "TaskStatus",
-    "Temperature",
-    "Upcaster",
     "UserId",
-    "Verdict",
     "Violation",
 ]
+
+publish(__name__, globals())

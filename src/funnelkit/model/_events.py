@@ -7,7 +7,7 @@ Events are the audit trail and the only input analytics needs, so each carries w
 analytics need (from-stage and to-stage, reasons, amounts).
 
 Each event class has a stable wire name (``TYPE``) and a schema version (``VERSION``) that goes
-up whenever its plain-data form changes; `funnelkit.model.UPCASTERS` reads every earlier
+up whenever its plain-data form changes; `funnelkit.events.UPCASTERS` reads every earlier
 version, so a stored log never has to be rewritten.
 """
 

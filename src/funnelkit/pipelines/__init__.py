@@ -7,6 +7,7 @@ your own conditions and callbacks if you like, then ``pipeline.compile()`` once:
 number of leads or deals.
 """
 
+from funnelkit._public import publish
 from funnelkit.exceptions import MoveRefusedError
 from funnelkit.pipelines._compiled import (
     BulkMove,
@@ -79,3 +80,5 @@ __all__ = [
     "Unless",
     "to_mermaid",
 ]
+
+publish(__name__, globals())

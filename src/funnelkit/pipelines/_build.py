@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from funnelkit.model import Deal, EntityKind, EntityRef, Lead, StageChanged
+from funnelkit.events import StageChanged
+from funnelkit.model import (
+    Deal,
+    EntityKind,
+    EntityRef,
+    Lead,
+)
 
 
 if TYPE_CHECKING:

@@ -34,24 +34,26 @@ from transitions import MachineError
 from transitions.core import EventData
 from transitions.extensions.markup import MarkupMachine
 
+from funnelkit.events import (
+    DealLost,
+    DealWon,
+    Event,
+    FieldChanged,
+    LeadClosedAsJunk,
+    LeadConverted,
+    MoveEvent,
+    StageChanged,
+)
 from funnelkit.exceptions import FunnelkitError, MoveRefusedError, ValidationError
 from funnelkit.model import (
     Actor,
     Deal,
-    DealLost,
     DealStatus,
-    DealWon,
     EntityKind,
     EntityRef,
-    Event,
-    FieldChanged,
     FieldValues,
     Lead,
-    LeadClosedAsJunk,
-    LeadConverted,
     LeadStatus,
-    MoveEvent,
-    StageChanged,
     StageKey,
     Task,
     TaskKind,

@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit.events import (
+    ContactCreated,
+    DealCreated,
+    Event,
+)
 from funnelkit.model import (
     Actor,
     Contact,
-    ContactCreated,
     Deal,
-    DealCreated,
     DealStatus,
-    Event,
     FieldValues,
     Lead,
     LeadStatus,

@@ -5,6 +5,7 @@ See `UnitOfWork` for the contract every store follows, and ``funnelkit.testing``
 that checks an adapter against it.
 """
 
+from funnelkit._public import publish
 from funnelkit.storage._memory import InMemoryStore, InMemoryUnitOfWork, basic_contact_keys
 from funnelkit.storage._ports import (
     ContactKeys,
@@ -33,3 +34,5 @@ __all__ = [
     "UnitOfWork",
     "basic_contact_keys",
 ]
+
+publish(__name__, globals())

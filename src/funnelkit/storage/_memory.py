@@ -7,7 +7,14 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from funnelkit.model import Contact, Deal, EntityKind, EntityRef, Event, Lead, Task
+from funnelkit.model import (
+    Contact,
+    Deal,
+    EntityKind,
+    EntityRef,
+    Lead,
+    Task,
+)
 from funnelkit.storage._ports import ContactKeys, RecordedEvent
 from funnelkit.storage._units import (
     BufferedUnitOfWork,
@@ -22,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
 
+    from funnelkit.events import Event
     from funnelkit.storage._units import Writes
 
 

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
 
+from funnelkit.events import Event
 from funnelkit.model import (
     Contact,
     Deal,
     DealStatus,
     EntityRef,
-    Event,
     Lead,
     LeadStatus,
     Task,

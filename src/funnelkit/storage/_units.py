@@ -16,15 +16,14 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from funnelkit.events import EVENT_TYPES, Event
 from funnelkit.exceptions import ConflictError, NotFoundError, UnitOfWorkError, ValidationError
 from funnelkit.model import (
-    EVENT_TYPES,
     Contact,
     Deal,
     DealStatus,
     EntityKind,
     EntityRef,
-    Event,
     Lead,
     LeadStatus,
     Task,

@@ -47,15 +47,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from funnelkit._converter import event_from_data, from_data, to_data
-from funnelkit.exceptions import StoreNotReadyError, ValidationError
-from funnelkit.model import (
-    Contact,
+from funnelkit.events import (
     DealCreated,
-    EntityKind,
-    EntityRef,
     Event,
     LeadCreated,
     MoveEvent,
+)
+from funnelkit.exceptions import StoreNotReadyError, ValidationError
+from funnelkit.model import (
+    Contact,
+    EntityKind,
+    EntityRef,
     Task,
 )
 from funnelkit.model._checks import describe
@@ -470,7 +472,7 @@ class SqlStore:
         Call it once after upgrading funnelkit, before the new version serves requests, from
         one process (as any migration). A database created before the schema had revisions
         is recognised as revision ``"0001"``. Stored events are not rewritten: the converter
-        reads their earlier versions (`funnelkit.model.UPCASTERS`).
+        reads their earlier versions (`funnelkit.events.UPCASTERS`).
 
         Returns:
             The revision the database had (``None`` if it was empty, or from before

@@ -10,6 +10,7 @@ return alerts as data; `next_steps` lists every open deal of a manager with its 
 and `contact_card` gathers one client's deals and open tasks.
 """
 
+from funnelkit._public import publish
 from funnelkit.tasks._day import (
     DEFAULT_MINUTES,
     Agenda,
@@ -52,3 +53,5 @@ __all__ = [
     "stage_entries",
     "without_next_step",
 ]
+
+publish(__name__, globals())

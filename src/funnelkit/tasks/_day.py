@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit.events import MoveEvent
 from funnelkit.model import (
     Contact,
     Deal,
@@ -27,7 +28,6 @@ from funnelkit.model import (
     Lead,
     LeadStatus,
     Money,
-    MoveEvent,
     Task,
     TaskKind,
     TaskStatus,
@@ -40,7 +40,7 @@ from funnelkit.pipelines._definition import pipelines_given
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from funnelkit.model import Event
+    from funnelkit.events import Event
     from funnelkit.storage import UnitOfWork
 
 

@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit.events import (
+    TaskCancelled,
+    TaskCompleted,
+    TaskCreated,
+    TaskReassigned,
+    TaskRescheduled,
+)
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import (
     Actor,
     EntityRef,
     Task,
-    TaskCancelled,
-    TaskCompleted,
-    TaskCreated,
     TaskKind,
-    TaskReassigned,
-    TaskRescheduled,
     TaskStatus,
 )
 from funnelkit.model import _checks as check

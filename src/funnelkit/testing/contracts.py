@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 
+from funnelkit.events import StageChanged
 from funnelkit.exceptions import ConflictError, NotFoundError, UnitOfWorkError, ValidationError
 from funnelkit.model import (
     Contact,
@@ -41,7 +42,6 @@ from funnelkit.model import (
     LeadSource,
     LeadStatus,
     Money,
-    StageChanged,
     Task,
     TaskKind,
     TaskStatus,
@@ -50,7 +50,7 @@ from funnelkit.storage import UnitOfWork, basic_contact_keys
 
 
 if TYPE_CHECKING:
-    from funnelkit.model import Event
+    from funnelkit.events import Event
     from funnelkit.storage import ContactKeys, Store
 
 __all__ = [

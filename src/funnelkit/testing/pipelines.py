@@ -49,13 +49,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from funnelkit.events import Event, MoveEvent
 from funnelkit.exceptions import MoveRefusedError
 from funnelkit.model import (
     Deal,
-    Event,
     Lead,
     Money,
-    MoveEvent,
     Payment,
     Task,
     TaskStatus,

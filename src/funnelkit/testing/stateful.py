@@ -30,8 +30,15 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from funnelkit.events import EVENT_TYPES, Event
 from funnelkit.exceptions import ConflictError
-from funnelkit.model import EVENT_TYPES, Contact, Deal, EntityRef, Event, Lead, Task
+from funnelkit.model import (
+    Contact,
+    Deal,
+    EntityRef,
+    Lead,
+    Task,
+)
 from funnelkit.storage import basic_contact_keys
 from funnelkit.testing import strategies as fst
 

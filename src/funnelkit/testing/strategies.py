@@ -26,8 +26,13 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from funnelkit.model import (
+from funnelkit.events import (
     EVENT_TYPES,
+    Event,
+    Temperature,
+    Verdict,
+)
+from funnelkit.model import (
     Actor,
     Contact,
     ContactData,
@@ -38,7 +43,6 @@ from funnelkit.model import (
     DocumentKind,
     EntityKind,
     EntityRef,
-    Event,
     FieldDef,
     FieldType,
     FieldValue,
@@ -53,8 +57,6 @@ from funnelkit.model import (
     Task,
     TaskKind,
     TaskStatus,
-    Temperature,
-    Verdict,
     Violation,
 )
 from funnelkit.pipelines import (
@@ -757,7 +759,7 @@ def events(
     Draw events of every type (or of the wire names `types` draws).
 
     Args:
-        types: Wire names (keys of `funnelkit.model.EVENT_TYPES`) to draw from.
+        types: Wire names (keys of `funnelkit.events.EVENT_TYPES`) to draw from.
         entities: The entities events are about; an entity of a kind the event type does not
             accept is replaced by a fresh one of the right kind.
         sequences: Per-entity sequence numbers (1 to 1000 by default).
