@@ -11,6 +11,32 @@ are in the guide "Metric definitions".
 
 from funnelkit._public import publish
 from funnelkit.analytics._charts import funnel_chart, sankey, time_in_stage_chart
+from funnelkit.analytics._common import (
+    Counting,
+    DateBasis,
+    Filters,
+)
+from funnelkit.analytics._deals import (
+    Bottleneck,
+    Bottlenecks,
+    Cohort,
+    Cohorts,
+    DealSteps,
+    bottlenecks,
+    cohorts,
+    deal_steps,
+)
+from funnelkit.analytics._funnel import (
+    ConversionReport,
+    Per,
+    Reach,
+    StageFlows,
+    StageTimes,
+    TimeInStage,
+    conversion,
+    stage_flows,
+    time_in_stage,
+)
 from funnelkit.analytics._history import (
     Bucket,
     Histories,
@@ -20,57 +46,41 @@ from funnelkit.analytics._history import (
     TaskHistory,
     histories,
 )
-from funnelkit.analytics._management import (
-    Bottleneck,
-    Bottlenecks,
-    Cohort,
-    Cohorts,
-    DealSteps,
-    Forecast,
-    ForecastStage,
+from funnelkit.analytics._leads import (
     LeadFlow,
-    PlanFact,
-    PlanFacts,
-    Receivable,
-    Receivables,
     ResponseTimes,
-    SlaReport,
-    TaskLoad,
-    Velocity,
-    bottlenecks,
-    cohorts,
-    deal_steps,
-    forecast,
-    lead_flow,
-    plan_vs_fact,
-    receivables,
-    response_times,
-    sla_report,
-    task_load,
-    velocity,
-)
-from funnelkit.analytics._reports import (
-    ClosingTimes,
-    ConversionReport,
-    Counting,
-    DateBasis,
-    Filters,
-    GroupOutcomes,
-    LostReasons,
-    Per,
-    Reach,
     SourceRow,
     Sources,
-    StageFlows,
-    StageTimes,
-    TimeInStage,
+    lead_flow,
+    response_times,
+    sources,
+)
+from funnelkit.analytics._management import (
+    PlanFact,
+    PlanFacts,
+    SlaReport,
+    TaskLoad,
+    plan_vs_fact,
+    sla_report,
+    task_load,
+)
+from funnelkit.analytics._money import (
+    Forecast,
+    ForecastStage,
+    Receivable,
+    Receivables,
+    Velocity,
+    forecast,
+    receivables,
+    velocity,
+)
+from funnelkit.analytics._outcomes import (
+    ClosingTimes,
+    GroupOutcomes,
+    LostReasons,
     WinRate,
     closing_times,
-    conversion,
     lost_reasons,
-    sources,
-    stage_flows,
-    time_in_stage,
     win_rate,
 )
 from funnelkit.analytics._stats import Curve, aalen_johansen, kaplan_meier, quantile

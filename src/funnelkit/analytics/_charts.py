@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 
 if TYPE_CHECKING:
-    from funnelkit.analytics._reports import ConversionReport, StageFlows, TimeInStage
+    from funnelkit.analytics._funnel import ConversionReport, StageFlows, TimeInStage
 
 
 __all__ = ["funnel_chart", "sankey", "time_in_stage_chart"]
