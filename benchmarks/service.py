@@ -28,8 +28,8 @@ from pathlib import Path
 from examples.seed_pipelines import LEADS, ROOFING
 
 import funnelkit as fk
-from funnelkit.matching import Intake, QualificationPolicy, SpamPattern
 from funnelkit.pipelines import Funnel
+from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
 from funnelkit.storage.sql import SqlStore
 
 

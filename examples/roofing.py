@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 import funnelkit as fk
 from funnelkit import analytics as fa
-from funnelkit.matching import (
+from funnelkit.pipelines import Funnel, to_mermaid
+from funnelkit.qualification import (
     BlockedPhones,
     Intake,
     OpenDuplicate,
     QualificationPolicy,
     SpamPattern,
 )
-from funnelkit.pipelines import Funnel, to_mermaid
 
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import funnelkit as fk
 from funnelkit import analytics as fa
-from funnelkit.matching import Intake, QualificationPolicy, SpamPattern
+from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
 
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # run as a script from anywhere

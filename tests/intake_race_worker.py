@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the examples, ru
 from examples.seed_pipelines import LEADS, SEED_000
 
 import funnelkit as fk
-from funnelkit.matching import Intake, QualificationPolicy, SpamPattern
+from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
 
 
 MSK = timezone(timedelta(hours=3))

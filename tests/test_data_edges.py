@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import funnelkit as fk
 from funnelkit import analytics as fa
 from funnelkit import tasks as ft
-from funnelkit.matching import Intake, QualificationPolicy
+from funnelkit.qualification import Intake, QualificationPolicy
 from funnelkit.service import Service
 
 

@@ -11,15 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import funnelkit as fk
-from funnelkit.matching import (
+from funnelkit.matching import MergePolicy, RequestKind, apply_merge
+from funnelkit.qualification import (
     Intake,
-    MergePolicy,
     OnReview,
     OpenDuplicate,
     QualificationPolicy,
-    RequestKind,
     SpamPattern,
-    apply_merge,
 )
 from funnelkit.testing.contracts import T0, make_contact, make_deal, make_lead
 

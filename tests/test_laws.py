@@ -5,16 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
-from funnelkit.matching import (
-    FieldMerge,
-    MatchPolicy,
-    MergePolicy,
-    MissingContact,
-    OpenDuplicate,
-    QualificationPolicy,
-    SpamPattern,
-    SurvivorRule,
-)
+from funnelkit.matching import FieldMerge, MatchPolicy, MergePolicy, SurvivorRule
+from funnelkit.qualification import MissingContact, OpenDuplicate, QualificationPolicy, SpamPattern
 from funnelkit.testing.laws import (
     check_matching_laws,
     check_merge_laws,

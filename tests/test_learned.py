@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 import funnelkit as fk
-from funnelkit.matching import (
+from funnelkit.qualification import (
     LearnedScore,
     NaiveBayesScorer,
     QualificationContext,

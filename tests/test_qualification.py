@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 
 import funnelkit as fk
-from funnelkit.matching import (
+from funnelkit.qualification import (
     BlockedPhones,
     MissingContact,
     OpenDuplicate,

@@ -41,6 +41,7 @@ MODULES = (
     "funnelkit.events",
     "funnelkit.pipelines",
     "funnelkit.matching",
+    "funnelkit.qualification",
     "funnelkit.tasks",
     "funnelkit.plans",
     "funnelkit.analytics",
@@ -196,11 +197,13 @@ def _matches() -> dict[str, st.SearchStrategy[Any]]:
 
 
 def _policies() -> dict[str, st.SearchStrategy[Any]]:
-    rules: tuple[fm.QualificationRule, ...] = (
-        fm.SpamPattern(patterns=("казино",)),
-        fm.BlockedPhones(phones=frozenset({"+74950001122"}), junk_reason="contractor"),
-        fm.MissingContact(),
-        fm.OpenDuplicate(),
+    rules: tuple[fk.qualification.QualificationRule, ...] = (
+        fk.qualification.SpamPattern(patterns=("казино",)),
+        fk.qualification.BlockedPhones(
+            phones=frozenset({"+74950001122"}), junk_reason="contractor"
+        ),
+        fk.qualification.MissingContact(),
+        fk.qualification.OpenDuplicate(),
     )
     matching = fm.MatchPolicy()
     category = st.builds(
@@ -222,7 +225,7 @@ def _policies() -> dict[str, st.SearchStrategy[Any]]:
         ),
         "ClientCategory": category,
         "QualificationPolicy": st.lists(st.sampled_from(rules), unique=True).map(
-            lambda chosen: fm.QualificationPolicy(rules=tuple(chosen))
+            lambda chosen: fk.qualification.QualificationPolicy(rules=tuple(chosen))
         ),
         "SpamPattern": st.just(rules[0]),
         "BlockedPhones": st.just(rules[1]),

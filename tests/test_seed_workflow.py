@@ -37,8 +37,8 @@ from hypothesis import strategies as st
 
 import funnelkit as fk
 from funnelkit import analytics as fa
-from funnelkit.matching import Intake, QualificationPolicy, SpamPattern
 from funnelkit.pipelines import ExtraMove, Funnel
+from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
 from funnelkit.service import Service
 
 

@@ -11,7 +11,7 @@ from examples.seed_pipelines import LEADS, MEETING, SEED_000
 
 import funnelkit as fk
 from funnelkit import analytics as fa
-from funnelkit.matching import Intake, QualificationPolicy, SpamPattern
+from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
 from funnelkit.service import Service
 from funnelkit.testing.contracts import T0
 

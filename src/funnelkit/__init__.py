@@ -10,6 +10,7 @@ funnelkit does no I/O of its own: time and ids come from the caller or from inje
 values, pipelines and funnels, the `Service` and the in-memory store, the intake and its
 policies, plans, the converter and the errors. Each topic module holds its full list:
 `funnelkit.model`, `funnelkit.events`, `funnelkit.pipelines`, `funnelkit.matching`,
+`funnelkit.qualification`,
 `funnelkit.tasks`, `funnelkit.plans`, `funnelkit.analytics`, `funnelkit.storage` and
 `funnelkit.exceptions`.
 """
@@ -24,6 +25,7 @@ from funnelkit import (
     model,
     pipelines,
     plans,
+    qualification,
     service,
     storage,
     tasks,
@@ -47,7 +49,7 @@ from funnelkit.exceptions import (
     UnitOfWorkError,
     ValidationError,
 )
-from funnelkit.matching import Intake, MatchPolicy, MergePolicy, QualificationPolicy
+from funnelkit.matching import MatchPolicy, MergePolicy
 from funnelkit.model import (
     Actor,
     Contact,
@@ -74,6 +76,7 @@ from funnelkit.model import (
 )
 from funnelkit.pipelines import CreateTask, Funnel, Pipeline, Reason, SetField, Stage, StageKind
 from funnelkit.plans import Plan, Target
+from funnelkit.qualification import Intake, QualificationPolicy
 from funnelkit.service import Service
 from funnelkit.storage import InMemoryStore
 from funnelkit.tasks import TaskPolicy
@@ -139,6 +142,7 @@ __all__ = [
     "model",
     "pipelines",
     "plans",
+    "qualification",
     "service",
     "storage",
     "tasks",

@@ -240,11 +240,17 @@ def _enum_value(member: enum.Enum) -> Any:
 
 def _enum_types() -> list[type[enum.Enum]]:
     """Every enum of funnelkit's public values, definitions, policies and reports."""
-    from funnelkit import analytics, events, matching, tasks  # noqa: PLC0415 - import the model
+    from funnelkit import (  # noqa: PLC0415 - they import the model
+        analytics,
+        events,
+        matching,
+        qualification,
+        tasks,
+    )
 
     return [
         item
-        for module in (model, events, pipelines, plans, matching, tasks, analytics)
+        for module in (model, events, pipelines, plans, matching, qualification, tasks, analytics)
         for name in module.__all__
         if isinstance(item := vars(module)[name], type) and issubclass(item, enum.Enum)
     ]
@@ -643,13 +649,13 @@ def _pair_hooks(
 
 def _rule_types() -> dict[str, type[Any]]:
     """The qualification rules written as data, by wire name; rules of code are not."""
-    from funnelkit import matching  # noqa: PLC0415 - it imports the model
+    from funnelkit import qualification  # noqa: PLC0415 - it imports the model
 
     return {
-        "spam_pattern": matching.SpamPattern,
-        "blocked_phones": matching.BlockedPhones,
-        "missing_contact": matching.MissingContact,
-        "open_duplicate": matching.OpenDuplicate,
+        "spam_pattern": qualification.SpamPattern,
+        "blocked_phones": qualification.BlockedPhones,
+        "missing_contact": qualification.MissingContact,
+        "open_duplicate": qualification.OpenDuplicate,
     }
 
 
@@ -802,7 +808,8 @@ def _register_values(converter: cattrs.Converter) -> None:
     is_entity_union = lambda t: _entity_union(t) is not None  # noqa: E731
     converter.register_structure_hook_factory(is_entity_union, _entity_union_structure_hook)
     converter.register_unstructure_hook_factory(is_entity_union, _entity_union_unstructure_hook)
-    from funnelkit.matching import PairScore, QualificationRule  # noqa: PLC0415 - imports model
+    from funnelkit.matching import PairScore  # noqa: PLC0415 - imports model
+    from funnelkit.qualification import QualificationRule  # noqa: PLC0415 - imports model
 
     pair_structure, pair_unstructure = _pair_hooks(converter)
     converter.register_structure_hook(PairScore, pair_structure)

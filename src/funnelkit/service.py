@@ -39,7 +39,6 @@ from funnelkit.events import (
 )
 from funnelkit.exceptions import ConflictError, ValidationError
 from funnelkit.matching import (
-    Intake,
     MatchPolicy,
     MatchResult,
     MergePlan,
@@ -49,7 +48,6 @@ from funnelkit.matching import (
     claim_contact,
     undo_merge,
 )
-from funnelkit.matching._intake import contact_from_lead
 from funnelkit.model import (
     Actor,
     Clock,
@@ -73,6 +71,8 @@ from funnelkit.model import (
 )
 from funnelkit.model._checks import describe, raise_for
 from funnelkit.pipelines import OPEN_TASKS, Funnel, Message, Pipeline, PipelineKind, StageKind
+from funnelkit.qualification import Intake
+from funnelkit.qualification._intake import contact_from_lead
 from funnelkit.storage import InMemoryStore, Store
 from funnelkit.tasks import (
     DEFAULT_MINUTES,
@@ -89,8 +89,8 @@ if TYPE_CHECKING:
     from datetime import date, tzinfo
     from typing import TypeAlias
 
-    from funnelkit.matching import IntakeResult
     from funnelkit.pipelines import LeadConversion, PlannedTask
+    from funnelkit.qualification import IntakeResult
     from funnelkit.storage import (
         ContactRepository,
         DealRepository,

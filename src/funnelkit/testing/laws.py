@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from hypothesis import settings as Settings  # noqa: N812 - the class
     from hypothesis.strategies import SearchStrategy
 
-    from funnelkit.matching import MatchPolicy, QualificationPolicy
+    from funnelkit.matching import MatchPolicy
     from funnelkit.model import Contact
+    from funnelkit.qualification import QualificationPolicy
     from funnelkit.storage import Store
 
 __all__ = ["check_matching_laws", "check_merge_laws", "check_qualification_laws"]

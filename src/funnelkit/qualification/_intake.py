@@ -30,7 +30,6 @@ from funnelkit.exceptions import ValidationError
 from funnelkit.matching._customers import CustomerPolicy, RequestKind, link_lead
 from funnelkit.matching._matching import Band, MatchPolicy, PairScore
 from funnelkit.matching._merge import claim_contact
-from funnelkit.matching._qualify import Qualification, QualificationContext, QualificationPolicy
 from funnelkit.model import (
     Contact,
     EntityKind,
@@ -40,6 +39,7 @@ from funnelkit.model import (
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import describe, raise_for
 from funnelkit.pipelines import Pipeline, PipelineKind, StageKind
+from funnelkit.qualification._policy import Qualification, QualificationContext, QualificationPolicy
 
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ import attrs
 
 from funnelkit.exceptions import ValidationError
 from funnelkit.matching._normalise import fold_name
-from funnelkit.matching._qualify import Finding, QualificationContext
 from funnelkit.model import Lead
 from funnelkit.model import _checks as check
 from funnelkit.model._checks import describe, raise_for
+from funnelkit.qualification._policy import Finding, QualificationContext
 
 
 if TYPE_CHECKING:
