@@ -45,6 +45,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from funnelkit import model, pipelines, plans
+from funnelkit._checks import MAX_INTEGER, describe, integer_problem
 from funnelkit.events import (
     EVENT_TYPES,
     UPCASTERS,
@@ -52,7 +53,6 @@ from funnelkit.events import (
 )
 from funnelkit.exceptions import StructureError, ValidationError
 from funnelkit.model import FieldValue, FieldValues
-from funnelkit.model._checks import MAX_INTEGER, describe, integer_problem
 from funnelkit.model._fields import field_value_problem
 from funnelkit.pipelines import CreateTask, EntryAction, SetField
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from funnelkit import _checks as check
 from funnelkit.model import Money, Period
-from funnelkit.model import _checks as check
 from funnelkit.pipelines._definition import pipelines_given
 
 

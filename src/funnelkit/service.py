@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import attrs
 import phonenumbers
 
+from funnelkit._checks import describe, raise_for
 from funnelkit.analytics import Histories, histories
 from funnelkit.events import (
     AmountChanged,
@@ -69,7 +70,6 @@ from funnelkit.model import (
     TaskKind,
     TaskStatus,
 )
-from funnelkit.model._checks import describe, raise_for
 from funnelkit.pipelines import OPEN_TASKS, Funnel, Message, Pipeline, PipelineKind, StageKind
 from funnelkit.qualification import Intake
 from funnelkit.qualification._intake import contact_from_lead

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit._checks import raise_for
 from funnelkit.analytics._history import Histories, History, histories
 from funnelkit.model import (
     EntityKind,
     FieldValues,
     Period,
 )
-from funnelkit.model._checks import raise_for
 
 
 if TYPE_CHECKING:

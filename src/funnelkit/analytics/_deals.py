@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from funnelkit._checks import raise_for
 from funnelkit.analytics._common import (
     _DAY,
     _EVERYTHING,
@@ -34,7 +35,6 @@ from funnelkit.model import (
     Period,
     TaskKind,
 )
-from funnelkit.model._checks import raise_for
 from funnelkit.pipelines import Pipeline
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from funnelkit._checks import raise_for
 from funnelkit.analytics._common import (
     _EVERYTHING,
     _HOUR,
@@ -25,7 +26,6 @@ from funnelkit.analytics._common import (
     _select,
 )
 from funnelkit.analytics._stats import quantile
-from funnelkit.model._checks import raise_for
 from funnelkit.pipelines import Pipeline, StageKind
 
 

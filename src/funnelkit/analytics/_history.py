@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from funnelkit._checks import aware_datetime_problem, raise_for
 from funnelkit.events import (
     AmountChanged,
     DealCreated,
@@ -53,7 +54,6 @@ from funnelkit.model import (
     TaskKind,
     TaskStatus,
 )
-from funnelkit.model._checks import aware_datetime_problem, raise_for
 
 
 _NEVER = datetime.max.replace(tzinfo=timezone.utc)  # sorts histories without a time last

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from funnelkit._checks import raise_for
 from funnelkit.analytics._common import (
     _DAY,
     _EVERYTHING,
@@ -35,7 +36,6 @@ from funnelkit.model import (
     EntityKind,
     Money,
 )
-from funnelkit.model._checks import raise_for
 
 
 if TYPE_CHECKING:

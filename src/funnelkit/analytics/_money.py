@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from funnelkit._checks import raise_for
 from funnelkit.analytics._common import (
     _DAY,
     _EVERYTHING,
@@ -29,7 +30,6 @@ from funnelkit.model import (
     Money,
     Period,
 )
-from funnelkit.model._checks import raise_for
 from funnelkit.pipelines import Pipeline
 
 

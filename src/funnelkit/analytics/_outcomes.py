@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from funnelkit._checks import raise_for
 from funnelkit.analytics._common import (
     _DAY,
     _EVERYTHING,
@@ -27,7 +28,6 @@ from funnelkit.analytics._stats import Curve, aalen_johansen, kaplan_meier, quan
 from funnelkit.model import (
     EntityKind,
 )
-from funnelkit.model._checks import raise_for
 from funnelkit.pipelines import Pipeline
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from funnelkit.model._checks import raise_for
+from funnelkit._checks import raise_for
 
 
 if TYPE_CHECKING:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import describe
 from funnelkit.events import LeadLinked
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import (
@@ -24,8 +26,6 @@ from funnelkit.model import (
     Lead,
     Money,
 )
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import describe
 
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import raise_for
 from funnelkit.matching._compare import similarity
 from funnelkit.matching._matching import MatchPolicy, MatchRecord, _blocks
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import raise_for
 
 
 if TYPE_CHECKING:

@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import describe, raise_for
 from funnelkit.exceptions import ValidationError
 from funnelkit.matching._compare import Comparator, similarity
 from funnelkit.matching._normalise import Normaliser, _base
 from funnelkit.model import Contact, ContactData, FieldValues, Lead
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import describe, raise_for
 
 
 if TYPE_CHECKING:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import describe, raise_for
 from funnelkit.events import (
     ContactsMerged,
     ContactsUnmerged,
@@ -36,8 +38,6 @@ from funnelkit.model import (
     Lead,
     Task,
 )
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import describe, raise_for
 
 
 if TYPE_CHECKING:

@@ -23,10 +23,10 @@ import attrs
 import phonenumbers
 from anyascii import anyascii
 
+from funnelkit import _checks as check
+from funnelkit._checks import describe
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import Contact, ContactData, Lead
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import describe
 
 
 if TYPE_CHECKING:

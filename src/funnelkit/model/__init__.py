@@ -7,8 +7,8 @@ Every value is an immutable attrs class, validated on construction; change one w
 ``attrs.evolve`` (which validates again).
 """
 
+from funnelkit._checks import DECIMAL_PLACES, MAX_DECIMAL, MAX_INTEGER
 from funnelkit._public import publish
-from funnelkit.model._checks import DECIMAL_PLACES, MAX_DECIMAL, MAX_INTEGER
 from funnelkit.model._clock import Clock, FixedClock, IdFactory, SequentialIds
 from funnelkit.model._entities import (
     Contact,

@@ -7,8 +7,8 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
+from funnelkit._checks import aware_datetime_problem, describe
 from funnelkit.exceptions import ValidationError
-from funnelkit.model._checks import aware_datetime_problem, describe
 from funnelkit.model._ids import EntityKind
 
 

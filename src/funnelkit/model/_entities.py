@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 import attrs
 
+from funnelkit import _checks as check
 from funnelkit.exceptions import ValidationError
-from funnelkit.model import _checks as check
 from funnelkit.model._fields import FieldValues, field_values_converter
 from funnelkit.model._ids import (
     ContactId,

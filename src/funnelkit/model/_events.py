@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 import attrs
 
-from funnelkit.model import _checks as check
+from funnelkit import _checks as check
 from funnelkit.model._entities import Contact, Deal, Lead, Task
 from funnelkit.model._fields import FieldValue, field_value_problem
 from funnelkit.model._ids import (

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, Union, cast
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import describe, fail
 from funnelkit.exceptions import ValidationError
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import describe, fail
 from funnelkit.model._values import Violation
 
 

@@ -12,7 +12,7 @@ from typing import TypeAlias
 
 import attrs
 
-from funnelkit.model._checks import identifier, is_enum
+from funnelkit._checks import identifier, is_enum
 
 
 __all__ = [

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from funnelkit.model import _checks as check
+from funnelkit import _checks as check
 
 
 _MONTHS = 12

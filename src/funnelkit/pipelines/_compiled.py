@@ -34,6 +34,7 @@ from transitions import MachineError
 from transitions.core import EventData
 from transitions.extensions.markup import MarkupMachine
 
+from funnelkit._checks import aware_datetime_problem, describe, text_problem
 from funnelkit.events import (
     DealLost,
     DealWon,
@@ -60,7 +61,6 @@ from funnelkit.model import (
     TaskStatus,
     Violation,
 )
-from funnelkit.model._checks import aware_datetime_problem, describe, text_problem
 from funnelkit.pipelines._build import replaced, stage_changed, trusted
 from funnelkit.pipelines._definition import (
     _NO_CONTEXT,

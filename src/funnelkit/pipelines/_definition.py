@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import describe, raise_for
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import (
     Actor,
@@ -29,8 +31,6 @@ from funnelkit.model import (
     TaskKind,
     Violation,
 )
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import describe, raise_for
 from funnelkit.model._fields import field_value_problem
 
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import raise_for
 from funnelkit.events import (
     ContactCreated,
     DealCreated,
@@ -28,8 +30,6 @@ from funnelkit.model import (
     Money,
     StageKey,
 )
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import raise_for
 from funnelkit.pipelines._compiled import PlannedTask
 from funnelkit.pipelines._definition import Message, Pipeline, PipelineKind, StageKind
 

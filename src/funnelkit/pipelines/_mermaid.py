@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from funnelkit._checks import describe
 from funnelkit.exceptions import ValidationError
-from funnelkit.model._checks import describe
 from funnelkit.pipelines._definition import Pipeline, Stage, StageKind
 from funnelkit.pipelines._funnel import Funnel
 

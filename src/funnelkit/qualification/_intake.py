@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import describe, raise_for
 from funnelkit.events import (
     ContactCreated,
     Event,
@@ -36,8 +38,6 @@ from funnelkit.model import (
     Lead,
     LeadStatus,
 )
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import describe, raise_for
 from funnelkit.pipelines import Pipeline, PipelineKind, StageKind
 from funnelkit.qualification._policy import Qualification, QualificationContext, QualificationPolicy
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import describe, raise_for
 from funnelkit.exceptions import ValidationError
 from funnelkit.matching._normalise import fold_name
 from funnelkit.model import Lead
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import describe, raise_for
 from funnelkit.qualification._policy import Finding, QualificationContext
 
 

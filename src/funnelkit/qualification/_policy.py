@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import describe, raise_for
 from funnelkit.events import (
     LeadQualified,
     Temperature,
@@ -24,8 +26,6 @@ from funnelkit.events import (
 from funnelkit.exceptions import ValidationError
 from funnelkit.matching._normalise import Normaliser
 from funnelkit.model import Actor, Lead
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import describe, raise_for
 
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
 
+from funnelkit import _checks as check
 from funnelkit.events import Event
 from funnelkit.model import (
     Contact,
@@ -25,7 +26,6 @@ from funnelkit.model import (
     Task,
     TaskStatus,
 )
-from funnelkit.model import _checks as check
 
 
 if TYPE_CHECKING:

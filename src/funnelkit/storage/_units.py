@@ -16,6 +16,12 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from funnelkit._checks import (
+    aware_datetime_problem,
+    describe,
+    identifier_problem,
+    storable_text_problem,
+)
 from funnelkit.events import EVENT_TYPES, Event
 from funnelkit.exceptions import ConflictError, NotFoundError, UnitOfWorkError, ValidationError
 from funnelkit.model import (
@@ -28,12 +34,6 @@ from funnelkit.model import (
     LeadStatus,
     Task,
     TaskStatus,
-)
-from funnelkit.model._checks import (
-    aware_datetime_problem,
-    describe,
-    identifier_problem,
-    storable_text_problem,
 )
 
 

@@ -46,6 +46,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from funnelkit._checks import describe
 from funnelkit._converter import event_from_data, from_data, to_data
 from funnelkit.events import (
     DealCreated,
@@ -60,7 +61,6 @@ from funnelkit.model import (
     EntityRef,
     Task,
 )
-from funnelkit.model._checks import describe
 from funnelkit.storage._memory import basic_contact_keys
 from funnelkit.storage._ports import ContactKeys, RecordedEvent
 from funnelkit.storage._units import (

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit._checks import raise_for
 from funnelkit.events import MoveEvent
 from funnelkit.model import (
     Contact,
@@ -32,7 +33,6 @@ from funnelkit.model import (
     TaskKind,
     TaskStatus,
 )
-from funnelkit.model._checks import raise_for
 from funnelkit.pipelines import Pipeline
 from funnelkit.pipelines._definition import pipelines_given
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from funnelkit import _checks as check
+from funnelkit._checks import aware_datetime_problem, describe, raise_for
 from funnelkit.events import (
     TaskCancelled,
     TaskCompleted,
@@ -28,8 +30,6 @@ from funnelkit.model import (
     TaskKind,
     TaskStatus,
 )
-from funnelkit.model import _checks as check
-from funnelkit.model._checks import aware_datetime_problem, describe, raise_for
 
 
 if TYPE_CHECKING:
