@@ -21,7 +21,15 @@ from examples.seed_pipelines import ROOFING
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from funnelkit.pipelines import CompiledPipeline, MoveAttempt, Reason, Stage, StageKind, _compiled
+from funnelkit.pipelines import (
+    CompiledPipeline,
+    MoveAttempt,
+    Reason,
+    Stage,
+    StageKind,
+    _guards,
+    _machine,
+)
 from funnelkit.testing.pipelines import check_pipeline
 
 
@@ -68,84 +76,84 @@ KIT_SETTINGS = settings(
 )
 
 
-def _never(guard: _compiled.Guard) -> _compiled.Guard:
-    return _compiled.Guard(guard.name, guard.rule, lambda cursor: (), unless=guard.unless)
+def _never(guard: _guards.Guard) -> _guards.Guard:
+    return _guards.Guard(guard.name, guard.rule, lambda cursor: (), unless=guard.unless)
 
 
 def _role_guard_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = _compiled._roles_guard
-    monkeypatch.setattr(_compiled, "_roles_guard", lambda *a: _never(original(*a)))
+    original = _guards._roles_guard
+    monkeypatch.setattr(_guards, "_roles_guard", lambda *a: _never(original(*a)))
 
 
 def _entry_roles_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = _compiled._roles_guard
+    original = _guards._roles_guard
 
-    def roles_guard(roles: Any, rule: str, what: str) -> _compiled.Guard:
+    def roles_guard(roles: Any, rule: str, what: str) -> _guards.Guard:
         guard = original(roles, rule, what)
         return _never(guard) if rule == "entry_role" else guard
 
-    monkeypatch.setattr(_compiled, "_roles_guard", roles_guard)
+    monkeypatch.setattr(_guards, "_roles_guard", roles_guard)
 
 
 def _payment_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = _compiled._payment_guard
-    monkeypatch.setattr(_compiled, "_payment_guard", lambda *a: _never(original(*a)))
+    original = _guards._payment_guard
+    monkeypatch.setattr(_guards, "_payment_guard", lambda *a: _never(original(*a)))
 
 
 def _open_tasks_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = _compiled._tasks_guard
-    monkeypatch.setattr(_compiled, "_tasks_guard", lambda *a: _never(original(*a)))
+    original = _guards._tasks_guard
+    monkeypatch.setattr(_guards, "_tasks_guard", lambda *a: _never(original(*a)))
 
 
 def _move_fields_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = _compiled._required_guard
+    original = _guards._required_guard
 
-    def required_guard(names: Any, what: str) -> _compiled.Guard:
+    def required_guard(names: Any, what: str) -> _guards.Guard:
         guard = original(names, what)
         return _never(guard) if what.startswith("for the move") else guard
 
-    monkeypatch.setattr(_compiled, "_required_guard", required_guard)
+    monkeypatch.setattr(_guards, "_required_guard", required_guard)
 
 
 def _reason_rule_dropped(rule: str) -> Callable[[pytest.MonkeyPatch], None]:
     """A mutation: the reason guard never reports `rule` (the rest of it still holds)."""
 
     def mutate(monkeypatch: pytest.MonkeyPatch) -> None:
-        original = _compiled._reason_guard
+        original = _guards._reason_guard
 
-        def reason_guard(*args: Any) -> _compiled.Guard:
+        def reason_guard(*args: Any) -> _guards.Guard:
             guard = original(*args)
 
             def check(cursor: Any) -> tuple[Any, ...]:
                 return tuple(v for v in guard.violations(cursor) if v.rule != rule)
 
-            return _compiled.Guard(guard.name, guard.rule, check)
+            return _guards.Guard(guard.name, guard.rule, check)
 
-        monkeypatch.setattr(_compiled, "_reason_guard", reason_guard)
+        monkeypatch.setattr(_guards, "_reason_guard", reason_guard)
 
     return mutate
 
 
 def _policy_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_compiled, "_policy_allows", lambda *a: True)
+    monkeypatch.setattr(_guards, "_policy_allows", lambda *a: True)
 
 
 def _required_field_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = _compiled._required_guard
-    monkeypatch.setattr(_compiled, "_required_guard", lambda *a: _never(original(*a)))
+    original = _guards._required_guard
+    monkeypatch.setattr(_guards, "_required_guard", lambda *a: _never(original(*a)))
 
 
 def _closed_stage_leavable(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = _compiled._declared_moves
+    original = _guards._declared_moves
 
-    def declared(pipeline: Any) -> dict[tuple[str, str], list[_compiled.Guard]]:
+    def declared(pipeline: Any) -> dict[tuple[str, str], list[_guards.Guard]]:
         moves = original(pipeline)
         for source in (s for s in pipeline.stages if s.closed):
             for dest in (d for d in pipeline.stages if d.key != source.key):
                 moves.setdefault((source.key, dest.key), [])
         return moves
 
-    monkeypatch.setattr(_compiled, "_declared_moves", declared)
+    monkeypatch.setattr(_machine, "_declared_moves", declared)
 
 
 def _fast_path_skips_guards(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,12 +169,12 @@ def _fast_path_skips_guards(monkeypatch: pytest.MonkeyPatch) -> None:
 def _filled_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
     # Looks at the entity's own attribute only, never at its custom fields.
     monkeypatch.setattr(
-        _compiled, "_filled", lambda entity, name: getattr(entity, name, None) not in (None, "")
+        _guards, "_filled", lambda entity, name: getattr(entity, name, None) not in (None, "")
     )
 
 
 def _user_condition_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_compiled, "_user_guards", lambda *a, **k: [])
+    monkeypatch.setattr(_guards, "_user_guards", lambda *a, **k: [])
 
 
 def _machine_conditions_off(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,13 +10,7 @@ number of leads or deals.
 from funnelkit._public import publish
 from funnelkit.exceptions import MoveRefusedError
 from funnelkit.pipelines._compiled import (
-    BulkMove,
     CompiledPipeline,
-    Guard,
-    MoveResult,
-    PlannedTask,
-    Replay,
-    ReplayProblem,
 )
 from funnelkit.pipelines._definition import (
     DEAL_FIELDS,
@@ -42,7 +36,17 @@ from funnelkit.pipelines._definition import (
     Unless,
 )
 from funnelkit.pipelines._funnel import Funnel, LeadConversion, NextDeal
+from funnelkit.pipelines._guards import (
+    Guard,
+)
 from funnelkit.pipelines._mermaid import to_mermaid
+from funnelkit.pipelines._results import (
+    BulkMove,
+    MoveResult,
+    PlannedTask,
+    Replay,
+    ReplayProblem,
+)
 
 
 __all__ = [

@@ -111,7 +111,7 @@ def _writers(cls: type[Any], names: tuple[str, ...]) -> tuple[Callable[[Any, Any
 
 
 def _result_writers() -> tuple[Callable[[Any, Any], None], ...]:
-    from funnelkit.pipelines._compiled import MoveResult  # noqa: PLC0415 - it imports this
+    from funnelkit.pipelines._results import MoveResult  # noqa: PLC0415 - it imports this
 
     return _writers(MoveResult, ("entity", "events", "effects"))
 

@@ -30,8 +30,8 @@ from funnelkit.model import (
     Money,
     StageKey,
 )
-from funnelkit.pipelines._compiled import PlannedTask
 from funnelkit.pipelines._definition import Message, Pipeline, PipelineKind, StageKind
+from funnelkit.pipelines._results import PlannedTask
 
 
 if TYPE_CHECKING:
