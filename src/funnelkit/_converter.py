@@ -24,15 +24,9 @@ Every problem in the data is reported with its path in one `StructureError`.
 from __future__ import annotations
 
 import enum
-import itertools
-import math
-import re
-import types
-import typing
-import zoneinfo
-from datetime import date, datetime, timedelta, timezone, tzinfo
-from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args, get_origin
+from datetime import date, datetime, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any, cast
 
 import attrs
 import cattrs
@@ -40,25 +34,66 @@ from cattrs.errors import (
     ClassValidationError,
     ForbiddenExtraKeysError,
     IterableValidationError,
-    IterableValidationNote,
 )
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from funnelkit import model, pipelines, plans
-from funnelkit._checks import MAX_INTEGER, describe, integer_problem
+from funnelkit import model
+from funnelkit._class_hooks import (
+    _ACTION_TYPES,
+    _class_hook,
+    _code_fields,
+    _code_structure_hook,
+    _code_unstructure_hook,
+    _entity_union,
+    _entity_union_structure_hook,
+    _entity_union_unstructure_hook,
+    _event_unstructure_hook,
+    _is_action,
+    _pair_hooks,
+    _rule_hooks,
+    _structure_action,
+    _structure_event,
+    _unstructure_action,
+    _wire_named_hook,
+)
+from funnelkit._scalar_hooks import (
+    T,
+    _collection_hook,
+    _DataError,
+    _enum_hook,
+    _enum_types,
+    _enum_value,
+    _frozenset_unstructure_hook,
+    _is_collection,
+    _is_frozenset,
+    _is_tuple,
+    _structure_bool,
+    _structure_checked_field_value,
+    _structure_date,
+    _structure_datetime,
+    _structure_decimal,
+    _structure_field_values,
+    _structure_float,
+    _structure_int,
+    _structure_optional_field_value,
+    _structure_str,
+    _structure_target_value,
+    _structure_timedelta,
+    _structure_zone,
+    _tuple_unstructure_hook,
+    _unstructure_decimal,
+    _unstructure_field_value,
+    _unstructure_field_values,
+    _unstructure_optional_field_value,
+    _unstructure_timedelta,
+    _unstructure_zone,
+)
 from funnelkit.events import (
     EVENT_TYPES,
-    UPCASTERS,
     Event,
 )
 from funnelkit.exceptions import StructureError, ValidationError
 from funnelkit.model import FieldValue, FieldValues
-from funnelkit.model._fields import field_value_problem
-from funnelkit.pipelines import CreateTask, EntryAction, SetField
-
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+from funnelkit.pipelines import EntryAction
 
 
 __all__ = [
@@ -69,667 +104,6 @@ __all__ = [
     "from_data",
     "to_data",
 ]
-
-T = TypeVar("T")
-
-_SHOWN = 60  # longest piece of input data quoted in a message
-_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")  # ASCII digits
-
-
-class _DataError(ValueError):
-    """One problem at one place in the data; its message is shown as is."""
-
-
-def _short(value: object) -> str:
-    """Show a piece of input data in a message, like JSON would."""
-    if isinstance(value, int) and abs(value) >= 10**_SHOWN:  # repr may refuse a huge one
-        return describe(value).removesuffix(" (int)")
-    shown = repr(value)
-    return shown if len(shown) <= _SHOWN else shown[: _SHOWN - 3] + "..."
-
-
-# --- scalars -----------------------------------------------------------------------------------
-
-
-def _structure_str(value: object, _: type) -> str:
-    if type(value) is not str:
-        raise _DataError(f"expected a string, got {_short(value)}")
-    return value
-
-
-def _structure_int(value: object, _: type) -> int:
-    problem = integer_problem(value)
-    if problem is not None:
-        if problem[1] == "type":
-            raise _DataError(f"expected an integer, got {_short(value)}")
-        raise _DataError(problem[0])
-    return value  # type: ignore[return-value]
-
-
-def _structure_float(value: object, _: type) -> float:
-    if type(value) is int and abs(value) <= MAX_INTEGER:
-        return float(value)
-    if type(value) is not float or not math.isfinite(value):
-        raise _DataError(f"expected a finite number within ±(2**53 - 1), got {_short(value)}")
-    return value
-
-
-def _structure_bool(value: object, _: type) -> bool:
-    if type(value) is not bool:
-        raise _DataError(f"expected true or false, got {_short(value)}")
-    return value
-
-
-def _structure_decimal(value: object, _: type) -> Decimal:
-    if type(value) is not str or not _DECIMAL.fullmatch(value):
-        raise _DataError(f"expected a decimal string such as '125000.50', got {_short(value)}")
-    try:
-        return Decimal(value)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
-        raise _DataError(f"expected a decimal string, got {_short(value)}") from None
-
-
-def _unstructure_decimal(value: Decimal) -> str:
-    return format(value, "f")
-
-
-_FRACTION_TOO_FINE = re.compile(r"[.,][0-9]{7,}")
-
-
-def _parse_datetime(value: object) -> datetime:
-    if type(value) is not str:
-        raise _DataError(f"expected an ISO 8601 datetime string, got {_short(value)}")
-    if not value.isascii():
-        raise _DataError(f"datetimes are written with ASCII digits 0-9, got {_short(value)}")
-    if _FRACTION_TOO_FINE.search(value):
-        raise _DataError(
-            f"funnelkit keeps times to the microsecond (6 digits after the second), got "
-            f"{_short(value)}; round it first"
-        )
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        example = "'2020-01-19T09:30:00+03:00'"
-        msg = f"expected an ISO 8601 datetime such as {example}, got {_short(value)}"
-        raise _DataError(msg) from None
-    if parsed.tzinfo is None:
-        raise _DataError(
-            f"got the naive datetime {_short(value)}; add a UTC offset such as '+03:00' or 'Z'"
-        )
-    return parsed
-
-
-def _structure_datetime(value: object, _: type) -> datetime:
-    return _parse_datetime(value)
-
-
-_DURATION = re.compile(  # ASCII digits, at most nine a part
-    r"P(?:([0-9]{1,9})D)?(?:T(?:([0-9]{1,9})H)?(?:([0-9]{1,9})M)?(?:([0-9]{1,9})(?:\.([0-9]{1,6}))?S)?)?"
-)
-
-
-def _structure_timedelta(value: object, _: type) -> timedelta:
-    match = _DURATION.fullmatch(value) if type(value) is str else None
-    if match is None or value in ("P", "PT") or str(value).endswith("T"):
-        raise _DataError(
-            f"expected an ISO 8601 duration such as 'PT4H', 'P1D' or 'P1DT30M', got {_short(value)}"
-        )
-    days, hours, minutes, seconds, fraction = (part or "0" for part in match.groups())
-    try:
-        return timedelta(
-            days=int(days),
-            hours=int(hours),
-            minutes=int(minutes),
-            seconds=int(seconds),
-            microseconds=int(fraction.ljust(6, "0")),
-        )
-    except OverflowError:
-        raise _DataError(f"the duration {_short(value)} is longer than a timedelta holds") from None
-
-
-def _unstructure_timedelta(value: timedelta) -> str:
-    if value < timedelta(0):
-        msg = f"cannot write the negative duration {value} as ISO 8601"
-        raise ValueError(msg)
-    minutes, seconds = divmod(value.seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    time = "".join(f"{amount}{unit}" for amount, unit in ((hours, "H"), (minutes, "M")) if amount)
-    if seconds or value.microseconds:
-        fraction = f".{value.microseconds:06d}".rstrip("0") if value.microseconds else ""
-        time += f"{seconds}{fraction}S"
-    date_part = f"{value.days}D" if value.days else ""
-    if not date_part and not time:
-        return "PT0S"
-    return f"P{date_part}{'T' + time if time else ''}"
-
-
-def _parse_date(value: object) -> date:
-    if type(value) is not str:
-        raise _DataError(f"expected an ISO 8601 date string, got {_short(value)}")
-    if not value.isascii():
-        raise _DataError(f"dates are written with ASCII digits 0-9, got {_short(value)}")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise _DataError(
-            f"expected an ISO 8601 date such as '2020-01-19', got {_short(value)}"
-        ) from None
-
-
-def _structure_date(value: object, _: type) -> date:
-    return _parse_date(value)
-
-
-def _enum_hook(enum_type: type[enum.Enum]) -> Callable[[object, type], enum.Enum]:
-    by_value = {member.value: member for member in enum_type}
-    allowed = ", ".join(repr(v) for v in by_value)
-
-    def structure(value: object, _: type) -> enum.Enum:
-        member = by_value.get(value) if type(value) is str else None
-        if member is None:
-            raise _DataError(f"expected one of {allowed}, got {_short(value)}")
-        return member
-
-    return structure
-
-
-def _enum_value(member: enum.Enum) -> Any:
-    return member.value
-
-
-def _enum_types() -> list[type[enum.Enum]]:
-    """Every enum of funnelkit's public values, definitions, policies and reports."""
-    from funnelkit import (  # noqa: PLC0415 - they import the model
-        analytics,
-        events,
-        matching,
-        qualification,
-        tasks,
-    )
-
-    return [
-        item
-        for module in (model, events, pipelines, plans, matching, qualification, tasks, analytics)
-        for name in module.__all__
-        if isinstance(item := vars(module)[name], type) and issubclass(item, enum.Enum)
-    ]
-
-
-def _structure_zone(value: object, _: type) -> tzinfo:
-    """A time zone: an IANA name (``"Europe/Moscow"``) or a fixed UTC offset (``"+03:00"``)."""
-    if type(value) is not str:
-        raise _DataError(f"expected a time zone name or UTC offset, got {_short(value)}")
-    offset = _OFFSET.fullmatch(value)
-    if offset is not None:
-        sign, hours, minutes = offset.groups()
-        delta = timedelta(hours=int(hours), minutes=int(minutes))
-        return timezone(-delta if sign == "-" else delta)
-    try:
-        return zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        msg = f"expected an IANA time zone such as 'Europe/Moscow' or '+03:00', got {_short(value)}"
-        raise _DataError(msg) from None
-
-
-def _unstructure_zone(value: tzinfo) -> str:
-    if isinstance(value, zoneinfo.ZoneInfo):
-        return value.key
-    offset = value.utcoffset(None)
-    if offset is None:
-        msg = f"cannot write the time zone {value!r}: give a ZoneInfo or a fixed offset"
-        raise ValueError(msg)
-    sign = "-" if offset < timedelta(0) else "+"
-    hours, rest = divmod(abs(offset), timedelta(hours=1))
-    return f"{sign}{hours:02d}:{rest // timedelta(minutes=1):02d}"
-
-
-_OFFSET = re.compile(r"([+-])([0-9]{2}):([0-9]{2})")
-
-
-# --- collections -------------------------------------------------------------------------------
-
-
-def _add_note(exc: BaseException, note: str) -> None:
-    """Attach a note the way cattrs does, so error paths can be rebuilt (Python 3.10 too)."""
-    setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])  # noqa: B010
-
-
-def _is_frozenset(type_: Any) -> bool:
-    return type_ is frozenset or get_origin(type_) is frozenset
-
-
-def _is_collection(type_: Any) -> bool:
-    return get_origin(type_) in (tuple, frozenset)
-
-
-def _structured_items(
-    type_: Any, value: list[Any], typed: Iterable[tuple[Any, Callable[[Any, Any], Any]]]
-) -> list[Any]:
-    """Structure each item with its type's hook, collecting every problem with its index."""
-    items: list[Any] = []
-    errors: list[Exception] = []
-    for index, (item, (item_type, hook)) in enumerate(zip(value, typed, strict=False)):
-        try:
-            items.append(hook(item, item_type))
-        except Exception as exc:  # noqa: BLE001 - every problem is collected and reported
-            _add_note(exc, IterableValidationNote(f"Structuring item {index}", index, item_type))
-            errors.append(exc)
-    if errors:
-        msg = f"While structuring {type_!r}"
-        raise IterableValidationError(msg, errors, type_)
-    return items
-
-
-def _record_hook(type_: Any, converter: cattrs.Converter) -> Callable[[object, type], Any]:
-    """A fixed-length tuple of typed items (a report's row, ``tuple[str, str, int]``)."""
-    typed = [(item, converter.get_structure_hook(item)) for item in get_args(type_)]
-
-    def structure(value: object, _: type) -> Any:
-        if type(value) is not list or len(value) != len(typed):
-            raise _DataError(f"expected a list of {len(typed)} items, got {_short(value)}")
-        return tuple(_structured_items(type_, value, typed))
-
-    return structure
-
-
-def _is_tuple(type_: Any) -> bool:
-    return type_ is tuple or get_origin(type_) is tuple
-
-
-def _tuple_unstructure_hook(
-    type_: Any, converter: cattrs.Converter
-) -> Callable[[tuple[Any, ...]], list[Any]]:
-    """Tuples as lists of their items' data (a tuple of enums gives their values)."""
-    args = get_args(type_)
-    if not args:
-        return lambda value: [converter.unstructure(item) for item in value]
-    if args[1:] == (Ellipsis,):
-        item = converter.get_unstructure_hook(args[0])
-        return lambda value: [item(member) for member in value]
-    hooks = [converter.get_unstructure_hook(arg) for arg in args]
-    return lambda value: [hook(member) for hook, member in zip(hooks, value, strict=True)]
-
-
-def _collection_hook(type_: Any, converter: cattrs.Converter) -> Callable[[object, type], Any]:
-    origin = get_origin(type_)
-    args = get_args(type_)
-    if origin is tuple and args[1:] != (Ellipsis,):
-        return _record_hook(type_, converter)
-    item_type = args[0]
-    typed = itertools.repeat((item_type, converter.get_structure_hook(item_type)))
-    build: Callable[[list[Any]], Any] = tuple if origin is tuple else frozenset
-
-    def structure(value: object, _: type) -> Any:
-        if type(value) is not list:
-            raise _DataError(f"expected a list, got {_short(value)}")
-        return build(_structured_items(type_, value, typed))
-
-    return structure
-
-
-def _frozenset_unstructure_hook(
-    type_: Any, converter: cattrs.Converter
-) -> Callable[[frozenset[Any]], list[Any]]:
-    """Frozensets as sorted lists of their items' data (a set of enums gives their values)."""
-    args = get_args(type_)
-    item = converter.get_unstructure_hook(args[0]) if args else None
-
-    def unstructure(value: frozenset[Any]) -> list[Any]:
-        return sorted(value if item is None else (item(member) for member in value))
-
-    return unstructure
-
-
-# --- custom field values -----------------------------------------------------------------------
-
-_WRAPPED: dict[str, Callable[[object], FieldValue]] = {
-    "decimal": lambda raw: _structure_decimal(raw, Decimal),
-    "date": _parse_date,
-    "datetime": _parse_datetime,
-}
-
-
-def _unstructure_field_value(value: FieldValue) -> Any:
-    if isinstance(value, datetime):
-        return {"datetime": value.isoformat()}
-    if isinstance(value, date):
-        return {"date": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"decimal": _unstructure_decimal(value)}
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-def _structure_field_value(raw: object) -> FieldValue:
-    kind = type(raw)
-    if kind in (str, int, bool):
-        return raw  # type: ignore[return-value]
-    if kind is list:
-        if not all(type(item) is str for item in raw):  # type: ignore[attr-defined]
-            raise _DataError(f"a multi-choice value is a list of strings, got {_short(raw)}")
-        return tuple(cast("list[str]", raw))
-    if kind is dict and len(raw) == 1:  # type: ignore[arg-type]
-        ((tag, inner),) = raw.items()  # type: ignore[attr-defined]
-        parse = _WRAPPED.get(tag)
-        if parse is not None:
-            return parse(inner)
-    raise _DataError(
-        "expected a string, integer, boolean, list of strings, or one of "
-        f'{{"decimal": "..."}}, {{"date": "..."}}, {{"datetime": "..."}}, got {_short(raw)}'
-    )
-
-
-def _structure_checked_field_value(raw: object) -> FieldValue:
-    value = _structure_field_value(raw)
-    problem = field_value_problem(value)
-    if problem is not None:
-        raise _DataError(problem[0])
-    return value
-
-
-def _structure_optional_field_value(raw: object, _: Any) -> FieldValue | None:
-    return None if raw is None else _structure_checked_field_value(raw)
-
-
-def _unstructure_optional_field_value(value: FieldValue | None) -> Any:
-    return None if value is None else _unstructure_field_value(value)
-
-
-def _structure_field_values(raw: object, _: type) -> FieldValues:
-    if type(raw) is not dict:
-        raise _DataError(f"expected an object of field values, got {_short(raw)}")
-    values: dict[str, FieldValue] = {}
-    errors: list[Exception] = []
-    for key, item in raw.items():
-        try:
-            values[key] = _structure_checked_field_value(item)
-        except _DataError as exc:
-            _add_note(exc, IterableValidationNote(f"Structuring field {key!r}", key, FieldValue))
-            errors.append(exc)
-    if errors:
-        msg = "While structuring custom field values"
-        raise IterableValidationError(msg, errors, FieldValues)
-    return FieldValues(values)
-
-
-def _unstructure_field_values(values: FieldValues) -> dict[str, Any]:
-    return {key: _unstructure_field_value(value) for key, value in values.items()}
-
-
-def _structure_target_value(value: object, converter: cattrs.Converter) -> int | model.Money:
-    """A plan's target: a count (an int) or an amount (a Money object)."""
-    if type(value) is dict:
-        return converter.structure(value, model.Money)
-    if type(value) is int:
-        return value
-    raise _DataError(
-        "expected a count (an int) or money such as "
-        f'{{"amount": "1500000", "currency": "RUB"}}, got {_short(value)}'
-    )
-
-
-# --- attrs classes and events ------------------------------------------------------------------
-
-
-def _class_hook(
-    cls: type, converter: cattrs.Converter, **overrides: Any
-) -> Callable[[object, type], Any]:
-    generated: Callable[[Any, type], Any] = make_dict_structure_fn(
-        cls, converter, _cattrs_forbid_extra_keys=True, **overrides
-    )
-
-    def structure(value: object, _: type) -> Any:
-        if type(value) is not dict:
-            raise _DataError(
-                f"expected an object with the fields of {cls.__name__}, got {_short(value)}"
-            )
-        return generated(value, cls)
-
-    return structure
-
-
-def _code_fields(cls: type) -> tuple[str, ...]:
-    """The fields of a definition that hold code (your conditions and callbacks)."""
-    return tuple(a.name for a in attrs.fields(cls) if a.metadata.get("code"))
-
-
-def _code_structure_hook(cls: type, converter: cattrs.Converter) -> Callable[[object, type], Any]:
-    """A definition from data: code cannot be data, so its code fields keep their defaults."""
-    omitted: dict[str, Any] = {name: override(omit=True) for name in _code_fields(cls)}
-    return _class_hook(cls, converter, **omitted)
-
-
-def _code_unstructure_hook(cls: type, converter: cattrs.Converter) -> Callable[[Any], Any]:
-    """A definition as data, refused while it holds code (data would silently lose it)."""
-    names = _code_fields(cls)
-    omitted: dict[str, Any] = {name: override(omit=True) for name in names}
-    generated: Callable[[Any], Any] = make_dict_unstructure_fn(cls, converter, **omitted)
-
-    def unstructure(value: Any) -> Any:
-        for name in names:
-            if getattr(value, name):
-                _refuse_code(value, name)
-        return generated(value)
-
-    return unstructure
-
-
-def _refuse_code(value: object, name: str) -> None:
-    key = (
-        getattr(value, "key", None)
-        or f"{getattr(value, 'source', '?')} → {getattr(value, 'dest', '?')}"
-    )
-    msg = (
-        f"{type(value).__name__} {key!r} has {name} written in code, which data cannot hold; "
-        "keep this pipeline in code, or write it to data without its conditions and callbacks"
-    )
-    raise ValidationError(msg, field=f"{type(value).__name__}.{name}", value=value, rule="code")
-
-
-def _is_action(type_: object) -> bool:
-    """Whether a type is `Action` (as written, or with its forward references resolved)."""
-    members = typing.get_args(type_)
-    return CreateTask in members and SetField in members and len(members) == 3  # noqa: PLR2004
-
-
-def _unstructure_action(value: object, converter: cattrs.Converter) -> Any:
-    if not isinstance(value, CreateTask | SetField):
-        msg = (
-            f"the entry action {describe(value)} is code, which data cannot hold; keep this "
-            "pipeline in code, or use CreateTask and SetField"
-        )
-        raise ValidationError(msg, field="Stage.on_enter", value=value, rule="code")
-    return converter.unstructure(value)
-
-
-def _event_unstructure_hook(
-    cls: type, converter: cattrs.Converter
-) -> Callable[[Any], dict[str, Any]]:
-    generated: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, converter)
-    head: dict[str, Any] = {"type": cls.TYPE}  # type: ignore[attr-defined]
-    if cls in _EVENT_CLASSES:
-        head["version"] = cls.VERSION
-
-    def unstructure(event: Any) -> dict[str, Any]:
-        return {**head, **generated(event)}
-
-    return unstructure
-
-
-_EVENT_CLASSES = frozenset(EVENT_TYPES.values())
-
-
-def _current_fields(value: dict[str, Any], cls: Any) -> dict[str, Any]:
-    """An event's fields (its data without ``"version"``) upcast to `cls`'s current version."""
-    fields = {key: item for key, item in value.items() if key != "version"}
-    version = value.get("version", 1)  # written before versions existed: version 1
-    if type(version) is not int or version < 1:
-        msg = f"'version' is an event's schema version, a positive integer; got {_short(version)}"
-        raise _DataError(msg)
-    if version > cls.VERSION:
-        msg = (
-            f"this is version {_short(version)} of {cls.TYPE!r}, written by a newer funnelkit; "
-            f"this one reads versions 1 to {cls.VERSION}: upgrade funnelkit before reading this log"
-        )
-        raise _DataError(msg)
-    for step in range(version, cls.VERSION):
-        try:
-            fields = UPCASTERS[cls.TYPE, step](fields)
-        except Exception as error:
-            msg = f"cannot read version {step} of {cls.TYPE!r} as version {step + 1}: {error!r}"
-            raise _DataError(msg) from error
-    return fields
-
-
-_ACTION_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in (CreateTask, SetField)}
-
-
-def _wire_named_hook(cls: type, converter: cattrs.Converter) -> Callable[[object, Any], Any]:
-    """
-    An event or entry action read as its own class: its ``"type"`` key, if any, must match.
-
-    An event's data of an earlier ``"version"`` is upcast first (`funnelkit.events.UPCASTERS`).
-    """
-    inner = _class_hook(cls, converter)
-    wire_name: str = cls.TYPE  # type: ignore[attr-defined]
-    versioned = cls in _EVENT_CLASSES
-
-    def structure(value: object, type_: Any) -> Any:
-        if type(value) is dict and "type" in value:
-            if value["type"] != wire_name:
-                msg = f"this is {_short(value['type'])} data, not {wire_name!r} ({cls.__name__})"
-                raise _DataError(msg)
-            value = {key: item for key, item in value.items() if key != "type"}
-        if versioned and type(value) is dict:
-            value = _current_fields(value, cls)
-        return inner(value, type_)
-
-    return structure
-
-
-def _structure_tagged(
-    value: object, converter: cattrs.Converter, types: Mapping[str, type[Any]], what: str
-) -> Any:
-    """Structure a member of a tagged union: the ``"type"`` key names its class in `types`."""
-    if type(value) is not dict:
-        raise _DataError(f"expected an {what} object with a 'type' key, got {_short(value)}")
-    wire_name = value.get("type")
-    cls = types.get(wire_name) if type(wire_name) is str else None
-    if cls is None:
-        known = ", ".join(repr(name) for name in types)
-        raise _DataError(f"unknown {what} type {_short(wire_name)}; known types: {known}")
-    return converter.structure({key: item for key, item in value.items() if key != "type"}, cls)
-
-
-def _pair_hooks(
-    converter: cattrs.Converter,
-) -> tuple[Callable[[object, Any], Any], Callable[[Any], Any]]:
-    """A scored pair with its explanation (worked out when first read), and back."""
-    from funnelkit.matching import PairScore  # noqa: PLC0415 - it imports the model
-
-    private = {"_scoring": override(omit=True), "_code": override(omit=True)}
-    structure = _class_hook(PairScore, converter, _cattrs_use_alias=True, **private)
-
-    def unstructure(pair: Any) -> dict[str, Any]:
-        return {
-            "left": pair.left,
-            "right": pair.right,
-            "score": pair.score,
-            "probability": pair.probability,
-            "band": pair.band.value,
-            "conflicts": list(pair.conflicts),
-            "keys": list(pair.keys),
-            "contributions": converter.unstructure(pair.contributions),
-        }
-
-    return structure, unstructure
-
-
-def _rule_types() -> dict[str, type[Any]]:
-    """The qualification rules written as data, by wire name; rules of code are not."""
-    from funnelkit import qualification  # noqa: PLC0415 - it imports the model
-
-    return {
-        "spam_pattern": qualification.SpamPattern,
-        "blocked_phones": qualification.BlockedPhones,
-        "missing_contact": qualification.MissingContact,
-        "open_duplicate": qualification.OpenDuplicate,
-    }
-
-
-def _rule_hooks(
-    converter: cattrs.Converter,
-) -> tuple[Callable[[object, Any], Any], Callable[[Any], Any]]:
-    types_ = _rule_types()
-    names = {cls: name for name, cls in types_.items()}
-
-    def structure(value: object, _: Any) -> Any:
-        return _structure_tagged(value, converter, types_, "qualification rule")
-
-    def unstructure(value: Any) -> Any:
-        name = names.get(type(value))
-        if name is None:
-            msg = (
-                f"to_data: the qualification rule {describe(value)} is code of yours, which data "
-                f"cannot hold; write policies with the built-in rules ({', '.join(types_)}) "
-                "as data, and add your own rules in code after from_data"
-            )
-            raise ValidationError(msg, field="rules", value=value, rule="code")
-        return {"type": name, **converter.unstructure(value, type(value))}
-
-    return structure, unstructure
-
-
-def _structure_action(value: object, converter: cattrs.Converter) -> EntryAction:
-    action: EntryAction = _structure_tagged(value, converter, _ACTION_TYPES, "entry action")
-    return action
-
-
-def _structure_event(value: object, converter: cattrs.Converter) -> Event:
-    event: Event = _structure_tagged(value, converter, EVENT_TYPES, "event")
-    return event
-
-
-_ENTITY_CLASSES: dict[type[Any], str] = {
-    cls: cls.KIND.value for cls in (model.Contact, model.Lead, model.Deal, model.Task)
-}
-
-
-def _entity_union(type_: Any) -> tuple[dict[str, type[Any]], bool] | None:
-    """For a union of entity classes (``Lead | Deal``, maybe optional): its tags, and if None."""
-    if get_origin(type_) not in (typing.Union, types.UnionType):
-        return None
-    members = [arg for arg in get_args(type_) if arg is not type(None)]
-    if len(members) < 2 or not all(arg in _ENTITY_CLASSES for arg in members):  # noqa: PLR2004
-        return None
-    return {_ENTITY_CLASSES[arg]: arg for arg in members}, len(members) < len(get_args(type_))
-
-
-def _entity_union_structure_hook(
-    type_: Any, converter: cattrs.Converter
-) -> Callable[[object, Any], Any]:
-    found = _entity_union(type_)
-    assert found is not None  # noqa: S101 - the predicate said so
-    tags, optional = found
-
-    def structure(value: object, _: Any) -> Any:
-        if value is None and optional:
-            return None
-        return _structure_tagged(value, converter, tags, "entity")
-
-    return structure
-
-
-def _entity_union_unstructure_hook(_type: Any, converter: cattrs.Converter) -> Callable[[Any], Any]:
-    def unstructure(value: Any) -> Any:
-        if value is None:
-            return None
-        data = converter.unstructure(value, type(value))
-        return {"type": _ENTITY_CLASSES[type(value)], **data}
-
-    return unstructure
 
 
 def _make_cattrs() -> cattrs.Converter:
@@ -823,9 +197,6 @@ def _register_values(converter: cattrs.Converter) -> None:
     converter.register_unstructure_hook_factory(has_code, _code_unstructure_hook)
     wire_named = event_classes | action_classes
     converter.register_structure_hook_factory(lambda t: t in wire_named, _wire_named_hook)
-
-
-# --- error reporting ---------------------------------------------------------------------------
 
 
 def _problems(exc: BaseException, path: str) -> list[str]:
