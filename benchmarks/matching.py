@@ -38,7 +38,9 @@ from rapidfuzz.distance import JaroWinkler
 
 import funnelkit as fk
 from funnelkit.matching import Band, MatchPolicy, MatchResult, Normaliser, _normalise
-from funnelkit.matching._matching import _clusters
+from funnelkit.matching._blocking import (
+    _clusters,
+)
 
 
 Pair = frozenset[str]

@@ -21,7 +21,7 @@ from funnelkit.matching import (
     MatchPolicy,
     Normaliser,
     PairScore,
-    _matching,
+    _blocking,
     _normalise,
     fold_name,
 )
@@ -640,7 +640,7 @@ def _check_clusters(pairs, clusters):
 @given(_scored_pairs())
 def test_clusters_join_every_same_pair_they_can_and_never_a_different_one(pairs):
     """Clusters are unions of "same" pairs, maximal, and never hold a "different" pair."""
-    _check_clusters(pairs, _matching._clusters(pairs))
+    _check_clusters(pairs, _blocking._clusters(pairs))
 
 
 def test_the_cluster_oracle_catches_a_union_find_without_its_guard():
@@ -654,7 +654,7 @@ def test_the_cluster_oracle_catches_a_union_find_without_its_guard():
         _check_clusters(pairs, (frozenset({"К-1", "К-2", "К-3"}),))
     with pytest.raises(AssertionError):
         _check_clusters(pairs, ())
-    _check_clusters(pairs, _matching._clusters(pairs))
+    _check_clusters(pairs, _blocking._clusters(pairs))
 
 
 def test_a_long_chain_of_shared_phones_breaks_at_every_different_pair():
@@ -668,7 +668,7 @@ def test_a_long_chain_of_shared_phones_breaks_at_every_different_pair():
     expected = {
         frozenset(name(n) for n in range(start, end)) for start, end in itertools.pairwise(starts)
     }
-    assert expected == set(_matching._clusters(pairs))
+    assert expected == set(_blocking._clusters(pairs))
 
 
 # --- the person's evidence ------------------------------------------------------------------------

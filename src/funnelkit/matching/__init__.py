@@ -14,6 +14,9 @@ Qualifying a lead and the whole intake of a request are in `funnelkit.qualificat
 """
 
 from funnelkit._public import publish
+from funnelkit.matching._compare import (
+    Comparator,
+)
 from funnelkit.matching._customers import (
     ClientCategory,
     ClientKind,
@@ -23,15 +26,7 @@ from funnelkit.matching._customers import (
     link_lead,
 )
 from funnelkit.matching._matching import (
-    Band,
-    Comparator,
-    Contribution,
-    FieldRule,
-    Level,
     MatchPolicy,
-    MatchRecord,
-    MatchResult,
-    PairScore,
 )
 from funnelkit.matching._merge import (
     FieldDecision,
@@ -45,6 +40,17 @@ from funnelkit.matching._merge import (
     undo_merge,
 )
 from funnelkit.matching._normalise import Normaliser, fold_name
+from funnelkit.matching._rules import (
+    Band,
+    Contribution,
+    FieldRule,
+    Level,
+)
+from funnelkit.matching._scores import (
+    MatchRecord,
+    MatchResult,
+    PairScore,
+)
 
 
 __all__ = [

@@ -21,13 +21,21 @@ import attrs
 
 from funnelkit import _checks as check
 from funnelkit._checks import raise_for
+from funnelkit.matching._blocking import (
+    _blocks,
+)
 from funnelkit.matching._compare import similarity
-from funnelkit.matching._matching import MatchPolicy, MatchRecord, _blocks
 
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
+    from funnelkit.matching._matching import (
+        MatchPolicy,
+    )
+    from funnelkit.matching._scores import (
+        MatchRecord,
+    )
     from funnelkit.model import Contact, Lead
 
 

@@ -30,8 +30,16 @@ from funnelkit.events import (
 )
 from funnelkit.exceptions import ValidationError
 from funnelkit.matching._customers import CustomerPolicy, RequestKind, link_lead
-from funnelkit.matching._matching import Band, MatchPolicy, PairScore
+from funnelkit.matching._matching import (
+    MatchPolicy,
+)
 from funnelkit.matching._merge import claim_contact
+from funnelkit.matching._rules import (
+    Band,
+)
+from funnelkit.matching._scores import (
+    PairScore,
+)
 from funnelkit.model import (
     Contact,
     EntityKind,
