@@ -187,7 +187,7 @@ def boolean_problem(value: object) -> Problem:
 
 
 MAX_INTEGER = 2**53 - 1
-"""The largest integer funnelkit keeps: every JSON reader (JavaScript's too) reads it exactly."""
+"""The largest integer funnelkit keeps; every JSON reader (JavaScript's too) reads it exactly."""
 MAX_DECIMAL = Decimal(10) ** 15
 """Decimals (money amounts, decimal custom fields) are below this in absolute value."""
 DECIMAL_PLACES = 12

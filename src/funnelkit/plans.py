@@ -55,7 +55,7 @@ class Measure(str, enum.Enum):
 
 
 TargetKey = tuple[str | None, Measure, str | None, str | None, Period]
-"""What a target is about: ``(owner, measure, pipeline, stage, period)``."""
+"""What a target is about; ``(owner, measure, pipeline, stage, period)``."""
 
 
 def _target_value(instance: Target, attribute: attrs.Attribute[Any], value: object) -> None:

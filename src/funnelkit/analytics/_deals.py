@@ -264,7 +264,7 @@ class Bottleneck:
 
     @property
     def queue_days(self) -> float | None:
-        """Work in progress × median days: the days of work waiting in the stage."""
+        """Work in progress × median days; the days of work waiting in the stage."""
         median = self.median_days
         return None if median is None else self.in_stage * median
 

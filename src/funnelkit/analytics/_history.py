@@ -461,21 +461,21 @@ class Journey:
 
     @property
     def start(self) -> History | None:
-        """The history the journey started with: its lead, or its first deal."""
+        """The history the journey started with; its lead, or its first deal."""
         if self.lead is not None:
             return self.lead
         return self.deals[0] if self.deals else None
 
     @property
     def started_at(self) -> datetime | None:
-        """When the journey started: the request's creation, or its first deal's."""
+        """When the journey started; the request's creation, or its first deal's."""
         start = self.start
         return start.created_at if start is not None else None
 
     @property
     def sale(self) -> History | None:
         """
-        The deal that made the sale, if any: the first won deal no other deal follows.
+        The deal that made the sale, if any; the first won deal no other deal follows.
 
         A won meeting deal followed by a proposal deal is a step of the chain, not a sale;
         the won main sale (or any won deal the chain does not go on from) is.

@@ -86,7 +86,7 @@ class SourceRow:
 
     @property
     def waiting(self) -> int:
-        """Leads still waiting for a verdict: neither junk nor good."""
+        """Leads still waiting for a verdict; neither junk nor good."""
         return self.leads - self.junk - self.good
 
     @property

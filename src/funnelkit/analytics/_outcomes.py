@@ -111,7 +111,7 @@ class GroupOutcomes:
 
     @property
     def win_rate(self) -> float | None:
-        """The usual win rate: won of closed (won or lost) deals."""
+        """The usual win rate; won of closed (won or lost) deals."""
         return _rate(self.won, self.won + self.lost)
 
     @property

@@ -82,7 +82,7 @@ class Curve:
 
     @property
     def median(self) -> float | None:
-        """For a survival curve: the first time survival is 0.5 or less (``None`` if never)."""
+        """For a survival curve; the first time survival is 0.5 or less (``None`` if never)."""
         return self.first_time_at_most(0.5)
 
     @property

@@ -200,7 +200,7 @@ class Message:
 
 
 Effect: TypeAlias = CreateTask | SetField | Message
-"""What a callback may ask for: a task to create, a custom field to set, a message to send."""
+"""What a callback may ask for; a task to create, a custom field to set, a message to send."""
 
 _NO_CONTEXT: Mapping[str, object] = MappingProxyType({})
 
@@ -235,14 +235,14 @@ class MoveAttempt:
 
 Condition: TypeAlias = Callable[[MoveAttempt], "Violation | bool | None"]
 """
-A rule of your own: refuses a move by returning a `Violation` (its rule and message are
+A rule of your own; it refuses a move by returning a `Violation` (its rule and message are
 reported like funnelkit's own) or ``False`` (reported under the callable's name); lets it
 through with ``None`` or ``True``. It must not change anything: it may be called on a move
 that is then refused, or only asked about.
 """
 
 Unless: TypeAlias = Callable[[MoveAttempt], bool]
-"""A rule of your own, the other way round: the move is refused while it returns ``True``."""
+"""A rule of your own, the other way round; the move is refused while it returns ``True``."""
 
 Callback: TypeAlias = Callable[[MoveAttempt], "Iterable[Effect] | None"]
 """
@@ -251,7 +251,7 @@ effects it asks for, as data, and does no I/O.
 """
 
 Action: TypeAlias = CreateTask | SetField | Callback
-"""What a stage does on entry or exit: an entry action written as data, or a callback."""
+"""What a stage does on entry or exit; an entry action written as data, or a callback."""
 
 
 def _callables_problem(value: object) -> check.Problem:

@@ -69,7 +69,7 @@ class LeadConversion:
 
     @property
     def effects(self) -> tuple[PlannedTask | Message, ...]:
-        """Every effect to carry out: the lead's, then the deal's (tasks name their subject)."""
+        """Every effect to carry out; the lead's, then the deal's (tasks name their subject)."""
         return self.lead_effects + self.deal_effects
 
 

@@ -153,6 +153,7 @@ TABLES: dict[EntityKind, sa.Table] = {
         indexes=(("assignee", "status"), ("subject_kind", "subject_id"), ("due_at",)),
     ),
 }
+"""The entity tables by kind; each entity's JSON beside the columns its look-ups need."""
 CONTACT_KEYS = sa.Table(
     "funnelkit_contact_keys",
     METADATA,
@@ -160,6 +161,7 @@ CONTACT_KEYS = sa.Table(
     sa.Column("contact_id", _TEXT, primary_key=True),
     sa.Index("funnelkit_contact_keys_contact_id", "contact_id"),
 )
+"""Each live contact under each of its look-up keys (`ContactKeys`)."""
 EVENTS = sa.Table(
     "funnelkit_events",
     METADATA,
@@ -177,12 +179,14 @@ EVENTS = sa.Table(
     sa.Column("reason", _TEXT),  # and a loss's or junk closing's reason
     sa.UniqueConstraint("entity_kind", "entity_id", "sequence", name="funnelkit_events_sequence"),
 )
+"""The event log; each event's JSON, its entity and sequence, and the stage log in columns."""
 LOG = sa.Table(
     "funnelkit_log",
     METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last_position", sa.BigInteger, nullable=False),
 )
+"""The log's counter; one row holding the last position handed out."""
 
 
 def _text(value: str) -> str:

@@ -69,7 +69,7 @@ DEFAULT_MINUTES: Mapping[TaskKind, int] = dict.fromkeys(TaskKind, 3) | {
     TaskKind.MEASUREMENT: 90,
     TaskKind.SEND_PROPOSAL: 15,
 }
-"""Minutes per task kind: seed 002's 3 minutes a call, longer for meetings and measurements."""
+"""Minutes per task kind; seed 002's 3 minutes a call, longer for meetings and measurements."""
 
 
 @attrs.frozen(kw_only=True)
