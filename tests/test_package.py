@@ -485,3 +485,30 @@ def test_no_two_public_classes_or_functions_share_a_name():
             if seen.setdefault(name, found) is not found:
                 clashes.append(f"{module}.{name}")
     assert clashes == []
+
+
+@pytest.mark.parametrize(
+    ("module", "hidden", "extra"),
+    [
+        ("funnelkit.storage.sql", "sqlalchemy", "funnelkit[sql]"),
+        ("funnelkit.storage.sql", "alembic", "funnelkit[sql]"),
+        ("funnelkit.testing.strategies", "hypothesis", "funnelkit[testing]"),
+    ],
+)
+def test_a_missing_extra_is_named_with_the_command_that_installs_it(module, hidden, extra):
+    """Without its extra, importing a module that needs it says which extra to install."""
+    code = (
+        "import importlib.util, sys\n"
+        "real = importlib.util.find_spec\n"
+        f"importlib.util.find_spec = lambda n, *a: None if n == {hidden!r} else real(n, *a)\n"
+        f"sys.modules[{hidden!r}] = None\n"
+        "try:\n"
+        f"    import {module}\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(  # noqa: S603 - runs this interpreter on a fixed snippet
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert hidden in result.stdout
+    assert f'pip install "{extra}"' in result.stdout

@@ -36,6 +36,7 @@ and `alembic_config` hands the same migrations to Alembic's own commands.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -43,6 +44,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+
+_MISSING = [name for name in ("sqlalchemy", "alembic") if importlib.util.find_spec(name) is None]
+if _MISSING:  # pragma: no cover - exercised in a subprocess that hides them
+    msg = (
+        f"funnelkit.storage.sql needs {' and '.join(_MISSING)}, which are not installed; "
+        'install the sql extra: pip install "funnelkit[sql]" (or "funnelkit[postgresql]")'
+    )
+    raise ImportError(msg, name="funnelkit.storage.sql")
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
