@@ -43,6 +43,7 @@ from funnelkit.events import (
     Verdict,
 )
 from funnelkit.model import (
+    PROGRESS_EVERY,
     Deal,
     DocumentKind,
     EntityKind,
@@ -51,6 +52,7 @@ from funnelkit.model import (
     Lead,
     LeadSource,
     Money,
+    Progress,
     TaskKind,
     TaskStatus,
 )
@@ -653,13 +655,17 @@ class Histories:
             history.completed = sorted(history.completed, key=lambda item: item[1])
 
 
-def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:  # noqa: C901, PLR0912 - one hot loop
+def histories(  # noqa: C901, PLR0912 - one hot loop
+    events: Iterable[Event], *, as_of: datetime, progress: Progress | None = None
+) -> Histories:
     """
     Fold events into every lead's and deal's history as of `as_of`, in one pass.
 
     Events may come in any order; each entity's are applied in the order of their sequence
     numbers (an entity whose events come out of order is folded again, in order, at the
     end). Events later than `as_of` are left out. Contact events are not read.
+
+    `progress`, if given, is told ``("events", done, total)`` every `PROGRESS_EVERY` events.
 
     Raises:
         ValidationError: If `as_of` is naive, or two different events share an entity and a
@@ -674,38 +680,49 @@ def histories(events: Iterable[Event], *, as_of: datetime) -> Histories:  # noqa
     deal_kind, lead_kind = EntityKind.DEAL, EntityKind.LEAD
     handlers, stage_changed = _HANDLERS, StageChanged
     out_of_order: set[EntityRef] = set()
-    for event in log:
-        if event.at > as_of:
-            continue
-        ref = event.entity
-        kind = ref.kind
-        if kind is deal_kind:
-            table = deals
-        elif kind is lead_kind:
-            table = leads
-        else:
-            if kind is EntityKind.TASK:
-                task = tasks.get(ref.id)
-                if task is None:
-                    task = tasks[ref.id] = TaskHistory(ref.id)
-                task._events.append(event)  # noqa: SLF001
-            continue
-        history = table.get(ref.id)
-        if history is None:
-            history = table[ref.id] = History(ref)
-        sequence = event.sequence
-        if sequence <= history._last:  # noqa: SLF001
-            out_of_order.add(ref)
-            continue
-        history._last = sequence  # noqa: SLF001
-        event_type = type(event)
-        if event_type is stage_changed and history.outcome is None:  # most events: inline
-            history.pipeline = event.pipeline  # type: ignore[union-attr]
-            trail = history.trail
-            trail.append(event.to_stage)  # type: ignore[union-attr]
-            trail.append(event.at)
-        else:
-            (handlers.get(event_type) or _handler(event_type))(history, event)
+    total = len(log)
+    chunks = (
+        (log,)
+        if progress is None
+        else (log[at : at + PROGRESS_EVERY] for at in range(0, max(total, 1), PROGRESS_EVERY))
+    )
+    done = 0
+    for chunk in chunks:
+        for event in chunk:
+            if event.at > as_of:
+                continue
+            ref = event.entity
+            kind = ref.kind
+            if kind is deal_kind:
+                table = deals
+            elif kind is lead_kind:
+                table = leads
+            else:
+                if kind is EntityKind.TASK:
+                    task = tasks.get(ref.id)
+                    if task is None:
+                        task = tasks[ref.id] = TaskHistory(ref.id)
+                    task._events.append(event)  # noqa: SLF001
+                continue
+            history = table.get(ref.id)
+            if history is None:
+                history = table[ref.id] = History(ref)
+            sequence = event.sequence
+            if sequence <= history._last:  # noqa: SLF001
+                out_of_order.add(ref)
+                continue
+            history._last = sequence  # noqa: SLF001
+            event_type = type(event)
+            if event_type is stage_changed and history.outcome is None:  # most events: inline
+                history.pipeline = event.pipeline  # type: ignore[union-attr]
+                trail = history.trail
+                trail.append(event.to_stage)  # type: ignore[union-attr]
+                trail.append(event.at)
+            else:
+                (handlers.get(event_type) or _handler(event_type))(history, event)
+        if progress is not None:
+            done += len(chunk)
+            progress("events", done, total)
     if out_of_order:
         folded._replay(out_of_order)  # noqa: SLF001
     folded._attach_tasks()  # noqa: SLF001

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Sized
 from typing import TYPE_CHECKING
 
 import attrs
@@ -62,7 +63,7 @@ from funnelkit.matching._scores import (
     _Scoring,
     _Step,
 )
-from funnelkit.model import Contact, ContactData, Lead
+from funnelkit.model import PROGRESS_EVERY, Contact, ContactData, Lead, Progress
 
 
 if TYPE_CHECKING:
@@ -389,7 +390,9 @@ class MatchPolicy:
         """The blocking keys two records share."""
         return tuple(sorted(set(self.keys(left)).intersection(self.keys(right))))
 
-    def match(self, subjects: Iterable[Contact | Lead]) -> MatchResult:
+    def match(
+        self, subjects: Iterable[Contact | Lead], *, progress: Progress | None = None
+    ) -> MatchResult:
         """
         Find the duplicates among contacts or leads: candidate pairs, bands and clusters.
 
@@ -397,19 +400,27 @@ class MatchPolicy:
         reference cycles; on a large base, its rounds would otherwise walk the whole heap
         again and again and take about half of the time). It runs as before afterwards.
 
+        `progress`, if given, is told how the ``"records"`` (normalised) and the ``"pairs"``
+        (scored) are going, every `funnelkit.model.PROGRESS_EVERY` of them.
+
         Raises:
             ValidationError: If two records share an id.
         """
         with _paused_gc():
-            return self._match(subjects)
+            return self._match(subjects, progress)
 
-    def _match(self, subjects: Iterable[Contact | Lead]) -> MatchResult:
+    def _match(self, subjects: Iterable[Contact | Lead], progress: Progress | None) -> MatchResult:
         by_id: dict[str, MatchRecord] = {}
+        total = len(subjects) if isinstance(subjects, Sized) else None
         for subject in subjects:
             record = self.record(subject)
             if record.id in by_id:
                 raise_for("subjects", record.id, f"id {record.id!r} appears twice", "unique")
             by_id[record.id] = record
+            if progress is not None and len(by_id) % PROGRESS_EVERY == 0:
+                progress("records", len(by_id), total)
+        if progress is not None:
+            progress("records", len(by_id), len(by_id))
         records = [by_id[record_id] for record_id in sorted(by_id)]
         del by_id
         codes, counts, oversized = self._candidates(records)
@@ -417,9 +428,17 @@ class MatchPolicy:
         size = len(records)
         scoring = _Scoring(self, records, counts)
         pairs = []
-        for code in codes:
-            left, right = divmod(code, size)
-            pairs.append(self._pair(scoring, code, values[left], values[right]))
+        if progress is None:
+            for code in codes:
+                left, right = divmod(code, size)
+                pairs.append(self._pair(scoring, code, values[left], values[right]))
+        else:
+            for code in codes:
+                left, right = divmod(code, size)
+                pairs.append(self._pair(scoring, code, values[left], values[right]))
+                if len(pairs) % PROGRESS_EVERY == 0:
+                    progress("pairs", len(pairs), len(codes))
+            progress("pairs", len(pairs), len(codes))
         # Best first, then by ids: three stable sorts on one field each build no key tuples.
         pairs.sort(key=_RIGHT)
         pairs.sort(key=_LEFT)

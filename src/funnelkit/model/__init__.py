@@ -9,7 +9,14 @@ Every value is an immutable attrs class, validated on construction; change one w
 
 from funnelkit._checks import DECIMAL_PLACES, MAX_DECIMAL, MAX_INTEGER
 from funnelkit._public import publish
-from funnelkit.model._clock import Clock, FixedClock, IdFactory, SequentialIds
+from funnelkit.model._clock import (
+    PROGRESS_EVERY,
+    Clock,
+    FixedClock,
+    IdFactory,
+    Progress,
+    SequentialIds,
+)
 from funnelkit.model._entities import (
     Contact,
     Deal,
@@ -51,6 +58,7 @@ __all__ = [
     "DECIMAL_PLACES",
     "MAX_DECIMAL",
     "MAX_INTEGER",
+    "PROGRESS_EVERY",
     "Actor",
     "Clock",
     "Contact",
@@ -80,6 +88,7 @@ __all__ = [
     "PaymentKind",
     "Period",
     "PipelineKey",
+    "Progress",
     "SequentialIds",
     "StageKey",
     "Task",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-__all__ = ["Clock", "FixedClock", "IdFactory", "SequentialIds"]
+__all__ = ["Clock", "FixedClock", "IdFactory", "Progress", "SequentialIds"]
 
 
 def _aware(name: str, value: datetime) -> datetime:
@@ -131,3 +132,18 @@ class SequentialIds:
             number = self._next[kind]
             self._next[kind] = number + 1
         return f"{self._prefixes[kind]}{number}"
+
+
+Progress = Callable[[str, int, "int | None"], None]
+"""
+Told how a long operation is going; ``progress(step, done, total)``.
+
+`step` names the part under way (``"records"`` and ``"pairs"`` of a match, ``"events"`` of a
+fold, ``"contacts"`` of a key rebuild), `done` how many of its items are done, and `total`
+how many there are (``None`` when it is not known). It is called every few thousand items and
+once at the end of each step; what it does (a progress bar, a log line) is up to you, and it
+must not raise.
+"""
+
+PROGRESS_EVERY = 10_000
+"""How many items a long operation handles between two calls of its `Progress`."""

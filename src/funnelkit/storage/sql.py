@@ -70,6 +70,7 @@ from funnelkit.model import (
     Contact,
     EntityKind,
     EntityRef,
+    Progress,
     Task,
 )
 from funnelkit.storage._memory import basic_contact_keys
@@ -555,7 +556,12 @@ class SqlStore:
         return live_keys(self._contact_keys, contact)
 
     def rebuild_contact_keys(
-        self, *, batch_size: int = 500, after: str | None = None, max_batches: int | None = None
+        self,
+        *,
+        batch_size: int = 500,
+        after: str | None = None,
+        max_batches: int | None = None,
+        progress: Progress | None = None,
     ) -> KeyRebuild:
         """
         Index every stored contact again under this store's contact keys, in batches.
@@ -565,7 +571,8 @@ class SqlStore:
         known clients would be missed until they are rebuilt. Contacts are read in id order,
         `batch_size` at a time, each batch in one transaction that locks its rows; stop after
         `max_batches` and resume from `KeyRebuild.last_id` with ``after=``. A contact whose
-        keys did not change is left alone.
+        keys did not change is left alone. `progress`, if given, is told
+        ``("contacts", checked, total)`` after each batch.
 
         Raises:
             ValidationError: If `batch_size` or `max_batches` is not a positive integer, or
@@ -577,6 +584,10 @@ class SqlStore:
                 raise ValidationError(msg, field=name, value=value, rule="range")
         checked = changed = added = removed = batches = 0
         last = after
+        total = None
+        if progress is not None:
+            with self._engine.connect() as connection:
+                total = connection.execute(_COUNT[EntityKind.CONTACT]).scalar()
         while max_batches is None or batches < max_batches:
             with _writing(self._engine) as connection:
                 query = sa.select(_CONTACTS.c.id, _CONTACTS.c.data).order_by(_CONTACTS.c.id)
@@ -584,6 +595,8 @@ class SqlStore:
                     query = query.where(_CONTACTS.c.id > last)
                 rows = connection.execute(query.limit(batch_size).with_for_update()).all()
                 if not rows:
+                    if progress is not None:
+                        progress("contacts", checked, total)
                     return KeyRebuild(checked, changed, added, removed, last, done=True)
                 found = _rekeyed(connection, rows, self.live_keys)
             checked += len(rows)
@@ -592,6 +605,8 @@ class SqlStore:
             removed += found[2]
             last = rows[-1].id
             batches += 1
+            if progress is not None:
+                progress("contacts", checked, total)
         return KeyRebuild(checked, changed, added, removed, last, done=False)
 
 
