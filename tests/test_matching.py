@@ -8,6 +8,7 @@ import math
 from datetime import date, datetime, timezone
 
 import attrs
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -844,3 +845,36 @@ def test_estimating_refuses_what_it_cannot_learn_from(subjects, options, rule):
     with pytest.raises(fk.ValidationError) as caught:
         MatchPolicy().estimate(subjects(), **options)
     assert rule == caught.value.rule
+
+
+def _valid_numbers_of_every_region():
+    """Phonenumbers' example number of each type for every region it knows."""
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in phonenumbers.PhoneNumberType.values():
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is not None and phonenumbers.is_valid_number(number):
+                yield region, number
+
+
+def test_the_fast_phone_path_agrees_with_phonenumbers_in_every_region():
+    """National, international and E.164 forms of a valid number of every region and type."""
+    formats = (
+        phonenumbers.PhoneNumberFormat.NATIONAL,
+        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+        phonenumbers.PhoneNumberFormat.E164,
+    )
+    checked = answered = 0
+    disagreements = []
+    for region, number in _valid_numbers_of_every_region():
+        for form in formats:
+            raw = phonenumbers.format_number(number, form)
+            checked += 1
+            fast = _normalise._fast_e164(raw, region)
+            if fast is None:
+                continue
+            answered += 1
+            if (fast, None) != _normalise._parsed_e164(raw, region):
+                disagreements.append((region, raw, fast))
+    assert disagreements == []
+    assert checked > 3_000  # about 240 regions, several types each, three forms
+    assert answered > checked // 2  # the fast path answers most valid numbers
