@@ -18,9 +18,9 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import attrs
-from examples.seed_pipelines import ROOFING
 
 import funnelkit as fk
+from funnelkit.seeds.pipelines import ROOFING
 from funnelkit.tasks import agenda, agendas, agendas_in
 
 

@@ -34,10 +34,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import attrs
-from examples.seed_pipelines import ROOFING
 from transitions import Machine
 
 import funnelkit as fk
+from funnelkit.seeds.pipelines import ROOFING
 
 
 if TYPE_CHECKING:

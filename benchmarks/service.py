@@ -25,11 +25,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from examples.seed_pipelines import LEADS, ROOFING
-
 import funnelkit as fk
 from funnelkit.pipelines import Funnel
 from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
+from funnelkit.seeds.pipelines import LEADS, ROOFING
 from funnelkit.storage.sql import SqlStore
 
 

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # run as a script from anywhere
-from examples.seed_pipelines import LEADS, ROOFING
+from funnelkit.seeds.pipelines import LEADS, ROOFING
 
 
 MSK = timezone(timedelta(hours=3), "MSK")

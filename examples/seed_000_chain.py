@@ -22,7 +22,7 @@ from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
 
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # run as a script from anywhere
-from examples.seed_pipelines import (
+from funnelkit.seeds.pipelines import (
     CONTRACT,
     LEADS,
     MAIN_SALE,

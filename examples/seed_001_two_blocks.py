@@ -27,7 +27,7 @@ from funnelkit import analytics as fa
 
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # run as a script from anywhere
-from examples.seed_pipelines import TEMPERATURE_LEADS, TWO_BLOCKS
+from funnelkit.seeds.pipelines import TEMPERATURE_LEADS, TWO_BLOCKS
 
 
 MSK = timezone(timedelta(hours=3), "MSK")

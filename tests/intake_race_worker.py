@@ -20,10 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the examples, run as a script
 
-from examples.seed_pipelines import LEADS, SEED_000
-
 import funnelkit as fk
 from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
+from funnelkit.seeds.pipelines import LEADS, SEED_000
 
 
 MSK = timezone(timedelta(hours=3))

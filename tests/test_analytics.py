@@ -18,17 +18,6 @@ from typing import Any
 
 import attrs
 import pytest
-from examples.seed_000_log import (
-    AS_OF,
-    CHAIN,
-    CHAT,
-    FULL_LOG,
-    LOG,
-    MSK,
-    SITE,
-    day,
-    deal_log,
-)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,6 +25,17 @@ import funnelkit as fk
 from funnelkit import analytics as fa
 from funnelkit.pipelines import Pipeline, PipelineKind, Reason, Stage, StageKind
 from funnelkit.plans import Measure, Plan, Target
+from funnelkit.seeds.seed_000_log import (
+    AS_OF,
+    CHAIN,
+    CHAT,
+    DEAL_LOG,
+    FULL_LOG,
+    MSK,
+    SITE,
+    day,
+    deal_log,
+)
 
 
 DAY = 86_400.0
@@ -52,7 +52,7 @@ DAY = 86_400.0
 )
 def test_conversion_under_each_definition_of_reached(reach, expected):
     """Skips, a backward move and an open deal, counted four ways (worked out in the header)."""
-    result = fa.conversion(LOG, CHAIN, as_of=AS_OF, reach=reach)
+    result = fa.conversion(DEAL_LOG, CHAIN, as_of=AS_OF, reach=reach)
     assert ("Новая", "Встреча", "КП", "Договор", "Продажа") == result.stages
     assert expected == result.reached
     assert 4 == result.entities
@@ -63,7 +63,7 @@ def test_conversion_under_each_definition_of_reached(reach, expected):
 
 def test_conversion_rows_carry_step_and_cumulative_rates():
     """Rows are plain dicts, one per stage."""
-    rows = fa.conversion(LOG, CHAIN, as_of=AS_OF).rows()
+    rows = fa.conversion(DEAL_LOG, CHAIN, as_of=AS_OF).rows()
     assert {
         "position": 5,
         "stage": "Продажа",
@@ -75,7 +75,7 @@ def test_conversion_rows_carry_step_and_cumulative_rates():
 
 def test_transitions_count_every_move_backward_ones_marked():
     """The from × to matrix holds re-entries and the move back from КП to Встреча."""
-    result = fa.stage_flows(LOG, CHAIN, as_of=AS_OF)
+    result = fa.stage_flows(DEAL_LOG, CHAIN, as_of=AS_OF)
     assert [
         ("Новая", "Встреча", 2),
         ("Новая", "КП", 1),
@@ -93,7 +93,7 @@ def test_transitions_count_every_move_backward_ones_marked():
 
 def test_time_in_stage_per_visit_with_open_visits_counted_apart():
     """Durations per completed visit in days; С-3's visit of Встреча is open, not dropped."""
-    result = fa.time_in_stage(LOG, CHAIN, as_of=AS_OF)
+    result = fa.time_in_stage(DEAL_LOG, CHAIN, as_of=AS_OF)
     days = {t.stage: [d / DAY for d in t.durations] for t in result.stages}
     assert {"Новая": [1, 1, 1, 2], "Встреча": [1, 2], "КП": [2, 2, 3], "Договор": [2, 4]} == days
     assert {"Новая": 0, "Встреча": 1, "КП": 0, "Договор": 0} == {
@@ -110,13 +110,13 @@ def test_time_in_stage_per_visit_with_open_visits_counted_apart():
 )
 def test_time_in_stage_for_a_reentered_stage(per, expected):
     """С-2 was in КП twice (2 and 2 days): per visit, its latest, or their sum."""
-    result = fa.time_in_stage(LOG, CHAIN, as_of=AS_OF, per=per)
+    result = fa.time_in_stage(DEAL_LOG, CHAIN, as_of=AS_OF, per=per)
     assert expected == [d / DAY for d in result.stage("КП").durations]
 
 
 def test_win_rate_by_source_counts_open_deals_apart():
     """Site: one won, one lost; chat: one won, one open; won of closed vs won of created."""
-    result = fa.win_rate(LOG, as_of=AS_OF, by="channel")
+    result = fa.win_rate(DEAL_LOG, as_of=AS_OF, by="channel")
     assert [
         {
             "channel": "chat",
@@ -143,13 +143,13 @@ def test_win_rate_by_source_counts_open_deals_apart():
 def test_lost_reasons_by_the_stage_they_were_lost_at():
     """С-2 was lost from КП as too expensive."""
     assert [{"outcome": "lost", "stage": "КП", "reason": "Дорого", "count": 1}] == (
-        fa.lost_reasons(LOG, as_of=AS_OF).rows()
+        fa.lost_reasons(DEAL_LOG, as_of=AS_OF).rows()
     )
 
 
 def test_closing_times_with_the_open_deal_censored():
     """Won in 10 and 3 days, lost in 7, С-3 open for 19: KM and Aalen–Johansen by hand."""
-    result = fa.closing_times(LOG, as_of=AS_OF)
+    result = fa.closing_times(DEAL_LOG, as_of=AS_OF)
     assert ((3.0, 7.0, 10.0, 19.0), ("won", "lost", "won", None)) == (
         result.times,
         result.outcomes,
@@ -165,7 +165,7 @@ def test_closing_times_with_the_open_deal_censored():
 
 def test_sources_table():
     """Per channel: deals, won, lost, revenue and cycle."""
-    site, chat = fa.sources(LOG, as_of=AS_OF).sources[::-1]
+    site, chat = fa.sources(DEAL_LOG, as_of=AS_OF).sources[::-1]
     assert (2, 1, 1, (fk.Money.of("500000", "RUB"),), (10.0,)) == (
         site.deals,
         site.won,
@@ -178,15 +178,17 @@ def test_sources_table():
 
 def test_results_do_not_depend_on_the_order_of_the_input():
     """Shuffled events give the same histories and reports: sequences decide."""
-    shuffled = LOG[:]
+    shuffled = DEAL_LOG[:]
     random.Random(7).shuffle(shuffled)  # noqa: S311 - a fixed shuffle, not a secret
-    assert fa.histories(LOG, as_of=AS_OF) == fa.histories(shuffled, as_of=AS_OF)
-    assert fa.conversion(LOG, CHAIN, as_of=AS_OF) == fa.conversion(shuffled, CHAIN, as_of=AS_OF)
+    assert fa.histories(DEAL_LOG, as_of=AS_OF) == fa.histories(shuffled, as_of=AS_OF)
+    assert fa.conversion(DEAL_LOG, CHAIN, as_of=AS_OF) == fa.conversion(
+        shuffled, CHAIN, as_of=AS_OF
+    )
 
 
 def test_events_after_the_snapshot_have_not_happened():
     """As of day 4, С-1 is in КП and С-4 not yet won."""
-    early = fa.histories(LOG, as_of=day(4))
+    early = fa.histories(DEAL_LOG, as_of=day(4))
     assert ("КП", None) == (early.deals["С-1"].stage, early.deals["С-4"].outcome)
     total = fa.win_rate(early).total
     assert (4, 0, 0) == (total.open, total.won, total.lost)
@@ -195,9 +197,9 @@ def test_events_after_the_snapshot_have_not_happened():
 def test_reports_need_an_explicit_snapshot_time():
     """Over events, as_of is required; over histories, it must match."""
     with pytest.raises(fk.ValidationError, match="as_of") as caught:
-        fa.conversion(LOG, CHAIN)
+        fa.conversion(DEAL_LOG, CHAIN)
     assert "required" == caught.value.rule
-    folded = fa.histories(LOG, as_of=AS_OF)
+    folded = fa.histories(DEAL_LOG, as_of=AS_OF)
     with pytest.raises(fk.ValidationError, match="folded as of"):
         fa.win_rate(folded, as_of=day(3))
 

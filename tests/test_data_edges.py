@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
-from examples.seed_000_log import AS_OF, CHAIN, FULL_LOG
-from examples.seed_pipelines import LEADS, MEETING, SEED_000
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,6 +22,8 @@ import funnelkit as fk
 from funnelkit import analytics as fa
 from funnelkit import tasks as ft
 from funnelkit.qualification import Intake, QualificationPolicy
+from funnelkit.seeds.pipelines import LEADS, MEETING, SEED_000
+from funnelkit.seeds.seed_000_log import AS_OF, CHAIN, FULL_LOG
 from funnelkit.service import Service
 
 

@@ -6,11 +6,11 @@ from datetime import date, datetime, timedelta, timezone
 
 import attrs
 import pytest
-from examples.seed_pipelines import ROOFING
 from hypothesis import given
 from hypothesis import strategies as st
 
 import funnelkit as fk
+from funnelkit.seeds.pipelines import ROOFING
 from funnelkit.tasks import (
     agenda,
     agendas,

@@ -72,3 +72,17 @@ def test_seed_001_measures_its_two_blocks_apart(capsys):
     output = capsys.readouterr().out
     assert "block «Лиды»" in output
     assert "block «Сделки»" in output
+
+
+def test_the_charts_are_drawn_as_svg_and_png(tmp_path):
+    """vl-convert draws the funnel and the time in stage from funnelkit's Vega-Lite specs."""
+    from examples import charts  # noqa: PLC0415 - needs the example's own vl-convert
+
+    svgs = charts.main([str(tmp_path / "svg")])
+    assert sorted(path.name for path in svgs) == ["funnel.svg", "time_in_stage.svg"]
+    funnel = svgs[0].read_text(encoding="utf-8")
+    assert funnel.startswith("<svg")
+    assert "Воронка сделок" in funnel  # the title, and the stages, drawn in Cyrillic
+    assert "Встреча" in funnel
+    pngs = charts.main([str(tmp_path / "png"), "--png"])
+    assert all(path.read_bytes().startswith(b"\x89PNG") for path in pngs)

@@ -6,7 +6,6 @@ from typing import Any
 
 import attrs
 import pytest
-from examples.seed_pipelines import LEADS, ROOFING
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,7 @@ from funnelkit.qualification import (
     QualificationPolicy,
     SpamPattern,
 )
+from funnelkit.seeds.pipelines import LEADS, ROOFING
 from funnelkit.testing.contracts import T0, make_contact, make_deal, make_lead
 
 

@@ -516,7 +516,8 @@ def test_a_missing_extra_is_named_with_the_command_that_installs_it(module, hidd
 
 def test_hypothesis_draws_valid_funnelkit_values_from_their_types():
     """The entry point registers the kit's strategies: ``st.from_type`` works for each value."""
-    code = (
+    code = (  # the kit first: Hypothesis' hook runs while the kit is being imported
+        "from funnelkit.testing import strategies\n"
         "from hypothesis import given, settings, strategies as st\n"
         "import funnelkit as fk\n"
         "from funnelkit.testing._hypothesis import strategies_by_type\n"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import attrs
 import pytest
-from examples.seed_pipelines import ALL, ROOFING
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import funnelkit as fk
+from funnelkit.seeds.pipelines import ALL, ROOFING
 from funnelkit.testing import strategies as fst
 from funnelkit.testing.pipelines import check_pipeline, check_pipelines
 

@@ -8,7 +8,6 @@ from typing import Any
 import attrs
 import pytest
 import transitions.core
-from examples.seed_pipelines import LEADS, ROOFING
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +22,7 @@ from funnelkit.pipelines import (
     SetField,
     to_mermaid,
 )
+from funnelkit.seeds.pipelines import LEADS, ROOFING
 from funnelkit.testing import strategies as fst
 from funnelkit.testing.contracts import T0, make_deal
 from funnelkit.testing.reference import reference_refusals

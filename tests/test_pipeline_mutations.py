@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 import transitions.core
-from examples.seed_pipelines import ROOFING
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
@@ -30,6 +29,7 @@ from funnelkit.pipelines import (
     _guards,
     _machine,
 )
+from funnelkit.seeds.pipelines import ROOFING
 from funnelkit.testing.pipelines import check_pipeline
 
 

@@ -6,17 +6,6 @@ from datetime import timedelta
 
 import attrs
 import pytest
-from examples.seed_pipelines import (
-    ALL,
-    LEADS,
-    MAIN_SALE,
-    MEETING,
-    PROPOSAL,
-    ROOFING,
-    SEED_000,
-    TEMPERATURE_LEADS,
-    TWO_BLOCKS,
-)
 
 import funnelkit as fk
 from funnelkit.pipelines import (
@@ -32,6 +21,17 @@ from funnelkit.pipelines import (
     Stage,
     StageKind,
     to_mermaid,
+)
+from funnelkit.seeds.pipelines import (
+    ALL,
+    LEADS,
+    MAIN_SALE,
+    MEETING,
+    PROPOSAL,
+    ROOFING,
+    SEED_000,
+    TEMPERATURE_LEADS,
+    TWO_BLOCKS,
 )
 from funnelkit.testing.contracts import T0, make_contact, make_deal, make_lead
 

@@ -6,12 +6,12 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from examples.seed_pipelines import MEETING, ROOFING
 from hypothesis import given
 from hypothesis import strategies as st
 
 import funnelkit as fk
 from funnelkit.plans import Measure, Plan, Target
+from funnelkit.seeds.pipelines import MEETING, ROOFING
 from funnelkit.testing import strategies as fst
 
 

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
-from examples.seed_000_log import AS_OF, CHAIN, FULL_LOG
-from examples.seed_pipelines import LEADS, SEED_000
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +26,8 @@ import funnelkit as fk
 from funnelkit import analytics as fa
 from funnelkit import matching as fm
 from funnelkit import tasks as ft
+from funnelkit.seeds.pipelines import LEADS, SEED_000
+from funnelkit.seeds.seed_000_log import AS_OF, CHAIN, FULL_LOG
 from funnelkit.testing import strategies as fst
 
 

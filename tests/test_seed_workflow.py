@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
-from examples.seed_pipelines import (
+from hypothesis import given
+from hypothesis import strategies as st
+
+import funnelkit as fk
+from funnelkit import analytics as fa
+from funnelkit.pipelines import ExtraMove, Funnel
+from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
+from funnelkit.seeds.pipelines import (
     CONTRACT,
     LEADS,
     MAIN_SALE,
@@ -32,13 +39,6 @@ from examples.seed_pipelines import (
     ROOFING,
     SEED_000,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
-import funnelkit as fk
-from funnelkit import analytics as fa
-from funnelkit.pipelines import ExtraMove, Funnel
-from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
 from funnelkit.service import Service
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import attrs
 import pytest
-from examples.seed_pipelines import LEADS, MEETING, SEED_000
 
 import funnelkit as fk
 from funnelkit import analytics as fa
 from funnelkit.qualification import Intake, QualificationPolicy, SpamPattern
+from funnelkit.seeds.pipelines import LEADS, MEETING, SEED_000
 from funnelkit.service import Service
 from funnelkit.testing.contracts import T0
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from examples.seed_pipelines import ROOFING
 from hypothesis import given
 from hypothesis import strategies as st
 
 import funnelkit as fk
+from funnelkit.seeds.pipelines import ROOFING
 from funnelkit.tasks import TaskPolicy
 from funnelkit.testing import strategies as fst
 from funnelkit.testing.contracts import T0, make_deal, make_task

@@ -175,7 +175,7 @@ def test_an_upcaster_that_breaks_the_data_is_reported_with_the_path(
 def test_version_2_keeps_the_note_of_every_move():
     """What the version changed: a note given with a move that has no reason is kept."""
     clock = fk.FixedClock(datetime(2026, 4, 1, 9, tzinfo=timezone(timedelta(hours=3))))
-    from examples.seed_pipelines import ROOFING  # noqa: PLC0415 - the seeds' pipeline
+    from funnelkit.seeds.pipelines import ROOFING  # noqa: PLC0415 - the seeds' pipeline
 
     service = fk.Service(
         clock=clock,
@@ -256,7 +256,7 @@ def test_the_service_works_on_an_upgraded_database(tmp_path: Path):
         deal = next(d for d in uow.deals.list() if d.status is fk.DealStatus.OPEN)
         last = uow.events.last_sequence(deal.ref)
         lost = max(record.position for record in uow.events.read_all())
-    from examples.seed_pipelines import ROOFING  # noqa: PLC0415 - the seeds' pipeline
+    from funnelkit.seeds.pipelines import ROOFING  # noqa: PLC0415 - the seeds' pipeline
 
     clock = fk.FixedClock(datetime(2026, 4, 8, 9, tzinfo=timezone(timedelta(hours=3))))
     service = fk.Service(

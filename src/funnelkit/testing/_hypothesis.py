@@ -49,10 +49,42 @@ def strategies_by_type() -> dict[type[Any], SearchStrategy[Any]]:
 
 
 def _hypothesis_setup_hook() -> None:
-    """Register funnelkit's strategies with Hypothesis (needs the testing extra)."""
+    """
+    Register funnelkit's strategies with Hypothesis (needs the testing extra).
+
+    Hypothesis calls this while it is being imported, which may be from inside
+    `funnelkit.testing.strategies` itself: so each type gets a function that builds its
+    strategy when first asked for, and nothing of the kit is imported here.
+    """
     if importlib.util.find_spec("pytest") is None:  # pragma: no cover - the kit needs pytest
         return
     from hypothesis import strategies as st  # noqa: PLC0415
 
-    for type_, strategy in strategies_by_type().items():
-        st.register_type_strategy(type_, strategy)
+    import funnelkit as fk  # noqa: PLC0415 - its core never imports Hypothesis
+
+    types: list[type[Any]] = [
+        fk.Contact,
+        fk.Lead,
+        fk.Deal,
+        fk.Task,
+        fk.Actor,
+        fk.EntityRef,
+        fk.Money,
+        fk.Payment,
+        fk.Document,
+        fk.LeadSource,
+        fk.ContactData,
+        fk.Period,
+        fk.Plan,
+        fk.model.CustomFieldSchema,
+        fk.model.FieldValues,
+        fk.Pipeline,
+        *fk.events.EVENT_TYPES.values(),
+    ]
+    for type_ in types:
+        st.register_type_strategy(type_, _strategy_of)
+
+
+def _strategy_of(type_: type[Any]) -> SearchStrategy[Any]:
+    """The kit's strategy for `type_`, built when Hypothesis first asks for it."""
+    return strategies_by_type()[type_]
