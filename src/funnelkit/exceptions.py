@@ -90,6 +90,9 @@ class StructureError(ValidationError):
         target: The name of the type that was being built.
     """
 
+    problems: tuple[str, ...]
+    target: str
+
     def __init__(self, target: str, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
         self.target = target

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from funnelkit._checks import aware_datetime_problem, raise_for
 from funnelkit.events import (
@@ -161,30 +161,53 @@ class History:
         "verdict",
     )
 
+    _last: int
+    amount: Money | None
+    bucket: Bucket | None
+    closed_at: datetime | None
+    closed_from: str | None
+    completed: Sequence[tuple[TaskKind, datetime]]
+    created_at: datetime | None
+    deal_id: str | None
+    documents: Sequence[tuple[DocumentKind, int, datetime]]
+    fields: Mapping[str, FieldValue]
+    follows: str | None
+    lead_id: str | None
+    outcome: Outcome | None
+    owner: str | None
+    payments: Sequence[tuple[datetime, Money]]
+    pipeline: str | None
+    reason: str | None
+    ref: EntityRef
+    repeat: bool | None
+    source: LeadSource | None
+    trail: list[Any]
+    verdict: Verdict | None
+
     def __init__(self, ref: EntityRef) -> None:
         self.ref = ref
         self._last = 0
-        self.created_at: datetime | None = None
-        self.pipeline: str | None = None
-        self.owner: str | None = None
-        self.source: LeadSource | None = None
-        self.amount: Money | None = None
-        self.lead_id: str | None = None
-        self.follows: str | None = None
-        self.deal_id: str | None = None
-        self.trail: list[Any] = []
-        self.outcome: Outcome | None = None
-        self.closed_at: datetime | None = None
-        self.reason: str | None = None
-        self.closed_from: str | None = None
-        self.repeat: bool | None = None
-        self.verdict: Verdict | None = None
-        self.bucket: Bucket | None = Bucket.WAITING if ref.kind is EntityKind.LEAD else None
+        self.created_at = None
+        self.pipeline = None
+        self.owner = None
+        self.source = None
+        self.amount = None
+        self.lead_id = None
+        self.follows = None
+        self.deal_id = None
+        self.trail = []
+        self.outcome = None
+        self.closed_at = None
+        self.reason = None
+        self.closed_from = None
+        self.repeat = None
+        self.verdict = None
+        self.bucket = Bucket.WAITING if ref.kind is EntityKind.LEAD else None
         # Rare: shared empty values until the first item (fewer objects for the collector).
-        self.fields: Mapping[str, FieldValue] = _NO_FIELDS
-        self.payments: Sequence[tuple[datetime, Money]] = ()
-        self.documents: Sequence[tuple[DocumentKind, int, datetime]] = ()
-        self.completed: Sequence[tuple[TaskKind, datetime]] = ()
+        self.fields = _NO_FIELDS
+        self.payments = ()
+        self.documents = ()
+        self.completed = ()
 
     @property
     def is_open(self) -> bool:
@@ -224,7 +247,7 @@ class History:
             if not name.startswith("_")
         )
 
-    __hash__ = None  # type: ignore[assignment]  # mutable while folding: not hashable
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable while folding: not hashable
 
 
 # --- applying one event --------------------------------------------------------------------------
@@ -389,15 +412,24 @@ class TaskHistory:
 
     __slots__ = ("_events", "assignee", "closed_at", "due_at", "id", "kind", "status", "subject")
 
+    _events: list[Event]
+    assignee: str | None
+    closed_at: datetime | None
+    due_at: datetime | None
+    id: str
+    kind: TaskKind | None
+    status: TaskStatus
+    subject: EntityRef | None
+
     def __init__(self, task_id: str) -> None:
         self.id = task_id
-        self._events: list[Event] = []
-        self.subject: EntityRef | None = None
-        self.kind: TaskKind | None = None
-        self.assignee: str | None = None
-        self.due_at: datetime | None = None
+        self._events = []
+        self.subject = None
+        self.kind = None
+        self.assignee = None
+        self.due_at = None
         self.status = TaskStatus.OPEN
-        self.closed_at: datetime | None = None
+        self.closed_at = None
 
     def __repr__(self) -> str:
         return f"TaskHistory({self.id!r}, {self.kind}, {self.status.value})"
@@ -408,7 +440,7 @@ class TaskHistory:
         names = ("id", "subject", "kind", "assignee", "due_at", "status", "closed_at")
         return all(getattr(self, name) == getattr(other, name) for name in names)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     def _settle(self) -> None:
         """Apply the task's events in sequence order (task events are few)."""
@@ -452,6 +484,10 @@ class Journey:
     """
 
     __slots__ = ("deals", "key", "lead")
+
+    deals: tuple[History, ...]
+    key: str
+    lead: History | None
 
     def __init__(self, key: str, lead: History | None, deals: Sequence[History]) -> None:
         self.key = key
@@ -521,12 +557,18 @@ class Histories:
 
     __slots__ = ("_log", "as_of", "deals", "leads", "tasks")
 
+    _log: tuple[Event, ...]
+    as_of: datetime
+    deals: dict[str, History]
+    leads: dict[str, History]
+    tasks: dict[str, TaskHistory]
+
     def __init__(self, as_of: datetime) -> None:
         self.as_of = as_of
-        self.leads: dict[str, History] = {}
-        self.deals: dict[str, History] = {}
-        self.tasks: dict[str, TaskHistory] = {}
-        self._log: tuple[Event, ...] = ()  # the events given, for replays and merges
+        self.leads = {}
+        self.deals = {}
+        self.tasks = {}
+        self._log = ()  # the events given, for replays and merges
 
     def __len__(self) -> int:
         return len(self.leads) + len(self.deals)
@@ -547,7 +589,7 @@ class Histories:
         mine = (self.as_of, self.leads, self.deals, self.tasks)
         return mine == (other.as_of, other.leads, other.deals, other.tasks)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     def merge(self, other: Histories) -> Histories:
         """

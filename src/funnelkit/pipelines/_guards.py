@@ -69,6 +69,20 @@ class _Cursor:
         "to_stage",
     )
 
+    _attempt: MoveAttempt | None
+    actor: Actor
+    at: datetime | None
+    context: Mapping[str, object]
+    converting: bool
+    dry: bool
+    effects: list[CreateTask | SetField | Message]
+    entity: Lead | Deal
+    found: dict[Guard, tuple[Violation, ...]] | None
+    note: str
+    reason: str | None
+    stage: str
+    to_stage: str
+
     def __init__(  # noqa: PLR0917 - private; built once per attempt, positionally
         self,
         entity: Lead | Deal,
@@ -92,9 +106,9 @@ class _Cursor:
         self.at = at
         self.context = context
         self.dry = dry  # asked about only: callbacks are not run
-        self.effects: list[CreateTask | SetField | Message] = []
-        self.found: dict[Guard, tuple[Violation, ...]] | None = None
-        self._attempt: MoveAttempt | None = None
+        self.effects = []
+        self.found = None
+        self._attempt = None
 
     def attempt(self) -> MoveAttempt:
         """The attempt as your conditions and callbacks see it (made once, when first asked)."""

@@ -21,10 +21,14 @@ questions" reads them.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import funnelkit as fk
 from funnelkit.pipelines import MovePolicy, Pipeline, Reason, Stage, StageKind
+
+
+if TYPE_CHECKING:
+    from funnelkit.events import Event
 
 
 __all__ = [
@@ -118,7 +122,7 @@ def deal_log(
     return events
 
 
-DEAL_LOG = [
+DEAL_LOG: list[Event] = [
     *deal_log(
         "С-1",
         SITE,
@@ -224,7 +228,7 @@ def _paid(
     )
 
 
-FULL_LOG = [
+FULL_LOG: list[Event] = [
     *DEAL_LOG,
     # Л-1: called back in 4 minutes, qualified good, converted into С-1.
     _lead_created("Л-1", SITE, T0),

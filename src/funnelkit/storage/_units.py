@@ -273,6 +273,8 @@ class BufferedUnitOfWork:
     See `funnelkit.storage.UnitOfWork` for the contract.
     """
 
+    writes: Writes
+
     def __init__(self, committed: Committed) -> None:
         self._committed = committed
         self.writes = Writes()

@@ -46,13 +46,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 
-_MISSING = [name for name in ("sqlalchemy", "alembic") if importlib.util.find_spec(name) is None]
+_MISSING: list[str] = [
+    name for name in ("sqlalchemy", "alembic") if importlib.util.find_spec(name) is None
+]
 if _MISSING:  # pragma: no cover - exercised in a subprocess that hides them
-    msg = (
+    _msg = (
         f"funnelkit.storage.sql needs {' and '.join(_MISSING)}, which are not installed; "
         'install the sql extra: pip install "funnelkit[sql]" (or "funnelkit[postgresql]")'
     )
-    raise ImportError(msg, name="funnelkit.storage.sql")
+    raise ImportError(_msg, name="funnelkit.storage.sql")
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite

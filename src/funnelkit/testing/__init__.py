@@ -21,13 +21,15 @@ from __future__ import annotations
 import importlib.util
 
 
-_MISSING = [name for name in ("hypothesis", "pytest") if importlib.util.find_spec(name) is None]
+_MISSING: list[str] = [
+    name for name in ("hypothesis", "pytest") if importlib.util.find_spec(name) is None
+]
 if _MISSING:  # pragma: no cover - exercised only without the extra installed
-    msg = (
+    _msg = (
         f"funnelkit.testing needs {' and '.join(_MISSING)}, which are not installed; "
         'install the testing extra: pip install "funnelkit[testing]"'
     )
-    raise ImportError(msg, name="funnelkit.testing")
+    raise ImportError(_msg, name="funnelkit.testing")
 
 import pytest  # noqa: E402 - only after the check above can explain a missing extra
 

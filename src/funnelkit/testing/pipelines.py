@@ -110,7 +110,7 @@ class PipelineMachine(RuleBasedStateMachine):
         self.entities: list[Lead | Deal] = []
         self.starts: list[str] = []
         self.histories: list[list[Event]] = []
-        self.clock = _START
+        self.clock: datetime = _START
         if hasattr(self, "pipeline"):
             self._use(self.pipeline)
 

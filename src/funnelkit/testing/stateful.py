@@ -106,7 +106,9 @@ class StoreMachine(RuleBasedStateMachine):
     contact_keys: ClassVar[ContactKeys] = staticmethod(basic_contact_keys)
     """The `ContactKeys` function the store indexes contacts with."""
 
-    refs = Bundle("refs")
+    refs: Bundle[EntityRef] = Bundle("refs")
+    store: Store
+    model: _Model
 
     def __init__(self) -> None:
         super().__init__()
