@@ -11,7 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from funnelkit.storage.sql import METADATA, VERSION_TABLE, SqlStore, _writing
+from funnelkit.storage._sql_schema import METADATA, VERSION_TABLE, _writing
+from funnelkit.storage.sql import SqlStore
 
 
 def _ours(name: str | None, kind: str, _parent: object) -> bool:

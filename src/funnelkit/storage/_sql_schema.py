@@ -1,0 +1,344 @@
+"""
+The SQL store's schema: its tables, the columns rows are written with, and its revisions.
+
+The tables are those of `SCHEMA_REVISION`; the Alembic migrations in
+``funnelkit.storage.migrations`` make them, and a database records its revision in
+`VERSION_TABLE`.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from funnelkit._converter import to_data
+from funnelkit.events import (
+    DealCreated,
+    Event,
+    LeadCreated,
+    MoveEvent,
+)
+from funnelkit.exceptions import ValidationError
+from funnelkit.model import (
+    EntityKind,
+    EntityRef,
+    Task,
+)
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from alembic.config import Config
+
+
+__all__ = [
+    "alembic_config",
+]
+
+METADATA = sa.MetaData()
+
+
+"""The tables of a `SqlStore` at `SCHEMA_REVISION` (the migrations create them)."""
+
+
+SCHEMA_REVISION = "0002"
+
+
+"""The schema revision this funnelkit reads and writes (the newest migration)."""
+
+
+VERSION_TABLE = "funnelkit_schema_version"
+
+
+"""The table where a database records its schema revision (Alembic's version table)."""
+
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+_ORDER = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite numbers INTEGER keys
+
+
+_TEXT = sa.Text()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+_WRITING = "funnelkit.writing"
+
+
+_DIALECTS = frozenset({"sqlite", "postgresql"})
+
+
+def _entity_table(
+    name: str, *columns: sa.Column[Any], indexes: tuple[tuple[str, ...], ...]
+) -> sa.Table:
+    table = sa.Table(
+        f"funnelkit_{name}",
+        METADATA,
+        sa.Column("ord", _ORDER, primary_key=True, autoincrement=True),
+        sa.Column("id", _TEXT, nullable=False, unique=True),
+        sa.Column("version", sa.Integer, nullable=False),
+        *columns,
+        sa.Column("data", sa.Text, nullable=False),
+    )
+    for index in indexes:
+        sa.Index(f"funnelkit_{name}_{'_'.join(index)}", *(table.c[c] for c in index))
+    return table
+
+
+def _funnel_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("pipeline", _TEXT, nullable=False),
+        sa.Column("stage", _TEXT, nullable=False),
+        sa.Column("status", _TEXT, nullable=False),
+        sa.Column("owner", _TEXT),
+        sa.Column("contact_id", _TEXT),
+    ]
+
+
+_FUNNEL_INDEXES = (("pipeline", "stage"), ("status",), ("owner",), ("contact_id",))
+
+
+TABLES: dict[EntityKind, sa.Table] = {
+    EntityKind.CONTACT: _entity_table("contacts", indexes=()),
+    EntityKind.LEAD: _entity_table("leads", *_funnel_columns(), indexes=_FUNNEL_INDEXES),
+    EntityKind.DEAL: _entity_table("deals", *_funnel_columns(), indexes=_FUNNEL_INDEXES),
+    EntityKind.TASK: _entity_table(
+        "tasks",
+        sa.Column("assignee", _TEXT, nullable=False),
+        sa.Column("status", _TEXT, nullable=False),
+        sa.Column("subject_kind", _TEXT, nullable=False),
+        sa.Column("subject_id", _TEXT, nullable=False),
+        sa.Column("due_at", sa.BigInteger, nullable=False),  # microseconds since 1970, UTC
+        indexes=(("assignee", "status"), ("subject_kind", "subject_id"), ("due_at",)),
+    ),
+}
+
+
+"""The entity tables by kind; each entity's JSON beside the columns its look-ups need."""
+
+
+CONTACT_KEYS = sa.Table(
+    "funnelkit_contact_keys",
+    METADATA,
+    sa.Column("key", _TEXT, primary_key=True),
+    sa.Column("contact_id", _TEXT, primary_key=True),
+    sa.Index("funnelkit_contact_keys_contact_id", "contact_id"),
+)
+
+
+"""Each live contact under each of its look-up keys (`ContactKeys`)."""
+
+
+EVENTS = sa.Table(
+    "funnelkit_events",
+    METADATA,
+    sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("entity_kind", _TEXT, nullable=False),
+    sa.Column("entity_id", _TEXT, nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    # The stage log in plain columns: read without parsing the JSON (revision 0002).
+    sa.Column("type", _TEXT, nullable=False),  # the event's wire name
+    sa.Column("version", sa.Integer, nullable=False),  # its schema version
+    sa.Column("at", sa.BigInteger, nullable=False),  # microseconds since 1970, UTC
+    sa.Column("pipeline", _TEXT),  # moves and creations: the pipeline,
+    sa.Column("stage", _TEXT),  # the stage entered (a creation's first stage),
+    sa.Column("reason", _TEXT),  # and a loss's or junk closing's reason
+    sa.UniqueConstraint("entity_kind", "entity_id", "sequence", name="funnelkit_events_sequence"),
+)
+
+
+"""The event log; each event's JSON, its entity and sequence, and the stage log in columns."""
+
+
+LOG = sa.Table(
+    "funnelkit_log",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+)
+
+
+"""The log's counter; one row holding the last position handed out."""
+
+
+def _text(value: str) -> str:
+    r"""
+    A string as stored in a look-up column: backslashes doubled and NUL written ``\0``.
+
+    PostgreSQL's text cannot hold NUL characters; the escape is one-to-one, so equality
+    look-ups are unchanged. The JSON in ``data`` keeps every value as it is.
+    """
+    if "\\" in value or "\x00" in value:
+        return value.replace("\\", "\\\\").replace("\x00", "\\0")
+    return value
+
+
+def _optional_text(value: str | None) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _micros(instant: datetime) -> int:
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def _event_columns(event: Event) -> dict[str, object]:
+    """The stage-log columns of an event's row."""
+    pipeline = stage = reason = None
+    if isinstance(event, MoveEvent):
+        pipeline, stage = event.pipeline, event.to_stage
+        reason = getattr(event, "reason", None)
+    elif isinstance(event, LeadCreated | DealCreated):
+        snapshot = event.lead if isinstance(event, LeadCreated) else event.deal
+        pipeline, stage = snapshot.pipeline, snapshot.stage
+    return {
+        "type": event.TYPE,
+        "version": event.VERSION,
+        "at": _micros(event.at),
+        "pipeline": _optional_text(pipeline),
+        "stage": _optional_text(stage),
+        "reason": _optional_text(reason),
+    }
+
+
+def _dump(value: object) -> str:
+    return json.dumps(to_data(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _columns(kind: EntityKind, entity: Any) -> dict[str, object]:
+    """The row of `entity` in its table, without the add order."""
+    row: dict[str, object] = {
+        "id": _text(entity.id),
+        "version": entity.version,
+        "data": _dump(entity),
+    }
+    if kind in {EntityKind.LEAD, EntityKind.DEAL}:
+        row |= {
+            "pipeline": _text(entity.pipeline),
+            "stage": _text(entity.stage),
+            "status": entity.status.value,
+            "owner": _optional_text(entity.owner),
+            "contact_id": _optional_text(entity.contact_id),
+        }
+    elif kind is EntityKind.TASK:
+        task: Task = entity
+        row |= {
+            "assignee": _text(task.assignee),
+            "status": task.status.value,
+            "subject_kind": task.subject.kind.value,
+            "subject_id": _text(task.subject.id),
+            "due_at": _micros(task.due_at),
+        }
+    return row
+
+
+def _conditions(
+    table: sa.Table, filters: dict[str, object], due_before: datetime | None
+) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    for name, value in filters.items():
+        if isinstance(value, EntityRef):
+            conditions.append(table.c.subject_kind == value.kind.value)
+            conditions.append(table.c.subject_id == _text(value.id))
+        elif isinstance(value, str):
+            conditions.append(table.c[name] == _text(value))
+        else:  # a status
+            conditions.append(table.c[name] == getattr(value, "value", value))
+    if due_before is not None:
+        conditions.append(table.c.due_at < _micros(due_before))
+    return conditions
+
+
+def _not_ready(engine: sa.Engine, revision: str | None = None, *, tables: bool = False) -> str:
+    """The message of `StoreNotReadyError` for `engine`'s database at `revision`."""
+    url = engine.url.render_as_string(hide_password=True)
+    if revision is None and not tables:
+        return (
+            f"The database {url} has no funnelkit tables (or lacks some): call "
+            "store.create_schema() once"
+        )
+    if _newer(revision):
+        return (
+            f"The database {url} has funnelkit's schema revision {revision!r}, written by a "
+            f"newer funnelkit; this one reads revision {SCHEMA_REVISION}: upgrade funnelkit"
+        )
+    found = "tables from before schema revisions" if revision is None else f"revision {revision}"
+    return (
+        f"The database {url} has funnelkit's {found}; this funnelkit needs revision "
+        f"{SCHEMA_REVISION}: call store.upgrade_schema() once (back the database up first)"
+    )
+
+
+def _newer(revision: str | None) -> bool:
+    """Whether a database's revision is one this funnelkit does not know (a newer one's)."""
+    return revision is not None and (not revision.isdigit() or revision > SCHEMA_REVISION)
+
+
+@contextmanager
+def _writing(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in a write transaction, committed at the end (``BEGIN IMMEDIATE`` on SQLite)."""
+    with engine.connect() as connection:
+        connection.info[_WRITING] = True
+        try:
+            with connection.begin():
+                yield connection
+        finally:
+            connection.info.pop(_WRITING, None)
+
+
+_VERSIONS = sa.Table(  # as Alembic makes it
+    VERSION_TABLE,
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+)
+
+
+def _revision(connection: sa.Connection) -> tuple[str | None, bool]:
+    """The database's schema revision (``None`` if it has none), and if it has funnelkit's log."""
+    inspector = sa.inspect(connection)
+    tables = inspector.has_table(LOG.name)
+    if not inspector.has_table(VERSION_TABLE):
+        return None, tables
+    return connection.execute(sa.select(_VERSIONS.c.version_num)).scalar(), tables
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """
+    An Alembic configuration for funnelkit's migrations of the SQL store's schema.
+
+    Use it for what `SqlStore.upgrade_schema` does not do: ``command.history(config)``,
+    ``command.current(config)``, or ``command.downgrade(config, "0001")``::
+
+        from alembic import command
+        command.history(alembic_config("sqlite:///crm.db"))
+
+    Args:
+        url: The database, as for `SqlStore.from_url`. Without it, pass an open connection
+            as ``config.attributes["connection"]``; the migrations then run in its transaction.
+
+    Raises:
+        ValidationError: If Alembic is not installed (``pip install "funnelkit[sql]"``).
+    """
+    try:
+        from alembic.config import Config  # noqa: PLC0415 - only where migrations are run
+    except ImportError as error:  # pragma: no cover - the extra installs it
+        msg = 'alembic_config: Alembic is not installed; pip install "funnelkit[sql]"'
+        raise ValidationError(msg, field="alembic", value=None, rule="extra") from error
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
