@@ -140,9 +140,9 @@ Told how a long operation is going; ``progress(step, done, total)``.
 
 `step` names the part under way (``"records"`` and ``"pairs"`` of a match, ``"events"`` of a
 fold, ``"contacts"`` of a key rebuild), `done` how many of its items are done, and `total`
-how many there are (``None`` when it is not known). It is called every few thousand items and
-once at the end of each step; what it does (a progress bar, a log line) is up to you, and it
-must not raise.
+how many there are (``None`` when it is not known). A match and a fold call it every
+`PROGRESS_EVERY` items, a key rebuild after each batch, and each once at the end of a step; what
+it does (a progress bar, a log line) is up to you, and it must not raise.
 """
 
 PROGRESS_EVERY = 10_000

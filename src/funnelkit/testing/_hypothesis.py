@@ -10,6 +10,7 @@ in funnelkit's package metadata), so ``st.from_type(fk.Deal)`` draws from
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
 
+@functools.cache  # built once, not each time Hypothesis resolves a type
 def strategies_by_type() -> dict[type[Any], SearchStrategy[Any]]:
     """The strategy of each public value type, as `_hypothesis_setup_hook` registers them."""
     from hypothesis import strategies as st  # noqa: PLC0415 - the testing extra
