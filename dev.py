@@ -8,8 +8,8 @@ Development tasks, with nothing but Python and pip needed beforehand.
 
 Each task first creates a virtual environment beside this file and installs what it needs, and
 does so again whenever ``pyproject.toml`` changes: ``.venv`` gets funnelkit with its
-``testing`` and ``postgresql`` extras and the ``dev`` dependency group (test, lint and docs
-tools); ``.venv-example`` gets funnelkit alone, all the main example needs.
+``testing``, ``postgresql`` and ``columnar`` extras and the ``dev`` dependency group (test,
+lint and docs tools); ``.venv-example`` gets funnelkit alone, all the main example needs.
 ``FUNNELKIT_VENV=.venv-3.13 python3.13 dev.py test`` runs the suite on another Python.
 Extra arguments go to the tool, e.g. ``python3 dev.py test -k converter``.
 """
@@ -59,7 +59,7 @@ class _Env:
         return self.python
 
 
-DEV = _Env(os.environ.get("FUNNELKIT_VENV", ".venv"), "[testing,postgresql]", "--group", "dev")
+DEV = _Env(os.environ.get("FUNNELKIT_VENV", ".venv"), "[testing,postgresql,columnar]", "--group", "dev")
 EXAMPLE = _Env(".venv-example", "")
 PYTHON = DEV.python
 

@@ -11,6 +11,7 @@ are in the guide "Metric definitions".
 
 from funnelkit._public import publish
 from funnelkit.analytics._charts import funnel_chart, sankey, time_in_stage_chart
+from funnelkit.analytics._columnar import LogEvent, StageLog
 from funnelkit.analytics._common import (
     Counting,
     DateBasis,
@@ -106,6 +107,7 @@ __all__ = [
     "History",
     "Journey",
     "LeadFlow",
+    "LogEvent",
     "LostReasons",
     "Outcome",
     "Per",
@@ -119,6 +121,7 @@ __all__ = [
     "SourceRow",
     "Sources",
     "StageFlows",
+    "StageLog",
     "StageTimes",
     "TaskHistory",
     "TaskLoad",

@@ -10,12 +10,14 @@ from __future__ import annotations
 import enum
 import itertools
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from funnelkit._checks import raise_for
+from funnelkit.analytics import _kernels
+from funnelkit.analytics._columnar import StageLog
 from funnelkit.analytics._common import (
     _EVERYTHING,
     _HOUR,
@@ -159,7 +161,7 @@ def _reached_positions(stages: list[str], position: dict[str, int], reach: Reach
 
 
 def conversion(
-    data: Histories | Iterable[Event],
+    data: Histories | Iterable[Event] | StageLog,
     pipeline: Pipeline,
     *,
     as_of: datetime | None = None,
@@ -170,15 +172,27 @@ def conversion(
     Count the leads or deals of `pipeline` that reached each funnel stage.
 
     Args:
-        data: The events (then `as_of` is required) or their `Histories`.
+        data: The events (then `as_of` is required), their `Histories`, or a `StageLog`
+            (then `as_of` is required; computed in columns, with the same result).
         pipeline: The pipeline whose funnel is counted: its open stages in order, then its won
             stages. Lost and junk stages are not funnel steps (see `lost_reasons`).
         as_of: The snapshot time.
         reach: What counts as reaching a stage (`Reach`).
         filters: Which entities count.
     """
-    folded = _fold(data, as_of)
     stages = _funnel_stages(pipeline)
+    if isinstance(data, StageLog):
+        snap = _kernels.snapshot(data, as_of)
+        counts, chosen = _kernels.reached(snap, pipeline, stages, Reach(reach).value, filters)
+        return ConversionReport(
+            pipeline=pipeline.key,
+            reach=Reach(reach),
+            as_of=snap.as_of,
+            stages=stages,
+            reached=tuple(counts),
+            entities=chosen,
+        )
+    folded = _fold(data, as_of)
     position = {stage: index for index, stage in enumerate(stages)}
     size = len(stages)
     reached = [0] * size
@@ -273,18 +287,30 @@ def _ordered_counts(
 
 
 def stage_flows(
-    data: Histories | Iterable[Event],
+    data: Histories | Iterable[Event] | StageLog,
     pipeline: Pipeline,
     *,
     as_of: datetime | None = None,
     filters: Filters = _EVERYTHING,
 ) -> StageFlows:
-    """Count every move between stages of `pipeline`, backward moves and re-entries included."""
+    """
+    Count every move between stages of `pipeline`, backward moves and re-entries included.
+
+    `data` is the events (then `as_of` is required), their `Histories`, or a `StageLog`.
+    """
+    stages = tuple(stage.key for stage in pipeline.stages)
+    if isinstance(data, StageLog):
+        snap = _kernels.snapshot(data, as_of)
+        return StageFlows(
+            pipeline=pipeline.key,
+            as_of=snap.as_of,
+            stages=stages,
+            counts=_ordered_counts(_kernels.flows(snap, pipeline, filters), stages),
+        )
     folded = _fold(data, as_of)
     total: Counter[tuple[str, str]] = Counter()
     for history in _select(folded, None, pipeline.key, filters):
         total.update(itertools.pairwise(history.trail[0::2]))
-    stages = tuple(stage.key for stage in pipeline.stages)
     return StageFlows(
         pipeline=pipeline.key,
         as_of=folded.as_of,
@@ -409,24 +435,27 @@ class TimeInStage:
         ]
 
 
+_NO_TIME = timedelta(0)
+
+
 def _per_entity(
     history: History, wanted: dict[str, list[float]], per: Per
 ) -> Iterable[tuple[str, float]]:
     """One entity's latest or cumulative completed time in each wanted stage."""
-    found: dict[str, float] = {}
+    found: dict[str, timedelta] = {}  # exact: whole microseconds summed, then seconds
     stages, entered = history.stages, history.entered
     for index in range(len(stages) - 1):
         stage = stages[index]
         if stage in wanted:
-            seconds = (entered[index + 1] - entered[index]).total_seconds()
-            found[stage] = seconds if per is Per.LATEST else found.get(stage, 0.0) + seconds
+            spent = entered[index + 1] - entered[index]
+            found[stage] = spent if per is Per.LATEST else found.get(stage, _NO_TIME) + spent
     if per is Per.CUMULATIVE and history.outcome is None:
         found.pop(stages[-1], None)
-    return found.items()
+    return ((stage, spent.total_seconds()) for stage, spent in found.items())
 
 
 def time_in_stage(
-    data: Histories | Iterable[Event],
+    data: Histories | Iterable[Event] | StageLog,
     pipeline: Pipeline,
     *,
     as_of: datetime | None = None,
@@ -439,7 +468,21 @@ def time_in_stage(
     A visit lasts from entering a stage to entering the next. A visit still under way at the
     snapshot is never silently dropped: it is counted in `StageTimes.open` (censored) and left
     out of the durations; `closing_times` handles open deals as censored times.
+
+    `data` is the events (then `as_of` is required), their `Histories`, or a `StageLog`.
     """
+    if isinstance(data, StageLog):
+        snap = _kernels.snapshot(data, as_of)
+        keys, durations, still = _kernels.visits(snap, pipeline, Per(per).value, filters)
+        return TimeInStage(
+            pipeline=pipeline.key,
+            per=Per(per),
+            as_of=snap.as_of,
+            stages=tuple(
+                StageTimes(stage=key, durations=tuple(found), open=count)
+                for key, found, count in zip(keys, durations, still, strict=True)
+            ),
+        )
     folded = _fold(data, as_of)
     keys = [s.key for s in pipeline.stages if not s.closed]
     collected: dict[str, list[float]] = {key: [] for key in keys}

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from funnelkit._checks import raise_for
+from funnelkit.analytics import _kernels
+from funnelkit.analytics._columnar import StageLog
 from funnelkit.analytics._common import (
     _DAY,
     _EVERYTHING,
@@ -189,7 +191,7 @@ def _groups_from(counts: dict[str | None, list[int]]) -> tuple[GroupOutcomes, ..
 
 
 def win_rate(
-    data: Histories | Iterable[Event],
+    data: Histories | Iterable[Event] | StageLog,
     *,
     as_of: datetime | None = None,
     by: str | Callable[[History], str | None] = "all",
@@ -200,13 +202,30 @@ def win_rate(
     Count won, lost and open deals per group: win rate = won / (won + lost).
 
     Args:
-        data: The events (then `as_of` is required) or their `Histories`.
+        data: The events (then `as_of` is required), their `Histories`, or a `StageLog`
+            (then `as_of` is required, and `by` is ``"all"``, ``"channel"``, ``"owner"`` or
+            ``"pipeline"``).
         as_of: The snapshot time.
         by: ``"all"``, ``"channel"``, ``"site"``, ``"campaign"``, ``"owner"``, ``"pipeline"``
             or a function of a `History` returning its group.
         pipeline: Only this pipeline's deals.
         filters: Which deals count.
     """
+    if isinstance(data, StageLog):
+        snap = _kernels.snapshot(data, as_of)
+        if not isinstance(by, str):
+            raise_for(
+                "by",
+                by,
+                "a StageLog groups by a column's name (all, channel, owner, pipeline); for a "
+                "function of a History, report on the events",
+                "columnar",
+            )
+        return WinRate(
+            by=by,
+            as_of=snap.as_of,
+            groups=_groups_from(_kernels.outcomes(snap, by, pipeline, filters)),
+        )
     folded = _fold(data, as_of)
     key_of = _grouping(by)
     counts: dict[str | None, list[int]] = {}

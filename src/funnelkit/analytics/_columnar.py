@@ -1,0 +1,530 @@
+"""
+The stage log in columns: `StageLog`, parallel numpy arrays the vectorised reports read.
+
+A `StageLog` holds one row per event of a lead or deal, sorted by entity and then time, in
+parallel arrays of small integers (codes into tables of strings) and int64 microseconds.
+Reports given a `StageLog` (`conversion`, `stage_flows`, `time_in_stage`, `win_rate`) compute
+with numpy over the arrays instead of folding event objects, and return the same results as
+from the events (a property test holds the two paths equal).
+
+Ways in: `StageLog.from_events` (funnelkit's events), `StageLog.from_frame` (a pandas,
+polars, pyarrow or DuckDB frame, read through narwhals for interchange only) and
+`StageLog.from_columns` (plain sequences or numpy arrays). numpy and narwhals come with the
+``columnar`` extra and are imported only when a `StageLog` is built; no dataframe library is
+imported unless you pass its frame.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from funnelkit._checks import raise_for
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    import numpy as np
+    import numpy.typing as npt
+
+    from funnelkit.events import Event
+
+    Codes = npt.NDArray[np.int32]
+    Times = npt.NDArray[np.int64]
+    Small = npt.NDArray[np.int8]
+
+
+__all__ = ["LogEvent", "StageLog"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NONE = -1  # the code of "none" in every code column
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class LogEvent(enum.IntEnum):
+    """
+    What one row of a `StageLog` records (its ``event`` column).
+
+    Members:
+        CREATED: The lead or deal was created, in its first stage.
+        MOVED: It entered another open stage (a closed one entering it is reopened).
+        WON: A deal was won.
+        LOST: A deal was lost (with a reason).
+        JUNK: A lead was closed as junk (with a reason).
+        CONVERTED: A lead was converted into a deal.
+        OWNER: Its owner changed (no stage).
+        OTHER: Any other event about it (no stage): it exists as of that time.
+    """
+
+    CREATED = 0
+    MOVED = 1
+    WON = 2
+    LOST = 3
+    JUNK = 4
+    CONVERTED = 5
+    OWNER = 6
+    OTHER = 7
+
+
+_EVENT_NAMES = {member.name.lower(): member for member in LogEvent}
+_KIND_NAMES = {"lead": 0, "deal": 1}
+_STAGED = frozenset(
+    {
+        LogEvent.CREATED,
+        LogEvent.MOVED,
+        LogEvent.WON,
+        LogEvent.LOST,
+        LogEvent.JUNK,
+        LogEvent.CONVERTED,
+    }
+)
+_CLOSING = frozenset({LogEvent.WON, LogEvent.LOST, LogEvent.JUNK, LogEvent.CONVERTED})
+
+
+def _numpy() -> Any:
+    """numpy, or an error that names the extra to install."""
+    try:
+        return importlib.import_module("numpy")
+    except ImportError:  # pragma: no cover - the extra is installed where the tests run
+        raise_for(
+            "StageLog",
+            None,
+            "the columnar analytics need numpy: pip install 'funnelkit[columnar]'",
+            "missing_extra",
+        )
+
+
+class StageLog:
+    """
+    A stage log in columns: one row per event of a lead or deal, sorted by entity then time.
+
+    Every column is a numpy array of the same length. Strings are held as codes (``int32``)
+    into the tables ``ids``, ``pipelines``, ``stages``, ``owners``, ``sources`` and
+    ``reasons``; ``-1`` is "none". Build one with `from_events`, `from_frame` or
+    `from_columns`; the constructor checks the arrays and sorts the rows by entity then time
+    (stably: rows at the same instant keep their order) when they are not sorted yet.
+
+    Attributes:
+        entity: The entity code of each row (into ``ids``, one code per lead or deal).
+        kind: Per row, 0 for a lead, 1 for a deal (``int8``).
+        event: Per row, what happened (`LogEvent` values, ``int8``).
+        time: When, in microseconds since 1970-01-01 UTC (``int64``). A `CREATED` row's time
+            is the entity's ``created_at``.
+        pipeline: The pipeline the entity is in as of the row.
+        stage: The stage entered (``-1`` for `OWNER` and `OTHER` rows).
+        owner: The entity's owner as of the row.
+        source: The entity's source channel (`LeadSource.channel`) as of the row.
+        reason: The lost or junk reason of `LOST` and `JUNK` rows.
+        ids: The lead or deal id of each entity code.
+        pipelines: The pipeline keys.
+        stages: The stage keys.
+        owners: The owners.
+        sources: The source channels.
+        reasons: The reasons.
+    """
+
+    __slots__ = (
+        "_snapshot",
+        "entity",
+        "event",
+        "ids",
+        "kind",
+        "owner",
+        "owners",
+        "pipeline",
+        "pipelines",
+        "reason",
+        "reasons",
+        "source",
+        "sources",
+        "stage",
+        "stages",
+        "time",
+    )
+
+    _CODED: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("entity", "ids"),
+        ("pipeline", "pipelines"),
+        ("stage", "stages"),
+        ("owner", "owners"),
+        ("source", "sources"),
+        ("reason", "reasons"),
+    )
+
+    entity: Codes
+    kind: Small
+    event: Small
+    time: Times
+    pipeline: Codes
+    stage: Codes
+    owner: Codes
+    source: Codes
+    reason: Codes
+    ids: tuple[str, ...]
+    pipelines: tuple[str, ...]
+    stages: tuple[str, ...]
+    owners: tuple[str, ...]
+    sources: tuple[str, ...]
+    reasons: tuple[str, ...]
+    _snapshot: Any
+
+    def __init__(
+        self,
+        *,
+        entity: npt.ArrayLike,
+        kind: npt.ArrayLike,
+        event: npt.ArrayLike,
+        time: npt.ArrayLike,
+        pipeline: npt.ArrayLike,
+        stage: npt.ArrayLike,
+        owner: npt.ArrayLike,
+        source: npt.ArrayLike,
+        reason: npt.ArrayLike,
+        ids: Sequence[str],
+        pipelines: Sequence[str],
+        stages: Sequence[str],
+        owners: Sequence[str] = (),
+        sources: Sequence[str] = (),
+        reasons: Sequence[str] = (),
+    ) -> None:
+        np = _numpy()
+        arrays = _arrays(
+            np,
+            {
+                "entity": entity,
+                "kind": kind,
+                "event": event,
+                "time": time,
+                "pipeline": pipeline,
+                "stage": stage,
+                "owner": owner,
+                "source": source,
+                "reason": reason,
+            },
+        )
+        tables = {
+            "ids": ids,
+            "pipelines": pipelines,
+            "stages": stages,
+            "owners": owners,
+            "sources": sources,
+            "reasons": reasons,
+        }
+        for name, table in tables.items():
+            object.__setattr__(self, name, _table(name, table))
+        for column, table_name in self._CODED:
+            size = len(getattr(self, table_name))
+            _check_codes(np, column, arrays[column], size, nullable=column != "entity")
+        _check_values(np, "kind", arrays["kind"], 2, "0 (lead) or 1 (deal)")
+        _check_values(np, "event", arrays["event"], len(LogEvent), "a LogEvent value")
+        _check_staged(np, arrays)
+        arrays = _sorted(np, arrays)
+        _check_one_kind(np, arrays, self.ids)
+        for name, dtype in _DTYPES.items():
+            column = arrays[name].astype(getattr(np, dtype), copy=False)
+            column.flags.writeable = False
+            object.__setattr__(self, name, column)
+        object.__setattr__(self, "_snapshot", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        msg = f"StageLog is immutable; build a new one instead of setting {name}"
+        raise AttributeError(msg)
+
+    def __len__(self) -> int:
+        return len(self.entity)
+
+    def __repr__(self) -> str:
+        return (
+            f"StageLog(rows={len(self)}, entities={len(self.ids)}, "
+            f"pipelines={list(self.pipelines)})"
+        )
+
+    # --- ways in ---------------------------------------------------------------------------------
+
+    @classmethod
+    def from_events(cls, events: Iterable[Event]) -> StageLog:
+        """
+        Build the stage log of funnelkit events, in any order (task and contact events skipped).
+
+        Each entity's events are ordered by their sequence numbers, as `histories` does.
+
+        Raises:
+            ValidationError: If an entity's events go back in time in sequence order (the
+                columns are ordered by time), or two different events share an entity and a
+                sequence number.
+        """
+        from funnelkit.analytics import _intake  # noqa: PLC0415 - it imports this module
+
+        return _intake.from_events(events)
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        entity: Sequence[Any] | npt.ArrayLike,
+        time: Sequence[Any] | npt.ArrayLike,
+        event: Sequence[Any] | npt.ArrayLike,
+        stage: Sequence[Any] | npt.ArrayLike,
+        pipeline: Sequence[Any] | npt.ArrayLike,
+        kind: Sequence[Any] | npt.ArrayLike | str = "deal",
+        owner: Sequence[Any] | npt.ArrayLike | None = None,
+        source: Sequence[Any] | npt.ArrayLike | None = None,
+        reason: Sequence[Any] | npt.ArrayLike | None = None,
+    ) -> StageLog:
+        """
+        Build a stage log from plain columns of values, one value per row, in any order.
+
+        Args:
+            entity: The lead or deal id of each row.
+            time: When: timezone-aware datetimes, or int64 microseconds since the epoch (UTC).
+            event: What happened: `LogEvent` members, their values, or their lower-case names
+                (``"created"``, ``"moved"``, ``"won"``...).
+            stage: The stage entered (``None`` on ``owner`` and ``other`` rows).
+            pipeline: The pipeline of each row, or one key for every row.
+            kind: ``"lead"`` or ``"deal"`` per row, or one of them for every row.
+            owner: The owner as of each row (``None``: none).
+            source: The source channel as of each row (``None``: none).
+            reason: The lost or junk reason of ``lost`` and ``junk`` rows.
+
+        Raises:
+            ValidationError: Naming the column, if one is missing a value it needs, holds a
+                value of the wrong type or a naive datetime.
+        """
+        np = _numpy()
+        size = len(np.asarray(entity, dtype=object))
+        given = {
+            "entity": entity,
+            "time": time,
+            "event": event,
+            "stage": stage,
+            "pipeline": pipeline,
+            "kind": kind,
+            "owner": owner,
+            "source": source,
+            "reason": reason,
+        }
+        values: dict[str, Any] = {}
+        for name, column in given.items():
+            if column is None or isinstance(column, str):
+                values[name] = np.full(size, column, dtype=object)
+                continue
+            found = np.asarray(column)
+            if found.ndim != 1 or len(found) != size:
+                raise_for(
+                    f"StageLog.{name}",
+                    found.shape,
+                    f"expected one value per row ({size}), got shape {found.shape}",
+                    "length",
+                )
+            values[name] = found
+        from funnelkit.analytics import _intake  # noqa: PLC0415 - it imports this module
+
+        return _intake.from_values(np, values)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: Any,
+        *,
+        columns: Mapping[str, str] | None = None,
+        kind: str = "deal",
+        pipeline: str | None = None,
+    ) -> StageLog:
+        """
+        Build a stage log from a dataframe: pandas, polars, pyarrow, DuckDB or any narwhals reads.
+
+        The frame is read through narwhals, for interchange only: each column is taken out as
+        a numpy array. No dataframe library is imported that you did not pass.
+
+        Args:
+            frame: A frame (eager or lazy) with the columns of `from_columns`: ``entity``,
+                ``time`` (a timezone-aware timestamp column), ``event``, ``stage``, and
+                optionally ``pipeline``, ``kind``, ``owner``, ``source``, ``reason``.
+            columns: funnelkit's column names mapped to the frame's, for those named
+                otherwise: ``{"entity": "deal_id", "time": "entered_at"}``.
+            kind: ``"lead"`` or ``"deal"`` for every row, if the frame has no ``kind``.
+            pipeline: The pipeline of every row, if the frame has no ``pipeline``.
+
+        Raises:
+            ValidationError: Naming the column: missing, of the wrong dtype, holding naive
+                timestamps, or missing values it needs.
+        """
+        from funnelkit.analytics import _intake  # noqa: PLC0415 - it imports this module
+
+        return _intake.from_frame(frame, dict(columns or {}), kind, pipeline)
+
+    # --- parts -------------------------------------------------------------------------------
+
+    def split(self, parts: int) -> list[StageLog]:
+        """
+        Split by entity into `parts` logs, each holding whole entities (code modulo `parts`).
+
+        The reports of the parts `merge` into the report of the whole: this is how a log is
+        reported on in parallel, one part per process or per partition of a cluster.
+        """
+        if type(parts) is not int or parts < 1:
+            raise_for("parts", parts, "expected a positive integer", "range")
+        np = _numpy()
+        return [self._rows(np.flatnonzero(self.entity % parts == part)) for part in range(parts)]
+
+    def _rows(self, rows: Any) -> StageLog:
+        """The log of some rows (whole entities, in order), sharing the code tables."""
+        return StageLog(
+            entity=self.entity[rows],
+            kind=self.kind[rows],
+            event=self.event[rows],
+            time=self.time[rows],
+            pipeline=self.pipeline[rows],
+            stage=self.stage[rows],
+            owner=self.owner[rows],
+            source=self.source[rows],
+            reason=self.reason[rows],
+            ids=self.ids,
+            pipelines=self.pipelines,
+            stages=self.stages,
+            owners=self.owners,
+            sources=self.sources,
+            reasons=self.reasons,
+        )
+
+    def code(self, table: str, value: str | None) -> int:
+        """The code of a value in one of the tables (``-1`` if absent or ``None``)."""
+        found: tuple[str, ...] = getattr(self, table)
+        if value is None:
+            return _NONE
+        try:
+            return found.index(value)
+        except ValueError:
+            return _NONE
+
+
+_DTYPES = {
+    "entity": "int32",
+    "kind": "int8",
+    "event": "int8",
+    "time": "int64",
+    "pipeline": "int32",
+    "stage": "int32",
+    "owner": "int32",
+    "source": "int32",
+    "reason": "int32",
+}
+
+
+def _arrays(np: Any, columns: dict[str, Any]) -> dict[str, Any]:
+    """The columns as one-dimensional integer arrays of one length, or an error naming one."""
+    arrays: dict[str, Any] = {}
+    for name, given in columns.items():
+        found = np.array(given)  # a copy: the log never shares a buffer its caller can change
+        if found.ndim != 1 or (found.size and found.dtype.kind not in "iu"):
+            raise_for(
+                f"StageLog.{name}",
+                str(found.dtype),
+                f"expected a one-dimensional array of integers, got {found.ndim} "
+                f"dimension(s) of {found.dtype}",
+                "dtype",
+            )
+        arrays[name] = found
+    size = len(arrays["entity"])
+    for name, found in arrays.items():
+        if len(found) != size:
+            raise_for(
+                f"StageLog.{name}",
+                len(found),
+                f"has {len(found)} rows but entity has {size}; every column needs one value "
+                "per row",
+                "length",
+            )
+    return arrays
+
+
+def _check_staged(np: Any, arrays: dict[str, Any]) -> None:
+    """Rows that enter a stage name it and its pipeline."""
+    staged = np.isin(arrays["event"], [int(event) for event in _STAGED])
+    for name, what in (("stage", "the stage it entered"), ("pipeline", "its pipeline")):
+        missing = staged & (arrays[name] < 0)
+        if bool(np.any(missing)):
+            row = int(np.flatnonzero(missing)[0])
+            raise_for(
+                f"StageLog.{name}",
+                row,
+                f"row {row} is a {LogEvent(int(arrays['event'][row])).name} row without "
+                f"{what}; give {what}",
+                "required",
+            )
+
+
+def _sorted(np: Any, arrays: dict[str, Any]) -> dict[str, Any]:
+    """The rows by entity then time (stably), unless they are so already."""
+    entity, time = arrays["entity"], arrays["time"]
+    if len(entity) < 2:  # noqa: PLR2004 - an order needs two rows
+        return arrays
+    after = entity[1:] > entity[:-1]
+    same = entity[1:] == entity[:-1]
+    if bool(np.all(after | (same & (time[1:] >= time[:-1])))):
+        return arrays
+    order = np.lexsort((time, entity))
+    return {name: found[order] for name, found in arrays.items()}
+
+
+def _check_one_kind(np: Any, arrays: dict[str, Any], ids: tuple[str, ...]) -> None:
+    """An entity code is a lead or a deal, never both."""
+    entity, kind = arrays["entity"], arrays["kind"]
+    mixed = (entity[1:] == entity[:-1]) & (kind[1:] != kind[:-1])
+    if bool(np.any(mixed)):
+        code = int(entity[1:][mixed][0])
+        raise_for(
+            "StageLog.kind",
+            ids[code],
+            f"entity {ids[code]!r} has rows of both kinds; a lead and a deal with one id need "
+            "two entity codes",
+            "kind",
+        )
+
+
+def _table(name: str, table: Sequence[str]) -> tuple[str, ...]:
+    found = tuple(table)
+    for value in found:
+        if not isinstance(value, str):
+            raise_for(
+                f"StageLog.{name}",
+                value,
+                f"expected strings, got {type(value).__name__}; codes index a table of strings",
+                "type",
+            )
+    if name != "ids" and len(set(found)) != len(found):
+        raise_for(f"StageLog.{name}", found, "holds a value twice; each value once", "unique")
+    return found
+
+
+def _check_codes(np: Any, name: str, codes: Any, size: int, *, nullable: bool) -> None:
+    if not len(codes):
+        return
+    low = -1 if nullable else 0
+    bad = (codes < low) | (codes >= size)
+    if bool(np.any(bad)):
+        row = int(np.flatnonzero(bad)[0])
+        raise_for(
+            f"StageLog.{name}",
+            int(codes[row]),
+            f"row {row} holds code {int(codes[row])}, outside its table of {size} values"
+            + (" (-1 is none)" if nullable else ""),
+            "range",
+        )
+
+
+def _check_values(np: Any, name: str, codes: Any, size: int, expected: str) -> None:
+    if not len(codes):
+        return
+    bad = (codes < 0) | (codes >= size)
+    if bool(np.any(bad)):
+        row = int(np.flatnonzero(bad)[0])
+        raise_for(
+            f"StageLog.{name}",
+            int(codes[row]),
+            f"row {row} holds {int(codes[row])}; expected {expected}",
+            "range",
+        )

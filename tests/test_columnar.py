@@ -1,0 +1,490 @@
+"""
+The columnar path (`StageLog` and its numpy kernels) against the event path.
+
+The event path folds event objects into histories (`analytics._history`) and counts in plain
+Python; the columnar path computes over arrays. They share no counting code, so each is the
+other's oracle: on generated logs with skips, backward moves, re-entries, moves at the same
+instant, reopened deals, owner changes, back-dated notes, leads and deals, entities without
+a creation event and open ones, every report must come out equal.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import funnelkit as fk
+from funnelkit import analytics as fa
+from funnelkit.pipelines import Pipeline, PipelineKind, Reason, Stage, StageKind
+from funnelkit.seeds.seed_000_log import AS_OF, CHAIN, FULL_LOG, day
+
+
+LEADS = Pipeline(
+    key="лиды",
+    kind=PipelineKind.LEAD,
+    stages=(
+        Stage(key="НОВЫЙ ЛИД"),
+        Stage(key="ОП ВЗЯЛ В РАБОТУ"),
+        Stage(key="КВАЛИФИЦИРОВАН", kind=StageKind.WON),
+        Stage(key="НЕЦЕЛЕВОЙ", kind=StageKind.JUNK),
+    ),
+    reasons=(Reason(key="спам", title="Спам"),),
+)
+DEAL_OPEN = ["Новая", "Встреча", "КП", "Договор"]
+LEAD_OPEN = ["НОВЫЙ ЛИД", "ОП ВЗЯЛ В РАБОТУ"]
+OWNERS = ["anna", "турал", None]
+SOURCES = [fk.LeadSource(channel="site_form"), fk.LeadSource(channel="chat"), None]
+
+
+@st.composite
+def entity_log(draw: Any, number: int) -> list[fk.events.Event]:
+    """One lead's or deal's events: moves of every sort, closings, reopenings, notes."""
+    is_deal = draw(st.booleans())
+    pipeline, opened = (CHAIN, DEAL_OPEN) if is_deal else (LEADS, LEAD_OPEN)
+    won, lost = ("Продажа", "Отказ") if is_deal else ("КВАЛИФИЦИРОВАН", "НЕЦЕЛЕВОЙ")
+    entity_id = f"{'С' if is_deal else 'Л'}-{number}"
+    ref = fk.EntityRef.deal(entity_id) if is_deal else fk.EntityRef.lead(entity_id)
+    created = draw(st.sampled_from([0, 0.5, 2, 9]))
+    events: list[fk.events.Event] = []
+    stage = opened[0]
+    if draw(st.integers(0, 9)):  # sometimes the log lacks the creation event
+        common = {
+            "id": entity_id,
+            "created_at": day(created),
+            "pipeline": pipeline.key,
+            "stage": stage,
+            "owner": draw(st.sampled_from(OWNERS)),
+        }
+        source = draw(st.sampled_from(SOURCES))
+        if source is not None or is_deal:  # a deal may have none; a lead needs one
+            common["source"] = source
+        else:
+            common["source"] = fk.LeadSource(channel="звонок")
+        if is_deal:
+            deal = fk.Deal(**common)
+            events.append(
+                fk.events.DealCreated(entity=ref, sequence=1, at=day(created), actor="a", deal=deal)
+            )
+        else:
+            lead = fk.Lead(**common)
+            events.append(
+                fk.events.LeadCreated(entity=ref, sequence=1, at=day(created), actor="a", lead=lead)
+            )
+    when = created
+    closed = False
+    for sequence in range(2, draw(st.integers(2, 10))):
+        when += draw(st.sampled_from([0, 0, 0.25, 1, 3]))  # 0: at the same instant
+        what = draw(st.sampled_from(["move", "move", "move", "close", "owner", "note"]))
+        base: dict[str, Any] = {"entity": ref, "sequence": sequence, "at": day(when), "actor": "a"}
+        if what == "owner":
+            events.append(
+                fk.events.OwnerChanged(**base, old=None, new=draw(st.sampled_from(OWNERS)))
+            )
+            continue
+        if what == "note":  # back-dated: a note about an earlier day, recorded now
+            back = draw(st.sampled_from([0, 0.5, 5]))
+            events.append(
+                fk.events.FieldChanged(
+                    **{**base, "at": day(max(created, when - back))},
+                    field="product",
+                    old=None,
+                    new="КРОВЛЯ",
+                )
+            )
+            continue
+        move: dict[str, Any] = {**base, "pipeline": pipeline.key, "from_stage": stage}
+        if what == "close" and not closed:
+            winning = draw(st.booleans())
+            if winning:
+                events.append(
+                    fk.events.DealWon(**move, to_stage=won)
+                    if is_deal
+                    else fk.events.LeadConverted(
+                        **move, to_stage=won, deal_id=f"С-{number}x", contact_id="к-1"
+                    )
+                )
+            elif is_deal:
+                events.append(fk.events.DealLost(**move, to_stage=lost, reason="Дорого"))
+            else:
+                events.append(fk.events.LeadClosedAsJunk(**move, to_stage=lost, reason="спам"))
+            stage, closed = (won if winning else lost), True
+            continue
+        target = draw(st.sampled_from([s for s in opened if s != stage] or opened))
+        events.append(fk.events.StageChanged(**move, to_stage=target))  # may reopen
+        stage, closed = target, False
+    return events
+
+
+@st.composite
+def logs(draw: Any) -> list[fk.events.Event]:
+    """A log of a few leads and deals, shuffled (reports do not depend on the order)."""
+    events = [
+        event for number in range(draw(st.integers(0, 7))) for event in draw(entity_log(number))
+    ]
+    shuffled: list[fk.events.Event] = draw(st.permutations(events))
+    return shuffled
+
+
+AS_OFS = st.sampled_from([day(1), day(3), day(8), AS_OF, day(400)])
+FILTERS = st.one_of(
+    st.just(fa.Filters()),
+    st.builds(fa.Filters, owner=st.sampled_from(["anna", "турал", "никто"])),
+    st.builds(fa.Filters, channel=st.sampled_from(["site_form", "chat", "нет"])),
+    st.builds(
+        fa.Filters,
+        period=st.sampled_from([fk.Period.month(2026, 3), fk.Period.month(2026, 2)]),
+        basis=st.sampled_from(list(fa.DateBasis)),
+        zone=st.sampled_from([timezone.utc, timezone(timedelta(hours=3))]),
+    ),
+)
+
+
+def columnar_reports(data: Any, as_of: Any, filters: fa.Filters) -> list[Any]:
+    """Every report the columnar path computes, on one log and snapshot."""
+    return [
+        *(
+            fa.conversion(data, pipeline, as_of=as_of, reach=reach, filters=filters)
+            for pipeline in (CHAIN, LEADS)
+            for reach in fa.Reach
+        ),
+        *(
+            fa.stage_flows(data, pipeline, as_of=as_of, filters=filters)
+            for pipeline in (CHAIN, LEADS)
+        ),
+        *(
+            fa.time_in_stage(data, pipeline, as_of=as_of, per=per, filters=filters)
+            for pipeline in (CHAIN, LEADS)
+            for per in fa.Per
+        ),
+        *(
+            fa.win_rate(data, as_of=as_of, by=by, pipeline=pipeline, filters=filters)
+            for by in ("all", "channel", "owner", "pipeline")
+            for pipeline in (None, CHAIN)
+        ),
+    ]
+
+
+@settings(max_examples=300)
+@given(logs(), AS_OFS, FILTERS)
+def test_every_columnar_report_equals_the_event_path(events, as_of, filters):
+    log = fa.StageLog.from_events(events)
+    for columnar, objects in zip(
+        columnar_reports(log, as_of, filters), columnar_reports(events, as_of, filters), strict=True
+    ):
+        assert columnar == objects
+        assert type(columnar) is type(objects)
+
+
+@given(logs(), AS_OFS, st.integers(1, 4))
+def test_the_reports_of_parts_merge_into_the_report_of_the_whole(events, as_of, parts):
+    log = fa.StageLog.from_events(events)
+    whole = columnar_reports(log, as_of, fa.Filters())
+    pieces = [columnar_reports(part, as_of, fa.Filters()) for part in log.split(parts)]
+    for index, expected in enumerate(whole):
+        merged = pieces[0][index]
+        for piece in pieces[1:]:
+            merged = merged.merge(piece[index])
+        assert merged == expected
+
+
+def test_the_seed_log_gives_the_seed_answers_in_columns():
+    log = fa.StageLog.from_events(FULL_LOG)
+    report = fa.conversion(log, CHAIN, as_of=AS_OF, reach=fa.Reach.IMPLIED)
+    assert report.reached == (4, 4, 3, 2, 2)  # С-1..С-4 reach (4, 4, 3, 2, 2): worked out by hand
+    times = fa.time_in_stage(log, CHAIN, as_of=AS_OF)
+    assert times.stage("КП").durations == (2 * 86_400.0, 2 * 86_400.0, 3 * 86_400.0)
+    assert times.stage("Встреча").open == 1
+    assert fa.win_rate(log, as_of=AS_OF, by="channel").group("chat").won == 1
+
+
+# --- the log itself ------------------------------------------------------------------------------
+
+
+def test_rows_are_sorted_by_entity_then_time_and_the_columns_are_read_only():
+    log = fa.StageLog.from_events(list(reversed(FULL_LOG)))
+    assert np.all(np.diff(log.entity) >= 0)
+    same = log.entity[1:] == log.entity[:-1]
+    assert np.all(np.diff(log.time)[same] >= 0)
+    with pytest.raises(ValueError, match="read-only"):
+        log.time[0] = 0
+    with pytest.raises(AttributeError, match="immutable"):
+        log.stages = ()
+
+
+def test_a_constructor_given_unsorted_rows_sorts_them():
+    log = fa.StageLog(
+        entity=[1, 0, 0],
+        kind=[1, 1, 1],
+        event=[0, 1, 0],
+        time=[5, 9, 1],
+        pipeline=[0, 0, 0],
+        stage=[0, 1, 0],
+        owner=[-1, -1, -1],
+        source=[-1, -1, -1],
+        reason=[-1, -1, -1],
+        ids=["a", "b"],
+        pipelines=["p"],
+        stages=["s0", "s1"],
+    )
+    assert log.entity.tolist() == [0, 0, 1]
+    assert log.time.tolist() == [1, 9, 5]
+    assert log.stage.tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "rule"),
+    [
+        ({"stage": [0, 7]}, "StageLog.stage", "range"),
+        ({"event": [0, 9]}, "StageLog.event", "range"),
+        ({"time": [0.5, 1.5]}, "StageLog.time", "dtype"),
+        ({"owner": [-1]}, "StageLog.owner", "length"),
+        ({"kind": [1, 0]}, "StageLog.kind", "kind"),
+        ({"stage": [0, -1]}, "StageLog.stage", "required"),
+        ({"stages": ["s", "s"]}, "StageLog.stages", "unique"),
+    ],
+)
+def test_malformed_columns_are_refused_naming_the_column(change, field, rule):
+    columns: dict[str, Any] = {
+        "entity": [0, 0],
+        "kind": [1, 1],
+        "event": [0, 1],
+        "time": [1, 2],
+        "pipeline": [0, 0],
+        "stage": [0, 0],
+        "owner": [-1, -1],
+        "source": [-1, -1],
+        "reason": [-1, -1],
+        "ids": ["a"],
+        "pipelines": ["p"],
+        "stages": ["s"],
+    }
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.StageLog(**{**columns, **change})
+    assert caught.value.field == field
+    assert caught.value.rule == rule
+
+
+def test_two_different_events_with_one_sequence_are_refused():
+    first = FULL_LOG[1]
+    other = fk.events.StageChanged(
+        entity=first.entity,
+        sequence=first.sequence,
+        at=first.at,
+        actor="кто-то",
+        pipeline=CHAIN.key,
+        from_stage="Новая",
+        to_stage="КП",
+    )
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.StageLog.from_events([*FULL_LOG, other])
+    assert caught.value.rule == "duplicate_sequence"
+    fa.StageLog.from_events([*FULL_LOG, FULL_LOG[1]])  # the same event twice counts once
+
+
+def test_stage_moves_that_go_back_in_time_are_refused():
+    deal = fk.Deal(id="С-9", created_at=day(5), pipeline=CHAIN.key, stage="Новая")
+    events: list[fk.events.Event] = [
+        fk.events.DealCreated(entity=deal.ref, sequence=1, at=day(5), actor="a", deal=deal),
+        fk.events.StageChanged(
+            entity=deal.ref,
+            sequence=2,
+            at=day(4),
+            actor="a",
+            pipeline=CHAIN.key,
+            from_stage="Новая",
+            to_stage="КП",
+        ),
+    ]
+    with pytest.raises(fk.ValidationError, match="earlier than the stage or owner event") as caught:
+        fa.StageLog.from_events(events)
+    assert caught.value.rule == "order"
+
+
+def test_reports_on_a_log_need_an_aware_snapshot_and_column_groupings():
+    log = fa.StageLog.from_events(FULL_LOG)
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.conversion(log, CHAIN)
+    assert caught.value.field == "as_of"
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.win_rate(log, as_of=AS_OF, by="campaign")
+    assert (caught.value.field, caught.value.rule) == ("by", "columnar")
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.win_rate(log, as_of=AS_OF, filters=fa.Filters(fields={"product": "КРОВЛЯ"}))
+    assert caught.value.field == "filters.fields"
+    with pytest.raises(fk.ValidationError, match="Filters"):
+        fa.stage_flows(log, CHAIN, as_of=AS_OF, filters={"owner": "anna"})  # type: ignore[arg-type]
+
+
+# --- frames --------------------------------------------------------------------------------------
+
+
+def _rows_of(log: fa.StageLog) -> dict[str, list[Any]]:
+    """The log as plain columns, named as a user's table might name them."""
+
+    def text(table: tuple[str, ...], codes: Any) -> list[str | None]:
+        return [table[code] if code >= 0 else None for code in codes.tolist()]
+
+    return {
+        "deal_id": [log.ids[code] for code in log.entity.tolist()],
+        "kind": ["deal" if kind else "lead" for kind in log.kind.tolist()],
+        "event": [fa.LogEvent(event).name.lower() for event in log.event.tolist()],
+        "entered_at": [
+            datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=micros)
+            for micros in log.time.tolist()
+        ],
+        "pipeline": text(log.pipelines, log.pipeline),
+        "stage": text(log.stages, log.stage),
+        "owner": text(log.owners, log.owner),
+        "source": text(log.sources, log.source),
+        "reason": text(log.reasons, log.reason),
+    }
+
+
+def _frames(rows: dict[str, list[Any]]) -> dict[str, Any]:
+    import duckdb  # noqa: PLC0415 - each engine is the user's, imported by the test that needs it
+    import pandas as pd  # noqa: PLC0415
+    import polars as pl  # noqa: PLC0415
+    import pyarrow as pa  # noqa: PLC0415
+
+    table = pa.table(rows)
+    return {
+        "pandas": pd.DataFrame(rows),
+        "polars": pl.DataFrame(rows),
+        "polars lazy": pl.DataFrame(rows).lazy(),
+        "pyarrow": table,
+        "duckdb": duckdb.connect().from_arrow(table),
+    }
+
+
+COLUMNS = {"entity": "deal_id", "time": "entered_at"}
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars", "polars lazy", "pyarrow", "duckdb"])
+def test_a_frame_of_any_engine_gives_the_reports_of_the_events(engine):
+    frame = _frames(_rows_of(fa.StageLog.from_events(FULL_LOG)))[engine]
+    log = fa.StageLog.from_frame(frame, columns=COLUMNS)
+    assert columnar_reports(log, AS_OF, fa.Filters()) == columnar_reports(
+        FULL_LOG, AS_OF, fa.Filters()
+    )
+
+
+def test_plain_columns_give_the_reports_of_the_events():
+    rows = _rows_of(fa.StageLog.from_events(FULL_LOG))
+    log = fa.StageLog.from_columns(
+        entity=rows["deal_id"],
+        time=rows["entered_at"],
+        **{
+            name: rows[name]
+            for name in ("event", "stage", "pipeline", "kind", "owner", "source", "reason")
+        },
+    )
+    assert columnar_reports(log, day(8), fa.Filters()) == columnar_reports(
+        FULL_LOG, day(8), fa.Filters()
+    )
+
+
+def test_reading_a_polars_frame_imports_no_other_engine():
+    code = (
+        "import sys, polars as pl\n"
+        "from datetime import datetime, timezone\n"
+        "from funnelkit.analytics import StageLog\n"
+        "at = datetime(2026, 3, 2, tzinfo=timezone.utc)\n"
+        "frame = pl.DataFrame({'entity': ['С-1'], 'time': [at], 'event': ['created'],"
+        " 'stage': ['Новая'], 'pipeline': ['сделки']})\n"
+        "StageLog.from_frame(frame)\n"
+        "print(sorted({'pandas', 'pyarrow', 'duckdb', 'dask', 'pyspark'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter on a fixed snippet
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def _bad_frame(change: dict[str, list[Any]]) -> Any:
+    import polars as pl  # noqa: PLC0415
+
+    at = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    rows: dict[str, list[Any]] = {
+        "entity": ["С-1", "С-1"],
+        "time": [at, at + timedelta(days=1)],
+        "event": ["created", "moved"],
+        "stage": ["Новая", "КП"],
+        "pipeline": ["сделки", "сделки"],
+    }
+    rows.update(change)
+    return pl.DataFrame({name: values for name, values in rows.items() if values})
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "rule"),
+    [
+        ({"stage": []}, "frame.stage", "missing"),
+        ({"time": [datetime(2026, 3, 2), datetime(2026, 3, 3)]}, "frame.time", "naive"),  # noqa: DTZ001
+        ({"time": ["вчера", "сегодня"]}, "frame.time", "dtype"),
+        ({"event": ["created", "teleported"]}, "StageLog.event", "unknown"),
+        ({"entity": ["С-1", None]}, "StageLog.entity", "required"),
+        ({"stage": [1, 2]}, "StageLog.stage", "dtype"),
+        ({"pipeline": ["сделки", None]}, "StageLog.pipeline", "required"),
+    ],
+)
+def test_a_bad_frame_is_refused_naming_the_column(change, field, rule):
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.StageLog.from_frame(_bad_frame(change))
+    assert (caught.value.field, caught.value.rule) == (field, rule)
+
+
+def test_a_frame_in_another_shape_is_refused():
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.StageLog.from_frame({"entity": ["С-1"]})
+    assert (caught.value.field, caught.value.rule) == ("frame", "type")
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.StageLog.from_frame(_bad_frame({}), columns={"deal": "entity"})
+    assert (caught.value.field, caught.value.rule) == ("columns", "unknown")
+
+
+def test_a_funnel_too_long_for_a_bit_mask_counts_alike():
+    """Over 62 funnel stages the kernels count unique (entity, stage) pairs instead."""
+    keys = [f"ЭТАП {number}" for number in range(70)]
+    long = Pipeline(
+        key="длинная",
+        stages=(*(Stage(key=key) for key in keys), Stage(key="ПРОДАНО", kind=StageKind.WON)),
+        policy=fk.pipelines.MovePolicy(allow_back=True, allow_skip=True),
+    )
+    events: list[fk.events.Event] = []
+    walks = [[0, 1, 2, 3], [0, 2, 1, 3, 69], [0, 1, 0, 1, 2, 65], [5, 0], [0, 1, 2, 3, 4, 70]]
+    for number, walk in enumerate(walks):
+        stages = [*keys, "ПРОДАНО"]
+        deal = fk.Deal(
+            id=f"Д-{number}", created_at=day(0), pipeline=long.key, stage=stages[walk[0]]
+        )
+        events.append(
+            fk.events.DealCreated(entity=deal.ref, sequence=1, at=day(0), actor="a", deal=deal)
+        )
+        for sequence, (before, after) in enumerate(itertools.pairwise(walk), start=2):
+            kind = fk.events.DealWon if after == len(keys) else fk.events.StageChanged
+            events.append(
+                kind(
+                    entity=deal.ref,
+                    sequence=sequence,
+                    at=day(sequence),
+                    actor="a",
+                    pipeline=long.key,
+                    from_stage=stages[before],
+                    to_stage=stages[after],
+                )
+            )
+    log = fa.StageLog.from_events(events)
+    for reach in fa.Reach:
+        columnar = fa.conversion(log, long, as_of=AS_OF, reach=reach)
+        assert columnar == fa.conversion(events, long, as_of=AS_OF, reach=reach)
+    # every walk entered ЭТАП 0; ЭТАП 1 and 2 all but [5, 0]; ЭТАП 3 three; ЭТАП 4 one
+    reached = fa.conversion(log, long, as_of=AS_OF, reach=fa.Reach.ALL_PREVIOUS).reached
+    assert reached[:5] == (5, 4, 4, 3, 1)
