@@ -11,12 +11,12 @@ dataframe library is imported that the caller did not pass.
 from __future__ import annotations
 
 import importlib
+from array import array
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from funnelkit._checks import raise_for
 from funnelkit.analytics._columnar import (
-    _CLOSING,
     _EPOCH,
     _EVENT_NAMES,
     _KIND_NAMES,
@@ -76,122 +76,157 @@ def _row_of(event_type: type[Any]) -> LogEvent:
     return found
 
 
-class _Codes(dict[str, int]):
-    """A code table being built: value → code, in order of first appearance."""
-
-    def code(self, value: str | None) -> int:
-        if value is None:
-            return _NONE
-        found = self.get(value)
-        if found is None:
-            found = self[value] = len(self)
-        return found
+def _code(table: dict[str, int], value: str | None) -> int:
+    """The code of a value in a table being built (codes in order of first appearance)."""
+    if value is None:
+        return _NONE
+    found = table.get(value)
+    if found is None:
+        found = table[value] = len(table)
+    return found
 
 
 class _Read:
-    """Lead and deal events read into lists, one entry per event, in the order given."""
+    """
+    A log read into lists, one entry per event given (task and contact events with entity -1).
 
-    def __init__(self) -> None:
+    The bulk columns (entity, sequence, time, row kind, pipeline, stage) get one entry per
+    event; what few events carry (a creation's owner and source, a new owner, a reason) is
+    kept as ``(position, code)`` pairs and spread into columns with numpy afterwards.
+    """
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        self.events: list[Event] = events if isinstance(events, list) else list(events)
         self.ids: list[str] = []
-        self.pipelines, self.stages, self.owners = _Codes(), _Codes(), _Codes()
-        self.sources, self.reasons = _Codes(), _Codes()
-        self.entity: list[int] = []
-        self.kind: list[int] = []
-        self.sequence: list[int] = []
-        self.seconds: list[float] = []
-        self.row: list[int] = []
-        self.pipeline: list[int] = []
-        self.stage: list[int] = []
-        self.owner: list[int] = []
-        self.owner_set: list[bool] = []
-        self.source: list[int] = []
-        self.reason: list[int] = []
-        self.events: list[Event] = []  # for the messages of refused logs
+        self.kinds: list[int] = []  # per entity code
+        self.pipelines: dict[str, int] = {}
+        self.stages: dict[str, int] = {}
+        self.owners: dict[str, int] = {}
+        self.sources: dict[str, int] = {}
+        self.reasons: dict[str, int] = {}
+        # Typed arrays: appending costs what a list's does, and numpy reads them without a copy.
+        self.entity = array("q")
+        self.sequence = array("q")
+        self.seconds = array("d")
+        self.row = array("b")
+        self.pipeline = array("q")
+        self.stage = array("q")
+        self.created = (array("q"), array("q"), array("q"))  # position, owner, source
+        self.owner = (array("q"), array("q"))  # position, new owner
+        self.reason = (array("q"), array("q"))  # position, reason
 
-    def read(self, events: Iterable[Event]) -> None:
-        """Read every lead and deal event; task and contact events are skipped."""
-        codes: dict[EntityKind, tuple[dict[str, int], int]] = {
-            EntityKind.LEAD: ({}, 0),
-            EntityKind.DEAL: ({}, 1),
-        }
-        moved, created, owner_row = LogEvent.MOVED, LogEvent.CREATED, LogEvent.OWNER
-        for given in events:
+    def read(self) -> None:  # noqa: C901, PLR0912, PLR0915 - one hot loop, inlined for speed
+        """Read every event once."""
+        leads: dict[str, int] = {}
+        deals: dict[str, int] = {}
+        deal_kind, lead_kind = EntityKind.DEAL, EntityKind.LEAD
+        ids, kinds, pipelines, stages = self.ids, self.kinds, self.pipelines, self.stages
+        add_entity, add_sequence = self.entity.append, self.sequence.append
+        add_seconds, add_row = self.seconds.append, self.row.append
+        add_pipeline, add_stage = self.pipeline.append, self.stage.append
+        row_of, created, owner_row = _ROW_OF, LogEvent.CREATED, LogEvent.OWNER
+        lost, junk, converted = LogEvent.LOST, LogEvent.JUNK, LogEvent.CONVERTED
+        last_pipeline, last_code = None, _NONE
+        for position, given in enumerate(self.events):
             event: Any = given  # read by its row kind below
+            row = row_of.get(type(event))
+            if row is None:
+                row = _row_of(type(event))
             ref = event.entity
-            found = codes.get(ref.kind)
-            if found is None:
+            kind = ref.kind
+            if kind is deal_kind:
+                table = deals
+            elif kind is lead_kind:
+                table = leads
+            else:  # a task or contact event: a placeholder, dropped later
+                add_entity(_NONE)
+                add_sequence(0)
+                add_seconds(0.0)
+                add_row(LogEvent.OTHER)
+                add_pipeline(_NONE)
+                add_stage(_NONE)
                 continue
-            table, kind = found
             code = table.get(ref.id)
             if code is None:
-                code = table[ref.id] = len(self.ids)
-                self.ids.append(ref.id)
-            row = _ROW_OF.get(type(event)) or _row_of(type(event))
-            self.entity.append(code)
-            self.kind.append(kind)
-            self.sequence.append(event.sequence)
-            self.row.append(row)
-            self.events.append(event)
-            if row is moved or row in _CLOSING:
-                self._moved(event)
-            elif row is created:
-                self._created(event.deal if kind else event.lead)
+                code = table[ref.id] = len(ids)
+                ids.append(ref.id)
+                kinds.append(1 if kind is deal_kind else 0)
+            add_entity(code)
+            add_sequence(event.sequence)
+            add_row(row)
+            if row is created:
+                entity = event.deal if kind is deal_kind else event.lead
+                add_seconds(entity.created_at.timestamp())
+                found = pipelines.get(entity.pipeline)
+                if found is None:
+                    found = pipelines[entity.pipeline] = len(pipelines)
+                add_pipeline(found)
+                found = stages.get(entity.stage)
+                if found is None:
+                    found = stages[entity.stage] = len(stages)
+                add_stage(found)
+                source = entity.source
+                at, owner, channel = self.created
+                at.append(position)
+                owner.append(_code(self.owners, entity.owner))
+                channel.append(_code(self.sources, source.channel if source else None))
+            elif row <= converted:  # a move: MOVED, WON, LOST, JUNK, CONVERTED
+                add_seconds(event.at.timestamp())
+                pipeline = event.pipeline
+                if pipeline != last_pipeline:  # most moves stay in the pipeline of the last
+                    known = pipelines.get(pipeline)
+                    if known is None:
+                        known = pipelines[pipeline] = len(pipelines)
+                    last_pipeline, last_code = pipeline, known
+                add_pipeline(last_code)
+                found = stages.get(event.to_stage)
+                if found is None:
+                    found = stages[event.to_stage] = len(stages)
+                add_stage(found)
+                if row is lost or row is junk:
+                    self.reason[0].append(position)
+                    self.reason[1].append(_code(self.reasons, event.reason))
             else:
-                self._other(event, row is owner_row)
-
-    def _moved(self, event: Any) -> None:
-        self.seconds.append(event.at.timestamp())
-        self.pipeline.append(self.pipelines.code(event.pipeline))
-        self.stage.append(self.stages.code(event.to_stage))
-        self.owner.append(_NONE)
-        self.owner_set.append(False)
-        self.source.append(_NONE)
-        self.reason.append(self.reasons.code(getattr(event, "reason", None)))
-
-    def _created(self, entity: Any) -> None:
-        self.seconds.append(entity.created_at.timestamp())
-        self.pipeline.append(self.pipelines.code(entity.pipeline))
-        self.stage.append(self.stages.code(entity.stage))
-        self.owner.append(self.owners.code(entity.owner))
-        self.owner_set.append(True)
-        source = entity.source
-        self.source.append(self.sources.code(source.channel if source is not None else None))
-        self.reason.append(_NONE)
-
-    def _other(self, event: Any, owner: bool) -> None:
-        self.seconds.append(event.at.timestamp())
-        self.pipeline.append(_NONE)
-        self.stage.append(_NONE)
-        self.owner.append(self.owners.code(event.new) if owner else _NONE)
-        self.owner_set.append(owner)
-        self.source.append(_NONE)
-        self.reason.append(_NONE)
+                add_seconds(event.at.timestamp())
+                add_pipeline(_NONE)
+                add_stage(_NONE)
+                if row is owner_row:
+                    self.owner[0].append(position)
+                    self.owner[1].append(_code(self.owners, event.new))
 
 
 def from_events(events: Iterable[Event]) -> StageLog:
     """`StageLog.from_events`: read the events, order the rows, fill the state columns."""
     np = _numpy()
-    read = _Read()
-    read.read(events)
+    read = _Read(events)
+    read.read()
+    size = len(read.events)
+    owner = np.full(size, _NONE, dtype=np.int32)
+    owner_set = np.zeros(size, dtype=bool)
+    source = np.full(size, _NONE, dtype=np.int32)
+    reason = np.full(size, _NONE, dtype=np.int32)
+    at, owners, sources = (np.frombuffer(part, dtype=np.int64) for part in read.created)
+    owner[at], owner_set[at], source[at] = owners, True, sources
+    at, owners = (np.frombuffer(part, dtype=np.int64) for part in read.owner)
+    owner[at], owner_set[at] = owners, True
+    at, reasons = (np.frombuffer(part, dtype=np.int64) for part in read.reason)
+    reason[at] = reasons
     order, times = _ordered(np, read)
-    entity = np.asarray(read.entity, dtype=np.int64)[order]
-    rows = np.asarray(read.row, dtype=np.int8)[order]
+    entity = np.frombuffer(read.entity, dtype=np.int64)[order]
+    rows = np.frombuffer(read.row, dtype=np.int8)[order]
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = entity[1:] != entity[:-1]
-    pipeline = np.asarray(read.pipeline, dtype=np.int32)[order]
-    owner_set = np.asarray(read.owner_set, dtype=bool)[order]
-    owner = np.asarray(read.owner, dtype=np.int32)[order]
-    source = np.asarray(read.source, dtype=np.int32)[order]
+    pipeline = np.frombuffer(read.pipeline, dtype=np.int64)[order]
     return StageLog(
         entity=entity,
-        kind=np.asarray(read.kind, dtype=np.int8)[order],
+        kind=np.asarray(read.kinds, dtype=np.int8)[entity],
         event=rows,
         time=times,
         pipeline=_forward_fill(np, pipeline, pipeline >= 0, starts),
-        stage=np.asarray(read.stage, dtype=np.int32)[order],
-        owner=_forward_fill(np, owner, owner_set, starts),
-        source=_forward_fill(np, source, rows == int(LogEvent.CREATED), starts),
-        reason=np.asarray(read.reason, dtype=np.int32)[order],
+        stage=np.frombuffer(read.stage, dtype=np.int64)[order],
+        owner=_forward_fill(np, owner[order], owner_set[order], starts),
+        source=_forward_fill(np, source[order], rows == int(LogEvent.CREATED), starts),
+        reason=reason[order],
         ids=read.ids,
         pipelines=tuple(read.pipelines),
         stages=tuple(read.stages),
@@ -203,7 +238,7 @@ def from_events(events: Iterable[Event]) -> StageLog:
 
 def _exact_times(np: Any, read: _Read, order: Any) -> Any:
     """int64 microseconds of the rows in `order` (worked out exactly for far-off times)."""
-    seconds = np.asarray(read.seconds, dtype=np.float64)[order]
+    seconds = np.frombuffer(read.seconds, dtype=np.float64)[order]
     times = np.rint(seconds * 1e6).astype(np.int64)
     for at in np.flatnonzero(np.abs(seconds) >= _EXACT_SECONDS).tolist():
         times[at] = _micros(read.events[int(order[at])])
@@ -214,13 +249,15 @@ def _ordered(np: Any, read: _Read) -> tuple[Any, Any]:
     """
     The order of the rows (by entity, then time; each entity's in sequence order), and times.
 
-    One event given twice is kept once. Refused: two different events with one sequence, and
-    stage or owner events that go back in time in sequence order. Other events (a note, a
-    payment) recorded later about an earlier moment take their place in time.
+    Task and contact events are left out. One event given twice is kept once. Refused: two
+    different events with one sequence, and stage or owner events that go back in time in
+    sequence order. Other events (a note, a payment) recorded later about an earlier moment
+    take their place in time.
     """
-    entity = np.asarray(read.entity, dtype=np.int64)
-    sequence = np.asarray(read.sequence, dtype=np.int64)
+    entity = np.frombuffer(read.entity, dtype=np.int64)
+    sequence = np.frombuffer(read.sequence, dtype=np.int64)
     order = np.lexsort((sequence, entity))
+    order = order[entity[order] >= 0]
     entity, sequence = entity[order], sequence[order]
     twice = np.flatnonzero((entity[1:] == entity[:-1]) & (sequence[1:] == sequence[:-1]))
     if len(twice):
@@ -238,7 +275,7 @@ def _ordered(np: Any, read: _Read) -> tuple[Any, Any]:
             keep[at + 1] = False
         order, entity = order[keep], entity[keep]
     times = _exact_times(np, read, order)
-    rows = np.asarray(read.row, dtype=np.int8)[order]
+    rows = np.frombuffer(read.row, dtype=np.int8)[order]
     _check_state_order(np, entity, times, rows, order, read.events)
     if bool(np.any((entity[1:] == entity[:-1]) & (times[1:] < times[:-1]))):
         by_time = np.lexsort((times, entity))  # stable: sequence order within a time

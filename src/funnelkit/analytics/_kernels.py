@@ -40,32 +40,44 @@ class _Snapshot:
         self.np = np
         self.log = log
         self.as_of = as_of
+        self._chosen: dict[tuple[int | None, str | None, Filters], tuple[Any, _Rows]] = {}
         entities = len(log.ids)
-        rows = np.flatnonzero(log.time <= micros)  # rows are sorted by entity, then time
-        codes = log.entity[rows]
-        last = rows[_run_ends(np, codes)]
+        kept = None if not len(log) or int(log.time.max()) <= micros else log.time <= micros
+        # Each entity's state is that of its last row as of the snapshot.
+        codes = log.entity if kept is None else log.entity[kept]
+        last = np.flatnonzero(_run_ends(np, codes))
+        owners = codes[last]
         self.present = np.zeros(entities, dtype=bool)
-        self.present[log.entity[last]] = True
-        self.kind = _per_entity(np, entities, log.entity[last], log.kind[last], -1)
-        self.pipeline = _per_entity(np, entities, log.entity[last], log.pipeline[last], -1)
-        self.owner = _per_entity(np, entities, log.entity[last], log.owner[last], -1)
-        self.source = _per_entity(np, entities, log.entity[last], log.source[last], -1)
-        staged = rows[log.stage[rows] >= 0]
-        self.staged = staged  # every stage row as of the snapshot, by entity then time
-        staged_codes = log.entity[staged]
-        final = staged[_run_ends(np, staged_codes)]
-        final_codes = log.entity[final]
-        self.current = _per_entity(np, entities, final_codes, log.stage[final], -1)
-        closing = np.isin(log.event[final], [int(event) for event in _CLOSING])
-        self.outcome = _per_entity(
-            np, entities, final_codes, np.where(closing, log.event[final], -1), -1
+        self.present[owners] = True
+        self.kind = _per_entity(np, entities, owners, _column(log.kind, kept)[last])
+        self.pipeline = _per_entity(np, entities, owners, _column(log.pipeline, kept)[last])
+        self.owner = _per_entity(np, entities, owners, _column(log.owner, kept)[last])
+        self.source = _per_entity(np, entities, owners, _column(log.source, kept)[last])
+        # The stage table: every stage row as of the snapshot, by entity then time.
+        staged = log.stage >= 0
+        if kept is not None:
+            staged &= kept
+        every = bool(staged.all())
+        self.rows = _Rows(
+            np,
+            *(
+                column if every else column[staged]
+                for column in (log.entity, log.stage, log.time, log.event)
+            ),
         )
-        self.closed_at = _per_entity(np, entities, final_codes, log.time[final], 0)
-        created = rows[log.event[rows] == int(LogEvent.CREATED)]
-        created = created[_run_ends(np, log.entity[created])]
+        table = self.rows
+        final = np.flatnonzero(_run_ends(np, table.entity))
+        final_owners = table.entity[final]
+        self.current = _per_entity(np, entities, final_owners, table.stage[final])
+        self.outcome = _per_entity(
+            np, entities, final_owners, np.asarray(_OUTCOMES, dtype=np.int8)[table.event[final]]
+        )
+        self.closed_at = _per_entity(np, entities, final_owners, table.time[final], 0)
+        created = np.flatnonzero(table.event == int(LogEvent.CREATED))
+        created = created[_run_ends(np, table.entity[created])]
         self.has_created = np.zeros(entities, dtype=bool)
-        self.has_created[log.entity[created]] = True
-        self.created_at = _per_entity(np, entities, log.entity[created], log.time[created], 0)
+        self.has_created[table.entity[created]] = True
+        self.created_at = _per_entity(np, entities, table.entity[created], table.time[created], 0)
 
     def select(self, kind: int | None, pipeline: str | None, filters: Filters) -> Any:
         """Which entities count, as the event path's `_select` chooses them."""
@@ -75,14 +87,7 @@ class _Snapshot:
             chosen &= self.kind == kind
         if pipeline is not None:
             chosen &= _equals(self.pipeline, log.code("pipelines", pipeline), pipeline)
-        given: object = filters
-        if not isinstance(given, Filters):
-            raise_for(
-                "filters",
-                given,
-                "pass a funnelkit.analytics.Filters, e.g. Filters(owner=..., channel=...)",
-                "type",
-            )
+        _check_filters(filters)
         if filters == _EVERYTHING:
             return chosen
         if filters.fields:
@@ -111,15 +116,99 @@ class _Snapshot:
             return self.has_created & (self.created_at >= start) & (self.created_at < end)
         if filters.basis is DateBasis.CLOSED:
             return (self.outcome >= 0) & (self.closed_at >= start) & (self.closed_at < end)
-        times = log.time[self.staged]
-        inside = self.staged[(times >= start) & (times < end)]
+        table = self.rows
         hit = np.zeros(len(log.ids), dtype=bool)
-        hit[log.entity[inside]] = True
+        hit[table.entity[(table.time >= start) & (table.time < end)]] = True
         return hit
 
-    def rows_of(self, chosen: Any) -> Any:
-        """The stage rows of the chosen entities, by entity then time."""
-        return self.staged[chosen[self.log.entity[self.staged]]]
+    def chosen_rows(
+        self, kind: int | None, pipeline: str | None, filters: Filters
+    ) -> tuple[Any, _Rows]:
+        """`select`, and the stage table of the entities chosen (by entity then time)."""
+        _check_filters(filters)
+        key = (kind, pipeline, filters)
+        found = self._chosen.get(key)
+        if found is None:
+            chosen = self.select(kind, pipeline, filters)
+            table = self.rows
+            keep = chosen[table.entity]
+            rows = table if bool(keep.all()) else table.only(keep)
+            found = self._chosen[key] = (chosen, rows)
+        return found
+
+
+class _Rows:
+    """Stage rows in parallel arrays (entity, stage, time, event), by entity then time."""
+
+    def __init__(self, np: Any, entity: Any, stage: Any, time: Any, event: Any) -> None:
+        self.np = np
+        self.entity, self.stage, self.time, self.event = entity, stage, time, event
+        self._starts: Any = None
+        self._same: Any = None
+        self._lookups: dict[tuple[str, ...], Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.entity)
+
+    def only(self, keep: Any) -> _Rows:
+        """The rows where `keep` is true."""
+        return _Rows(
+            self.np, self.entity[keep], self.stage[keep], self.time[keep], self.event[keep]
+        )
+
+    @property
+    def starts(self) -> Any:
+        """The first row of each entity."""
+        if self._starts is None:
+            self._starts = _run_starts(self.np, self.entity)
+        return self._starts
+
+    @property
+    def same(self) -> Any:
+        """Whether each row but the last has the same entity as the next: the moves."""
+        if self._same is None:
+            self._same = self.entity[1:] == self.entity[:-1]
+        return self._same
+
+    def masks(self, log: StageLog, stages: tuple[str, ...]) -> Any:
+        """Per entity, a bit mask of the `stages` it entered (at most `_BITS` of them)."""
+        key = ("masks", *stages)
+        found = self._lookups.get(key)
+        if found is None:
+            np = self.np
+            bits = np.zeros(len(stages) + 1, dtype=np.int64)  # -1 reads the last: no bit
+            bits[: len(stages)] = np.left_shift(1, np.arange(len(stages), dtype=np.int64))
+            position = self.positions(log, stages)
+            found = self._lookups[key] = np.bitwise_or.reduceat(bits[position], self.starts)
+        return found
+
+    def positions(self, log: StageLog, stages: tuple[str, ...]) -> Any:
+        """Per row, the index of its stage in `stages` (-1: none of them), as int8 or wider."""
+        found = self._lookups.get(stages)
+        if found is None:
+            lookup = _positions(self.np, log, stages)
+            found = self._lookups[stages] = lookup[self.stage]
+        return found
+
+
+_OUTCOMES = [-1] * len(LogEvent)
+for _closing in _CLOSING:
+    _OUTCOMES[int(_closing)] = int(_closing)
+
+
+def _column(column: Any, kept: Any) -> Any:
+    return column if kept is None else column[kept]
+
+
+def _check_filters(filters: Filters) -> None:
+    given: object = filters
+    if not isinstance(given, Filters):
+        raise_for(
+            "filters",
+            given,
+            "pass a funnelkit.analytics.Filters, e.g. Filters(owner=..., channel=...)",
+            "type",
+        )
 
 
 def _run_ends(np: Any, codes: Any) -> Any:
@@ -139,8 +228,8 @@ def _run_starts(np: Any, codes: Any) -> Any:
     return np.flatnonzero(starts)
 
 
-def _per_entity(np: Any, size: int, codes: Any, values: Any, missing: int) -> Any:
-    found = np.full(size, missing, dtype=np.int64)
+def _per_entity(np: Any, size: int, codes: Any, values: Any, missing: int = -1) -> Any:
+    found = np.full(size, missing, dtype=values.dtype if missing >= -1 else np.int64)
     found[codes] = values
     return found
 
@@ -182,7 +271,8 @@ def snapshot(log: StageLog, as_of: datetime | None) -> _Snapshot:
 
 def _positions(np: Any, log: StageLog, stages: tuple[str, ...]) -> Any:
     """Per stage code of the log, its index in `stages` (-1: not one of them)."""
-    found = np.full(len(log.stages) + 1, -1, dtype=np.int64)  # code -1 reads the last slot
+    dtype = np.int8 if len(stages) < 127 else np.int32  # noqa: PLR2004 - int8's range
+    found = np.full(len(log.stages) + 1, -1, dtype=dtype)  # code -1 reads the last slot
     for index, stage in enumerate(stages):
         code = log.code("stages", stage)
         if code >= 0:
@@ -198,32 +288,29 @@ def reached(
 ) -> tuple[list[int], int]:
     """How many chosen entities reached each funnel stage, and how many were chosen."""
     np, log = snap.np, snap.log
-    chosen = snap.select(None, pipeline.key, filters)
+    chosen, rows = snap.chosen_rows(None, pipeline.key, filters)
     size = len(stages)
-    rows = snap.rows_of(chosen)
-    position = _positions(np, log, stages)[log.stage[rows]]
-    codes = log.entity[rows]
     entities = int(np.count_nonzero(chosen))
     if not len(rows):
         return [0] * size, entities
-    starts = _run_starts(np, codes)
+    position = rows.positions(log, stages)
     if reach == "implied":
-        furthest = np.maximum.reduceat(position, starts)
+        furthest = np.maximum.reduceat(position, rows.starts).astype(np.intp)
         counts = np.bincount(furthest + 1, minlength=size + 1)[1:]
         implied: list[int] = np.cumsum(counts[::-1])[::-1].tolist()
         return implied, entities
     if reach == "in_order":
-        return _in_order(np, codes, position, size, len(log.ids)), entities
-    if size <= _BITS:
-        bits = np.where(position >= 0, np.left_shift(1, np.maximum(position, 0)), 0)
-        masks = np.bitwise_or.reduceat(bits.astype(np.int64), starts)
-        if reach == "entered":
-            return [int(np.count_nonzero(masks & (1 << index))) for index in range(size)], entities
-        return [
-            int(np.count_nonzero((masks & ((2 << index) - 1)) == (2 << index) - 1))
-            for index in range(size)
-        ], entities
-    return _reached_wide(np, codes, position, size, reach), entities
+        return _in_order(np, rows.entity, position, size, len(log.ids)), entities
+    if size > _BITS:
+        return _reached_wide(np, rows.entity, position, size, reach), entities
+    masks = rows.masks(log, stages)
+    if reach == "entered":
+        return [int(np.count_nonzero(masks & (1 << index))) for index in range(size)], entities
+    leading = np.zeros(len(masks), dtype=np.int8)  # how many stages from the first entered
+    for index in range(size):
+        leading += (masks & ((2 << index) - 1)) == (2 << index) - 1
+    counts = np.bincount(leading, minlength=size + 1)
+    return np.cumsum(counts[::-1])[::-1][1:].tolist(), entities
 
 
 def _reached_wide(np: Any, codes: Any, position: Any, size: int, reach: str) -> list[int]:
@@ -269,17 +356,15 @@ def _in_order(np: Any, codes: Any, position: Any, size: int, entities: int) -> l
 def flows(snap: _Snapshot, pipeline: Pipeline, filters: Filters) -> Counter[tuple[str, str]]:
     """Every move between consecutive stages of the chosen entities, counted."""
     np, log = snap.np, snap.log
-    rows = snap.rows_of(snap.select(None, pipeline.key, filters))
+    rows = snap.chosen_rows(None, pipeline.key, filters)[1]
     total: Counter[tuple[str, str]] = Counter()
     if len(rows) < 2:  # noqa: PLR2004 - a move needs two rows
         return total
-    codes = log.entity[rows]
-    same = codes[1:] == codes[:-1]
     width = len(log.stages)
-    pairs = log.stage[rows[:-1]][same].astype(np.int64) * width + log.stage[rows[1:]][same]
-    found, counts = np.unique(pairs, return_counts=True)
-    for pair, count in zip(found.tolist(), counts.tolist(), strict=True):
-        total[log.stages[pair // width], log.stages[pair % width]] = count
+    pairs = rows.stage[:-1].astype(np.int64) * width + rows.stage[1:]
+    counts = np.bincount(pairs[rows.same], minlength=width * width)
+    for pair in np.flatnonzero(counts).tolist():
+        total[log.stages[pair // width], log.stages[pair % width]] = int(counts[pair])
     return total
 
 
@@ -291,30 +376,25 @@ def visits(
 ) -> tuple[list[str], list[list[float]], list[int]]:
     """The open stages, the completed durations (seconds, sorted) and open visits of each."""
     np, log = snap.np, snap.log
-    keys = [stage.key for stage in pipeline.stages if not stage.closed]
-    chosen = snap.select(None, pipeline.key, filters)
-    rows = snap.rows_of(chosen)
-    slot_of = _positions(np, log, tuple(keys))
+    keys = tuple(stage.key for stage in pipeline.stages if not stage.closed)
+    size = len(keys)
+    chosen, rows = snap.chosen_rows(None, pipeline.key, filters)
+    lookup = _positions(np, log, keys)
     open_now = chosen & (snap.outcome < 0) & (snap.current >= 0)
-    still_open = np.bincount(slot_of[snap.current[open_now]] + 1, minlength=len(keys) + 1)[
-        1:
-    ].tolist()
+    still_open = np.bincount(lookup[snap.current[open_now]] + 1, minlength=size + 1)[1:].tolist()
     if len(rows) < 2:  # noqa: PLR2004 - a visit needs two rows
-        return keys, [[] for _ in keys], still_open
-    codes = log.entity[rows]
-    same = codes[1:] == codes[:-1]
-    left, right = rows[:-1][same], rows[1:][same]
-    slots = slot_of[log.stage[left]]
-    micros = log.time[right] - log.time[left]
-    owners = codes[:-1][same]
-    if per == "visit":
-        wanted = slots >= 0
-        return keys, _durations(np, slots[wanted], micros[wanted], len(keys)), still_open
-    wanted = slots >= 0
+        return list(keys), [[] for _ in keys], still_open
+    slots = rows.positions(log, keys)[:-1]
+    wanted = rows.same & (slots >= 0)
     if per == "cumulative":  # an open entity's current stage is not over: none of its visits
-        wanted &= ~(open_now[owners] & (log.stage[left] == snap.current[owners]))
-    slots, micros, owners = slots[wanted], micros[wanted], owners[wanted]
-    group = owners.astype(np.int64) * len(keys) + slots
+        owners = rows.entity[:-1]
+        wanted &= ~(open_now[owners] & (rows.stage[:-1] == snap.current[owners]))
+    moves = np.flatnonzero(wanted)
+    slots = slots[moves]
+    micros = rows.time[moves + 1] - rows.time[moves]
+    if per == "visit":
+        return list(keys), _durations(np, slots, micros, size), still_open
+    group = rows.entity[moves].astype(np.int64) * size + slots
     order = np.argsort(group, kind="stable")  # each entity's visits of a stage, in time order
     group, micros = group[order], micros[order]
     ends = _run_ends(np, group)
@@ -322,16 +402,12 @@ def visits(
         totals = micros[ends]
     else:  # exact: whole microseconds summed, then seconds
         totals = np.add.reduceat(micros, _run_starts(np, group)) if len(group) else micros
-    return keys, _durations(np, group[ends] % len(keys), totals, len(keys)), still_open
+    return list(keys), _durations(np, group[ends] % size, totals, size), still_open
 
 
 def _durations(np: Any, slots: Any, micros: Any, size: int) -> list[list[float]]:
-    """Per slot, the durations in seconds, sorted (µs sorted, then divided: same order)."""
-    order = np.lexsort((micros, slots))
-    slots, micros = slots[order], micros[order]
-    bounds = np.searchsorted(slots, np.arange(size + 1))
-    seconds = (micros / 1e6).tolist()
-    return [seconds[bounds[index] : bounds[index + 1]] for index in range(size)]
+    """Per slot, the durations in seconds, sorted (µs sorted, then divided: the same order)."""
+    return [(np.sort(micros[slots == index]) / 1e6).tolist() for index in range(size)]
 
 
 # --- win rate ------------------------------------------------------------------------------------
