@@ -20,7 +20,10 @@ Engines, each in its own process so that its peak memory (``ru_maxrss``) is its 
 - ``events``: `StageLog.from_events` on funnelkit event values, then the same reports;
 - ``objects``: the event path, `analytics.histories` and the reports over the fold;
 - ``pandas``, ``polars``: idiomatic dataframe code over a frame of the same columns;
-- ``floor``: the least any pure-Python fold of event objects must do (group them by deal).
+- ``floor``: the least any pure-Python fold of event objects must do (group them by deal);
+- ``sqlite``, ``postgresql``: `SqlStore.stage_log()` reads the event log's plain columns into
+  a `StageLog`, then the reports (the rows are bulk-loaded first, not timed; PostgreSQL only
+  when ``FUNNELKIT_TEST_POSTGRESQL`` names a database, which the script empties).
 
 Building the data (columns, frames, events) is not timed. pandas and polars are used only
 here, not by funnelkit: ``pip install pandas polars`` in the environment that runs this.
@@ -35,10 +38,12 @@ from __future__ import annotations
 import gc
 import json
 import math
+import os
 import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from array import array
 from datetime import datetime, timedelta, timezone
@@ -318,13 +323,13 @@ def run_polars(columns: Columns) -> dict[str, Any]:
     frame = pl.DataFrame(
         {
             "deal": columns["deal"],
-            "stage": pl.Series(columns["stage"]).cast(pl.UInt32).map_elements(
-                STAGES.__getitem__, return_dtype=pl.String
-            ),
+            "stage": pl.Series(columns["stage"])
+            .cast(pl.UInt32)
+            .map_elements(STAGES.__getitem__, return_dtype=pl.String),
             "ts": pl.Series(columns["ts"]).cast(pl.Datetime("us", "UTC")),
-            "source": pl.Series(columns["source"]).cast(pl.UInt32).map_elements(
-                SOURCES.__getitem__, return_dtype=pl.String
-            ),
+            "source": pl.Series(columns["source"])
+            .cast(pl.UInt32)
+            .map_elements(SOURCES.__getitem__, return_dtype=pl.String),
         }
     ).with_columns(pl.col("stage").cast(stages), pl.col("source").cast(sources))
     del columns
@@ -365,6 +370,119 @@ def run_polars(columns: Columns) -> dict[str, Any]:
     }
 
 
+def _event_rows(columns: Columns) -> list[tuple[Any, ...]]:
+    """The log as rows of the SQL store's event table (its plain columns; no JSON is read)."""
+    deal, stage, ts, source = columns["deal"], columns["stage"], columns["ts"], columns["source"]
+    order = np.lexsort((ts, deal))
+    deal, stage, ts, source = deal[order], stage[order], ts[order], source[order]
+    first = np.ones(len(deal), dtype=bool)
+    first[1:] = deal[1:] != deal[:-1]
+    sequence = np.arange(len(deal)) - np.maximum.accumulate(
+        np.where(first, np.arange(len(deal)), 0)
+    )
+    won, lost = STAGES.index(WON), STAGES.index(LOST)
+    rows = []
+    for position, (number, code, micros, channel, new, step) in enumerate(
+        zip(
+            deal.tolist(),
+            stage.tolist(),
+            ts.tolist(),
+            source.tolist(),
+            first.tolist(),
+            sequence.tolist(),
+            strict=True,
+        ),
+        start=1,
+    ):
+        kind = (
+            "deal_created"
+            if new
+            else "deal_won"
+            if code == won
+            else "deal_lost"
+            if code == lost
+            else "stage_changed"
+        )
+        rows.append(
+            (
+                position,
+                "deal",
+                str(number),
+                step + 1,
+                "{}",  # the JSON is never read by stage_log: a placeholder keeps the row small
+                kind,
+                2,
+                micros,
+                CHAIN.key,
+                STAGES[code],
+                "Дорого" if kind == "deal_lost" else None,
+                OWNERS[number % len(OWNERS)] if new else None,
+                SOURCES[channel] if new else None,
+                micros if new else None,
+            )
+        )
+    return rows
+
+
+_EVENT_COLUMNS = (
+    "position, entity_kind, entity_id, sequence, data, type, version, at, pipeline, stage, "
+    "reason, owner, channel, created_at"
+)
+
+
+def _sql_store(url: str, columns: Columns) -> Any:
+    """A SqlStore at `url` whose event log holds the generated log (bulk-loaded, not timed)."""
+    from funnelkit.storage.sql import SqlStore  # noqa: PLC0415 - the sql extra
+
+    store = SqlStore.from_url(url)
+    store.drop_schema()
+    store.create_schema()
+    rows = _event_rows(columns)
+    connection = store.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        if store.engine.dialect.name == "postgresql":
+            with cursor.copy(f"COPY funnelkit_events ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(
+                f"INSERT INTO funnelkit_events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                rows,
+            )
+        connection.commit()
+    finally:
+        connection.close()
+    return store
+
+
+def _run_store(url: str, columns: Columns) -> dict[str, Any]:
+    store = _sql_store(url, columns)
+    del columns
+    gc.collect()
+    start = time.perf_counter()
+    log = store.stage_log()
+    built = time.perf_counter()
+    result = _reports(log, reaches=True)
+    result["seconds"] = time.perf_counter() - start
+    result["build_seconds"] = built - start
+    result["events"] = len(log)
+    store.drop_schema()
+    store.engine.dispose()
+    return result
+
+
+def run_sqlite(columns: Columns) -> dict[str, Any]:
+    """SqlStore.stage_log on a SQLite file, then the reports."""
+    with tempfile.TemporaryDirectory() as folder:
+        return _run_store(f"sqlite:///{folder}/crm.db", columns)
+
+
+def run_postgresql(columns: Columns) -> dict[str, Any]:
+    """SqlStore.stage_log on PostgreSQL (FUNNELKIT_TEST_POSTGRESQL), then the reports."""
+    return _run_store(os.environ["FUNNELKIT_TEST_POSTGRESQL"], columns)
+
+
 RUNS: dict[str, Callable[[Columns], dict[str, Any]]] = {
     "columnar": run_columnar,
     "events": run_events,
@@ -372,6 +490,8 @@ RUNS: dict[str, Callable[[Columns], dict[str, Any]]] = {
     "floor": run_floor,
     "pandas": run_pandas,
     "polars": run_polars,
+    "sqlite": run_sqlite,
+    "postgresql": run_postgresql,
 }
 EVENT_ENGINES = frozenset({"events", "objects", "floor"})
 EVENT_LIMIT = 1_000_000  # above this many deals, the event engines are skipped
@@ -420,7 +540,10 @@ def main() -> None:
             f"({pandas['events']:,} rows)",
             flush=True,
         )
-        for engine in ("columnar", "polars", "events", "objects", "floor"):
+        engines = ["columnar", "polars", "events", "objects", "floor", "sqlite"]
+        if os.environ.get("FUNNELKIT_TEST_POSTGRESQL"):
+            engines.append("postgresql")
+        for engine in engines:
             if engine in EVENT_ENGINES and deals > EVENT_LIMIT:
                 continue
             found = measure(engine, deals)
@@ -437,11 +560,9 @@ def main() -> None:
                     f"order (checked, sorted by deal): {whole / pandas['seconds']:5.2f}x pandas",
                     flush=True,
                 )
-            elif engine == "events":
-                print(
-                    f"  {'':9} of which StageLog.from_events {found['build_seconds']:.3f} s",
-                    flush=True,
-                )
+            elif engine in {"events", "sqlite", "postgresql"}:
+                way = "StageLog.from_events" if engine == "events" else "SqlStore.stage_log()"
+                print(f"  {'':9} of which {way} {found['build_seconds']:.3f} s", flush=True)
 
 
 if __name__ == "__main__":

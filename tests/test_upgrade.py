@@ -45,7 +45,17 @@ POSTGRESQL = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
 # What changed since the data was written, restated here rather than taken from funnelkit:
 # version 2 of the moves without a reason keeps the move's note.
 VERSION_2_WITH_NOTE = frozenset({"stage_changed", "lead_converted", "deal_won"})
-EVENT_COLUMNS = ("type", "version", "at", "pipeline", "stage", "reason")
+EVENT_COLUMNS = (
+    "type",
+    "version",
+    "at",
+    "pipeline",
+    "stage",
+    "reason",
+    "owner",
+    "channel",
+    "created_at",
+)
 
 
 def old_log() -> list[dict[str, Any]]:
@@ -100,8 +110,23 @@ def expected_columns(old: dict[str, Any]) -> tuple[Any, ...]:
     pipeline = old.get("pipeline") or (snapshot or {}).get("pipeline")
     stage = old.get("to_stage") or (snapshot or {}).get("stage")
     reason = old.get("reason") if old["type"] in {"deal_lost", "lead_closed_as_junk"} else None
+    owner = (snapshot or {}).get("owner") if snapshot else old.get("new")
+    if old["type"] not in {"lead_created", "deal_created", "owner_changed"}:
+        owner = None
+    channel = ((snapshot or {}).get("source") or {}).get("channel")
+    created_at = micros(snapshot["created_at"]) if snapshot else None
     # The version column says which version the row's JSON is: the old rows stay version 1.
-    return (old["type"], old.get("version", 1), micros(old["at"]), pipeline, stage, reason)
+    return (
+        old["type"],
+        old.get("version", 1),
+        micros(old["at"]),
+        pipeline,
+        stage,
+        reason,
+        owner,
+        channel,
+        created_at,
+    )
 
 
 # --- event versions ----------------------------------------------------------------------------

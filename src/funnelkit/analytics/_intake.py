@@ -41,7 +41,7 @@ from funnelkit.model import EntityKind
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from funnelkit.events import Event
 
@@ -566,3 +566,132 @@ def _frame_times(nw: Any, series: Any, column: str) -> Any:
             "dtype",
         )
     return series.to_numpy()
+
+
+# --- from the rows of a SQL store --------------------------------------------------------------
+
+TYPE_ROWS: dict[str, int] = {
+    "lead_created": int(LogEvent.CREATED),
+    "deal_created": int(LogEvent.CREATED),
+    "stage_changed": int(LogEvent.MOVED),
+    "deal_won": int(LogEvent.WON),
+    "deal_lost": int(LogEvent.LOST),
+    "lead_closed_as_junk": int(LogEvent.JUNK),
+    "lead_converted": int(LogEvent.CONVERTED),
+    "owner_changed": int(LogEvent.OWNER),
+}
+"""The `LogEvent` of each stored event type (other types: `OTHER_ROW`, or a move if staged)."""
+OTHER_ROW = int(LogEvent.OTHER)
+_CODED = ("pipeline", "stage", "reason", "owner", "channel")
+
+
+def _untext(value: str) -> str:
+    r"""A look-up column's text as it was given (the store writes ``\\`` and ``\0`` escaped)."""
+    if "\\" not in value:
+        return value
+    out, escaped = [], False
+    for char in value:
+        if escaped:
+            out.append("\x00" if char == "0" else char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _codes(np: Any, values: tuple[Any, ...]) -> tuple[Any, tuple[str, ...]]:
+    """Codes (-1 for NULL) and the table of a column of stored text, in C-speed passes."""
+    table = [value for value in dict.fromkeys(values) if value is not None]
+    index: dict[Any, int] = {value: code for code, value in enumerate(table)}
+    index[None] = _NONE
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=len(values))
+    return codes, tuple(table)
+
+
+def from_log_rows(rows: Sequence[Sequence[Any]]) -> StageLog:
+    """
+    A stage log from the rows of `SqlStore.stage_log`'s query, in log order.
+
+    Each row: ``kind:id`` of its lead or deal (as stored), the sequence, the event type, the
+    time, a creation's ``created_at``, then pipeline, stage, reason, owner and channel as
+    stored. State is given only where an event sets it (a creation's owner and channel, an
+    owner change's owner); it is carried forward here, as `from_events` does.
+    """
+    np = _numpy()
+    size = len(rows)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 10
+    keys, sequences, types, at, created = columns[:5]
+    entity, key_table = _codes(np, keys)
+    kinds = np.asarray([key.startswith("deal:") for key in key_table], dtype=np.int8)
+    ids = tuple(_untext(key[5:]) for key in key_table)  # "lead:" and "deal:" are 5 long
+    type_codes, type_table = _codes(np, types)
+    rows_of = np.asarray([TYPE_ROWS.get(name, OTHER_ROW) for name in type_table], dtype=np.int8)
+    event = rows_of[type_codes] if size else type_codes.astype(np.int8)
+    coded: dict[str, Any] = {}
+    texts: dict[str, tuple[str, ...]] = {}
+    for name, values in zip(_CODED, columns[5:], strict=True):
+        coded[name], stored = _codes(np, values)
+        texts[name] = tuple(_untext(value) for value in stored)
+    stage = coded["stage"]
+    event[(event == OTHER_ROW) & (stage >= 0)] = LogEvent.MOVED  # a move of another type
+    times = np.fromiter(at, dtype=np.int64, count=size)
+    for row in np.flatnonzero(event == LogEvent.CREATED).tolist():  # when it was created
+        if created[row] is not None:
+            times[row] = created[row]
+    sequence = np.fromiter(sequences, dtype=np.int64, count=size)
+    order = _stored_order(np, entity, sequence, times, event, ids)
+    entity, times, event = entity[order], times[order], event[order]
+    starts = np.ones(size, dtype=bool)
+    starts[1:] = entity[1:] != entity[:-1]
+    pipeline = coded["pipeline"][order]
+    sets_owner = (event == LogEvent.CREATED) | (event == LogEvent.OWNER)
+    return StageLog(
+        entity=entity,
+        kind=kinds[entity],
+        event=event,
+        time=times,
+        pipeline=_forward_fill(np, pipeline, pipeline >= 0, starts),
+        stage=stage[order],
+        owner=_forward_fill(np, coded["owner"][order], sets_owner, starts),
+        source=_forward_fill(np, coded["channel"][order], event == LogEvent.CREATED, starts),
+        reason=coded["reason"][order],
+        ids=ids,
+        pipelines=texts["pipeline"],
+        stages=texts["stage"],
+        owners=texts["owner"],
+        sources=texts["channel"],
+        reasons=texts["reason"],
+    )
+
+
+def _stored_order(  # noqa: PLR0917 - private
+    np: Any, entity: Any, sequence: Any, times: Any, event: Any, ids: tuple[str, ...]
+) -> Any:
+    """
+    The order of the rows: by entity, then time; each entity's in sequence order.
+
+    Stage and owner rows must already be in time order in sequence order; other rows (a note
+    recorded later about an earlier moment) take their place in time.
+    """
+    keys = entity.astype(np.int64) * (int(sequence.max(initial=0)) + 1) + sequence
+    order = np.argsort(keys)  # unique (entity, sequence) keys: by entity, then sequence
+    entity, times, event = entity[order], times[order], event[order]
+    state = np.flatnonzero(event != OTHER_ROW)
+    owners, moments = entity[state], times[state]
+    back = np.flatnonzero((owners[1:] == owners[:-1]) & (moments[1:] < moments[:-1]))
+    if len(back):
+        row = int(order[state[int(back[0]) + 1]])
+        name = ids[int(entity[state[int(back[0]) + 1]])]
+        raise_for(
+            "events",
+            name,
+            f"{name!r}: event {int(sequence[row])} is earlier than the stage or owner event "
+            "before it in sequence order; a StageLog orders each entity's rows by time: fix "
+            "the times, or report on the events themselves",
+            "order",
+        )
+    if bool(np.any((entity[1:] == entity[:-1]) & (times[1:] < times[:-1]))):
+        return order[np.lexsort((times, entity))]  # stable: sequence order within a time
+    return order

@@ -22,6 +22,7 @@ from funnelkit.events import (
     Event,
     LeadCreated,
     MoveEvent,
+    OwnerChanged,
 )
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import (
@@ -47,7 +48,7 @@ METADATA = sa.MetaData()
 """The tables of a `SqlStore` at `SCHEMA_REVISION` (the migrations create them)."""
 
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 """The schema revision this funnelkit reads and writes (the newest migration)."""
@@ -156,6 +157,11 @@ EVENTS = sa.Table(
     sa.Column("pipeline", _TEXT),  # moves and creations: the pipeline,
     sa.Column("stage", _TEXT),  # the stage entered (a creation's first stage),
     sa.Column("reason", _TEXT),  # and a loss's or junk closing's reason
+    # Revision 0003: the owner of a creation or an owner change, a creation's source channel
+    # and its entity's created_at (microseconds since 1970, UTC).
+    sa.Column("owner", _TEXT),
+    sa.Column("channel", _TEXT),
+    sa.Column("created_at", sa.BigInteger),
     sa.UniqueConstraint("entity_kind", "entity_id", "sequence", name="funnelkit_events_sequence"),
 )
 
@@ -196,13 +202,18 @@ def _micros(instant: datetime) -> int:
 
 def _event_columns(event: Event) -> dict[str, object]:
     """The stage-log columns of an event's row."""
-    pipeline = stage = reason = None
+    pipeline = stage = reason = owner = channel = None
+    created_at = None
     if isinstance(event, MoveEvent):
         pipeline, stage = event.pipeline, event.to_stage
         reason = getattr(event, "reason", None)
     elif isinstance(event, LeadCreated | DealCreated):
         snapshot = event.lead if isinstance(event, LeadCreated) else event.deal
-        pipeline, stage = snapshot.pipeline, snapshot.stage
+        pipeline, stage, owner = snapshot.pipeline, snapshot.stage, snapshot.owner
+        channel = snapshot.source.channel if snapshot.source is not None else None
+        created_at = _micros(snapshot.created_at)
+    elif isinstance(event, OwnerChanged):
+        owner = event.new
     return {
         "type": event.TYPE,
         "version": event.VERSION,
@@ -210,6 +221,9 @@ def _event_columns(event: Event) -> dict[str, object]:
         "pipeline": _optional_text(pipeline),
         "stage": _optional_text(stage),
         "reason": _optional_text(reason),
+        "owner": _optional_text(owner),
+        "channel": _optional_text(channel),
+        "created_at": created_at,
     }
 
 
