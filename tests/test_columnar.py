@@ -492,7 +492,7 @@ def test_a_funnel_too_long_for_a_bit_mask_counts_alike():
     assert reached[:5] == (5, 4, 4, 3, 1)
 
 
-# --- from a SQL store ------------------------------------------------------------------------------
+# --- from a SQL store ----------------------------------------------------------------------------
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

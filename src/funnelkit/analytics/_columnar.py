@@ -235,6 +235,23 @@ class StageLog:
     def __len__(self) -> int:
         return len(self.entity)
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickle the columns and tables (a part sent to another process), not the cache."""
+        names = (*_DTYPES, "ids", "pipelines", "stages", "owners", "sources", "reasons")
+        return (_restore, ({name: getattr(self, name) for name in names},))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StageLog):
+            return NotImplemented
+        names = ("ids", "pipelines", "stages", "owners", "sources", "reasons")
+        return all(getattr(self, name) == getattr(other, name) for name in names) and all(
+            len(getattr(self, name)) == len(getattr(other, name))
+            and bool((getattr(self, name) == getattr(other, name)).all())
+            for name in _DTYPES
+        )
+
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # compared by value
+
     def __repr__(self) -> str:
         return (
             f"StageLog(rows={len(self)}, entities={len(self.ids)}, "
@@ -272,6 +289,7 @@ class StageLog:
         owner: Sequence[Any] | npt.ArrayLike | None = None,
         source: Sequence[Any] | npt.ArrayLike | None = None,
         reason: Sequence[Any] | npt.ArrayLike | None = None,
+        sequence: Sequence[int] | npt.ArrayLike | None = None,
     ) -> StageLog:
         """
         Build a stage log from plain columns of values, one value per row, in any order.
@@ -287,6 +305,8 @@ class StageLog:
             owner: The owner as of each row (``None``: none).
             source: The source channel as of each row (``None``: none).
             reason: The lost or junk reason of ``lost`` and ``junk`` rows.
+            sequence: Each row's event sequence number in its entity: rows of one entity at
+                the same instant are taken in this order (else in the order given).
 
         Raises:
             ValidationError: Naming the column, if one is missing a value it needs, holds a
@@ -304,9 +324,12 @@ class StageLog:
             "owner": owner,
             "source": source,
             "reason": reason,
+            "sequence": sequence,
         }
         values: dict[str, Any] = {}
         for name, column in given.items():
+            if name == "sequence" and column is None:
+                continue
             if column is None or isinstance(column, str):
                 values[name] = np.full(size, column, dtype=object)
                 continue
@@ -341,7 +364,8 @@ class StageLog:
         Args:
             frame: A frame (eager or lazy) with the columns of `from_columns`: ``entity``,
                 ``time`` (a timezone-aware timestamp column), ``event``, ``stage``, and
-                optionally ``pipeline``, ``kind``, ``owner``, ``source``, ``reason``.
+                optionally ``pipeline``, ``kind``, ``owner``, ``source``, ``reason`` and
+                ``sequence`` (the order of an entity's rows at one instant).
             columns: funnelkit's column names mapped to the frame's, for those named
                 otherwise: ``{"entity": "deal_id", "time": "entered_at"}``.
             kind: ``"lead"`` or ``"deal"`` for every row, if the frame has no ``kind``.
@@ -411,6 +435,30 @@ _DTYPES = {
     "source": "int32",
     "reason": "int32",
 }
+
+
+def empty_log() -> StageLog:
+    """A stage log without rows (that of an empty frame)."""
+    nothing: list[int] = []
+    return StageLog(
+        entity=nothing,
+        kind=nothing,
+        event=nothing,
+        time=nothing,
+        pipeline=nothing,
+        stage=nothing,
+        owner=nothing,
+        source=nothing,
+        reason=nothing,
+        ids=(),
+        pipelines=(),
+        stages=(),
+    )
+
+
+def _restore(state: dict[str, Any]) -> StageLog:
+    """A pickled `StageLog` again (checked again on the way in)."""
+    return StageLog(**state)
 
 
 def _arrays(np: Any, columns: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from funnelkit.analytics._columnar import (
     LogEvent,
     StageLog,
     _numpy,
+    empty_log,
 )
 from funnelkit.events import (
     DealCreated,
@@ -406,6 +407,19 @@ def _events(np: Any, values: Any) -> Any:
 
 
 def from_values(np: Any, values: dict[str, Any]) -> StageLog:
+    """`StageLog.from_columns`: code columns of Python values (one array per column)."""
+    sequence = values.pop("sequence", None)
+    if sequence is not None:  # rows at one instant go in sequence order: put them so first
+        if sequence.dtype.kind not in "iu":
+            raise_for(
+                "StageLog.sequence",
+                str(sequence.dtype),
+                "expected integers (each entity's event sequence numbers), without gaps in "
+                "the column",
+                "dtype",
+            )
+        first = np.argsort(sequence, kind="stable")
+        values = {name: column[first] for name, column in values.items()}
     kinds_given = values["kind"]
     kind = np.empty(len(kinds_given), dtype=np.int8)
     for row, value in enumerate(kinds_given.tolist()):
@@ -482,11 +496,13 @@ _FRAME_COLUMNS = (
     "owner",
     "source",
     "reason",
+    "sequence",
 )
 _REQUIRED = frozenset({"entity", "time", "event", "stage"})
 
 
 def from_frame(frame: Any, names: dict[str, str], kind: str, pipeline: str | None) -> StageLog:
+    """`StageLog.from_frame`: each column out of the frame as a numpy array, then coded."""
     np = _numpy()
     unknown = sorted(set(names) - set(_FRAME_COLUMNS))
     if unknown:
@@ -496,6 +512,36 @@ def from_frame(frame: Any, names: dict[str, str], kind: str, pipeline: str | Non
             f"unknown funnelkit column(s) {unknown}; map these: {', '.join(_FRAME_COLUMNS)}",
             "unknown",
         )
+    nw, found = _narwhals_frame(frame)
+    present = set(found.columns)
+    values: dict[str, Any] = {}
+    for name in _FRAME_COLUMNS:
+        column = names.get(name, name)
+        if column in present:
+            if len(found):  # without rows, only that the columns are there is checked
+                series = found.get_column(column)
+                values[name] = (
+                    _frame_times(nw, series, column) if name == "time" else _frame_values(series)
+                )
+        elif name in _REQUIRED or (name == "pipeline" and pipeline is None):
+            hint = " or pass pipeline=..." if name == "pipeline" else ""
+            raise_for(
+                f"frame.{column}",
+                sorted(present),
+                f"the frame has no column {column!r} for {name}; name it in "
+                f"columns={{{name!r}: ...}}{hint}",
+                "missing",
+            )
+        elif name != "sequence":
+            default = kind if name == "kind" else pipeline if name == "pipeline" else None
+            values[name] = np.full(len(found), default, dtype=object)
+    if not len(found):
+        return empty_log()
+    return from_values(np, values)
+
+
+def _narwhals_frame(frame: Any) -> tuple[Any, Any]:
+    """narwhals, and the frame as its eager DataFrame (a lazy one collected)."""
     try:
         nw = importlib.import_module("narwhals")
     except ImportError:  # pragma: no cover - the extra is installed where the tests run
@@ -517,29 +563,18 @@ def from_frame(frame: Any, names: dict[str, str], kind: str, pipeline: str | Non
         )
     if isinstance(found, nw.LazyFrame):
         found = found.collect()
-    present = set(found.columns)
-    values: dict[str, Any] = {}
-    for name in _FRAME_COLUMNS:
-        column = names.get(name, name)
-        if column not in present:
-            if name in _REQUIRED or (name == "pipeline" and pipeline is None):
-                hint = " or pass pipeline=..." if name == "pipeline" else ""
-                raise_for(
-                    f"frame.{column}",
-                    sorted(present),
-                    f"the frame has no column {column!r} for {name}; name it in "
-                    f"columns={{{name!r}: ...}}{hint}",
-                    "missing",
-                )
-            default = kind if name == "kind" else pipeline if name == "pipeline" else None
-            values[name] = np.full(len(found), default, dtype=object)
-            continue
-        series = found.get_column(column)
-        if name == "time":
-            values[name] = _frame_times(nw, series, column)
-        else:
-            values[name] = series.to_numpy()
-    return from_values(np, values)
+    return nw, found
+
+
+def _frame_values(series: Any) -> Any:
+    """A column's values as a numpy array, its missing values (null, NA, NaN) as ``None``."""
+    found = series.to_numpy()
+    missing = series.is_null().to_numpy()
+    if found.dtype.kind in "iub" or not missing.any():
+        return found
+    found = found.astype(object)
+    found[missing] = None
+    return found
 
 
 def _frame_times(nw: Any, series: Any, column: str) -> Any:
@@ -568,7 +603,7 @@ def _frame_times(nw: Any, series: Any, column: str) -> Any:
     return series.to_numpy()
 
 
-# --- from the rows of a SQL store --------------------------------------------------------------
+# --- from the rows of a SQL store ----------------------------------------------------------------
 
 TYPE_ROWS: dict[str, int] = {
     "lead_created": int(LogEvent.CREATED),

@@ -1,0 +1,53 @@
+"""
+What the distributed runners share: a report of one partition, and merging reports.
+
+A partition holds whole entities (the engine partitioned the rows by entity), so its report
+is a partial result: the reports' `merge` of every partition's is the report of the whole.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from funnelkit._checks import raise_for
+from funnelkit.analytics._columnar import StageLog, empty_log
+
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+
+__all__ = ["check_runner", "empty_log", "merged", "partial_report"]
+
+R = TypeVar("R")
+
+
+def check_runner(report: object, columns: Mapping[str, str] | None) -> str:
+    """Refuse a report that is not callable; the frame's name of the entity column."""
+    if not callable(report):
+        raise_for(
+            "report",
+            report,
+            "expected a function of a StageLog, e.g. functools.partial(analytics.conversion, "
+            "pipeline=..., as_of=...)",
+            "type",
+        )
+    names = dict(columns or {})
+    return names.get("entity", "entity")
+
+
+def partial_report(
+    frame: Any,
+    report: Callable[[StageLog], R],
+    columns: Mapping[str, str] | None,
+    kind: str,
+    pipeline: str | None,
+) -> R:
+    """The report of one partition's rows (a pandas or pyarrow frame of whole entities)."""
+    return report(StageLog.from_frame(frame, columns=columns, kind=kind, pipeline=pipeline))
+
+
+def merged(*reports: Any) -> Any:
+    """The reports of parts merged into one (`merge` of each report type)."""
+    return functools.reduce(lambda whole, part: whole.merge(part), reports)
