@@ -29,8 +29,9 @@ Building the data (columns, frames, events) is not timed. pandas and polars are 
 here, not by funnelkit: ``pip install pandas polars`` in the environment that runs this.
 
 Run from the repository root: ``.venv/bin/python -m benchmarks.analytics [deals ...]``
-(default: 100000 1000000 5000000; the event engines are skipped above 1,000,000 deals, where
-the events alone take many GB).
+(default: 100000 1000000 5000000; the event and SQL engines are skipped above 1,000,000 deals,
+where the events alone take many GB; Dask and Spark run from 5,000,000 deals, on 1 and on 2
+worker processes).
 """
 
 from __future__ import annotations
@@ -105,11 +106,11 @@ def generate(deals: int, seed: int = 42) -> Columns:
                 entered.append(lost)
                 times.append(at)
                 break
-            if position == last and draw < 0.85:  # noqa: PLR2004 - the chance of a win
+            if position == last and draw < 0.85:
                 entered.append(won)
                 times.append(at)
                 break
-            step = 2 if draw > 0.93 else -1 if draw > 0.88 and position > 0 else 1  # noqa: PLR2004
+            step = 2 if draw > 0.93 else -1 if draw > 0.88 and position > 0 else 1
             position = max(0, min(last, position + step))
             entered.append(position)
             times.append(at)
@@ -117,7 +118,7 @@ def generate(deals: int, seed: int = 42) -> Columns:
         stage_at.extend(entered)
         time_at.extend(times)
         source_at.extend([source] * len(entered))
-    columns = {
+    columns: Columns = {
         "deal": np.frombuffer(deal_at, dtype=np.int64),
         "stage": np.frombuffer(stage_at, dtype=np.int64).astype(np.int8),
         "ts": np.frombuffer(time_at, dtype=np.int64),
@@ -197,7 +198,7 @@ def _reports(data: fa.StageLog | fa.Histories, *, reaches: bool) -> dict[str, An
 
 
 def run_columnar(columns: Columns) -> dict[str, Any]:
-    """funnelkit's columnar path: a StageLog from the columns, then the reports over it."""
+    """Funnelkit's columnar path: a StageLog from the columns, then the reports over it."""
     deal, stage, ts, source = columns["deal"], columns["stage"], columns["ts"], columns["source"]
     first = np.zeros(len(deal), dtype=bool)  # each deal's first row is its creation
     first[np.unique(deal, return_index=True)[1]] = True
@@ -234,7 +235,7 @@ def run_columnar(columns: Columns) -> dict[str, Any]:
 
 
 def run_events(columns: Columns) -> dict[str, Any]:
-    """funnelkit from event values: StageLog.from_events, then the reports over it."""
+    """Funnelkit from event values: StageLog.from_events, then the reports over it."""
     events = to_events(columns)
     del columns
     gc.collect()
@@ -249,7 +250,7 @@ def run_events(columns: Columns) -> dict[str, Any]:
 
 
 def run_objects(columns: Columns) -> dict[str, Any]:
-    """funnelkit's event path: fold the events into histories, then the reports."""
+    """Funnelkit's event path: fold the events into histories, then the reports."""
     events = to_events(columns)
     del columns
     gc.collect()
@@ -447,7 +448,7 @@ def _sql_store(url: str, columns: Columns) -> Any:
                     copy.write_row(row)
         else:
             cursor.executemany(
-                f"INSERT INTO funnelkit_events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                f"INSERT INTO funnelkit_events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608 - constants
                 rows,
             )
         connection.commit()
@@ -483,6 +484,112 @@ def run_postgresql(columns: Columns) -> dict[str, Any]:
     return _run_store(os.environ["FUNNELKIT_TEST_POSTGRESQL"], columns)
 
 
+def _bundle(log: fa.StageLog) -> tuple[Any, ...]:
+    """The reports of `_reports` at once: one pass of a distributed engine over the frame."""
+    return (
+        *(fa.conversion(log, CHAIN, as_of=AS_OF, reach=reach) for reach in fa.Reach),
+        fa.time_in_stage(log, CHAIN, as_of=AS_OF),
+        fa.win_rate(log, as_of=AS_OF, by="channel"),
+    )
+
+
+def _summary(found: tuple[Any, ...]) -> dict[str, Any]:
+    conversion, times, wins = found[0], found[4], found[5]
+    return {
+        "entered": dict(zip(conversion.stages, conversion.reached, strict=True)),
+        "median_hours": {t.stage: (t.median or 0) / 3600 for t in times.stages},
+        "p90_hours": {t.stage: (t.p90 or 0) / 3600 for t in times.stages},
+        "open_visits": sum(t.open for t in times.stages),
+        "win_rate": {g.group: g.win_rate for g in wins.groups},
+    }
+
+
+def _parquet(columns: Columns, folder: str) -> str:
+    """The log as a Parquet dataset of 16 files, as a data team keeps it (not timed)."""
+    import pyarrow as pa  # noqa: PLC0415 - only the engines' runs need it
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    deal, stage, ts, source = columns["deal"], columns["stage"], columns["ts"], columns["source"]
+    first = np.zeros(len(deal), dtype=bool)
+    first[np.unique(deal, return_index=True)[1]] = True
+    events = np.where(first, "created", "moved").astype(object)
+    events[stage == STAGES.index(WON)] = "won"
+    lost_rows = stage == STAGES.index(LOST)
+    events[lost_rows] = "lost"
+    table = pa.table(
+        {
+            "deal_id": pa.array(deal.astype(str)),
+            "entered_at": pa.array(ts, type=pa.timestamp("us", tz="UTC")),
+            "event": pa.array(events.tolist()).dictionary_encode(),
+            "stage": pa.DictionaryArray.from_arrays(stage.astype(np.int32), STAGES),
+            "owner": pa.DictionaryArray.from_arrays((deal % len(OWNERS)).astype(np.int32), OWNERS),
+            "source": pa.DictionaryArray.from_arrays(source.astype(np.int32), SOURCES),
+            "reason": pa.array(["Дорого" if lost else None for lost in lost_rows.tolist()]),
+        }
+    )
+    path = f"{folder}/stage_log"
+    rows = -(-table.num_rows // 16)
+    for part in range(16):
+        pq.write_table(table.slice(part * rows, rows), f"{path}-{part:02d}.parquet")
+    return path
+
+
+_ENGINE_COLUMNS = {"entity": "deal_id", "time": "entered_at"}
+
+
+def run_dask(columns: Columns, workers: int) -> dict[str, Any]:
+    """funnelkit.analytics.dask on a Parquet dataset, with `workers` processes."""
+    import dask  # noqa: PLC0415 - only this run needs it
+    import dask.dataframe as dd  # noqa: PLC0415
+
+    from funnelkit.analytics import dask as fk_dask  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = _parquet(columns, folder)
+        del columns
+        gc.collect()
+        start = time.perf_counter()
+        frame = dd.read_parquet(f"{path}-*.parquet")
+        with dask.config.set(scheduler="processes", num_workers=workers):
+            found = fk_dask.report(frame, _bundle, columns=_ENGINE_COLUMNS, pipeline=CHAIN.key)
+        result = _summary(found)
+        result["seconds"] = time.perf_counter() - start
+    result["events"] = found[0].entities
+    result["children_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return result
+
+
+def run_spark(columns: Columns, workers: int) -> dict[str, Any]:
+    """funnelkit.analytics.spark on a Parquet dataset, Spark local[`workers`]."""
+    from pyspark.sql import SparkSession  # noqa: PLC0415 - only this run needs it
+
+    from funnelkit.analytics import spark as fk_spark  # noqa: PLC0415
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master(f"local[{workers}]")
+        .config("spark.driver.memory", "8g")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = _parquet(columns, folder)
+        del columns
+        gc.collect()
+        start = time.perf_counter()
+        frame = session.read.parquet(f"{path}-*.parquet")
+        found = fk_spark.report(
+            frame, _bundle, columns=_ENGINE_COLUMNS, pipeline=CHAIN.key, partitions=4 * workers
+        )
+        result = _summary(found)
+        result["seconds"] = time.perf_counter() - start
+    session.stop()
+    result["events"] = found[0].entities
+    result["children_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return result
+
+
 RUNS: dict[str, Callable[[Columns], dict[str, Any]]] = {
     "columnar": run_columnar,
     "events": run_events,
@@ -492,14 +599,22 @@ RUNS: dict[str, Callable[[Columns], dict[str, Any]]] = {
     "polars": run_polars,
     "sqlite": run_sqlite,
     "postgresql": run_postgresql,
+    "dask-1": lambda columns: run_dask(columns, 1),
+    "dask-2": lambda columns: run_dask(columns, 2),
+    "spark-1": lambda columns: run_spark(columns, 1),
+    "spark-2": lambda columns: run_spark(columns, 2),
 }
 EVENT_ENGINES = frozenset({"events", "objects", "floor"})
-EVENT_LIMIT = 1_000_000  # above this many deals, the event engines are skipped
+SQL_ENGINES = frozenset({"sqlite", "postgresql"})
+EVENT_LIMIT = 1_000_000  # above this many deals, the event and SQL engines are skipped
+ENGINE_SIZE = 5_000_000  # from this many deals, Dask and Spark run too (1 and 2 workers)
 
 
-def child(engine: str, deals: int) -> None:
-    """Run one engine on one size and print its result as JSON (peak memory included)."""
-    result = RUNS[engine](generate(deals))
+def child(engine: str, data: str) -> None:
+    """Run one engine on the columns saved at `data`; print its result as JSON, peak memory too."""
+    with np.load(data) as saved:
+        columns = {name: saved[name] for name in saved.files}
+    result = RUNS[engine](columns)
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
@@ -515,10 +630,10 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return True
 
 
-def measure(engine: str, deals: int) -> dict[str, Any]:
-    """Run one engine in a fresh process."""
+def measure(engine: str, data: str) -> dict[str, Any]:
+    """Run one engine in a fresh process, on the columns saved at `data`."""
     done = subprocess.run(  # noqa: S603 - this interpreter, this module
-        [sys.executable, "-m", "benchmarks.analytics", "--child", engine, str(deals)],
+        [sys.executable, "-m", "benchmarks.analytics", "--child", engine, data],
         check=True,
         capture_output=True,
         text=True,
@@ -529,40 +644,55 @@ def measure(engine: str, deals: int) -> dict[str, Any]:
 def main() -> None:
     """Time every engine at each size and print the ratios to pandas."""
     if sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2], int(sys.argv[3]))
+        child(sys.argv[2], sys.argv[3])
         return
     sizes = [int(arg) for arg in sys.argv[1:]] or [100_000, 1_000_000, 5_000_000]
-    for deals in sizes:
-        print(f"{deals:,} deals, each engine in its own process:", flush=True)
-        pandas = measure("pandas", deals)
+    with tempfile.TemporaryDirectory() as folder:
+        for deals in sizes:
+            data = f"{folder}/columns-{deals}.npz"
+            np.savez(data, **generate(deals))
+            _compare(deals, data)
+
+
+def _compare(deals: int, data: str) -> None:
+    """Every engine on one size of log, each in its own process."""
+    print(f"{deals:,} deals, each engine in its own process:", flush=True)
+    pandas = measure("pandas", data)
+    print(
+        f"  pandas    {pandas['seconds']:7.3f} s  peak {pandas['peak_mb']:6.0f} MB  "
+        f"({pandas['events']:,} rows)",
+        flush=True,
+    )
+    engines = ["columnar", "polars", "events", "objects", "floor", "sqlite"]
+    if os.environ.get("FUNNELKIT_TEST_POSTGRESQL"):
+        engines.append("postgresql")
+    if deals >= ENGINE_SIZE:
+        engines += ["dask-1", "dask-2", "spark-1", "spark-2"]
+    for engine in engines:
+        if engine in EVENT_ENGINES | SQL_ENGINES and deals > EVENT_LIMIT:
+            continue
+        found = measure(engine, data)
+        same = "" if engine == "floor" else f"  same numbers: {_same(found, pandas)}"
         print(
-            f"  pandas    {pandas['seconds']:7.3f} s  peak {pandas['peak_mb']:6.0f} MB  "
-            f"({pandas['events']:,} rows)",
+            f"  {engine:9} {found['seconds']:7.3f} s  peak {found['peak_mb']:6.0f} MB  "
+            f"{found['seconds'] / pandas['seconds']:5.2f}x pandas{same}",
             flush=True,
         )
-        engines = ["columnar", "polars", "events", "objects", "floor", "sqlite"]
-        if os.environ.get("FUNNELKIT_TEST_POSTGRESQL"):
-            engines.append("postgresql")
-        for engine in engines:
-            if engine in EVENT_ENGINES and deals > EVENT_LIMIT:
-                continue
-            found = measure(engine, deals)
-            same = "" if engine == "floor" else f"  same numbers: {_same(found, pandas)}"
+        if engine == "columnar":
+            whole = found["seconds"] + found["build_seconds"]
             print(
-                f"  {engine:9} {found['seconds']:7.3f} s  peak {found['peak_mb']:6.0f} MB  "
-                f"{found['seconds'] / pandas['seconds']:5.2f}x pandas{same}",
+                f"  {'':9} {whole:7.3f} s  with the StageLog built from the columns in time "
+                f"order (checked, sorted by deal): {whole / pandas['seconds']:5.2f}x pandas",
                 flush=True,
             )
-            if engine == "columnar":
-                whole = found["seconds"] + found["build_seconds"]
-                print(
-                    f"  {'':9} {whole:7.3f} s  with the StageLog built from the columns in time "
-                    f"order (checked, sorted by deal): {whole / pandas['seconds']:5.2f}x pandas",
-                    flush=True,
-                )
-            elif engine in {"events", "sqlite", "postgresql"}:
-                way = "StageLog.from_events" if engine == "events" else "SqlStore.stage_log()"
-                print(f"  {'':9} of which {way} {found['build_seconds']:.3f} s", flush=True)
+        elif engine.startswith(("dask", "spark")):
+            print(
+                f"  {'':9} worker processes' peak {found['children_peak_mb']:.0f} MB",
+                flush=True,
+            )
+        elif engine in {"events", "sqlite", "postgresql"}:
+            way = "StageLog.from_events" if engine == "events" else "SqlStore.stage_log()"
+            print(f"  {'':9} of which {way} {found['build_seconds']:.3f} s", flush=True)
 
 
 if __name__ == "__main__":

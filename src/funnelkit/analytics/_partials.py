@@ -49,5 +49,15 @@ def partial_report(
 
 
 def merged(*reports: Any) -> Any:
-    """The reports of parts merged into one (`merge` of each report type)."""
-    return functools.reduce(lambda whole, part: whole.merge(part), reports)
+    """
+    The reports of parts merged into one (`merge` of each report type).
+
+    A tuple of reports (several reports computed in one pass) merges item by item.
+    """
+    return functools.reduce(_merge_two, reports)
+
+
+def _merge_two(whole: Any, part: Any) -> Any:
+    if isinstance(whole, tuple):
+        return tuple(_merge_two(a, b) for a, b in zip(whole, part, strict=True))
+    return whole.merge(part)

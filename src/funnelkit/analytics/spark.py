@@ -52,7 +52,8 @@ def report(
 
     Args:
         frame: A ``pyspark.sql.DataFrame`` with the columns of `StageLog.from_frame`.
-        report: A function of a `StageLog` returning a mergeable report, such as
+        report: A function of a `StageLog` returning a mergeable report (or a tuple of
+            them, to compute several in one pass over the frame), such as
             ``functools.partial(analytics.win_rate, by="channel", as_of=AS_OF)``.
         columns: funnelkit's column names mapped to the frame's (as in `from_frame`).
         kind: ``"lead"`` or ``"deal"`` for every row, if the frame has no ``kind``.
