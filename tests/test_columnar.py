@@ -83,7 +83,7 @@ def entity_log(draw: Any, number: int) -> list[fk.events.Event]:
     when = created
     closed = False
     for sequence in range(2, draw(st.integers(2, 10))):
-        when += draw(st.sampled_from([0, 0, 0.25, 1, 3]))  # 0: at the same instant
+        when += draw(st.sampled_from([0, 0, 0.25, 1, 3, 0.123457]))  # 0: at the same instant
         what = draw(st.sampled_from(["move", "move", "move", "close", "owner", "note"]))
         base: dict[str, Any] = {"entity": ref, "sequence": sequence, "at": day(when), "actor": "a"}
         if what == "owner":
@@ -169,6 +169,14 @@ def columnar_reports(data: Any, as_of: Any, filters: fa.Filters) -> list[Any]:
         *(
             fa.win_rate(data, as_of=as_of, by=by, pipeline=pipeline, filters=filters)
             for by in ("all", "channel", "owner", "pipeline")
+            for pipeline in (None, CHAIN)
+        ),
+        *(
+            fa.lost_reasons(data, as_of=as_of, pipeline=pipeline, filters=filters)
+            for pipeline in (None, CHAIN, LEADS)
+        ),
+        *(
+            fa.closing_times(data, as_of=as_of, pipeline=pipeline, filters=filters)
             for pipeline in (None, CHAIN)
         ),
     ]

@@ -55,6 +55,7 @@ EVENT_COLUMNS = (
     "owner",
     "channel",
     "created_at",
+    "from_stage",
 )
 
 
@@ -126,6 +127,7 @@ def expected_columns(old: dict[str, Any]) -> tuple[Any, ...]:
         owner,
         channel,
         created_at,
+        old.get("from_stage"),
     )
 
 

@@ -118,6 +118,8 @@ class StageLog:
         owner: The entity's owner as of the row.
         source: The entity's source channel (`LeadSource.channel`) as of the row.
         reason: The lost or junk reason of `LOST` and `JUNK` rows.
+        left: The stage a move left (a code into ``stages``; ``-1`` on other rows). Not given
+            to the constructor, it is the stage of the entity's stage row before.
         ids: The lead or deal id of each entity code.
         pipelines: The pipeline keys.
         stages: The stage keys.
@@ -132,6 +134,7 @@ class StageLog:
         "event",
         "ids",
         "kind",
+        "left",
         "owner",
         "owners",
         "pipeline",
@@ -149,6 +152,7 @@ class StageLog:
         ("entity", "ids"),
         ("pipeline", "pipelines"),
         ("stage", "stages"),
+        ("left", "stages"),
         ("owner", "owners"),
         ("source", "sources"),
         ("reason", "reasons"),
@@ -163,6 +167,7 @@ class StageLog:
     owner: Codes
     source: Codes
     reason: Codes
+    left: Codes
     ids: tuple[str, ...]
     pipelines: tuple[str, ...]
     stages: tuple[str, ...]
@@ -189,8 +194,12 @@ class StageLog:
         owners: Sequence[str] = (),
         sources: Sequence[str] = (),
         reasons: Sequence[str] = (),
+        left: npt.ArrayLike | None = None,
     ) -> None:
         np = _numpy()
+        derive = left is None  # then each move left the stage of the entity's row before
+        if left is None:
+            left = np.full(len(np.asarray(entity)), _NONE, dtype=np.int32)
         arrays = _arrays(
             np,
             {
@@ -203,6 +212,7 @@ class StageLog:
                 "owner": owner,
                 "source": source,
                 "reason": reason,
+                "left": left,
             },
         )
         tables = {
@@ -223,6 +233,8 @@ class StageLog:
         _check_staged(np, arrays)
         arrays = _sorted(np, {name: arrays[name].astype(dtype) for name, dtype in _DTYPES.items()})
         _check_one_kind(np, arrays, self.ids)
+        if derive:
+            arrays["left"] = _left(np, arrays)
         for name, column in arrays.items():
             column.flags.writeable = False  # copies (astype): the caller's arrays stay theirs
             object.__setattr__(self, name, column)
@@ -290,6 +302,7 @@ class StageLog:
         source: Sequence[Any] | npt.ArrayLike | None = None,
         reason: Sequence[Any] | npt.ArrayLike | None = None,
         sequence: Sequence[int] | npt.ArrayLike | None = None,
+        from_stage: Sequence[Any] | npt.ArrayLike | None = None,
     ) -> StageLog:
         """
         Build a stage log from plain columns of values, one value per row, in any order.
@@ -307,6 +320,7 @@ class StageLog:
             reason: The lost or junk reason of ``lost`` and ``junk`` rows.
             sequence: Each row's event sequence number in its entity: rows of one entity at
                 the same instant are taken in this order (else in the order given).
+            from_stage: The stage a move left (else the stage of the entity's row before).
 
         Raises:
             ValidationError: Naming the column, if one is missing a value it needs, holds a
@@ -325,10 +339,11 @@ class StageLog:
             "source": source,
             "reason": reason,
             "sequence": sequence,
+            "from_stage": from_stage,
         }
         values: dict[str, Any] = {}
         for name, column in given.items():
-            if name == "sequence" and column is None:
+            if name in {"sequence", "from_stage"} and column is None:
                 continue
             if column is None or isinstance(column, str):
                 values[name] = np.full(size, column, dtype=object)
@@ -364,8 +379,9 @@ class StageLog:
         Args:
             frame: A frame (eager or lazy) with the columns of `from_columns`: ``entity``,
                 ``time`` (a timezone-aware timestamp column), ``event``, ``stage``, and
-                optionally ``pipeline``, ``kind``, ``owner``, ``source``, ``reason`` and
-                ``sequence`` (the order of an entity's rows at one instant).
+                optionally ``pipeline``, ``kind``, ``owner``, ``source``, ``reason``,
+                ``sequence`` (the order of an entity's rows at one instant) and
+                ``from_stage`` (the stage a move left).
             columns: funnelkit's column names mapped to the frame's, for those named
                 otherwise: ``{"entity": "deal_id", "time": "entered_at"}``.
             kind: ``"lead"`` or ``"deal"`` for every row, if the frame has no ``kind``.
@@ -405,6 +421,7 @@ class StageLog:
             owner=self.owner[rows],
             source=self.source[rows],
             reason=self.reason[rows],
+            left=self.left[rows],
             ids=self.ids,
             pipelines=self.pipelines,
             stages=self.stages,
@@ -434,6 +451,7 @@ _DTYPES = {
     "owner": "int32",
     "source": "int32",
     "reason": "int32",
+    "left": "int32",
 }
 
 
@@ -519,6 +537,19 @@ def _sorted(np: Any, arrays: dict[str, Any]) -> dict[str, Any]:
     else:
         order = np.lexsort((time, entity))
     return {name: found[order] for name, found in arrays.items()}
+
+
+def _left(np: Any, arrays: dict[str, Any]) -> Any:
+    """For each move, the stage of its entity's stage row before it (-1 if none)."""
+    staged = np.flatnonzero(arrays["stage"] >= 0)
+    left = np.full(len(arrays["stage"]), _NONE, dtype=np.int32)
+    if len(staged) > 1:
+        later, earlier = staged[1:], staged[:-1]
+        same = arrays["entity"][later] == arrays["entity"][earlier]
+        moves = np.isin(arrays["event"][later], [int(e) for e in _STAGED - {LogEvent.CREATED}])
+        keep = same & moves
+        left[later[keep]] = arrays["stage"][earlier[keep]]
+    return left
 
 
 def _check_one_kind(np: Any, arrays: dict[str, Any], ids: tuple[str, ...]) -> None:

@@ -112,6 +112,7 @@ class _Read:
         self.row = array("b")
         self.pipeline = array("q")
         self.stage = array("q")
+        self.left = array("q")
         self.created = (array("q"), array("q"), array("q"))  # position, owner, source
         self.owner = (array("q"), array("q"))  # position, new owner
         self.reason = (array("q"), array("q"))  # position, reason
@@ -125,6 +126,7 @@ class _Read:
         add_entity, add_sequence = self.entity.append, self.sequence.append
         add_seconds, add_row = self.seconds.append, self.row.append
         add_pipeline, add_stage = self.pipeline.append, self.stage.append
+        add_left = self.left.append
         row_of, created, owner_row = _ROW_OF, LogEvent.CREATED, LogEvent.OWNER
         lost, junk, converted = LogEvent.LOST, LogEvent.JUNK, LogEvent.CONVERTED
         last_pipeline, last_code = None, _NONE
@@ -146,6 +148,7 @@ class _Read:
                 add_row(LogEvent.OTHER)
                 add_pipeline(_NONE)
                 add_stage(_NONE)
+                add_left(_NONE)
                 continue
             code = table.get(ref.id)
             if code is None:
@@ -166,6 +169,7 @@ class _Read:
                 if found is None:
                     found = stages[entity.stage] = len(stages)
                 add_stage(found)
+                add_left(_NONE)
                 source = entity.source
                 at, owner, channel = self.created
                 at.append(position)
@@ -184,6 +188,10 @@ class _Read:
                 if found is None:
                     found = stages[event.to_stage] = len(stages)
                 add_stage(found)
+                found = stages.get(event.from_stage)
+                if found is None:
+                    found = stages[event.from_stage] = len(stages)
+                add_left(found)
                 if row is lost or row is junk:
                     self.reason[0].append(position)
                     self.reason[1].append(_code(self.reasons, event.reason))
@@ -191,6 +199,7 @@ class _Read:
                 add_seconds(event.at.timestamp())
                 add_pipeline(_NONE)
                 add_stage(_NONE)
+                add_left(_NONE)
                 if row is owner_row:
                     self.owner[0].append(position)
                     self.owner[1].append(_code(self.owners, event.new))
@@ -228,6 +237,7 @@ def from_events(events: Iterable[Event]) -> StageLog:
         owner=_forward_fill(np, owner[order], owner_set[order], starts),
         source=_forward_fill(np, source[order], rows == int(LogEvent.CREATED), starts),
         reason=reason[order],
+        left=np.frombuffer(read.left, dtype=np.int64)[order],
         ids=read.ids,
         pipelines=tuple(read.pipelines),
         stages=tuple(read.stages),
@@ -327,9 +337,11 @@ def _forward_fill(np: Any, values: Any, sets: Any, starts: Any) -> Any:
 # --- from values and frames ----------------------------------------------------------------------
 
 
-def _factorize(np: Any, name: str, values: Any, *, nullable: bool) -> tuple[Any, tuple[str, ...]]:
-    """Codes of a column of strings (``None`` as -1) and its table, in order of appearance."""
-    table: dict[str, int] = {}
+def _factorize(
+    np: Any, name: str, values: Any, *, nullable: bool, table: tuple[str, ...] = ()
+) -> tuple[Any, tuple[str, ...]]:
+    """Codes of a column of strings (``None`` as -1) and its table (`table`, then new values)."""
+    table_codes: dict[str, int] = {value: code for code, value in enumerate(table)}
     codes = np.empty(len(values), dtype=np.int32)
     for row, value in enumerate(values.tolist()):
         if value is None or (isinstance(value, float) and value != value):  # noqa: PLR0124 - NaN
@@ -350,11 +362,11 @@ def _factorize(np: Any, name: str, values: Any, *, nullable: bool) -> tuple[Any,
                 "column): cast the column to strings first",
                 "dtype",
             )
-        found = table.get(value)
+        found = table_codes.get(value)
         if found is None:
-            found = table[value] = len(table)
+            found = table_codes[value] = len(table_codes)
         codes[row] = found
-    return codes, tuple(table)
+    return codes, tuple(table_codes)
 
 
 def _times(np: Any, values: Any) -> Any:
@@ -443,6 +455,11 @@ def from_values(np: Any, values: dict[str, Any]) -> StageLog:
     time = _times(np, values["time"])
     pipeline, pipelines = _factorize(np, "pipeline", values["pipeline"], nullable=True)
     stage, stages = _factorize(np, "stage", values["stage"], nullable=True)
+    left = None
+    if "from_stage" in values:
+        left, stages = _factorize(
+            np, "from_stage", values["from_stage"], nullable=True, table=stages
+        )
     owner, owners = _factorize(np, "owner", values["owner"], nullable=True)
     source, sources = _factorize(np, "source", values["source"], nullable=True)
     reason, reasons = _factorize(np, "reason", values["reason"], nullable=True)
@@ -456,6 +473,7 @@ def from_values(np: Any, values: dict[str, Any]) -> StageLog:
         owner=owner,
         source=source,
         reason=reason,
+        left=left,
         ids=keys,
         pipelines=pipelines,
         stages=stages,
@@ -497,6 +515,7 @@ _FRAME_COLUMNS = (
     "source",
     "reason",
     "sequence",
+    "from_stage",
 )
 _REQUIRED = frozenset({"entity", "time", "event", "stage"})
 
@@ -532,7 +551,7 @@ def from_frame(frame: Any, names: dict[str, str], kind: str, pipeline: str | Non
                 f"columns={{{name!r}: ...}}{hint}",
                 "missing",
             )
-        elif name != "sequence":
+        elif name not in {"sequence", "from_stage"}:
             default = kind if name == "kind" else pipeline if name == "pipeline" else None
             values[name] = np.full(len(found), default, dtype=object)
     if not len(found):
@@ -617,7 +636,7 @@ TYPE_ROWS: dict[str, int] = {
 }
 """The `LogEvent` of each stored event type (other types: `OTHER_ROW`, or a move if staged)."""
 OTHER_ROW = int(LogEvent.OTHER)
-_CODED = ("pipeline", "stage", "reason", "owner", "channel")
+_CODED = ("pipeline", "stage", "reason", "owner", "channel", "from_stage")
 
 
 def _untext(value: str) -> str:
@@ -650,13 +669,14 @@ def from_log_rows(rows: Sequence[Sequence[Any]]) -> StageLog:
     A stage log from the rows of `SqlStore.stage_log`'s query, in log order.
 
     Each row: ``kind:id`` of its lead or deal (as stored), the sequence, the event type, the
-    time, a creation's ``created_at``, then pipeline, stage, reason, owner and channel as
-    stored. State is given only where an event sets it (a creation's owner and channel, an
-    owner change's owner); it is carried forward here, as `from_events` does.
+    time, a creation's ``created_at``, then pipeline, stage, reason, owner, channel and the
+    stage a move left, as stored. State is given only where an event sets it (a creation's
+    owner and channel, an owner change's owner); it is carried forward here, as
+    `from_events` does.
     """
     np = _numpy()
     size = len(rows)
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 10
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 11
     keys, sequences, types, at, created = columns[:5]
     entity, key_table = _codes(np, keys)
     kinds = np.asarray([key.startswith("deal:") for key in key_table], dtype=np.int8)
@@ -669,6 +689,15 @@ def from_log_rows(rows: Sequence[Sequence[Any]]) -> StageLog:
     for name, values in zip(_CODED, columns[5:], strict=True):
         coded[name], stored = _codes(np, values)
         texts[name] = tuple(_untext(value) for value in stored)
+    # The stage a move left, coded into the table of the stages entered (extended).
+    stage_table = {value: code for code, value in enumerate(texts["stage"])}
+    for value in texts["from_stage"]:
+        stage_table.setdefault(value, len(stage_table))
+    recode = np.asarray(
+        [stage_table[value] for value in texts["from_stage"]] + [_NONE], dtype=np.int32
+    )
+    texts["stage"] = tuple(stage_table)
+    coded["from_stage"] = recode[coded["from_stage"]]  # -1 reads the last: none
     stage = coded["stage"]
     event[(event == OTHER_ROW) & (stage >= 0)] = LogEvent.MOVED  # a move of another type
     times = np.fromiter(at, dtype=np.int64, count=size)
@@ -692,6 +721,7 @@ def from_log_rows(rows: Sequence[Sequence[Any]]) -> StageLog:
         owner=_forward_fill(np, coded["owner"][order], sets_owner, starts),
         source=_forward_fill(np, coded["channel"][order], event == LogEvent.CREATED, starts),
         reason=coded["reason"][order],
+        left=coded["from_stage"][order],
         ids=ids,
         pipelines=texts["pipeline"],
         stages=texts["stage"],

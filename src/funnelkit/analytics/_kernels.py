@@ -62,7 +62,7 @@ class _Snapshot:
             np,
             *(
                 column if every else column[staged]
-                for column in (log.entity, log.stage, log.time, log.event)
+                for column in (log.entity, log.stage, log.time, log.event, log.reason, log.left)
             ),
         )
         table = self.rows
@@ -73,6 +73,8 @@ class _Snapshot:
             np, entities, final_owners, np.asarray(_OUTCOMES, dtype=np.int8)[table.event[final]]
         )
         self.closed_at = _per_entity(np, entities, final_owners, table.time[final], 0)
+        self.reason = _per_entity(np, entities, final_owners, table.reason[final])
+        self.left = _per_entity(np, entities, final_owners, table.left[final])
         created = np.flatnonzero(table.event == int(LogEvent.CREATED))
         created = created[_run_ends(np, table.entity[created])]
         self.has_created = np.zeros(entities, dtype=bool)
@@ -138,11 +140,14 @@ class _Snapshot:
 
 
 class _Rows:
-    """Stage rows in parallel arrays (entity, stage, time, event), by entity then time."""
+    """Stage rows in parallel arrays (entity, stage, time, event...), by entity then time."""
 
-    def __init__(self, np: Any, entity: Any, stage: Any, time: Any, event: Any) -> None:
+    def __init__(  # noqa: PLR0917 - the columns, in order
+        self, np: Any, entity: Any, stage: Any, time: Any, event: Any, reason: Any, left: Any
+    ) -> None:
         self.np = np
         self.entity, self.stage, self.time, self.event = entity, stage, time, event
+        self.reason, self.left = reason, left
         self._starts: Any = None
         self._same: Any = None
         self._lookups: dict[tuple[str, ...], Any] = {}
@@ -152,9 +157,8 @@ class _Rows:
 
     def only(self, keep: Any) -> _Rows:
         """The rows where `keep` is true."""
-        return _Rows(
-            self.np, self.entity[keep], self.stage[keep], self.time[keep], self.event[keep]
-        )
+        columns = (self.entity, self.stage, self.time, self.event, self.reason, self.left)
+        return _Rows(self.np, *(column[keep] for column in columns))
 
     @property
     def starts(self) -> Any:
@@ -443,3 +447,55 @@ def outcomes(
     return {
         keys[slot]: [created[slot], won[slot], lost[slot]] for slot in range(width) if created[slot]
     }
+
+
+# --- lost reasons and closing times ------------------------------------------------------------
+
+
+_LOSSES = (int(LogEvent.LOST), int(LogEvent.JUNK))
+
+
+def losses(
+    snap: _Snapshot, pipeline: Pipeline | None, filters: Filters
+) -> Counter[tuple[int, str, str]]:
+    """Lost deals and junk leads by outcome (its `LogEvent`), the stage left and the reason."""
+    np, log = snap.np, snap.log
+    chosen, _ = snap.chosen_rows(None, pipeline.key if pipeline is not None else None, filters)
+    closed = chosen & np.isin(snap.outcome, _LOSSES) & (snap.reason >= 0)
+    total: Counter[tuple[int, str, str]] = Counter()
+    if not closed.any():
+        return total
+    width_left, width_reason = len(log.stages) + 1, len(log.reasons)
+    keys = (
+        snap.outcome[closed].astype(np.int64) * width_left + snap.left[closed] + 1
+    ) * width_reason + snap.reason[closed]
+    found, counts = np.unique(keys, return_counts=True)
+    for key, count in zip(found.tolist(), counts.tolist(), strict=True):
+        rest, reason = divmod(key, width_reason)
+        outcome, left = divmod(rest, width_left)
+        stage = log.stages[left - 1] if left else ""
+        total[outcome, stage, log.reasons[reason]] = count
+    return total
+
+
+_OUTCOME_NAMES = {int(LogEvent.WON): "won", int(LogEvent.LOST): "lost"}
+_OUTCOME_NAMES |= {int(LogEvent.JUNK): "junk", int(LogEvent.CONVERTED): "converted"}
+
+
+def closings(
+    snap: _Snapshot, pipeline: Pipeline | None, filters: Filters
+) -> tuple[list[float], list[str | None]]:
+    """Per deal with a creation, days from creation to closing (or to the snapshot), sorted."""
+    np = snap.np
+    chosen, _ = snap.chosen_rows(1, pipeline.key if pipeline is not None else None, filters)
+    chosen = chosen & snap.has_created
+    outcome = snap.outcome[chosen]
+    end = np.where(outcome >= 0, snap.closed_at[chosen], _micros(snap.as_of))
+    days = (end - snap.created_at[chosen]) / 1e6 / 86_400.0  # as timedelta.total_seconds()
+    names = [None, *sorted(set(_OUTCOME_NAMES.values()))]  # sorted as the event path sorts
+    rank = np.zeros(len(LogEvent) + 1, dtype=np.int8)  # -1 (open) reads the last: rank 0
+    for code, name in _OUTCOME_NAMES.items():
+        rank[code] = names.index(name)
+    ranks = rank[outcome]
+    order = np.lexsort((ranks, days))
+    return days[order].tolist(), [names[index] for index in ranks[order].tolist()]

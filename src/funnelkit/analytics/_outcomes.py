@@ -15,7 +15,7 @@ import attrs
 
 from funnelkit._checks import raise_for
 from funnelkit.analytics import _kernels
-from funnelkit.analytics._columnar import StageLog
+from funnelkit.analytics._columnar import LogEvent, StageLog
 from funnelkit.analytics._common import (
     _DAY,
     _EVERYTHING,
@@ -289,13 +289,29 @@ def _reason_counts(
 
 
 def lost_reasons(
-    data: Histories | Iterable[Event],
+    data: Histories | Iterable[Event] | StageLog,
     *,
     as_of: datetime | None = None,
     pipeline: Pipeline | None = None,
     filters: Filters = _EVERYTHING,
 ) -> LostReasons:
-    """Count lost deals and junk leads by the stage they were closed from and the reason."""
+    """
+    Count lost deals and junk leads by the stage they were closed from and the reason.
+
+    `data` is the events (then `as_of` is required), their `Histories`, or a `StageLog`.
+    """
+    if isinstance(data, StageLog):
+        snap = _kernels.snapshot(data, as_of)
+        outcomes = {int(LogEvent.LOST): Outcome.LOST, int(LogEvent.JUNK): Outcome.JUNK}
+        found: Counter[tuple[Outcome, str, str]] = Counter(
+            {
+                (outcomes[outcome], stage, reason): count
+                for (outcome, stage, reason), count in _kernels.losses(
+                    snap, pipeline, filters
+                ).items()
+            }
+        )
+        return LostReasons(as_of=snap.as_of, counts=_reason_counts(found))
     folded = _fold(data, as_of)
     total: Counter[tuple[Outcome, str, str]] = Counter()
     for history in _select(folded, None, pipeline.key if pipeline else None, filters):
@@ -357,13 +373,21 @@ class ClosingTimes:
 
 
 def closing_times(
-    data: Histories | Iterable[Event],
+    data: Histories | Iterable[Event] | StageLog,
     *,
     as_of: datetime | None = None,
     pipeline: Pipeline | None = None,
     filters: Filters = _EVERYTHING,
 ) -> ClosingTimes:
-    """Collect every deal's days to close (or days open so far) and its outcome."""
+    """
+    Collect every deal's days to close (or days open so far) and its outcome.
+
+    `data` is the events (then `as_of` is required), their `Histories`, or a `StageLog`.
+    """
+    if isinstance(data, StageLog):
+        snap = _kernels.snapshot(data, as_of)
+        times, outcomes = _kernels.closings(snap, pipeline, filters)
+        return ClosingTimes(as_of=snap.as_of, times=tuple(times), outcomes=tuple(outcomes))
     folded = _fold(data, as_of)
     snapshot = folded.as_of
     pairs: list[tuple[float, str | None]] = []

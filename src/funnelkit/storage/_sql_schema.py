@@ -158,10 +158,11 @@ EVENTS = sa.Table(
     sa.Column("stage", _TEXT),  # the stage entered (a creation's first stage),
     sa.Column("reason", _TEXT),  # and a loss's or junk closing's reason
     # Revision 0003: the owner of a creation or an owner change, a creation's source channel
-    # and its entity's created_at (microseconds since 1970, UTC).
+    # and its entity's created_at (microseconds since 1970, UTC), and the stage a move left.
     sa.Column("owner", _TEXT),
     sa.Column("channel", _TEXT),
     sa.Column("created_at", sa.BigInteger),
+    sa.Column("from_stage", _TEXT),
     sa.UniqueConstraint("entity_kind", "entity_id", "sequence", name="funnelkit_events_sequence"),
 )
 
@@ -202,10 +203,10 @@ def _micros(instant: datetime) -> int:
 
 def _event_columns(event: Event) -> dict[str, object]:
     """The stage-log columns of an event's row."""
-    pipeline = stage = reason = owner = channel = None
+    pipeline = stage = reason = owner = channel = left = None
     created_at = None
     if isinstance(event, MoveEvent):
-        pipeline, stage = event.pipeline, event.to_stage
+        pipeline, stage, left = event.pipeline, event.to_stage, event.from_stage
         reason = getattr(event, "reason", None)
     elif isinstance(event, LeadCreated | DealCreated):
         snapshot = event.lead if isinstance(event, LeadCreated) else event.deal
@@ -224,6 +225,7 @@ def _event_columns(event: Event) -> dict[str, object]:
         "owner": _optional_text(owner),
         "channel": _optional_text(channel),
         "created_at": created_at,
+        "from_stage": _optional_text(left),
     }
 
 

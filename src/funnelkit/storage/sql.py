@@ -499,6 +499,7 @@ _STAGE_LOG = (
         EVENTS.c.reason,
         EVENTS.c.owner,
         EVENTS.c.channel,
+        EVENTS.c.from_stage,
     )
     .where(EVENTS.c.entity_kind.in_([EntityKind.LEAD.value, EntityKind.DEAL.value]))
     .order_by(EVENTS.c.position)  # a plain scan; numpy sorts by entity faster than look-ups

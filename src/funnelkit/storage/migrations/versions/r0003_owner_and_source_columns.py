@@ -1,9 +1,10 @@
 """
-The rest of the stage log in plain columns: owner, source channel and creation time.
+The rest of the stage log in plain columns: owner, source channel, creation time, stage left.
 
-A creation's owner, source channel and ``created_at``, and an owner change's new owner, so
-that a columnar stage log (`SqlStore.stage_log`) is read from columns alone: who owns each
-lead and deal as of any time, where it came from, and when it entered its first stage.
+A creation's owner, source channel and ``created_at``, an owner change's new owner, and the
+stage a move left, so that a columnar stage log (`SqlStore.stage_log`) is read from columns
+alone: who owns each lead and deal as of any time, where it came from, when it entered its
+first stage, and which stage it was lost at.
 
 The rows stored before are filled in from their JSON, in batches, by this migration itself:
 it reads the data as funnelkit wrote it, with no funnelkit code that may change later.
@@ -34,6 +35,7 @@ _NEW = (
     ("owner", sa.Text()),  # creations: the owner; owner changes: the new owner
     ("channel", sa.Text()),  # creations: the source's channel
     ("created_at", sa.BigInteger()),  # creations: created_at, microseconds since 1970, UTC
+    ("from_stage", sa.Text()),  # moves: the stage left
 )
 _TYPES = ("lead_created", "deal_created", "owner_changed")
 
@@ -51,26 +53,30 @@ def _micros(written: str) -> int:
 
 
 def _columns(data: dict[str, Any]) -> dict[str, Any]:
-    """The new columns of one stored creation or owner change, from its JSON."""
+    """The new columns of one stored event, from its JSON."""
+    found: dict[str, Any] = {name: None for name, _ in _NEW}
     if data["type"] == "owner_changed":
-        return {"owner": _text(data.get("new")), "channel": None, "created_at": None}
-    snapshot = data[_SNAPSHOTS[data["type"]]]
-    source = snapshot.get("source") or {}
-    return {
-        "owner": _text(snapshot.get("owner")),
-        "channel": _text(source.get("channel")),
-        "created_at": _micros(snapshot["created_at"]),
-    }
+        found["owner"] = _text(data.get("new"))
+    elif data["type"] in _SNAPSHOTS:
+        snapshot = data[_SNAPSHOTS[data["type"]]]
+        source = snapshot.get("source") or {}
+        found["owner"] = _text(snapshot.get("owner"))
+        found["channel"] = _text(source.get("channel"))
+        found["created_at"] = _micros(snapshot["created_at"])
+    elif "from_stage" in data:  # a move
+        found["from_stage"] = _text(data["from_stage"])
+    return found
 
 
 def upgrade() -> None:
-    """Add the columns and fill them in for the creations and owner changes stored."""
+    """Add the columns and fill them in for the creations, owner changes and moves stored."""
     for name, type_ in _NEW:
         op.add_column("funnelkit_events", sa.Column(name, type_, nullable=True))
     events = sa.table(
         "funnelkit_events",
         sa.column("position", sa.BigInteger()),
         sa.column("type", sa.Text()),
+        sa.column("stage", sa.Text()),
         sa.column("data", sa.Text()),
         *(sa.column(name, type_) for name, type_ in _NEW),
     )
@@ -84,7 +90,7 @@ def upgrade() -> None:
     while True:
         query = (
             sa.select(events.c.position, events.c.data)
-            .where(events.c.type.in_(_TYPES))
+            .where(sa.or_(events.c.type.in_(_TYPES), events.c.stage.is_not(None)))
             .order_by(events.c.position)
         )
         if last is not None:
