@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from funnelkit._checks import raise_for
+from funnelkit._collector import paused_gc
 from funnelkit.analytics._columnar import (
     _EPOCH,
     _EVENT_NAMES,
@@ -209,7 +210,8 @@ def from_events(events: Iterable[Event]) -> StageLog:
     """`StageLog.from_events`: read the events, order the rows, fill the state columns."""
     np = _numpy()
     read = _Read(events)
-    read.read()
+    with paused_gc():  # no cycles made: no collector rounds over the caller's whole heap
+        read.read()
     size = len(read.events)
     owner = np.full(size, _NONE, dtype=np.int32)
     owner_set = np.zeros(size, dtype=bool)

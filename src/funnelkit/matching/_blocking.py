@@ -7,8 +7,6 @@ name; same-band pairs are grouped into clusters never joined across a "different
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from typing import TYPE_CHECKING
 
 from funnelkit.matching._compare import Comparator, similarity
@@ -17,7 +15,7 @@ from funnelkit.matching._rules import Band, FieldRule
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from funnelkit.matching._matching import MatchPolicy
     from funnelkit.matching._scores import MatchRecord, PairScore
@@ -98,24 +96,6 @@ def _place(address: str | None) -> str | None:
     if not numbers and not words:
         return None
     return f"{words[0][:4] if words else ''}#{'.'.join(numbers)}"
-
-
-@contextlib.contextmanager
-def _paused_gc() -> Iterator[None]:
-    """
-    Pause the cyclic garbage collector for a bulk step that makes no reference cycles.
-
-    Each round of the collector walks every live object; building a few hundred thousand
-    pairs would start several full rounds over the caller's whole heap. Memory is still freed
-    by reference counting; a collector that was already off stays off.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _best_pair(

@@ -31,6 +31,7 @@ import attrs
 
 from funnelkit import _checks as check
 from funnelkit._checks import describe, raise_for
+from funnelkit._collector import paused_gc
 from funnelkit.exceptions import ValidationError
 from funnelkit.matching._blocking import (
     _best_pair,
@@ -38,7 +39,6 @@ from funnelkit.matching._blocking import (
     _by_name,
     _clusters,
     _may_be_one,
-    _paused_gc,
     _typo_keys,
 )
 from funnelkit.matching._compare import similarity
@@ -406,7 +406,7 @@ class MatchPolicy:
         Raises:
             ValidationError: If two records share an id.
         """
-        with _paused_gc():
+        with paused_gc():
             return self._match(subjects, progress)
 
     def _match(self, subjects: Iterable[Contact | Lead], progress: Progress | None) -> MatchResult:
