@@ -179,6 +179,10 @@ def columnar_reports(data: Any, as_of: Any, filters: fa.Filters) -> list[Any]:
             fa.closing_times(data, as_of=as_of, pipeline=pipeline, filters=filters)
             for pipeline in (None, CHAIN)
         ),
+        *(
+            fa.bottlenecks(data, pipeline, as_of=as_of, filters=filters)
+            for pipeline in (CHAIN, LEADS)
+        ),
     ]
 
 

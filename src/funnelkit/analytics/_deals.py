@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from funnelkit._checks import raise_for
+from funnelkit.analytics import _kernels
+from funnelkit.analytics._columnar import StageLog
 from funnelkit.analytics._common import (
     _DAY,
     _EVERYTHING,
@@ -338,15 +340,38 @@ class Bottlenecks:
 
 
 def bottlenecks(
-    data: Histories | Iterable[Event],
+    data: Histories | Iterable[Event] | StageLog,
     pipeline: Pipeline,
     *,
     as_of: datetime | None = None,
     filters: Filters = _EVERYTHING,
 ) -> Bottlenecks:
-    """Measure each open stage's entries, drop-outs, work in progress and dwell time."""
-    folded = _fold(data, as_of)
+    """
+    Measure each open stage's entries, drop-outs, work in progress and dwell time.
+
+    `data` is the events (then `as_of` is required), their `Histories`, or a `StageLog`.
+    """
     keys = [s.key for s in pipeline.stages if not s.closed]
+    if isinstance(data, StageLog):
+        snap = _kernels.snapshot(data, as_of)
+        counts, _ = _kernels.reached(snap, pipeline, tuple(keys), "entered", filters)
+        _, spent, still = _kernels.visits(snap, pipeline, "visit", filters)
+        lost = _kernels.dropped(snap, pipeline, tuple(keys), filters)
+        return Bottlenecks(
+            pipeline=pipeline.key,
+            as_of=snap.as_of,
+            stages=tuple(
+                Bottleneck(
+                    stage=key,
+                    entered=counts[index],
+                    dropped=lost[index],
+                    in_stage=still[index],
+                    durations=tuple(spent[index]),
+                )
+                for index, key in enumerate(keys)
+            ),
+        )
+    folded = _fold(data, as_of)
     entered = dict.fromkeys(keys, 0)
     dropped = dict.fromkeys(keys, 0)
     in_stage = dict.fromkeys(keys, 0)

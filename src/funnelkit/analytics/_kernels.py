@@ -499,3 +499,15 @@ def closings(
     ranks = rank[outcome]
     order = np.lexsort((ranks, days))
     return days[order].tolist(), [names[index] for index in ranks[order].tolist()]
+
+
+def dropped(
+    snap: _Snapshot, pipeline: Pipeline, keys: tuple[str, ...], filters: Filters
+) -> list[int]:
+    """Per stage of `keys`, the chosen entities lost or closed as junk from it."""
+    np, log = snap.np, snap.log
+    chosen, _ = snap.chosen_rows(None, pipeline.key, filters)
+    closed = chosen & np.isin(snap.outcome, _LOSSES)
+    slots = _positions(np, log, keys)[snap.left[closed]]
+    found: list[int] = np.bincount(slots.astype(np.intp) + 1, minlength=len(keys) + 1)[1:].tolist()
+    return found
