@@ -339,24 +339,36 @@ def _forward_fill(np: Any, values: Any, sets: Any, starts: Any) -> Any:
 # --- from values and frames ----------------------------------------------------------------------
 
 
+def _is_missing(value: object) -> bool:
+    """None, or a float NaN (what a frame holds for a missing value)."""
+    return value is None or (isinstance(value, float) and value != value)  # noqa: PLR0124
+
+
 def _factorize(
     np: Any, name: str, values: Any, *, nullable: bool, table: tuple[str, ...] = ()
 ) -> tuple[Any, tuple[str, ...]]:
-    """Codes of a column of strings (``None`` as -1) and its table (`table`, then new values)."""
-    table_codes: dict[str, int] = {value: code for code, value in enumerate(table)}
-    codes = np.empty(len(values), dtype=np.int32)
-    for row, value in enumerate(values.tolist()):
-        if value is None or (isinstance(value, float) and value != value):  # noqa: PLR0124 - NaN
+    """
+    Codes of a column of strings (missing as -1) and its table (`table`, then new values).
+
+    The distinct values are checked, then every row is coded with C-level passes
+    (``dict.fromkeys`` and ``map``): a column of millions of rows costs one look-up a row.
+    """
+    given = values.tolist()
+    distinct = dict.fromkeys(given)
+    codes_of: dict[Any, int] = {value: code for code, value in enumerate(table)}
+    for value in distinct:
+        if _is_missing(value):
             if not nullable:
+                row = next(row for row, found in enumerate(given) if _is_missing(found))
                 raise_for(
                     f"StageLog.{name}",
                     row,
                     f"row {row} has no {name}; every row needs one",
                     "required",
                 )
-            codes[row] = _NONE
             continue
         if not isinstance(value, str):
+            row = given.index(value)
             raise_for(
                 f"StageLog.{name}",
                 value,
@@ -364,11 +376,13 @@ def _factorize(
                 "column): cast the column to strings first",
                 "dtype",
             )
-        found = table_codes.get(value)
-        if found is None:
-            found = table_codes[value] = len(table_codes)
-        codes[row] = found
-    return codes, tuple(table_codes)
+        codes_of.setdefault(value, len(codes_of))
+    texts = tuple(codes_of)
+    for value in distinct:
+        if _is_missing(value):
+            codes_of[value] = _NONE
+    codes = np.fromiter(map(codes_of.__getitem__, given), dtype=np.int32, count=len(given))
+    return codes, texts
 
 
 def _times(np: Any, values: Any) -> Any:
@@ -404,20 +418,23 @@ def _times(np: Any, values: Any) -> Any:
 
 
 def _events(np: Any, values: Any) -> Any:
-    codes = np.empty(len(values), dtype=np.int8)
-    for row, value in enumerate(values.tolist()):
+    """The `LogEvent` codes of a column of names or values (checked once per distinct one)."""
+    given = values.tolist()
+    codes_of: dict[Any, int] = {}
+    for value in dict.fromkeys(given):
         found = _EVENT_NAMES.get(value) if isinstance(value, str) else None
         if found is None and isinstance(value, int) and not isinstance(value, bool):
             found = LogEvent(value) if 0 <= value < len(LogEvent) else None
         if found is None:
+            row = given.index(value) if not _is_missing(value) else 0
             raise_for(
                 "StageLog.event",
                 value,
                 f"row {row} holds {value!r}; expected one of {', '.join(_EVENT_NAMES)}",
                 "unknown",
             )
-        codes[row] = int(found)
-    return codes
+        codes_of[value] = int(found)
+    return np.fromiter(map(codes_of.__getitem__, given), dtype=np.int8, count=len(given))
 
 
 def from_values(np: Any, values: dict[str, Any]) -> StageLog:
@@ -434,25 +451,24 @@ def from_values(np: Any, values: dict[str, Any]) -> StageLog:
             )
         first = np.argsort(sequence, kind="stable")
         values = {name: column[first] for name, column in values.items()}
-    kinds_given = values["kind"]
-    kind = np.empty(len(kinds_given), dtype=np.int8)
-    for row, value in enumerate(kinds_given.tolist()):
+    kinds_given = values["kind"].tolist()
+    kind_of: dict[Any, int] = {}
+    for value in dict.fromkeys(kinds_given):
         found = _KIND_NAMES.get(value) if isinstance(value, str) else None
         if found is None:
+            row = kinds_given.index(value) if not _is_missing(value) else 0
             raise_for(
                 "StageLog.kind",
                 value,
                 f"row {row} holds {value!r}; expected 'lead' or 'deal'",
                 "unknown",
             )
-        kind[row] = found
+        kind_of[value] = found
+    kind = np.fromiter(map(kind_of.__getitem__, kinds_given), dtype=np.int8, count=len(kinds_given))
     raw_ids = values["entity"]
     if raw_ids.dtype.kind in "iu":  # integer ids: their text
         raw_ids = raw_ids.astype(str).astype(object)
-    keyed = np.empty(len(raw_ids), dtype=object)
-    for row, (value, kind_code) in enumerate(zip(raw_ids.tolist(), kind.tolist(), strict=True)):
-        keyed[row] = (kind_code, value) if isinstance(value, str) else value
-    entity, keys = _factorize_keys(np, keyed)
+    entity, keys = _factorize_keys(np, list(zip(kind.tolist(), raw_ids.tolist(), strict=True)))
     event = _events(np, values["event"])
     time = _times(np, values["time"])
     pipeline, pipelines = _factorize(np, "pipeline", values["pipeline"], nullable=True)
@@ -485,25 +501,22 @@ def from_values(np: Any, values: dict[str, Any]) -> StageLog:
     )
 
 
-def _factorize_keys(np: Any, keyed: Any) -> tuple[Any, tuple[str, ...]]:
-    table: dict[tuple[int, str], int] = {}
-    ids: list[str] = []
-    codes = np.empty(len(keyed), dtype=np.int32)
-    for row, key in enumerate(keyed.tolist()):
-        if not isinstance(key, tuple):
+def _factorize_keys(np: Any, keyed: list[tuple[int, Any]]) -> tuple[Any, tuple[str, ...]]:
+    """Entity codes of ``(kind, id)`` pairs in order of first appearance, and the ids."""
+    index: dict[tuple[int, Any], int] = {}
+    for key in dict.fromkeys(keyed):
+        if not isinstance(key[1], str):
+            row = keyed.index(key)
             raise_for(
                 "StageLog.entity",
-                key,
-                f"row {row} holds {type(key).__name__} {key!r}; expected an id (text or an "
-                "integer) on every row",
-                "required" if key is None else "dtype",
+                key[1],
+                f"row {row} holds {type(key[1]).__name__} {key[1]!r}; expected an id (text or "
+                "an integer) on every row",
+                "required" if _is_missing(key[1]) else "dtype",
             )
-        found = table.get(key)
-        if found is None:
-            found = table[key] = len(ids)
-            ids.append(key[1])
-        codes[row] = found
-    return codes, tuple(ids)
+        index[key] = len(index)
+    codes = np.fromiter(map(index.__getitem__, keyed), dtype=np.int32, count=len(keyed))
+    return codes, tuple(key[1] for key in index)
 
 
 _FRAME_COLUMNS = (
