@@ -59,7 +59,9 @@ class _Env:
         return self.python
 
 
-DEV = _Env(os.environ.get("FUNNELKIT_VENV", ".venv"), "[testing,postgresql,columnar]", "--group", "dev")
+DEV = _Env(
+    os.environ.get("FUNNELKIT_VENV", ".venv"), "[testing,postgresql,columnar]", "--group", "dev"
+)
 EXAMPLE = _Env(".venv-example", "")
 PYTHON = DEV.python
 

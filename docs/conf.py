@@ -69,6 +69,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(date|datetime|time|timedelta|tzinfo|timezone|Decimal|Enum|Callable|Mapping)"),
     (r"py:.*", r"(Iterable|Iterator|Sequence|Generator|Any|Self|TypeAlias|NoReturn|Path)"),
     (r"py:.*", r"(hypothesis|cattrs|transitions|sqlalchemy|sa|attrs|alembic|pytest)(\..*)?"),
+    (r"py:.*", r"(numpy|np|npt|narwhals)(\..*)?"),
     (r"py:.*", r"(SearchStrategy|st\.SearchStrategy|DataObject|Settings|DrawFn)"),
     (r"py:.*", r"(Machine|MarkupMachine|EventData|Engine|Connection|Config|RuleBasedStateMachine)"),
     (r"py:.*", r"[A-Z]"),  # a type variable (E, T, R)

@@ -32,10 +32,6 @@ if TYPE_CHECKING:
 
     from funnelkit.events import Event
 
-    Codes = npt.NDArray[np.int32]
-    Times = npt.NDArray[np.int64]
-    Small = npt.NDArray[np.int8]
-
 
 __all__ = ["LogEvent", "StageLog"]
 
@@ -111,13 +107,13 @@ class StageLog:
         entity: The entity code of each row (into ``ids``, one code per lead or deal).
         kind: Per row, 0 for a lead, 1 for a deal (``int8``).
         event: Per row, what happened (`LogEvent` values, ``int8``).
-        time: When, in microseconds since 1970-01-01 UTC (``int64``). A `CREATED` row's time
-            is the entity's ``created_at``.
+        time: When, in microseconds since 1970-01-01 UTC (``int64``). A creation row's time
+            (`LogEvent.CREATED`) is the entity's ``created_at``.
         pipeline: The pipeline the entity is in as of the row.
-        stage: The stage entered (``-1`` for `OWNER` and `OTHER` rows).
+        stage: The stage entered (``-1`` for `LogEvent.OWNER` and `LogEvent.OTHER` rows).
         owner: The entity's owner as of the row.
         source: The entity's source channel (`LeadSource.channel`) as of the row.
-        reason: The lost or junk reason of `LOST` and `JUNK` rows.
+        reason: The lost or junk reason of `LogEvent.LOST` and `LogEvent.JUNK` rows.
         left: The stage a move left (a code into ``stages``; ``-1`` on other rows). Not given
             to the constructor, it is the stage of the entity's stage row before.
         ids: The lead or deal id of each entity code.
@@ -158,16 +154,16 @@ class StageLog:
         ("reason", "reasons"),
     )
 
-    entity: Codes
-    kind: Small
-    event: Small
-    time: Times
-    pipeline: Codes
-    stage: Codes
-    owner: Codes
-    source: Codes
-    reason: Codes
-    left: Codes
+    entity: npt.NDArray[np.int32]
+    kind: npt.NDArray[np.int8]
+    event: npt.NDArray[np.int8]
+    time: npt.NDArray[np.int64]
+    pipeline: npt.NDArray[np.int32]
+    stage: npt.NDArray[np.int32]
+    owner: npt.NDArray[np.int32]
+    source: npt.NDArray[np.int32]
+    reason: npt.NDArray[np.int32]
+    left: npt.NDArray[np.int32]
     ids: tuple[str, ...]
     pipelines: tuple[str, ...]
     stages: tuple[str, ...]
