@@ -150,8 +150,8 @@ def _fold(data: Histories | Iterable[Event], as_of: datetime | None) -> Historie
     return histories(data, as_of=as_of)
 
 
-def _keeps(filters: Filters) -> Callable[[History], bool] | None:
-    """The filters' predicate (``None`` when they keep everything); refuse anything else."""
+def _check_filters(filters: Filters) -> None:
+    """Refuse filters that are not a `Filters` (a dict of them, say)."""
     given: object = filters
     if not isinstance(given, Filters):
         raise_for(
@@ -160,7 +160,12 @@ def _keeps(filters: Filters) -> Callable[[History], bool] | None:
             "pass a funnelkit.analytics.Filters, e.g. Filters(owner=..., channel=...)",
             "type",
         )
-    return None if given == _EVERYTHING else given._predicate()  # noqa: SLF001
+
+
+def _keeps(filters: Filters) -> Callable[[History], bool] | None:
+    """The filters' predicate (``None`` when they keep everything); refuse anything else."""
+    _check_filters(filters)
+    return None if filters == _EVERYTHING else filters._predicate()  # noqa: SLF001
 
 
 def _select(

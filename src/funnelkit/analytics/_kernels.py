@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from funnelkit._checks import aware_datetime_problem, raise_for
 from funnelkit.analytics._columnar import _CLOSING, _EPOCH, _MICROSECOND, LogEvent, StageLog, _numpy
-from funnelkit.analytics._common import _EVERYTHING, DateBasis, Filters
+from funnelkit.analytics._common import _EVERYTHING, DateBasis, Filters, _check_filters
 
 
 if TYPE_CHECKING:
@@ -202,17 +202,6 @@ for _closing in _CLOSING:
 
 def _column(column: Any, kept: Any) -> Any:
     return column if kept is None else column[kept]
-
-
-def _check_filters(filters: Filters) -> None:
-    given: object = filters
-    if not isinstance(given, Filters):
-        raise_for(
-            "filters",
-            given,
-            "pass a funnelkit.analytics.Filters, e.g. Filters(owner=..., channel=...)",
-            "type",
-        )
 
 
 def _run_ends(np: Any, codes: Any) -> Any:

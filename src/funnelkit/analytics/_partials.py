@@ -23,8 +23,26 @@ __all__ = ["check_runner", "empty_log", "merged", "partial_report"]
 R = TypeVar("R")
 
 
-def check_runner(report: object, columns: Mapping[str, str] | None) -> str:
-    """Refuse a report that is not callable; the frame's name of the entity column."""
+def check_runner(
+    frame: object,
+    frame_type: type[Any],
+    report: object,
+    columns: Mapping[str, str] | None,
+) -> str:
+    """
+    Check what a runner is given; return the frame's name of the entity column.
+
+    Refused: a frame of another engine, a report that is not callable, and a frame without
+    the entity column (the engine partitions by it).
+    """
+    if not isinstance(frame, frame_type):
+        raise_for(
+            "frame",
+            type(frame).__name__,
+            f"expected a {frame_type.__module__.split('.')[0]} {frame_type.__name__}; for a "
+            "frame in memory use StageLog.from_frame",
+            "type",
+        )
     if not callable(report):
         raise_for(
             "report",
@@ -33,8 +51,16 @@ def check_runner(report: object, columns: Mapping[str, str] | None) -> str:
             "pipeline=..., as_of=...)",
             "type",
         )
-    names = dict(columns or {})
-    return names.get("entity", "entity")
+    entity = dict(columns or {}).get("entity", "entity")
+    present = list(getattr(frame, "columns", ()))
+    if entity not in present:
+        raise_for(
+            f"frame.{entity}",
+            present,
+            f"the frame has no column {entity!r} for entity; name it in columns={{'entity': ...}}",
+            "missing",
+        )
+    return entity
 
 
 def partial_report(

@@ -66,23 +66,9 @@ def report(
         ValidationError: If `frame` is not a Dask dataframe, lacks the entity column, or a
             partition's rows are refused by `StageLog.from_frame` (naming the column).
     """
-    entity = check_runner(report, columns)
     dd = importlib.import_module("dask.dataframe")
     dask = importlib.import_module("dask")
-    if not isinstance(frame, dd.DataFrame):
-        raise_for(
-            "frame",
-            type(frame).__name__,
-            "expected a dask.dataframe.DataFrame; for a frame in memory use StageLog.from_frame",
-            "type",
-        )
-    if entity not in frame.columns:
-        raise_for(
-            f"frame.{entity}",
-            list(frame.columns),
-            f"the frame has no column {entity!r} for entity; name it in columns={{'entity': ...}}",
-            "missing",
-        )
+    entity = check_runner(frame, dd.DataFrame, report, columns)
     if type(split_every) is not int or split_every < 2:  # noqa: PLR2004 - a merge takes two
         raise_for("split_every", split_every, "expected an integer of at least 2", "range")
     parts = frame.shuffle(on=entity).to_delayed()

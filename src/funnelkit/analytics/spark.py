@@ -69,22 +69,8 @@ def report(
             partition whose rows `StageLog.from_frame` refuses fails the Spark job with that
             error.
     """
-    entity = check_runner(report, columns)
     sql = importlib.import_module("pyspark.sql")
-    if not isinstance(frame, sql.DataFrame):
-        raise_for(
-            "frame",
-            type(frame).__name__,
-            "expected a pyspark.sql.DataFrame; for a frame in memory use StageLog.from_frame",
-            "type",
-        )
-    if entity not in frame.columns:
-        raise_for(
-            f"frame.{entity}",
-            list(frame.columns),
-            f"the frame has no column {entity!r} for entity; name it in columns={{'entity': ...}}",
-            "missing",
-        )
+    entity = check_runner(frame, sql.DataFrame, report, columns)
     if partitions is not None and (type(partitions) is not int or partitions < 1):
         raise_for("partitions", partitions, "expected a positive integer", "range")
     spread = (
