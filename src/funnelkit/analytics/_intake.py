@@ -90,11 +90,12 @@ def _code(table: dict[str, int], value: str | None) -> int:
 
 class _Read:
     """
-    A log read into lists, one entry per event given (task and contact events with entity -1).
+    A log read into typed arrays, one entry per event given, in the order given.
 
-    The bulk columns (entity, sequence, time, row kind, pipeline, stage) get one entry per
+    Events of neither a lead nor a deal get entity -1 and are left out later. The bulk
+    columns (entity, sequence, time, row kind, pipeline, stage, stage left) get one entry per
     event; what few events carry (a creation's owner and source, a new owner, a reason) is
-    kept as ``(position, code)`` pairs and spread into columns with numpy afterwards.
+    kept as positions beside codes and spread into columns with numpy afterwards.
     """
 
     def __init__(self, events: Iterable[Event]) -> None:

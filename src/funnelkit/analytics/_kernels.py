@@ -222,7 +222,7 @@ def _run_starts(np: Any, codes: Any) -> Any:
 
 
 def _per_entity(np: Any, size: int, codes: Any, values: Any, missing: int = -1) -> Any:
-    found = np.full(size, missing, dtype=values.dtype if missing >= -1 else np.int64)
+    found = np.full(size, missing, dtype=values.dtype)
     found[codes] = values
     return found
 
@@ -354,10 +354,15 @@ def flows(snap: _Snapshot, pipeline: Pipeline, filters: Filters) -> Counter[tupl
     if len(rows) < 2:  # noqa: PLR2004 - a move needs two rows
         return total
     width = len(log.stages)
-    pairs = rows.stage[:-1].astype(np.int64) * width + rows.stage[1:]
-    counts = np.bincount(pairs[rows.same], minlength=width * width)
-    for pair in np.flatnonzero(counts).tolist():
-        total[log.stages[pair // width], log.stages[pair % width]] = int(counts[pair])
+    pairs = (rows.stage[:-1].astype(np.int64) * width + rows.stage[1:])[rows.same]
+    if width * width <= 4 * len(pairs):  # a dense table is cheaper than sorting the moves
+        counts = np.bincount(pairs, minlength=width * width)
+        found = np.flatnonzero(counts)
+        counts = counts[found]
+    else:  # many stages (many pipelines): count the pairs that occur, never width²
+        found, counts = np.unique(pairs, return_counts=True)
+    for pair, count in zip(found.tolist(), counts.tolist(), strict=True):
+        total[log.stages[pair // width], log.stages[pair % width]] = count
     return total
 
 
