@@ -8,8 +8,8 @@ Development tasks, with nothing but Python and pip needed beforehand.
 
 Each task first creates a virtual environment beside this file and installs what it needs, and
 does so again whenever ``pyproject.toml`` changes: ``.venv`` gets funnelkit with its
-``testing``, ``postgresql`` and ``columnar`` extras and the ``dev`` dependency group (test,
-lint and docs tools); ``.venv-example`` gets funnelkit alone, all the main example needs.
+``testing``, ``postgresql``, ``columnar`` and ``adbc`` extras and the ``dev`` dependency group
+(test, lint and docs tools); ``.venv-example`` gets funnelkit alone, all the main example needs.
 ``FUNNELKIT_VENV=.venv-3.13 python3.13 dev.py test`` runs the suite on another Python.
 Extra arguments go to the tool, e.g. ``python3 dev.py test -k converter``.
 """
@@ -60,7 +60,10 @@ class _Env:
 
 
 DEV = _Env(
-    os.environ.get("FUNNELKIT_VENV", ".venv"), "[testing,postgresql,columnar]", "--group", "dev"
+    os.environ.get("FUNNELKIT_VENV", ".venv"),
+    "[testing,postgresql,columnar,adbc]",
+    "--group",
+    "dev",
 )
 EXAMPLE = _Env(".venv-example", "")
 PYTHON = DEV.python

@@ -23,20 +23,22 @@ Engines, each in its own process so that its peak memory (``ru_maxrss``) is its 
 - ``floor``: the least any pure-Python fold of event objects must do (group them by deal);
 - ``sqlite``, ``postgresql``: `SqlStore.stage_log()` reads the event log's plain columns into
   a `StageLog`, then the reports (the rows are bulk-loaded first, not timed; PostgreSQL only
-  when ``FUNNELKIT_TEST_POSTGRESQL`` names a database, which the script empties).
+  when ``FUNNELKIT_TEST_POSTGRESQL`` names a database, which the script empties);
+  ``postgresql-adbc``: the same with ``driver="adbc"`` (Arrow columns through ADBC).
 
 Building the data (columns, frames, events) is not timed. pandas and polars are used only
 here, not by funnelkit: ``pip install pandas polars`` in the environment that runs this.
 
-Run from the repository root: ``.venv/bin/python -m benchmarks.analytics [deals ...]``
-(default: 100000 1000000 5000000; the event and SQL engines are skipped above 1,000,000 deals,
-where the events alone take many GB; Dask and Spark run from 5,000,000 deals, on 1 and on 2
-worker processes).
+Run from the repository root: ``.venv/bin/python -m benchmarks.analytics [deals ...]
+[--engines a,b]`` (default: 100000 1000000 5000000; the event and SQL engines are skipped
+above 1,000,000 deals, where the events alone take many GB; Dask and Spark run from 5,000,000
+deals, on 1 and on 2 worker processes; ``--engines`` runs only those, beside pandas).
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import math
 import os
@@ -457,12 +459,15 @@ def _sql_store(url: str, columns: Columns) -> Any:
     return store
 
 
-def _run_store(url: str, columns: Columns) -> dict[str, Any]:
+def _run_store(url: str, columns: Columns, driver: str = "dbapi") -> dict[str, Any]:
     store = _sql_store(url, columns)
     del columns
     gc.collect()
+    if driver == "adbc":  # the driver's and pyarrow's imports are not timed
+        importlib.import_module("adbc_driver_postgresql.dbapi")
+        importlib.import_module("pyarrow.compute")
     start = time.perf_counter()
-    log = store.stage_log()
+    log = store.stage_log(driver=driver)
     built = time.perf_counter()
     result = _reports(log, reaches=True)
     result["seconds"] = time.perf_counter() - start
@@ -482,6 +487,11 @@ def run_sqlite(columns: Columns) -> dict[str, Any]:
 def run_postgresql(columns: Columns) -> dict[str, Any]:
     """SqlStore.stage_log on PostgreSQL (FUNNELKIT_TEST_POSTGRESQL), then the reports."""
     return _run_store(os.environ["FUNNELKIT_TEST_POSTGRESQL"], columns)
+
+
+def run_postgresql_adbc(columns: Columns) -> dict[str, Any]:
+    """SqlStore.stage_log(driver="adbc") on PostgreSQL: Arrow columns, then the reports."""
+    return _run_store(os.environ["FUNNELKIT_TEST_POSTGRESQL"], columns, driver="adbc")
 
 
 def _bundle(log: fa.StageLog) -> tuple[Any, ...]:
@@ -599,13 +609,14 @@ RUNS: dict[str, Callable[[Columns], dict[str, Any]]] = {
     "polars": run_polars,
     "sqlite": run_sqlite,
     "postgresql": run_postgresql,
+    "postgresql-adbc": run_postgresql_adbc,
     "dask-1": lambda columns: run_dask(columns, 1),
     "dask-2": lambda columns: run_dask(columns, 2),
     "spark-1": lambda columns: run_spark(columns, 1),
     "spark-2": lambda columns: run_spark(columns, 2),
 }
 EVENT_ENGINES = frozenset({"events", "objects", "floor"})
-SQL_ENGINES = frozenset({"sqlite", "postgresql"})
+SQL_ENGINES = frozenset({"sqlite", "postgresql", "postgresql-adbc"})
 EVENT_LIMIT = 1_000_000  # above this many deals, the event and SQL engines are skipped
 ENGINE_SIZE = 5_000_000  # from this many deals, Dask and Spark run too (1 and 2 workers)
 
@@ -646,53 +657,61 @@ def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], sys.argv[3])
         return
-    sizes = [int(arg) for arg in sys.argv[1:]] or [100_000, 1_000_000, 5_000_000]
+    args = sys.argv[1:]
+    chosen = None
+    if "--engines" in args:  # --engines sqlite,postgresql: only these (and pandas)
+        at = args.index("--engines")
+        chosen = args[at + 1].split(",")
+        del args[at : at + 2]
+    sizes = [int(arg) for arg in args] or [100_000, 1_000_000, 5_000_000]
     with tempfile.TemporaryDirectory() as folder:
         for deals in sizes:
             data = f"{folder}/columns-{deals}.npz"
             np.savez(data, **generate(deals))
-            _compare(deals, data)
+            _compare(deals, data, chosen)
 
 
-def _compare(deals: int, data: str) -> None:
+def _compare(deals: int, data: str, chosen: list[str] | None) -> None:
     """Every engine on one size of log, each in its own process."""
     print(f"{deals:,} deals, each engine in its own process:", flush=True)
     pandas = measure("pandas", data)
     print(
-        f"  pandas    {pandas['seconds']:7.3f} s  peak {pandas['peak_mb']:6.0f} MB  "
+        f"  {'pandas':15} {pandas['seconds']:7.3f} s  peak {pandas['peak_mb']:6.0f} MB  "
         f"({pandas['events']:,} rows)",
         flush=True,
     )
     engines = ["columnar", "polars", "events", "objects", "floor", "sqlite"]
     if os.environ.get("FUNNELKIT_TEST_POSTGRESQL"):
-        engines.append("postgresql")
+        engines += ["postgresql", "postgresql-adbc"]
     if deals >= ENGINE_SIZE:
         engines += ["dask-1", "dask-2", "spark-1", "spark-2"]
+    if chosen is not None:
+        engines = [engine for engine in chosen if engine in RUNS]
     for engine in engines:
         if engine in EVENT_ENGINES | SQL_ENGINES and deals > EVENT_LIMIT:
             continue
         found = measure(engine, data)
         same = "" if engine == "floor" else f"  same numbers: {_same(found, pandas)}"
         print(
-            f"  {engine:9} {found['seconds']:7.3f} s  peak {found['peak_mb']:6.0f} MB  "
+            f"  {engine:15} {found['seconds']:7.3f} s  peak {found['peak_mb']:6.0f} MB  "
             f"{found['seconds'] / pandas['seconds']:5.2f}x pandas{same}",
             flush=True,
         )
         if engine == "columnar":
             whole = found["seconds"] + found["build_seconds"]
             print(
-                f"  {'':9} {whole:7.3f} s  with the StageLog built from the columns in time "
+                f"  {'':15} {whole:7.3f} s  with the StageLog built from the columns in time "
                 f"order (checked, sorted by deal): {whole / pandas['seconds']:5.2f}x pandas",
                 flush=True,
             )
         elif engine.startswith(("dask", "spark")):
             print(
-                f"  {'':9} worker processes' peak {found['children_peak_mb']:.0f} MB",
+                f"  {'':15} worker processes' peak {found['children_peak_mb']:.0f} MB",
                 flush=True,
             )
-        elif engine in {"events", "sqlite", "postgresql"}:
+        elif engine in {"events", *SQL_ENGINES}:
             way = "StageLog.from_events" if engine == "events" else "SqlStore.stage_log()"
-            print(f"  {'':9} of which {way} {found['build_seconds']:.3f} s", flush=True)
+            print(f"  {'':15} of which {way} {found['build_seconds']:.3f} s", flush=True)
 
 
 if __name__ == "__main__":

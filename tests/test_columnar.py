@@ -507,12 +507,11 @@ def test_a_funnel_too_long_for_a_bit_mask_counts_alike():
 # --- from a SQL store ----------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sql_store(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+def open_store(database: str, tmp_path: Any) -> Any:
     """An empty SqlStore on SQLite, or on PostgreSQL when configured."""
     from funnelkit.storage.sql import SqlStore  # noqa: PLC0415 - the SQL extra
 
-    if request.param == "sqlite":
+    if database == "sqlite":
         store = SqlStore.from_url(f"sqlite:///{tmp_path / 'crm.db'}")
     else:
         url = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
@@ -523,7 +522,23 @@ def sql_store(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
         store = SqlStore.from_url(url)
     store.create_schema()
     store.clear()
+    return store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    """An empty SqlStore on SQLite, or on PostgreSQL when configured."""
+    store = open_store(request.param, tmp_path)
     yield store
+    store.engine.dispose()
+
+
+@pytest.fixture(params=[("sqlite", "dbapi"), ("postgresql", "dbapi"), ("postgresql", "adbc")])
+def read_store(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    """An empty SqlStore and a driver that may read its stage log (ADBC: PostgreSQL only)."""
+    database, driver = request.param
+    store = open_store(database, tmp_path)
+    yield store, driver
     store.engine.dispose()
 
 
@@ -542,19 +557,52 @@ def stored(events: list[fk.events.Event]) -> list[fk.events.Event]:
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(logs(), AS_OFS, FILTERS)
 def test_the_stage_log_of_a_sql_store_gives_the_reports_of_its_events(
-    sql_store, events, as_of, filters
+    read_store, events, as_of, filters
 ):
+    sql_store, driver = read_store
     sql_store.clear()
     log = stored(events)
     with sql_store.unit_of_work() as unit:
         unit.events.append(log)
         unit.commit()
-    columnar = columnar_reports(sql_store.stage_log(), as_of, filters)
+    columnar = columnar_reports(sql_store.stage_log(driver=driver), as_of, filters)
     assert columnar == columnar_reports(log, as_of, filters)
 
 
-def test_a_store_reads_back_text_it_had_to_escape(sql_store):
+def test_a_stage_log_leaves_out_other_entities_and_keeps_a_lead_and_a_deal_apart(read_store):
+    """Contacts' events share the table but not the log; a lead and a deal may share an id."""
+    sql_store, driver = read_store
+    deal = fk.Deal(id="1", created_at=day(0), pipeline=CHAIN.key, stage="Новая", owner="anna")
+    lead = fk.Lead(  # the same id
+        id="1",
+        created_at=day(1),
+        pipeline=CHAIN.key,
+        stage="Новая",
+        source=fk.LeadSource(channel="site"),
+    )
+    contact = fk.Contact(id="1", created_at=day(0), names=("Иван",))
+    events: list[fk.events.Event] = [
+        fk.events.DealCreated(entity=deal.ref, sequence=1, at=day(0), actor="a", deal=deal),
+        fk.events.LeadCreated(entity=lead.ref, sequence=1, at=day(1), actor="a", lead=lead),
+        fk.events.ContactCreated(
+            entity=contact.ref, sequence=1, at=day(0), actor="a", contact=contact
+        ),
+    ]
+    with sql_store.unit_of_work() as unit:
+        unit.events.append(events)
+        unit.commit()
+    log = sql_store.stage_log(driver=driver)
+    assert len(log) == 2
+    assert sorted(zip(log.ids, log.kind[np.unique(log.entity)].tolist(), strict=True)) == [
+        ("1", 0),
+        ("1", 1),
+    ]
+    assert log.time[log.kind == 1].tolist() == [int(day(0).timestamp() * 1e6)]
+
+
+def test_a_store_reads_back_text_it_had_to_escape(read_store):
     """Look-up columns hold a backslash doubled; the stage log gives the text as it was."""
+    sql_store, driver = read_store
     pipeline = Pipeline(
         key="сделки\\опт",
         stages=(Stage(key="Новая\\1"), Stage(key="Продажа", kind=StageKind.WON)),
@@ -573,13 +621,57 @@ def test_a_store_reads_back_text_it_had_to_escape(sql_store):
     with sql_store.unit_of_work() as unit:
         unit.events.append(events)
         unit.commit()
-    log = sql_store.stage_log()
+    log = sql_store.stage_log(driver=driver)
     assert (log.ids, log.pipelines, log.stages) == (("С\\1",), ("сделки\\опт",), ("Новая\\1",))
     assert (log.owners, log.sources) == (("anna\\b",), ("site\\form",))
     assert fa.win_rate(log, as_of=AS_OF, by="owner") == fa.win_rate(events, as_of=AS_OF, by="owner")
 
 
-def test_an_empty_store_gives_an_empty_log(sql_store):
-    log = sql_store.stage_log()
+def test_an_empty_store_gives_an_empty_log(read_store):
+    sql_store, driver = read_store
+    log = sql_store.stage_log(driver=driver)
     assert len(log) == 0
     assert fa.conversion(log, CHAIN, as_of=AS_OF).reached == (0,) * 5
+
+
+def test_the_adbc_driver_is_refused_where_it_cannot_read(tmp_path):
+    from funnelkit.storage.sql import SqlStore  # noqa: PLC0415 - the SQL extra
+
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'crm.db'}")
+    store.create_schema()
+    with pytest.raises(fk.ValidationError, match="own copy of SQLite") as caught:
+        store.stage_log(driver="adbc")
+    assert (caught.value.field, caught.value.rule) == ("driver", "unsupported")
+    with pytest.raises(fk.ValidationError, match="expected 'dbapi' or 'adbc', got 'odbc'"):
+        store.stage_log(driver="odbc")  # type: ignore[arg-type]
+
+
+def test_the_adbc_driver_names_the_extra_it_needs(monkeypatch):
+    url = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("FUNNELKIT_TEST_POSTGRESQL is not set: .ci/run sets it")
+        pytest.skip("set FUNNELKIT_TEST_POSTGRESQL to a PostgreSQL URL to run this")
+    from funnelkit.storage.sql import SqlStore  # noqa: PLC0415 - the SQL extra
+
+    store = SqlStore.from_url(url)
+    monkeypatch.setitem(sys.modules, "adbc_driver_postgresql.dbapi", None)  # not installed
+    with pytest.raises(fk.ValidationError, match=r'pip install "funnelkit\[adbc\]"') as caught:
+        store.stage_log(driver="adbc")
+    assert caught.value.rule == "missing_extra"
+    store.engine.dispose()
+
+
+def test_arrow_columns_that_are_not_text_are_named():
+    """A look-up column whose type was changed outside funnelkit is refused, not misread."""
+    import pyarrow as pa  # noqa: PLC0415 - what the ADBC driver hands over
+
+    from funnelkit.analytics import _stored  # noqa: PLC0415
+
+    columns = {name: pa.array(["С-1"]) for name in _stored.STORED}
+    columns |= {name: pa.array([1]) for name in ("sequence", "time")}
+    columns |= {"entity_kind": pa.array(["deal"]), "type": pa.array(["deal_created"])}
+    assert _stored.from_arrow_table(pa.table(columns)).ids == ("С-1",)
+    columns["owner"] = pa.array([7])
+    with pytest.raises(fk.ValidationError, match=r"funnelkit_events\.owner: holds values"):
+        _stored.from_arrow_table(pa.table(columns))

@@ -1,0 +1,228 @@
+"""
+A `StageLog` from a SQL store's event log: rows from a DB-API cursor, or Arrow columns (ADBC).
+
+`SqlStore.stage_log` reads the event table's plain columns (`STORED`), never its JSON. The
+two ways in differ only in how each column of text becomes integer codes and a table of the
+values: a Python dictionary over the rows' values, or Arrow's dictionary encoding in C. The
+rest is one numpy assembly (`_assemble`): each entity's rows put in time order, and state
+carried forward as `from_events` does.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from funnelkit._checks import raise_for
+from funnelkit.analytics._columnar import _NONE, LogEvent, StageLog, _numpy
+from funnelkit.analytics._intake import _forward_fill
+
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+__all__ = ["KINDS", "STORED", "from_arrow_table", "from_log_rows"]
+
+STORED = (
+    "entity_kind",
+    "entity_id",
+    "sequence",
+    "type",
+    "time",
+    "pipeline",
+    "stage",
+    "reason",
+    "owner",
+    "channel",
+    "from_stage",
+)
+"""The columns of the stage-log query, in order: stored text but for the sequence and
+``time``, a creation's ``created_at`` or else the event's ``at``, in microseconds since 1970,
+UTC. (Text is cheaper to read than a ``CASE`` mapping it to numbers in SQLite.)"""
+_LOOKUPS = ("pipeline", "stage", "reason", "owner", "channel", "from_stage")
+_TEXT = ("entity_kind", "entity_id", "type", *_LOOKUPS)
+_INTEGERS = ("sequence", "time")
+
+TYPE_ROWS: dict[str, int] = {
+    "lead_created": int(LogEvent.CREATED),
+    "deal_created": int(LogEvent.CREATED),
+    "stage_changed": int(LogEvent.MOVED),
+    "deal_won": int(LogEvent.WON),
+    "deal_lost": int(LogEvent.LOST),
+    "lead_closed_as_junk": int(LogEvent.JUNK),
+    "lead_converted": int(LogEvent.CONVERTED),
+    "owner_changed": int(LogEvent.OWNER),
+}
+"""The `LogEvent` of each stored event type (other types: `OTHER_ROW`, or a move if staged)."""
+OTHER_ROW = int(LogEvent.OTHER)
+KINDS = {"lead": 0, "deal": 1}
+"""The `StageLog.kind` code of each entity kind the query reads."""
+
+
+class _Coded(NamedTuple):
+    """A column of stored text as codes (int32, -1 for NULL) into a table of the values."""
+
+    codes: Any
+    table: tuple[str, ...]
+
+
+def _untext(value: str) -> str:
+    r"""A look-up column's text as it was given (the store writes ``\\`` and ``\0`` escaped)."""
+    if "\\" not in value:
+        return value
+    out, escaped = [], False
+    for char in value:
+        if escaped:
+            out.append("\x00" if char == "0" else char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+# --- the two ways in ----------------------------------------------------------------------------
+
+
+def from_log_rows(rows: Sequence[Sequence[Any]]) -> StageLog:
+    """A stage log from the rows of the stage-log query (`STORED`), in any order."""
+    np = _numpy()
+    size = len(rows)
+    columns = dict(
+        zip(STORED, zip(*rows, strict=True) if rows else [()] * len(STORED), strict=True)
+    )
+    coded = {}
+    for name in _TEXT:
+        values = columns[name]
+        table = [value for value in dict.fromkeys(values) if value is not None]
+        index: dict[Any, int] = {value: code for code, value in enumerate(table)}
+        index[None] = _NONE
+        codes = np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=size)
+        coded[name] = _Coded(codes, tuple(table))
+    integers = {name: np.fromiter(columns[name], dtype=np.int64, count=size) for name in _INTEGERS}
+    return _assemble(np, coded, integers)
+
+
+def from_arrow_table(table: Any) -> StageLog:
+    """
+    A stage log from the stage-log query's result as a pyarrow ``Table`` (`STORED` columns).
+
+    Each text column is dictionary-encoded by Arrow in C: no Python object is made per value.
+    pyarrow is imported here only because the caller's ADBC driver already returned its table.
+    """
+    np = _numpy()
+    compute = importlib.import_module("pyarrow.compute")
+    coded = {}
+    for name in _TEXT:
+        encoded = compute.dictionary_encode(table.column(name).combine_chunks())
+        values = encoded.dictionary
+        if len(values) and str(values.type) not in {"string", "large_string", "string_view"}:
+            raise_for(
+                f"funnelkit_events.{name}",
+                str(values.type),
+                "holds values that are not text; the column was changed outside funnelkit: "
+                "read it with driver='dbapi', or restore the column's type",
+                "dtype",
+            )
+        codes = encoded.indices.fill_null(_NONE).to_numpy().astype(np.int32, copy=False)
+        coded[name] = _Coded(codes, tuple(values.to_pylist()))
+    integers = {
+        name: table.column(name).to_numpy().astype(np.int64, copy=False) for name in _INTEGERS
+    }
+    return _assemble(np, coded, integers)
+
+
+# --- one assembly -------------------------------------------------------------------------------
+
+
+def _assemble(np: Any, coded: dict[str, _Coded], integers: dict[str, Any]) -> StageLog:
+    """The `StageLog` of the stored columns, coded: rows ordered, state carried forward."""
+    sequence, time = integers["sequence"], integers["time"]
+    kind_of = np.asarray([KINDS[value] for value in coded["entity_kind"].table], dtype=np.int8)
+    entity, ids, kinds = _entities(np, coded["entity_id"], kind_of[coded["entity_kind"].codes])
+    types = coded["type"].table
+    event_of = np.asarray([TYPE_ROWS.get(name, OTHER_ROW) for name in types], dtype=np.int8)
+    event = event_of[coded["type"].codes]
+    texts = {name: tuple(map(_untext, coded[name].table)) for name in _LOOKUPS}
+    # The stage a move left, coded into the table of the stages entered (extended).
+    stage_table = {value: code for code, value in enumerate(texts["stage"])}
+    for value in texts["from_stage"]:
+        stage_table.setdefault(value, len(stage_table))
+    recode = np.asarray(
+        [stage_table[value] for value in texts["from_stage"]] + [_NONE], dtype=np.int32
+    )
+    left = recode[coded["from_stage"].codes]  # -1 reads the last: none
+    stage = coded["stage"].codes
+    event[(event == OTHER_ROW) & (stage >= 0)] = LogEvent.MOVED  # a move of another type
+    order = _stored_order(np, entity, sequence, time, event, ids)
+    entity, time, event = entity[order], time[order], event[order]
+    starts = np.ones(len(entity), dtype=bool)
+    starts[1:] = entity[1:] != entity[:-1]
+    pipeline = coded["pipeline"].codes[order]
+    sets_owner = (event == LogEvent.CREATED) | (event == LogEvent.OWNER)
+    return StageLog(
+        entity=entity,
+        kind=kinds[entity],
+        event=event,
+        time=time,
+        pipeline=_forward_fill(np, pipeline, pipeline >= 0, starts),
+        stage=stage[order],
+        owner=_forward_fill(np, coded["owner"].codes[order], sets_owner, starts),
+        source=_forward_fill(np, coded["channel"].codes[order], event == LogEvent.CREATED, starts),
+        reason=coded["reason"].codes[order],
+        left=left[order],
+        ids=ids,
+        pipelines=texts["pipeline"],
+        stages=tuple(stage_table),
+        owners=texts["owner"],
+        sources=texts["channel"],
+        reasons=texts["reason"],
+    )
+
+
+def _entities(np: Any, ident: _Coded, kind: Any) -> tuple[Any, tuple[str, ...], Any]:
+    """
+    Entity codes of the (id, kind) pairs, their ids and kinds: a lead and a deal may share an id.
+
+    The pairs are coded through a table of every possible pair, in linear time (no sort).
+    """
+    pair = ident.codes.astype(np.int64) * len(KINDS) + kind
+    present = np.zeros(len(ident.table) * len(KINDS), dtype=bool)
+    present[pair] = True
+    dense = (np.cumsum(present) - 1).astype(np.int32)
+    pairs = np.flatnonzero(present)
+    ids = tuple(map(_untext, map(ident.table.__getitem__, (pairs // len(KINDS)).tolist())))
+    return dense[pair], ids, (pairs % len(KINDS)).astype(np.int8)
+
+
+def _stored_order(  # noqa: PLR0917 - private
+    np: Any, entity: Any, sequence: Any, times: Any, event: Any, ids: tuple[str, ...]
+) -> Any:
+    """
+    The order of the rows: by entity, then time; each entity's in sequence order.
+
+    Stage and owner rows must already be in time order in sequence order; other rows (a note
+    recorded later about an earlier moment) take their place in time.
+    """
+    keys = entity.astype(np.int64) * (int(sequence.max(initial=0)) + 1) + sequence
+    order = np.argsort(keys)  # unique (entity, sequence) keys: by entity, then sequence
+    entity, times, event = entity[order], times[order], event[order]
+    state = np.flatnonzero(event != OTHER_ROW)
+    owners, moments = entity[state], times[state]
+    back = np.flatnonzero((owners[1:] == owners[:-1]) & (moments[1:] < moments[:-1]))
+    if len(back):
+        row = int(order[state[int(back[0]) + 1]])
+        name = ids[int(entity[state[int(back[0]) + 1]])]
+        raise_for(
+            "events",
+            name,
+            f"{name!r}: event {int(sequence[row])} is earlier than the stage or owner event "
+            "before it in sequence order; a StageLog orders each entity's rows by time: fix "
+            "the times, or report on the events themselves",
+            "order",
+        )
+    if bool(np.any((entity[1:] == entity[:-1]) & (times[1:] < times[:-1]))):
+        return order[np.lexsort((times, entity))]  # stable: sequence order within a time
+    return order
