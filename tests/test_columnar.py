@@ -14,8 +14,9 @@ import itertools
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 import numpy as np
@@ -183,7 +184,19 @@ def columnar_reports(data: Any, as_of: Any, filters: fa.Filters) -> list[Any]:
             fa.bottlenecks(data, pipeline, as_of=as_of, filters=filters)
             for pipeline in (CHAIN, LEADS)
         ),
+        *(
+            fa.cohorts(
+                data, window=window, as_of=as_of, zone=zone, pipeline=pipeline, filters=filters
+            )
+            for window in (timedelta(hours=20), timedelta(days=30))
+            for zone in COHORT_ZONES
+            for pipeline in (None, CHAIN)
+        ),
     ]
+
+
+COHORT_ZONES = (timezone.utc, timezone(timedelta(hours=-11)), ZoneInfo("America/Santiago"))
+"""Weeks in UTC, a fixed offset, and a zone whose clocks change at midnight."""
 
 
 @settings(max_examples=300)
@@ -504,6 +517,81 @@ def test_a_funnel_too_long_for_a_bit_mask_counts_alike():
     assert reached[:5] == (5, 4, 4, 3, 1)
 
 
+# --- cohorts in a zone whose clocks go back over a Monday midnight -------------------------------
+
+SET_BACK = datetime(2026, 3, 1, 22, tzinfo=timezone.utc)  # Monday 2 March, 01:00 at UTC+3
+_WALL_SET_BACK = datetime(2026, 3, 2, 1)  # noqa: DTZ001 - a wall time: from Sunday 23:00 to here, twice
+
+
+class BackOverMonday(tzinfo):
+    """UTC+3 until `SET_BACK`, then UTC+1: clocks go from Monday 01:00 back to Sunday 23:00."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        wall = dt.replace(tzinfo=None) if dt is not None else _WALL_SET_BACK
+        if wall >= _WALL_SET_BACK or (wall >= _WALL_SET_BACK - timedelta(hours=2) and dt.fold):  # type: ignore[union-attr]
+            return timedelta(hours=1)
+        return timedelta(hours=3)
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "back-over-monday"
+
+    def fromutc(self, dt: datetime) -> datetime:
+        utc = dt.replace(tzinfo=timezone.utc)
+        if utc < SET_BACK:
+            return (dt + timedelta(hours=3)).replace(tzinfo=self)
+        wall = dt.replace(tzinfo=None) + timedelta(hours=1)
+        return wall.replace(tzinfo=self, fold=int(wall < _WALL_SET_BACK))
+
+
+def test_cohorts_place_each_deal_in_its_local_week_where_local_dates_go_back():
+    """
+    Each deal's week is that of its local date, even where local dates go back.
+
+    Between 21:00 and 23:00 UTC the local date is Monday, Sunday again, then Monday: a search
+    over the weeks' first instants alone would put the Sunday hour in the Monday's week.
+    """
+    zone = BackOverMonday()
+    events: list[fk.events.Event] = []
+    for number in range(36):  # every 10 minutes from 19:00 to 00:50 UTC
+        at = SET_BACK - timedelta(hours=3) + timedelta(minutes=10 * number)
+        deal = fk.Deal(id=f"С-{number}", created_at=at, pipeline=CHAIN.key, stage="Новая")
+        events.append(
+            fk.events.DealCreated(entity=deal.ref, sequence=1, at=at, actor="a", deal=deal)
+        )
+    log = fa.StageLog.from_events(events)
+    report = fa.cohorts(log, window=timedelta(days=1), as_of=AS_OF, zone=zone)
+    assert report == fa.cohorts(events, window=timedelta(days=1), as_of=AS_OF, zone=zone)
+    # 19:00-21:00 UTC: Sunday (12 deals); 21:00-22:00: Monday 00:00-01:00; 22:00-23:00: Sunday
+    # 23:00-24:00 again (6); from 23:00 UTC: Monday (12 + 6 in all)
+    weeks = {cohort.week: cohort.created for cohort in report.cohorts}
+    assert weeks == {date(2026, 2, 23): 18, date(2026, 3, 2): 18}
+
+
+def test_a_cohort_counts_a_deal_won_at_the_very_end_of_its_window():
+    window = timedelta(days=7)
+    events: list[fk.events.Event] = []
+    for number, after in enumerate((window, window + timedelta(microseconds=1))):
+        deal = fk.Deal(id=f"С-{number}", created_at=day(0), pipeline=CHAIN.key, stage="Новая")
+        events += [
+            fk.events.DealCreated(entity=deal.ref, sequence=1, at=day(0), actor="a", deal=deal),
+            fk.events.DealWon(
+                entity=deal.ref,
+                sequence=2,
+                at=day(0) + after,
+                actor="a",
+                pipeline=CHAIN.key,
+                from_stage="Новая",
+                to_stage="Продажа",
+            ),
+        ]
+    for data in (events, fa.StageLog.from_events(events)):
+        report = fa.cohorts(data, window=window, as_of=AS_OF)
+        assert [(cohort.created, cohort.won) for cohort in report.cohorts] == [(2, 1)]
+
+
 # --- from a SQL store ----------------------------------------------------------------------------
 
 
@@ -632,6 +720,21 @@ def test_an_empty_store_gives_an_empty_log(read_store):
     log = sql_store.stage_log(driver=driver)
     assert len(log) == 0
     assert fa.conversion(log, CHAIN, as_of=AS_OF).reached == (0,) * 5
+
+
+def test_a_stage_log_read_in_small_batches_is_the_same_log(sql_store, monkeypatch):
+    """Each batch is coded before the next is read; the codes carry over between batches."""
+    from funnelkit.storage import sql  # noqa: PLC0415 - the SQL extra
+
+    with sql_store.unit_of_work() as unit:
+        unit.events.append(stored(list(FULL_LOG)))
+        unit.commit()
+    whole = sql_store.stage_log()
+    monkeypatch.setattr(sql, "_BATCH", 3)
+    batched = sql_store.stage_log()
+    assert batched == whole
+    assert (batched.ids, batched.stages, batched.owners) == (whole.ids, whole.stages, whole.owners)
+    assert len(whole) > 3 * 5  # many batches
 
 
 def test_the_adbc_driver_is_refused_where_it_cannot_read(tmp_path):

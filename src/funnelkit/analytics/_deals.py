@@ -480,7 +480,7 @@ class Cohorts:
 
 
 def cohorts(
-    data: Histories | Iterable[Event],
+    data: Histories | Iterable[Event] | StageLog,
     *,
     window: timedelta,
     as_of: datetime | None = None,
@@ -492,7 +492,8 @@ def cohorts(
     Group deals by the week they were created and count those won within `window`.
 
     Args:
-        data: The events (then `as_of` is required) or their `Histories`.
+        data: The events (then `as_of` is required), their `Histories`, or a `StageLog`
+            (then `as_of` is required).
         window: How long after its creation a deal has to be won to count.
         as_of: The snapshot time.
         zone: The time zone of the weeks.
@@ -504,6 +505,10 @@ def cohorts(
     """
     if window <= timedelta(0):
         raise_for("window", window, "the conversion window must be positive", "range")
+    if isinstance(data, StageLog):
+        snap = _kernels.snapshot(data, as_of)
+        weeks = _kernels.cohorts(snap, window, zone, pipeline, filters)
+        return _cohorts(snap.as_of, window, zone, {week: [made, won] for week, made, won in weeks})
     folded = _fold(data, as_of)
     counts: dict[date, list[int]] = {}
     for deal in _select(folded, EntityKind.DEAL, pipeline.key if pipeline else None, filters):
@@ -518,8 +523,14 @@ def cohorts(
             and deal.closed_at - deal.created_at <= window
         ):
             tally[1] += 1
+    return _cohorts(folded.as_of, window, zone, counts)
+
+
+def _cohorts(
+    as_of: datetime, window: timedelta, zone: tzinfo, counts: dict[date, list[int]]
+) -> Cohorts:
     return Cohorts(
-        as_of=folded.as_of,
+        as_of=as_of,
         window=window,
         zone=zone,
         cohorts=tuple(
@@ -527,7 +538,7 @@ def cohorts(
                 week=week,
                 created=counts[week][0],
                 won=counts[week][1],
-                complete=Period.week(week).bounds(zone)[1] + window <= folded.as_of,
+                complete=Period.week(week).bounds(zone)[1] + window <= as_of,
             )
             for week in sorted(counts)
         ),

@@ -12,16 +12,16 @@ event path's `_select` does and computes with grouping by sorted entity runs, ``
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from funnelkit._checks import aware_datetime_problem, raise_for
 from funnelkit.analytics._columnar import _CLOSING, _EPOCH, _MICROSECOND, LogEvent, StageLog, _numpy
 from funnelkit.analytics._common import _EVERYTHING, DateBasis, Filters, _check_filters
+from funnelkit.model import Period
 
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from funnelkit.pipelines import Pipeline
 
 
@@ -505,3 +505,63 @@ def dropped(
     slots = _positions(np, log, keys)[snap.left[closed]]
     found: list[int] = np.bincount(slots.astype(np.intp) + 1, minlength=len(keys) + 1)[1:].tolist()
     return found
+
+
+# --- cohorts -----------------------------------------------------------------------------------
+
+
+_NEAR = timedelta(hours=26)  # beyond any UTC offset, so beyond any change of one
+
+
+def cohorts(
+    snap: _Snapshot, window: timedelta, zone: tzinfo, pipeline: Pipeline | None, filters: Filters
+) -> list[tuple[date, int, int]]:
+    """Per creation week in `zone`, in order: the deals created, and those won within `window`."""
+    np = snap.np
+    chosen, _ = snap.chosen_rows(1, pipeline.key if pipeline is not None else None, filters)
+    chosen = chosen & snap.has_created
+    created = snap.created_at[chosen]
+    if not len(created):
+        return []
+    won = (snap.outcome[chosen] == _WON) & (
+        snap.closed_at[chosen] - created <= window // _MICROSECOND
+    )
+    weeks, slots = _weeks(np, created, zone)
+    made = np.bincount(slots, minlength=len(weeks)).tolist()
+    wins = np.bincount(slots[won], minlength=len(weeks)).tolist()
+    return [(week, made[n], wins[n]) for n, week in enumerate(weeks) if made[n]]
+
+
+def _weeks(np: Any, micros: Any, zone: tzinfo) -> tuple[list[date], Any]:
+    """
+    The weeks (Mondays) around the local dates of `micros` in `zone`, and each one's week index.
+
+    Instants are placed between the weeks' first instants (local midnight on Monday) by binary
+    search. Where a zone's offset changes near a Monday, local dates may go back (clocks set
+    back over midnight): those instants are placed one by one, as the event path does.
+    """
+    low, high = _local_day(int(micros.min()), zone), _local_day(int(micros.max()), zone)
+    first = Period.week(low - timedelta(days=1) if low > date.min else low).start  # a day's
+    last = Period.week(high + timedelta(days=1) if high < date.max else high).start  # margin
+    weeks = [first + timedelta(weeks=n) for n in range((last - first).days // 7 + 1)]
+    starts = [datetime.combine(week, time(0), tzinfo=zone) for week in weeks[1:]]
+    slots = np.searchsorted(
+        np.asarray([_micros(s) for s in starts], dtype=np.int64), micros, "right"
+    )
+    if isinstance(zone, timezone):  # one offset: local dates follow the instants
+        return weeks, slots
+    near = np.zeros(len(micros), dtype=bool)  # instants near an offset change at a week's start
+    margin = _NEAR // _MICROSECOND
+    for start in starts:
+        before, after = (start - _NEAR).utcoffset(), (start + _NEAR).utcoffset()
+        if before != after or start.utcoffset() != before:
+            moment = _micros(start)
+            near |= (micros >= moment - margin) & (micros <= moment + margin)
+    for row in np.flatnonzero(near).tolist():
+        day = _local_day(int(micros[row]), zone)
+        slots[row] = (Period.week(day).start - first).days // 7
+    return weeks, slots
+
+
+def _local_day(micros: int, zone: tzinfo) -> date:
+    return (_EPOCH + timedelta(microseconds=micros)).astimezone(zone).date()

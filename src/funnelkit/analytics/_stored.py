@@ -19,7 +19,7 @@ from funnelkit.analytics._intake import _forward_fill
 
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
 
 __all__ = ["KINDS", "STORED", "from_arrow_table", "from_log_rows"]
@@ -86,23 +86,40 @@ def _untext(value: str) -> str:
 # --- the two ways in ----------------------------------------------------------------------------
 
 
-def from_log_rows(rows: Sequence[Sequence[Any]]) -> StageLog:
-    """A stage log from the rows of the stage-log query (`STORED`), in any order."""
+def from_log_rows(batches: Iterable[Sequence[Sequence[Any]]]) -> StageLog:
+    """
+    A stage log from the rows of the stage-log query (`STORED`), in any order, batch by batch.
+
+    Each batch is coded into arrays before the next is read, so that only one batch of Python
+    objects is alive at a time; the codes of a column's values carry over from batch to batch.
+    """
     np = _numpy()
-    size = len(rows)
-    columns = dict(
-        zip(STORED, zip(*rows, strict=True) if rows else [()] * len(STORED), strict=True)
-    )
-    coded = {}
-    for name in _TEXT:
-        values = columns[name]
-        table = [value for value in dict.fromkeys(values) if value is not None]
-        index: dict[Any, int] = {value: code for code, value in enumerate(table)}
-        index[None] = _NONE
-        codes = np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=size)
-        coded[name] = _Coded(codes, tuple(table))
-    integers = {name: np.fromiter(columns[name], dtype=np.int64, count=size) for name in _INTEGERS}
-    return _assemble(np, coded, integers)
+    indexes: dict[str, dict[Any, int]] = {name: {None: _NONE} for name in _TEXT}
+    parts: dict[str, list[Any]] = {name: [] for name in STORED}
+    for rows in batches:
+        size = len(rows)
+        if not size:
+            continue
+        for name, values in zip(STORED, zip(*rows, strict=True), strict=True):
+            if name in _INTEGERS:
+                parts[name].append(np.fromiter(values, dtype=np.int64, count=size))
+                continue
+            index = indexes[name]
+            for value in dict.fromkeys(values):
+                index.setdefault(value, len(index) - 1)  # None holds -1: the next code
+            parts[name].append(np.fromiter(map(index.__getitem__, values), np.int32, size))
+    columns = {
+        name: np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+        for name, found in parts.items()
+    }
+    coded = {
+        name: _Coded(
+            columns[name].astype(np.int32, copy=False),
+            tuple(value for value in indexes[name] if value is not None),
+        )
+        for name in _TEXT
+    }
+    return _assemble(np, coded, {name: columns[name] for name in _INTEGERS})
 
 
 def from_arrow_table(table: Any) -> StageLog:

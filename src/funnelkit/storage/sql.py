@@ -314,7 +314,9 @@ class SqlStore:
 
         The rows come from the event log's plain columns (entity, sequence, type, time,
         pipeline, stage, reason, owner, source channel, the stage a move left) straight into
-        arrays: no event is parsed from its JSON and no entity is built. Reports over the
+        arrays: no event is parsed from its JSON and no entity is built. They are read and
+        coded 100,000 at a time, so memory holds the arrays and one batch of Python objects,
+        not the whole log as Python objects. Reports over the
         result (`analytics.conversion`, `time_in_stage`, ...) equal those over the events.
         Needs the ``columnar`` extra (numpy).
 
@@ -344,9 +346,9 @@ class SqlStore:
         if connect is not None:
             return _stored.from_arrow_table(_adbc_table(self._engine, connect, _stage_log_query()))
         with paused_gc(), self._engine.connect() as connection:  # millions of tuples, no cycles
-            result = connection.execute(_stage_log_query())
-            rows = result.cursor.fetchall()  # plain tuples: no row objects per event
-            return _stored.from_log_rows(rows)
+            cursor = connection.execute(_stage_log_query()).cursor
+            # Plain tuples from the driver, no row objects, one batch alive at a time.
+            return _stored.from_log_rows(iter(functools.partial(cursor.fetchmany, _BATCH), []))
 
     def live_keys(self, contact: Contact) -> tuple[str, ...]:
         """Return the keys the store indexes `contact` under (none for a merged contact)."""
@@ -507,6 +509,9 @@ _HISTORY = sa.select(EVENTS.c.data).where(*_OF_ENTITY).order_by(EVENTS.c.sequenc
 
 
 _FUNNEL_KINDS = EVENTS.c.entity_kind.in_([EntityKind.LEAD.value, EntityKind.DEAL.value])
+
+
+_BATCH = 100_000  # rows of the stage log read and coded at a time
 
 
 @functools.cache
