@@ -316,9 +316,9 @@ class SqlStore:
         pipeline, stage, reason, owner, source channel, the stage a move left) straight into
         arrays: no event is parsed from its JSON and no entity is built. They are read and
         coded 100,000 at a time, so memory holds the arrays and one batch of Python objects,
-        not the whole log as Python objects. Reports over the
-        result (`analytics.conversion`, `time_in_stage`, ...) equal those over the events.
-        Needs the ``columnar`` extra (numpy).
+        not the whole log as Python objects. Reports over the result
+        (`analytics.conversion`, `time_in_stage`, ...) equal those over the events. Needs the
+        ``columnar`` extra (numpy).
 
         Args:
             driver: How the rows are read. ``"dbapi"`` (the default) reads them through this
@@ -344,9 +344,9 @@ class SqlStore:
         connect = _adbc_connect(self._engine) if driver == "adbc" else None
         self.unit_of_work()  # the revision check: the columns must be those of this schema
         if connect is not None:
-            return _stored.from_arrow_table(_adbc_table(self._engine, connect, _stage_log_query()))
+            return _stored.from_arrow_table(_adbc_table(self._engine, connect, _STAGE_LOG))
         with paused_gc(), self._engine.connect() as connection:  # millions of tuples, no cycles
-            cursor = connection.execute(_stage_log_query()).cursor
+            cursor = connection.execute(_STAGE_LOG).cursor
             # Plain tuples from the driver, no row objects, one batch alive at a time.
             return _stored.from_log_rows(iter(functools.partial(cursor.fetchmany, _BATCH), []))
 
@@ -514,28 +514,24 @@ _FUNNEL_KINDS = EVENTS.c.entity_kind.in_([EntityKind.LEAD.value, EntityKind.DEAL
 _BATCH = 100_000  # rows of the stage log read and coded at a time
 
 
-@functools.cache
-def _stage_log_query() -> sa.Select[Any]:
-    """The stage-log rows of every lead and deal (`_stored.STORED`), in no particular order."""
-    from funnelkit.analytics import _stored  # noqa: PLC0415 - the analytics only when asked
-
-    return sa.select(
-        EVENTS.c.entity_kind,
-        EVENTS.c.entity_id,
-        EVENTS.c.sequence,
-        EVENTS.c.type,
-        sa.func.coalesce(EVENTS.c.created_at, EVENTS.c.at).label("time"),  # set on creations
-        EVENTS.c.pipeline,
-        EVENTS.c.stage,
-        EVENTS.c.reason,
-        EVENTS.c.owner,
-        EVENTS.c.channel,
-        EVENTS.c.from_stage,
-    ).where(
-        # Compared as an expression, so that SQLite scans the table rather than reading most
-        # of it row by row through the (kind, id, sequence) index; no order: numpy sorts.
-        sa.func.lower(EVENTS.c.entity_kind).in_(list(_stored.KINDS))
-    )
+_STAGE_LOG = sa.select(
+    EVENTS.c.entity_kind,
+    EVENTS.c.entity_id,
+    EVENTS.c.sequence,
+    EVENTS.c.type,
+    sa.func.coalesce(EVENTS.c.created_at, EVENTS.c.at).label("time"),  # set on creations only
+    EVENTS.c.pipeline,
+    EVENTS.c.stage,
+    EVENTS.c.reason,
+    EVENTS.c.owner,
+    EVENTS.c.channel,
+    EVENTS.c.from_stage,
+).where(
+    # Compared as an expression, so that SQLite scans the table rather than reading most of it
+    # row by row through the (kind, id, sequence) index; no order: numpy sorts faster.
+    sa.func.lower(EVENTS.c.entity_kind).in_([EntityKind.LEAD.value, EntityKind.DEAL.value])
+)
+"""The stage-log rows of every lead and deal (`funnelkit.analytics._stored.STORED`)."""
 
 
 def _adbc_connect(engine: sa.Engine) -> Callable[[], Any]:
