@@ -749,15 +749,8 @@ def test_the_adbc_driver_is_refused_where_it_cannot_read(tmp_path):
         store.stage_log(driver="odbc")  # type: ignore[arg-type]
 
 
-def test_the_adbc_driver_names_the_extra_it_needs(monkeypatch):
-    url = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("FUNNELKIT_TEST_POSTGRESQL is not set: .ci/run sets it")
-        pytest.skip("set FUNNELKIT_TEST_POSTGRESQL to a PostgreSQL URL to run this")
-    from funnelkit.storage.sql import SqlStore  # noqa: PLC0415 - the SQL extra
-
-    store = SqlStore.from_url(url)
+def test_the_adbc_driver_names_the_extra_it_needs(monkeypatch, tmp_path):
+    store = open_store("postgresql", tmp_path)
     monkeypatch.setitem(sys.modules, "adbc_driver_postgresql.dbapi", None)  # not installed
     with pytest.raises(fk.ValidationError, match=r'pip install "funnelkit\[adbc\]"') as caught:
         store.stage_log(driver="adbc")
