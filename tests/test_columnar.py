@@ -747,6 +747,7 @@ def test_the_adbc_driver_is_refused_where_it_cannot_read(tmp_path):
     assert (caught.value.field, caught.value.rule) == ("driver", "unsupported")
     with pytest.raises(fk.ValidationError, match="expected 'dbapi' or 'adbc', got 'odbc'"):
         store.stage_log(driver="odbc")  # type: ignore[arg-type]
+    store.engine.dispose()
 
 
 def test_the_adbc_driver_names_the_extra_it_needs(monkeypatch, tmp_path):

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 
-__all__ = ["KINDS", "STORED", "from_arrow_table", "from_log_rows"]
+__all__ = ["STORED", "from_arrow_table", "from_log_rows"]
 
 STORED = (
     "entity_kind",
