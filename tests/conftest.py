@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.databases import postgresql_url
+
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -51,12 +53,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
             )
             store.create_schema()
         else:
-            url = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
-            if not url:
-                if os.environ.get("CI"):
-                    pytest.fail("FUNNELKIT_TEST_POSTGRESQL is not set: .ci/run sets it")
-                pytest.skip("set FUNNELKIT_TEST_POSTGRESQL to a PostgreSQL URL to run this")
-            store = SqlStore.from_url(url, contact_keys=contact_keys)
+            store = SqlStore.from_url(postgresql_url(), contact_keys=contact_keys)
             store.create_schema()
             store.clear()
         made.append(store)

@@ -11,7 +11,6 @@ a creation event and open ones, every report must come out equal.
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -28,6 +27,8 @@ import funnelkit as fk
 from funnelkit import analytics as fa
 from funnelkit.pipelines import Pipeline, PipelineKind, Reason, Stage, StageKind
 from funnelkit.seeds.seed_000_log import AS_OF, CHAIN, FULL_LOG, day
+
+from tests.databases import postgresql_url
 
 
 LEADS = Pipeline(
@@ -602,12 +603,7 @@ def open_store(database: str, tmp_path: Any) -> Any:
     if database == "sqlite":
         store = SqlStore.from_url(f"sqlite:///{tmp_path / 'crm.db'}")
     else:
-        url = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
-        if not url:
-            if os.environ.get("CI"):
-                pytest.fail("FUNNELKIT_TEST_POSTGRESQL is not set: .ci/run sets it")
-            pytest.skip("set FUNNELKIT_TEST_POSTGRESQL to a PostgreSQL URL to run this")
-        store = SqlStore.from_url(url)
+        store = SqlStore.from_url(postgresql_url())
     store.create_schema()
     store.clear()
     return store

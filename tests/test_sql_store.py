@@ -11,7 +11,6 @@ PostgreSQL tests are skipped, except under CI, where they fail.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -31,6 +30,7 @@ from funnelkit.testing.laws import check_merge_laws
 from funnelkit.testing.stateful import check_store
 
 from tests import intake_race_worker
+from tests.databases import postgresql_url
 
 
 if TYPE_CHECKING:
@@ -38,17 +38,8 @@ if TYPE_CHECKING:
 
     from funnelkit.storage import ContactKeys
 
-POSTGRESQL = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
 WORKER = Path(__file__).with_name("sql_race_worker.py")
 INTAKE_WORKER = Path(__file__).with_name("intake_race_worker.py")
-
-
-def _postgresql_url() -> str:
-    if POSTGRESQL:
-        return POSTGRESQL
-    if os.environ.get("CI"):
-        pytest.fail("FUNNELKIT_TEST_POSTGRESQL is not set: .ci/run starts PostgreSQL and sets it")
-    pytest.skip("set FUNNELKIT_TEST_POSTGRESQL to a PostgreSQL URL to run these tests")
 
 
 class _Stores:
@@ -57,7 +48,7 @@ class _Stores:
     def __init__(self, backend: str, folder: Path) -> None:
         self.backend, self.folder = backend, folder
         self.made: list[SqlStore] = []
-        self.url = _postgresql_url() if backend == "postgresql" else ""
+        self.url = postgresql_url() if backend == "postgresql" else ""
 
     def __call__(self, contact_keys: ContactKeys = fk.storage.basic_contact_keys) -> SqlStore:
         if self.backend == "sqlite":

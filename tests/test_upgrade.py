@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -35,12 +34,13 @@ from funnelkit.storage.sql import (
     alembic_config,
 )
 
+from tests.databases import postgresql_url
+
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 BEFORE = Path(__file__).parent / "data" / "before-versions"
-POSTGRESQL = os.environ.get("FUNNELKIT_TEST_POSTGRESQL")
 
 # What changed since the data was written, restated here rather than taken from funnelkit:
 # version 2 of the moves without a reason keeps the move's note.
@@ -395,11 +395,7 @@ def test_the_migrations_refuse_to_write_a_sql_script():
 @pytest.fixture
 def postgresql() -> Iterator[SqlStore]:
     """The shared test database, emptied of funnelkit; left at the current schema after."""
-    if not POSTGRESQL:
-        if os.environ.get("CI"):
-            pytest.fail("FUNNELKIT_TEST_POSTGRESQL is not set: .ci/run sets it")
-        pytest.skip("set FUNNELKIT_TEST_POSTGRESQL to a PostgreSQL URL to run this")
-    store = SqlStore.from_url(POSTGRESQL)
+    store = SqlStore.from_url(postgresql_url())
     store.drop_schema()
     yield store
     store.drop_schema()

@@ -518,8 +518,8 @@ def cohorts(
 ) -> list[tuple[date, int, int]]:
     """Per creation week in `zone`, in order: the deals created, and those won within `window`."""
     np = snap.np
-    chosen, _ = snap.chosen_rows(1, pipeline.key if pipeline is not None else None, filters)
-    chosen = chosen & snap.has_created
+    chosen = snap.select(1, pipeline.key if pipeline is not None else None, filters)
+    chosen &= snap.has_created
     created = snap.created_at[chosen]
     if not len(created):
         return []
