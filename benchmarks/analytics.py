@@ -422,14 +422,21 @@ def _event_rows(columns: Columns) -> list[tuple[Any, ...]]:
                 OWNERS[number % len(OWNERS)] if new else None,
                 SOURCES[channel] if new else None,
                 micros if new else None,
+                _amount(number) if new or kind == "deal_won" else None,
+                "RUB" if new or kind == "deal_won" else None,
             )
         )
     return rows
 
 
+def _amount(number: int) -> str:
+    """A deal's amount (set on its creation and its win): nearly every deal's is its own."""
+    return f"{(number * 7919) % 2_000_000 + 15_000}.{number % 100:02d}"
+
+
 _EVENT_COLUMNS = (
     "position, entity_kind, entity_id, sequence, data, type, version, at, pipeline, stage, "
-    "reason, owner, channel, created_at"
+    "reason, owner, channel, created_at, amount, currency"
 )
 
 
@@ -450,7 +457,7 @@ def _sql_store(url: str, columns: Columns) -> Any:
                     copy.write_row(row)
         else:
             cursor.executemany(
-                f"INSERT INTO funnelkit_events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 14)})",  # noqa: S608 - constants
+                f"INSERT INTO funnelkit_events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 16)})",  # noqa: S608 - constants
                 rows,
             )
         connection.commit()

@@ -14,12 +14,14 @@ import itertools
 import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +48,33 @@ DEAL_OPEN = ["Новая", "Встреча", "КП", "Договор"]
 LEAD_OPEN = ["НОВЫЙ ЛИД", "ОП ВЗЯЛ В РАБОТУ"]
 OWNERS = ["anna", "турал", None]
 SOURCES = [fk.LeadSource(channel="site_form"), fk.LeadSource(channel="chat"), None]
+AMOUNTS = [
+    None,
+    fk.Money.of("1500.00", "RUB"),
+    fk.Money.of("1500", "RUB"),  # equal to the one before, written otherwise
+    fk.Money.of("90000.50", "RUB"),
+    fk.Money.of("100", "USD"),
+]
+
+
+PRODUCTS = ["КРОВЛЯ", "ФАСАД", 1, True, Decimal("1.0"), Decimal("1.00"), date(2026, 3, 1)]
+"""Values of the custom field "product": equal values of other types or texts among them."""
+BACK = st.sampled_from([0, 0.5, 5])
+"""How many days before it is recorded a note is about."""
+
+
+def side_event(draw: Any, what: str, base: dict[str, Any], earlier: float) -> fk.events.Event:
+    """An event that moves nothing: an owner change, a note about `earlier`, a new amount."""
+    if what == "owner":
+        return fk.events.OwnerChanged(**base, old=None, new=draw(st.sampled_from(OWNERS)))
+    if what == "note":  # back-dated: a note about an earlier day, recorded now
+        return fk.events.FieldChanged(
+            **{**base, "at": day(earlier)}, field="comment", old=None, new="перезвонить"
+        )
+    if what == "field":
+        new = draw(st.sampled_from([*PRODUCTS, None]))
+        return fk.events.FieldChanged(**base, field="product", old=None, new=new)
+    return fk.events.AmountChanged(**base, old=None, new=draw(st.sampled_from(AMOUNTS)))
 
 
 @st.composite
@@ -66,6 +95,7 @@ def entity_log(draw: Any, number: int) -> list[fk.events.Event]:
             "pipeline": pipeline.key,
             "stage": stage,
             "owner": draw(st.sampled_from(OWNERS)),
+            "fields": draw(st.sampled_from([{}, *({"product": p} for p in PRODUCTS)])),
         }
         source = draw(st.sampled_from(SOURCES))
         if source is not None or is_deal:  # a deal may have none; a lead needs one
@@ -73,7 +103,7 @@ def entity_log(draw: Any, number: int) -> list[fk.events.Event]:
         else:
             common["source"] = fk.LeadSource(channel="звонок")
         if is_deal:
-            deal = fk.Deal(**common)
+            deal = fk.Deal(**common, amount=draw(st.sampled_from(AMOUNTS)))
             events.append(
                 fk.events.DealCreated(entity=ref, sequence=1, at=day(created), actor="a", deal=deal)
             )
@@ -86,30 +116,19 @@ def entity_log(draw: Any, number: int) -> list[fk.events.Event]:
     closed = False
     for sequence in range(2, draw(st.integers(2, 10))):
         when += draw(st.sampled_from([0, 0, 0.25, 1, 3, 0.123457]))  # 0: at the same instant
-        what = draw(st.sampled_from(["move", "move", "move", "close", "owner", "note"]))
+        what = draw(
+            st.sampled_from(["move", "move", "move", "close", "owner", "note", "amount", "field"])
+        )
         base: dict[str, Any] = {"entity": ref, "sequence": sequence, "at": day(when), "actor": "a"}
-        if what == "owner":
-            events.append(
-                fk.events.OwnerChanged(**base, old=None, new=draw(st.sampled_from(OWNERS)))
-            )
-            continue
-        if what == "note":  # back-dated: a note about an earlier day, recorded now
-            back = draw(st.sampled_from([0, 0.5, 5]))
-            events.append(
-                fk.events.FieldChanged(
-                    **{**base, "at": day(max(created, when - back))},
-                    field="product",
-                    old=None,
-                    new="КРОВЛЯ",
-                )
-            )
+        if what in {"owner", "note", "field"} or (what == "amount" and is_deal):
+            events.append(side_event(draw, what, base, max(created, when - draw(BACK))))
             continue
         move: dict[str, Any] = {**base, "pipeline": pipeline.key, "from_stage": stage}
         if what == "close" and not closed:
             winning = draw(st.booleans())
             if winning:
                 events.append(
-                    fk.events.DealWon(**move, to_stage=won)
+                    fk.events.DealWon(**move, to_stage=won, amount=draw(st.sampled_from(AMOUNTS)))
                     if is_deal
                     else fk.events.LeadConverted(
                         **move, to_stage=won, deal_id=f"С-{number}x", contact_id="к-1"
@@ -193,6 +212,21 @@ def columnar_reports(data: Any, as_of: Any, filters: fa.Filters) -> list[Any]:
             for zone in COHORT_ZONES
             for pipeline in (None, CHAIN)
         ),
+        *(
+            fa.velocity(
+                data,
+                period,
+                currency=currency,
+                as_of=as_of,
+                zone=zone,
+                pipeline=pipeline,
+                filters=filters,
+            )
+            for period in (fk.Period.month(2026, 3), fk.Period.week(date(2026, 3, 5)))
+            for currency in ("RUB", "USD")
+            for zone in (timezone.utc, timezone(timedelta(hours=3)))
+            for pipeline in (None, CHAIN)
+        ),
     ]
 
 
@@ -200,12 +234,25 @@ COHORT_ZONES = (timezone.utc, timezone(timedelta(hours=-11)), ZoneInfo("America/
 """Weeks in UTC, a fixed offset, and a zone whose clocks change at midnight."""
 
 
+def field_reports(data: Any, as_of: Any, filters: fa.Filters) -> list[Any]:
+    """The reports that read a custom field, on a log that holds it."""
+    return [
+        fa.win_rate(data, as_of=as_of, by="fields.product", pipeline=pipeline, filters=filters)
+        for pipeline in (None, CHAIN)
+    ]
+
+
+FIELD_FILTERS = st.builds(fa.Filters, fields=st.sampled_from([{"product": p} for p in PRODUCTS]))
+
+
 @settings(max_examples=300)
-@given(logs(), AS_OFS, FILTERS)
+@given(logs(), AS_OFS, st.one_of(FILTERS, FIELD_FILTERS))
 def test_every_columnar_report_equals_the_event_path(events, as_of, filters):
-    log = fa.StageLog.from_events(events)
+    log = fa.StageLog.from_events(events, fields=["product"])
     for columnar, objects in zip(
-        columnar_reports(log, as_of, filters), columnar_reports(events, as_of, filters), strict=True
+        [*columnar_reports(log, as_of, filters), *field_reports(log, as_of, filters)],
+        [*columnar_reports(events, as_of, filters), *field_reports(events, as_of, filters)],
+        strict=True,
     ):
         assert columnar == objects
         assert type(columnar) is type(objects)
@@ -213,9 +260,13 @@ def test_every_columnar_report_equals_the_event_path(events, as_of, filters):
 
 @given(logs(), AS_OFS, st.integers(1, 4))
 def test_the_reports_of_parts_merge_into_the_report_of_the_whole(events, as_of, parts):
-    log = fa.StageLog.from_events(events)
-    whole = columnar_reports(log, as_of, fa.Filters())
-    pieces = [columnar_reports(part, as_of, fa.Filters()) for part in log.split(parts)]
+    log = fa.StageLog.from_events(events, fields=["product"])
+    filters = fa.Filters()
+    whole = [*columnar_reports(log, as_of, filters), *field_reports(log, as_of, filters)]
+    pieces = [
+        [*columnar_reports(part, as_of, filters), *field_reports(part, as_of, filters)]
+        for part in log.split(parts)
+    ]
     for index, expected in enumerate(whole):
         merged = pieces[0][index]
         for piece in pieces[1:]:
@@ -331,7 +382,9 @@ def test_stage_moves_that_go_back_in_time_are_refused():
             to_stage="КП",
         ),
     ]
-    with pytest.raises(fk.ValidationError, match="earlier than the stage or owner event") as caught:
+    with pytest.raises(
+        fk.ValidationError, match="earlier than the stage, owner, amount or field event"
+    ) as caught:
         fa.StageLog.from_events(events)
     assert caught.value.rule == "order"
 
@@ -346,9 +399,214 @@ def test_reports_on_a_log_need_an_aware_snapshot_and_column_groupings():
     assert (caught.value.field, caught.value.rule) == ("by", "columnar")
     with pytest.raises(fk.ValidationError) as caught:
         fa.win_rate(log, as_of=AS_OF, filters=fa.Filters(fields={"product": "КРОВЛЯ"}))
-    assert caught.value.field == "filters.fields"
+    assert (caught.value.field, caught.value.rule) == ("filters.fields", "columnar")
+    assert "fields=['product']" in str(caught.value)  # says how to hold the field
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.win_rate(log, as_of=AS_OF, by="fields.product")
+    assert (caught.value.field, caught.value.rule) == ("by", "columnar")
     with pytest.raises(fk.ValidationError, match="Filters"):
         fa.stage_flows(log, CHAIN, as_of=AS_OF, filters={"owner": "anna"})  # type: ignore[arg-type]
+
+
+# --- custom fields -------------------------------------------------------------------------------
+
+
+def product_log() -> list[fk.events.Event]:
+    """Deals of two products, one moved from one product to the other, one cleared."""
+    events: list[fk.events.Event] = []
+    for number, (product, change, outcome) in enumerate(
+        [
+            ("металлочерепица", None, "won"),
+            ("металлочерепица", "мягкая кровля", "won"),
+            ("мягкая кровля", None, "lost"),
+            ("мягкая кровля", "", None),  # "" here: the field is cleared
+            (None, None, "won"),
+        ],
+        start=1,
+    ):
+        deal = fk.Deal(
+            id=f"К-{number}",
+            created_at=day(0),
+            pipeline=CHAIN.key,
+            stage="Новая",
+            fields={"product": product} if product else {},
+        )
+        events.append(
+            fk.events.DealCreated(entity=deal.ref, sequence=1, at=day(0), actor="a", deal=deal)
+        )
+        base = {"entity": deal.ref, "actor": "a"}
+        if change is not None:
+            events.append(
+                fk.events.FieldChanged(
+                    **base, sequence=2, at=day(1), field="product", old=product, new=change or None
+                )
+            )
+        move = {**base, "sequence": 3, "at": day(2), "pipeline": CHAIN.key, "from_stage": "Новая"}
+        if outcome == "won":
+            events.append(fk.events.DealWon(**move, to_stage="Продажа"))
+        elif outcome == "lost":
+            events.append(fk.events.DealLost(**move, to_stage="Отказ", reason="Дорого"))
+    return events
+
+
+def test_a_custom_field_groups_and_filters_in_columns_as_on_the_events():
+    events = product_log()
+    log = fa.StageLog.from_events(events, fields=["product"])
+    by_product = fa.win_rate(log, as_of=day(5), by="fields.product")
+    # Worked out by hand: К-1 won on металлочерепица; К-2 won, moved to мягкая кровля first;
+    # К-3 lost on мягкая кровля; К-4 open, its product cleared; К-5 won without a product.
+    assert [(g.group, g.created, g.won, g.lost) for g in by_product.groups] == [
+        ("металлочерепица", 1, 1, 0),
+        ("мягкая кровля", 2, 1, 1),
+        (None, 2, 1, 0),
+    ]
+    assert by_product == fa.win_rate(events, as_of=day(5), by="fields.product")
+    before = fa.win_rate(log, as_of=day(0.5), by="fields.product")  # before the change
+    assert [(g.group, g.created) for g in before.groups] == [
+        ("металлочерепица", 2),
+        ("мягкая кровля", 2),
+        (None, 1),
+    ]
+    roofing = fa.Filters(fields={"product": "мягкая кровля"})
+    assert fa.win_rate(log, as_of=day(5), filters=roofing).groups[0].created == 2
+    assert fa.conversion(log, CHAIN, as_of=day(5), filters=roofing) == fa.conversion(
+        events, CHAIN, as_of=day(5), filters=roofing
+    )
+
+
+@pytest.mark.parametrize("engine", ["pandas", "polars", "pyarrow", "duckdb"])
+def test_a_custom_field_column_of_a_frame_reads_as_the_events(engine):
+    events = product_log()
+    log = fa.StageLog.from_events(events, fields=["product"])
+    rows = _rows_of(log)
+    rows["продукт"] = [
+        log.field_values["product"][code] if code >= 0 else None
+        for code in log.fields["product"].tolist()
+    ]
+    frame = _frames(rows)[engine]
+    found = fa.StageLog.from_frame(frame, columns=COLUMNS, fields={"product": "продукт"})
+    assert found == log
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.StageLog.from_frame(frame, columns=COLUMNS, fields=["product"])
+    assert (caught.value.field, caught.value.rule) == ("frame.product", "missing")
+
+
+def test_plain_field_columns_keep_types_and_texts_apart():
+    rows = 6
+    values = [True, 1, Decimal("1.0"), Decimal("1.00"), ("а", "б"), None]
+    log = fa.StageLog.from_columns(
+        entity=[f"С-{n}" for n in range(rows)],
+        time=[day(0)] * rows,
+        event=["created"] * rows,
+        stage=["Новая"] * rows,
+        pipeline=CHAIN.key,
+        fields={"product": values},
+    )
+    assert log.field_values["product"] == (True, 1, Decimal("1.0"), Decimal("1.00"), ("а", "б"))
+    groups = fa.win_rate(log, as_of=day(1), by="fields.product").groups
+    # Grouped by text, as the event path groups: 1 and Decimal("1.0") are not one group.
+    assert [(g.group, g.created) for g in groups] == [
+        ("('а', 'б')", 1),
+        ("1", 1),
+        ("1.0", 1),
+        ("1.00", 1),
+        ("True", 1),
+        (None, 1),
+    ]
+    one = fa.Filters(fields={"product": 1})  # equal values count: True, 1, 1.0 and 1.00
+    assert fa.win_rate(log, as_of=day(1), filters=one).groups[0].created == 4
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "rule"),
+    [
+        (lambda: fa.StageLog.from_events(FULL_LOG, fields="product"), "fields", "type"),
+        (lambda: fa.StageLog.from_events(FULL_LOG, fields=[""]), "fields", "type"),
+        (
+            lambda: fa.StageLog.from_columns(
+                entity=["С-1"],
+                time=[day(0)],
+                event=["created"],
+                stage=["Новая"],
+                pipeline=CHAIN.key,
+                fields={"area": [12.5]},
+            ),
+            "StageLog.fields.area",
+            "dtype",
+        ),
+        (
+            lambda: fa.StageLog(
+                entity=[0],
+                kind=[1],
+                event=[0],
+                time=[0],
+                pipeline=[0],
+                stage=[0],
+                owner=[-1],
+                source=[-1],
+                reason=[-1],
+                ids=["С-1"],
+                pipelines=["сделки"],
+                stages=["Новая"],
+                fields={"product": [0]},
+            ),
+            "StageLog.fields",
+            "keys",
+        ),
+        (
+            lambda: fa.StageLog(
+                entity=[0],
+                kind=[1],
+                event=[0],
+                time=[0],
+                pipeline=[0],
+                stage=[0],
+                owner=[-1],
+                source=[-1],
+                reason=[-1],
+                ids=["С-1"],
+                pipelines=["сделки"],
+                stages=["Новая"],
+                fields={"product": [1]},
+                field_values={"product": ["КРОВЛЯ"]},
+            ),
+            "StageLog.fields.product",
+            "range",
+        ),
+    ],
+)
+def test_bad_custom_field_columns_are_refused_naming_them(call, field, rule):
+    with pytest.raises(fk.ValidationError) as caught:
+        call()
+    assert (caught.value.field, caught.value.rule) == (field, rule)
+
+
+def test_a_field_change_that_goes_back_in_time_is_refused_when_the_field_is_held():
+    events = [
+        *product_log()[:1],
+        fk.events.FieldChanged(
+            entity=fk.EntityRef.deal("К-1"),
+            sequence=2,
+            at=day(3),
+            actor="a",
+            field="product",
+            old=None,
+            new="фасад",
+        ),
+        fk.events.FieldChanged(
+            entity=fk.EntityRef.deal("К-1"),
+            sequence=3,
+            at=day(2),
+            actor="a",
+            field="product",
+            old=None,
+            new="кровля",
+        ),
+    ]
+    assert len(fa.StageLog.from_events(events)) == len(events)  # not held: a note in its place
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.StageLog.from_events(events, fields=["product"])
+    assert (caught.value.field, caught.value.rule) == ("events", "order")
 
 
 # --- frames --------------------------------------------------------------------------------------
@@ -373,6 +631,10 @@ def _rows_of(log: fa.StageLog) -> dict[str, list[Any]]:
         "owner": text(log.owners, log.owner),
         "source": text(log.sources, log.source),
         "reason": text(log.reasons, log.reason),
+        "amount": [log.amounts[code].amount if code >= 0 else None for code in log.amount.tolist()],
+        "currency": [
+            log.amounts[code].currency if code >= 0 else None for code in log.amount.tolist()
+        ],
     }
 
 
@@ -404,6 +666,19 @@ def test_a_frame_of_any_engine_gives_the_reports_of_the_events(engine):
     )
 
 
+def test_a_frame_without_a_currency_column_takes_one_for_every_amount():
+    import polars as pl  # noqa: PLC0415 - the user's engine
+
+    rows = _rows_of(fa.StageLog.from_events(FULL_LOG))
+    assert {currency for currency in rows.pop("currency") if currency} == {"RUB"}
+    log = fa.StageLog.from_frame(pl.DataFrame(rows), columns=COLUMNS, currency="RUB")
+    march = fk.Period.month(2026, 3)
+    assert fa.velocity(log, march, currency="RUB", as_of=AS_OF) == fa.velocity(
+        FULL_LOG, march, currency="RUB", as_of=AS_OF
+    )
+    assert fa.velocity(log, march, currency="RUB", as_of=AS_OF).won_amount > 0
+
+
 def test_plain_columns_give_the_reports_of_the_events():
     rows = _rows_of(fa.StageLog.from_events(FULL_LOG))
     log = fa.StageLog.from_columns(
@@ -411,7 +686,17 @@ def test_plain_columns_give_the_reports_of_the_events():
         time=rows["entered_at"],
         **{
             name: rows[name]
-            for name in ("event", "stage", "pipeline", "kind", "owner", "source", "reason")
+            for name in (
+                "event",
+                "stage",
+                "pipeline",
+                "kind",
+                "owner",
+                "source",
+                "reason",
+                "amount",
+                "currency",
+            )
         },
     )
     assert columnar_reports(log, day(8), fa.Filters()) == columnar_reports(
@@ -461,6 +746,10 @@ def _bad_frame(change: dict[str, list[Any]]) -> Any:
         ({"entity": ["С-1", None]}, "StageLog.entity", "required"),
         ({"stage": [1, 2]}, "StageLog.stage", "dtype"),
         ({"pipeline": ["сделки", None]}, "StageLog.pipeline", "required"),
+        ({"amount": [1500.5, None]}, "StageLog.amount", "dtype"),  # a float is not exact
+        ({"amount": ["1500", None]}, "StageLog.currency", "required"),
+        ({"amount": ["много", None], "currency": ["RUB", None]}, "StageLog.amount", "ascii_digits"),
+        ({"amount": ["1500", None], "currency": ["рубли", None]}, "StageLog.currency", "currency"),
     ],
 )
 def test_a_bad_frame_is_refused_naming_the_column(change, field, rule):
@@ -764,7 +1053,104 @@ def test_arrow_columns_that_are_not_text_are_named():
     columns = {name: pa.array(["С-1"]) for name in _stored.STORED}
     columns |= {name: pa.array([1]) for name in ("sequence", "time")}
     columns |= {"entity_kind": pa.array(["deal"]), "type": pa.array(["deal_created"])}
-    assert _stored.from_arrow_table(pa.table(columns)).ids == ("С-1",)
+    columns |= {"amount": pa.array(["1500.00"]), "currency": pa.array(["RUB"])}
+    log = _stored.from_arrow_table(pa.table(columns))
+    assert (log.ids, log.amounts) == (("С-1",), (fk.Money.of("1500", "RUB"),))
     columns["owner"] = pa.array([7])
     with pytest.raises(fk.ValidationError, match=r"funnelkit_events\.owner: holds values"):
         _stored.from_arrow_table(pa.table(columns))
+
+
+def amount_log() -> list[fk.events.Event]:
+    """Three deals whose amounts are set by creations, changes (one to none) and wins."""
+
+    def deal(number: int, amount: fk.Money | None) -> fk.events.DealCreated:
+        made = fk.Deal(
+            id=f"С-{number}", created_at=day(0), pipeline=CHAIN.key, stage="Новая", amount=amount
+        )
+        return fk.events.DealCreated(entity=made.ref, sequence=1, at=day(0), actor="a", deal=made)
+
+    def change(number: int, sequence: int, new: fk.Money | None) -> fk.events.AmountChanged:
+        ref = fk.EntityRef.deal(f"С-{number}")
+        return fk.events.AmountChanged(
+            entity=ref, sequence=sequence, at=day(sequence), actor="a", old=None, new=new
+        )
+
+    def won(number: int, sequence: int, amount: fk.Money | None) -> fk.events.DealWon:
+        ref = fk.EntityRef.deal(f"С-{number}")
+        return fk.events.DealWon(
+            entity=ref,
+            sequence=sequence,
+            at=day(5),
+            actor="a",
+            pipeline=CHAIN.key,
+            from_stage="Новая",
+            to_stage="Продажа",
+            amount=amount,
+        )
+
+    rub = fk.Money.of("1500.00", "RUB")
+    return [
+        deal(1, rub),
+        change(1, 2, None),
+        won(1, 3, None),  # no amount when won: not counted
+        deal(2, None),
+        change(2, 2, fk.Money.of("90000.50", "RUB")),
+        change(2, 3, fk.Money.of("100", "USD")),
+        won(2, 4, fk.Money.of("2000", "RUB")),
+        deal(3, fk.Money.of("1500", "RUB")),
+        won(3, 2, None),  # keeps its amount
+    ]
+
+
+def test_a_deals_amount_is_the_last_one_set_by_creation_change_or_win(read_store):
+    store, driver = read_store
+    events = amount_log()
+    with store.unit_of_work() as unit:
+        unit.events.append(events)
+        unit.commit()
+    march = fk.Period.month(2026, 3)
+    for log in (fa.StageLog.from_events(events), store.stage_log(driver=driver)):
+        # Worked out by hand: С-2 won at 2000 RUB and С-3 at 1500 RUB, each 5 days after its
+        # creation; С-1's amount was cleared, so it is counted nowhere; nothing is in USD.
+        rub = fa.velocity(log, march, currency="RUB", as_of=day(9))
+        assert (rub.won, rub.lost, rub.won_amount) == (2, 0, Decimal("3500.00"))
+        assert rub.cycle_time == timedelta(days=10)
+        assert fa.velocity(log, march, currency="USD", as_of=day(9)).won == 0
+        last = {
+            log.ids[e]: a for e, a in zip(log.entity.tolist(), log.amount.tolist(), strict=True)
+        }
+        assert {deal: log.amounts[code] if code >= 0 else None for deal, code in last.items()} == {
+            "С-1": None,
+            "С-2": fk.Money.of("2000", "RUB"),
+            "С-3": fk.Money.of("1500", "RUB"),
+        }
+        assert set(log.amounts) == {
+            fk.Money.of("1500", "RUB"),
+            fk.Money.of("90000.50", "RUB"),
+            fk.Money.of("100", "USD"),
+            fk.Money.of("2000", "RUB"),
+        }
+        assert rub == fa.velocity(events, march, currency="RUB", as_of=day(9))
+
+
+def test_a_stored_amount_written_outside_funnelkit_is_named(sql_store):
+    with sql_store.unit_of_work() as unit:
+        unit.events.append(amount_log())
+        unit.commit()
+    events = sa.table("funnelkit_events", sa.column("amount"), sa.column("currency"))
+    for change, field in (
+        ({"amount": "полторы тысячи"}, "funnelkit_events.amount"),
+        ({"currency": None}, "funnelkit_events.currency"),
+    ):
+        with sql_store.engine.begin() as connection:
+            connection.execute(events.update().where(events.c.amount == "2000").values(change))
+        with pytest.raises(fk.ValidationError) as caught:
+            sql_store.stage_log()
+        assert caught.value.field == field
+        with sql_store.engine.begin() as connection:
+            connection.execute(
+                events.update()
+                .where(events.c.amount == change.get("amount", "2000"))
+                .values(amount="2000", currency="RUB")
+            )

@@ -21,7 +21,7 @@ import funnelkit as fk
 from funnelkit import analytics as fa
 from funnelkit.seeds.seed_000_log import AS_OF, CHAIN, FULL_LOG, day
 
-from tests.test_columnar import LEADS, logs
+from tests.test_columnar import LEADS, logs, product_log
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -30,12 +30,16 @@ COLUMNS = {"entity": "deal_id", "time": "entered_at"}
 
 def rows_of(events: list[fk.events.Event]) -> dict[str, list[Any]]:
     """A log's stage log as a data team's table, with each entity's rows numbered in order."""
-    log = fa.StageLog.from_events(events)
+    log = fa.StageLog.from_events(events, fields=["product"])
+    products = [  # as text: a table's column holds one type
+        str(log.field_values["product"][code]) if code >= 0 else None
+        for code in log.fields["product"].tolist()
+    ]
 
     def text(table: tuple[str, ...], codes: Any) -> list[str | None]:
         return [table[code] if code >= 0 else None for code in codes.tolist()]
 
-    codes = log.entity.tolist()
+    codes, amounts = log.entity.tolist(), log.amount.tolist()
     sequence = [
         index
         - next(
@@ -56,6 +60,10 @@ def rows_of(events: list[fk.events.Event]) -> dict[str, list[Any]]:
         "source": text(log.sources, log.source),
         "reason": text(log.reasons, log.reason),
         "sequence": sequence,
+        # Amounts as exact decimal text, beside their currency.
+        "amount": [str(log.amounts[code].amount) if code >= 0 else None for code in amounts],
+        "currency": [log.amounts[code].currency if code >= 0 else None for code in amounts],
+        "продукт": products,
     }
 
 
@@ -68,6 +76,7 @@ def reports(as_of: datetime) -> list[Any]:
         partial(fa.time_in_stage, pipeline=CHAIN, as_of=as_of, per=fa.Per.CUMULATIVE),
         partial(fa.time_in_stage, pipeline=LEADS, as_of=as_of),
         partial(fa.win_rate, as_of=as_of, by="owner"),
+        partial(fa.velocity, period=fk.Period.month(2026, 3), currency="RUB", as_of=as_of),
     ]
 
 
@@ -88,6 +97,23 @@ def test_reports_on_dask_equal_the_event_path(events):
     with dask.config.set(scheduler="synchronous"):
         for report in reports(AS_OF):
             assert fk_dask.report(frame, report, columns=COLUMNS, split_every=2) == report(events)
+
+
+@pytest.mark.dask
+def test_a_custom_field_on_dask_groups_as_on_the_events():
+    import dask  # noqa: PLC0415
+    import dask.dataframe as dd  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    from funnelkit.analytics import dask as fk_dask  # noqa: PLC0415
+
+    events = [*FULL_LOG, *product_log()]
+    frame = dd.from_pandas(pd.DataFrame(rows_of(events)), npartitions=3)
+    report = partial(fa.win_rate, as_of=AS_OF, by="fields.product")
+    with dask.config.set(scheduler="synchronous"):
+        found = fk_dask.report(frame, report, columns=COLUMNS, fields={"product": "продукт"})
+    assert found == report(events)
+    assert [group.group for group in found.groups] == ["металлочерепица", "мягкая кровля", None]
 
 
 @pytest.mark.dask
@@ -155,6 +181,18 @@ def test_reports_on_spark_equal_the_event_path(spark, as_of):
 
     from funnelkit.analytics import spark as fk_spark  # noqa: PLC0415
 
-    frame = spark.createDataFrame(pa.table(rows_of(FULL_LOG)))
-    for report in reports(as_of):
-        assert fk_spark.report(frame, report, columns=COLUMNS, partitions=3) == report(FULL_LOG)
+    events = [*FULL_LOG, *product_log()]
+    rows = rows_of(events)
+    del rows["currency"]  # every amount of the seed is in roubles: given once instead
+    frame = spark.createDataFrame(pa.table(rows))
+    by_product = partial(fa.win_rate, as_of=as_of, by="fields.product")
+    for report in [*reports(as_of), by_product]:
+        found = fk_spark.report(
+            frame,
+            report,
+            columns=COLUMNS,
+            partitions=3,
+            currency="RUB",
+            fields={"product": "продукт"},
+        )
+        assert found == report(events)

@@ -56,6 +56,8 @@ EVENT_COLUMNS = (
     "channel",
     "created_at",
     "from_stage",
+    "amount",
+    "currency",
 )
 
 
@@ -116,6 +118,11 @@ def expected_columns(old: dict[str, Any]) -> tuple[Any, ...]:
         owner = None
     channel = ((snapshot or {}).get("source") or {}).get("channel")
     created_at = micros(snapshot["created_at"]) if snapshot else None
+    money = {
+        "deal_created": (snapshot or {}).get("amount"),
+        "amount_changed": old.get("new"),
+        "deal_won": old.get("amount"),
+    }.get(old["type"])
     # The version column says which version the row's JSON is: the old rows stay version 1.
     return (
         old["type"],
@@ -128,6 +135,8 @@ def expected_columns(old: dict[str, Any]) -> tuple[Any, ...]:
         channel,
         created_at,
         old.get("from_stage"),
+        money["amount"] if money else None,
+        money["currency"] if money else None,
     )
 
 
@@ -298,7 +307,7 @@ def test_the_service_works_on_an_upgraded_database(tmp_path: Path):
         tail = list(uow.events.read_all(after=lost))
     assert [recorded.event.sequence for recorded in tail] == [last + 1]
     assert isinstance(tail[0].event, fk.events.DealLost)
-    assert columns_of(store)[-1][0::5] == ("deal_lost", "expensive")
+    assert columns_of(store)[-1][0:6:5] == ("deal_lost", "expensive")
     store.engine.dispose()
 
 

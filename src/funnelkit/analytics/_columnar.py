@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import enum
 import importlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from funnelkit._checks import raise_for
+from funnelkit.model import FieldValue, Money
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Sequence
 
     import numpy as np
     import numpy.typing as npt
@@ -99,9 +102,10 @@ class StageLog:
 
     Every column is a numpy array of the same length. Strings are held as codes (``int32``)
     into the tables ``ids``, ``pipelines``, ``stages``, ``owners``, ``sources`` and
-    ``reasons``; ``-1`` is "none". Build one with `from_events`, `from_frame` or
-    `from_columns`; the constructor checks the arrays and sorts the rows by entity then time
-    (stably: rows at the same instant keep their order) when they are not sorted yet.
+    ``reasons``, and amounts as codes into ``amounts`` (`Money` values); ``-1`` is "none".
+    Build one with `from_events`, `from_frame` or `from_columns`; the constructor checks the
+    arrays and sorts the rows by entity then time (stably: rows at the same instant keep their
+    order) when they are not sorted yet.
 
     Attributes:
         entity: The entity code of each row (into ``ids``, one code per lead or deal).
@@ -114,6 +118,7 @@ class StageLog:
         owner: The entity's owner as of the row.
         source: The entity's source channel (`LeadSource.channel`) as of the row.
         reason: The lost or junk reason of `LogEvent.LOST` and `LogEvent.JUNK` rows.
+        amount: The deal's amount as of the row (a code into ``amounts``; ``-1``: none known).
         left: The stage a move left (a code into ``stages``; ``-1`` on other rows). Not given
             to the constructor, it is the stage of the entity's stage row before.
         ids: The lead or deal id of each entity code.
@@ -122,12 +127,22 @@ class StageLog:
         owners: The owners.
         sources: The source channels.
         reasons: The reasons.
+        amounts: The amounts (`Money`), each once.
+        fields: Custom field columns, by field key: the entity's value as of each row, as a
+            code into ``field_values[key]`` (``-1``: not set). Only the fields asked for when
+            the log was built are held (`from_events` ``fields=``).
+        field_values: The values of each custom field column, each once (``True`` and ``1``
+            are told apart).
     """
 
     __slots__ = (
         "_snapshot",
+        "amount",
+        "amounts",
         "entity",
         "event",
+        "field_values",
+        "fields",
         "ids",
         "kind",
         "left",
@@ -152,6 +167,7 @@ class StageLog:
         ("owner", "owners"),
         ("source", "sources"),
         ("reason", "reasons"),
+        ("amount", "amounts"),
     )
 
     entity: npt.NDArray[np.int32]
@@ -164,12 +180,16 @@ class StageLog:
     source: npt.NDArray[np.int32]
     reason: npt.NDArray[np.int32]
     left: npt.NDArray[np.int32]
+    amount: npt.NDArray[np.int32]
     ids: tuple[str, ...]
     pipelines: tuple[str, ...]
     stages: tuple[str, ...]
     owners: tuple[str, ...]
     sources: tuple[str, ...]
     reasons: tuple[str, ...]
+    amounts: tuple[Money, ...]
+    fields: Mapping[str, npt.NDArray[np.int32]]
+    field_values: Mapping[str, tuple[FieldValue, ...]]
     _snapshot: Any
 
     def __init__(
@@ -191,11 +211,19 @@ class StageLog:
         sources: Sequence[str] = (),
         reasons: Sequence[str] = (),
         left: npt.ArrayLike | None = None,
+        amount: npt.ArrayLike | None = None,
+        amounts: Sequence[Money] = (),
+        fields: Mapping[str, npt.ArrayLike] | None = None,
+        field_values: Mapping[str, Sequence[FieldValue]] | None = None,
     ) -> None:
         np = _numpy()
+        fields, field_values = dict(fields or {}), dict(field_values or {})
+        _check_field_keys(fields, field_values)
         derive = left is None  # then each move left the stage of the entity's row before
         if left is None:
             left = np.full(len(np.asarray(entity)), _NONE, dtype=np.int32)
+        if amount is None:
+            amount = np.full(len(np.asarray(entity)), _NONE, dtype=np.int32)
         arrays = _arrays(
             np,
             {
@@ -209,6 +237,8 @@ class StageLog:
                 "source": source,
                 "reason": reason,
                 "left": left,
+                "amount": amount,
+                **{f"fields.{key}": codes for key, codes in fields.items()},
             },
         )
         tables = {
@@ -221,19 +251,29 @@ class StageLog:
         }
         for name, table in tables.items():
             object.__setattr__(self, name, _table(name, table))
+        object.__setattr__(self, "amounts", _money_table(amounts))
         for column, table_name in self._CODED:
             size = len(getattr(self, table_name))
             _check_codes(np, column, arrays[column], size, nullable=column != "entity")
+        for key, values in field_values.items():
+            field_values[key] = tuple(values)
+            _check_codes(np, f"fields.{key}", arrays[f"fields.{key}"], len(values), nullable=True)
+        object.__setattr__(self, "field_values", MappingProxyType(field_values))
         _check_values(np, "kind", arrays["kind"], 2, "0 (lead) or 1 (deal)")
         _check_values(np, "event", arrays["event"], len(LogEvent), "a LogEvent value")
         _check_staged(np, arrays)
-        arrays = _sorted(np, {name: arrays[name].astype(dtype) for name, dtype in _DTYPES.items()})
+        arrays = _sorted(
+            np, {name: column.astype(_DTYPES.get(name, "int32")) for name, column in arrays.items()}
+        )
         _check_one_kind(np, arrays, self.ids)
         if derive:
             arrays["left"] = _left(np, arrays)
-        for name, column in arrays.items():
+        for column in arrays.values():
             column.flags.writeable = False  # copies (astype): the caller's arrays stay theirs
-            object.__setattr__(self, name, column)
+        for name in _DTYPES:
+            object.__setattr__(self, name, arrays[name])
+        columns = {key: arrays[f"fields.{key}"] for key in fields}
+        object.__setattr__(self, "fields", MappingProxyType(columns))
         object.__setattr__(self, "_snapshot", None)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -245,17 +285,20 @@ class StageLog:
 
     def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
         """Pickle the columns and tables (a part sent to another process), not the cache."""
-        names = (*_DTYPES, "ids", "pipelines", "stages", "owners", "sources", "reasons")
-        return (_restore, ({name: getattr(self, name) for name in names},))
+        names = (*_DTYPES, *_TABLES)
+        state = {name: getattr(self, name) for name in names}
+        state |= {"fields": dict(self.fields), "field_values": dict(self.field_values)}
+        return (_restore, (state,))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, StageLog):
             return NotImplemented
-        names = ("ids", "pipelines", "stages", "owners", "sources", "reasons")
-        return all(getattr(self, name) == getattr(other, name) for name in names) and all(
-            len(getattr(self, name)) == len(getattr(other, name))
-            and bool((getattr(self, name) == getattr(other, name)).all())
-            for name in _DTYPES
+        if self.field_values != other.field_values:
+            return False
+        pairs = [(getattr(self, name), getattr(other, name)) for name in _DTYPES]
+        pairs += [(self.fields[key], other.fields[key]) for key in self.fields]
+        return all(getattr(self, name) == getattr(other, name) for name in _TABLES) and all(
+            len(mine) == len(theirs) and bool((mine == theirs).all()) for mine, theirs in pairs
         )
 
     __hash__: ClassVar[None] = None  # type: ignore[assignment]  # compared by value
@@ -269,20 +312,27 @@ class StageLog:
     # --- ways in ---------------------------------------------------------------------------------
 
     @classmethod
-    def from_events(cls, events: Iterable[Event]) -> StageLog:
+    def from_events(cls, events: Iterable[Event], *, fields: Iterable[str] = ()) -> StageLog:
         """
         Build the stage log of funnelkit events, in any order (task and contact events skipped).
 
         Each entity's events are ordered by their sequence numbers, as `histories` does.
 
+        Args:
+            events: The events.
+            fields: Custom field keys to hold in columns (`fields`), for the reports that
+                group or filter by them (``by="fields.<key>"``, ``Filters(fields=...)``).
+                Each is the entity's value as of each row: from its creation's ``fields``, then
+                its `FieldChanged` events.
+
         Raises:
-            ValidationError: If an entity's events go back in time in sequence order (the
-                columns are ordered by time), or two different events share an entity and a
-                sequence number.
+            ValidationError: If an entity's events that set its stage, owner, amount or a
+                custom field held go back in time in sequence order (the columns are ordered
+                by time), or two different events share an entity and a sequence number.
         """
         from funnelkit.analytics import _intake  # noqa: PLC0415 - it imports this module
 
-        return _intake.from_events(events)
+        return _intake.from_events(events, _field_keys(fields))
 
     @classmethod
     def from_columns(
@@ -299,6 +349,9 @@ class StageLog:
         reason: Sequence[Any] | npt.ArrayLike | None = None,
         sequence: Sequence[int] | npt.ArrayLike | None = None,
         from_stage: Sequence[Any] | npt.ArrayLike | None = None,
+        amount: Sequence[Any] | npt.ArrayLike | None = None,
+        currency: Sequence[Any] | npt.ArrayLike | str | None = None,
+        fields: Mapping[str, Sequence[Any] | npt.ArrayLike] | None = None,
     ) -> StageLog:
         """
         Build a stage log from plain columns of values, one value per row, in any order.
@@ -317,6 +370,12 @@ class StageLog:
             sequence: Each row's event sequence number in its entity: rows of one entity at
                 the same instant are taken in this order (else in the order given).
             from_stage: The stage a move left (else the stage of the entity's row before).
+            amount: The deal's amount as of each row (``None``: none known): `Money`, or a
+                ``Decimal``, an ``int`` or a decimal string beside `currency`. Floats are
+                refused: they are not exact.
+            currency: The currency of each row's amount, or one for every row.
+            fields: Custom field columns by field key: the entity's value as of each row
+                (``None``: not set).
 
         Raises:
             ValidationError: Naming the column, if one is missing a value it needs, holds a
@@ -336,7 +395,11 @@ class StageLog:
             "reason": reason,
             "sequence": sequence,
             "from_stage": from_stage,
+            "amount": amount,
+            "currency": currency,
         }
+        for key in _field_keys(fields or {}):
+            given[f"fields.{key}"] = _objects(np, (fields or {})[key])
         values: dict[str, Any] = {}
         for name, column in given.items():
             if name in {"sequence", "from_stage"} and column is None:
@@ -365,6 +428,8 @@ class StageLog:
         columns: Mapping[str, str] | None = None,
         kind: str = "deal",
         pipeline: str | None = None,
+        currency: str | None = None,
+        fields: Iterable[str] | Mapping[str, str] = (),
     ) -> StageLog:
         """
         Build a stage log from a dataframe: pandas, polars, pyarrow, DuckDB or any narwhals reads.
@@ -376,12 +441,17 @@ class StageLog:
             frame: A frame (eager or lazy) with the columns of `from_columns`: ``entity``,
                 ``time`` (a timezone-aware timestamp column), ``event``, ``stage``, and
                 optionally ``pipeline``, ``kind``, ``owner``, ``source``, ``reason``,
-                ``sequence`` (the order of an entity's rows at one instant) and
-                ``from_stage`` (the stage a move left).
+                ``sequence`` (the order of an entity's rows at one instant), ``from_stage``
+                (the stage a move left), ``amount`` (a decimal, integer or string column: the
+                deal's amount as of the row) and ``currency``.
             columns: funnelkit's column names mapped to the frame's, for those named
                 otherwise: ``{"entity": "deal_id", "time": "entered_at"}``.
             kind: ``"lead"`` or ``"deal"`` for every row, if the frame has no ``kind``.
             pipeline: The pipeline of every row, if the frame has no ``pipeline``.
+            currency: The currency of every amount, if the frame has no ``currency``.
+            fields: Custom field columns to read: field keys, each read from the column of
+                that name, or field keys mapped to the frame's column names
+                (``{"product": "product_name"}``). Each holds the entity's value as of the row.
 
         Raises:
             ValidationError: Naming the column: missing, of the wrong dtype, holding naive
@@ -389,7 +459,10 @@ class StageLog:
         """
         from funnelkit.analytics import _intake  # noqa: PLC0415 - it imports this module
 
-        return _intake.from_frame(frame, dict(columns or {}), kind, pipeline)
+        defaults = {"kind": kind, "pipeline": pipeline, "currency": currency}
+        named = dict(fields) if isinstance(fields, Mapping) else {}
+        wanted = {key: named.get(key, key) for key in _field_keys(fields)}
+        return _intake.from_frame(frame, dict(columns or {}), defaults, wanted)
 
     # --- parts -------------------------------------------------------------------------------
 
@@ -418,12 +491,16 @@ class StageLog:
             source=self.source[rows],
             reason=self.reason[rows],
             left=self.left[rows],
+            amount=self.amount[rows],
+            fields={key: codes[rows] for key, codes in self.fields.items()},
+            field_values=self.field_values,
             ids=self.ids,
             pipelines=self.pipelines,
             stages=self.stages,
             owners=self.owners,
             sources=self.sources,
             reasons=self.reasons,
+            amounts=self.amounts,
         )
 
     def code(self, table: str, value: str | None) -> int:
@@ -448,7 +525,9 @@ _DTYPES = {
     "source": "int32",
     "reason": "int32",
     "left": "int32",
+    "amount": "int32",
 }
+_TABLES = ("ids", "pipelines", "stages", "owners", "sources", "reasons", "amounts")
 
 
 def empty_log() -> StageLog:
@@ -576,6 +655,58 @@ def _table(name: str, table: Sequence[str]) -> tuple[str, ...]:
         )
     if name != "ids" and len(set(found)) != len(found):
         raise_for(f"StageLog.{name}", found, "holds a value twice; each value once", "unique")
+    return found
+
+
+def _objects(np: Any, values: Any) -> Any:
+    """A column of values as a one-dimensional array of objects (tuples stay values)."""
+    if hasattr(values, "dtype"):
+        return values
+    found = list(values)
+    return np.fromiter(found, dtype=object, count=len(found))
+
+
+def _field_keys(fields: Iterable[str]) -> tuple[str, ...]:
+    """Custom field keys asked for, each once, or an error naming the one that is not text."""
+    if isinstance(fields, str):
+        raise_for(
+            "fields",
+            fields,
+            f"expected field keys, got the string {fields!r}: write fields=({fields!r},)",
+            "type",
+        )
+    given: tuple[object, ...] = tuple(dict.fromkeys(fields))
+    for key in given:
+        if not isinstance(key, str) or not key:
+            raise_for("fields", key, "expected custom field keys (non-empty strings)", "type")
+    return tuple(map(str, given))
+
+
+def _check_field_keys(fields: dict[str, Any], values: dict[str, Any]) -> None:
+    """The custom field columns and their tables name the same keys."""
+    if set(fields) != set(values):
+        raise_for(
+            "StageLog.fields",
+            sorted(set(fields) ^ set(values)),
+            "fields and field_values must name the same field keys: give each column its "
+            "table of values",
+            "keys",
+        )
+
+
+def _money_table(table: Sequence[Money]) -> tuple[Money, ...]:
+    found = tuple(table)
+    for value in found:
+        if not isinstance(value, Money):
+            raise_for(
+                "StageLog.amounts",
+                value,
+                f"expected Money values, got {type(value).__name__}; codes index a table of "
+                "amounts such as Money.of('1500.00', 'RUB')",
+                "type",
+            )
+    if len(set(found)) != len(found):
+        raise_for("StageLog.amounts", found, "holds an amount twice; each amount once", "unique")
     return found
 
 

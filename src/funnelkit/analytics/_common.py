@@ -200,7 +200,6 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-_DAY = 86_400.0
 _MINUTE = 60.0
 
 

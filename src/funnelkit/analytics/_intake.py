@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from array import array
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from funnelkit._checks import raise_for
@@ -29,9 +30,11 @@ from funnelkit.analytics._columnar import (
     empty_log,
 )
 from funnelkit.events import (
+    AmountChanged,
     DealCreated,
     DealLost,
     DealWon,
+    FieldChanged,
     LeadClosedAsJunk,
     LeadConverted,
     LeadCreated,
@@ -39,7 +42,9 @@ from funnelkit.events import (
     OwnerChanged,
     StageChanged,
 )
-from funnelkit.model import EntityKind
+from funnelkit.exceptions import ValidationError
+from funnelkit.model import EntityKind, Money
+from funnelkit.model._fields import field_value_problem
 
 
 if TYPE_CHECKING:
@@ -78,7 +83,7 @@ def _row_of(event_type: type[Any]) -> LogEvent:
     return found
 
 
-def _code(table: dict[str, int], value: str | None) -> int:
+def _code(table: dict[Any, int], value: str | Money | None) -> int:
     """The code of a value in a table being built (codes in order of first appearance)."""
     if value is None:
         return _NONE
@@ -95,11 +100,17 @@ class _Read:
     Events of neither a lead nor a deal get entity -1 and are left out later. The bulk
     columns (entity, sequence, time, row kind, pipeline, stage, stage left) get one entry per
     event; what few events carry (a creation's owner and source, a new owner, a reason) is
-    kept as positions beside codes and spread into columns with numpy afterwards.
+    kept as positions beside codes and spread into columns with numpy afterwards. So is what
+    sets a deal's amount: its creation, an `AmountChanged`, a `DealWon` with an amount.
     """
 
-    def __init__(self, events: Iterable[Event]) -> None:
+    def __init__(self, events: Iterable[Event], fields: tuple[str, ...] = ()) -> None:
         self.events: list[Event] = events if isinstance(events, list) else list(events)
+        # Per custom field asked for: (position, value code) of what sets it, and its values.
+        self.fields = {key: (array("q"), array("q")) for key in fields}
+        self.field_values: dict[str, dict[tuple[type, str], tuple[int, Any]]] = {
+            key: {} for key in fields
+        }
         self.ids: list[str] = []
         self.kinds: list[int] = []  # per entity code
         self.pipelines: dict[str, int] = {}
@@ -107,6 +118,7 @@ class _Read:
         self.owners: dict[str, int] = {}
         self.sources: dict[str, int] = {}
         self.reasons: dict[str, int] = {}
+        self.amounts: dict[Money, int] = {}
         # Typed arrays: appending costs what a list's does, and numpy reads them without a copy.
         self.entity = array("q")
         self.sequence = array("q")
@@ -118,6 +130,7 @@ class _Read:
         self.created = (array("q"), array("q"), array("q"))  # position, owner, source
         self.owner = (array("q"), array("q"))  # position, new owner
         self.reason = (array("q"), array("q"))  # position, reason
+        self.amount = (array("q"), array("q"))  # position, amount (-1: set to none)
 
     def read(self) -> None:  # noqa: C901, PLR0912, PLR0915 - one hot loop, inlined for speed
         """Read every event once."""
@@ -130,7 +143,9 @@ class _Read:
         add_pipeline, add_stage = self.pipeline.append, self.stage.append
         add_left = self.left.append
         row_of, created, owner_row = _ROW_OF, LogEvent.CREATED, LogEvent.OWNER
-        lost, junk, converted = LogEvent.LOST, LogEvent.JUNK, LogEvent.CONVERTED
+        lost, junk, won = LogEvent.LOST, LogEvent.JUNK, LogEvent.WON
+        converted = LogEvent.CONVERTED
+        amount_at, amount_code = self.amount
         last_pipeline, last_code = None, _NONE
         for position, given in enumerate(self.events):
             event: Any = given  # read by its row kind below
@@ -177,6 +192,12 @@ class _Read:
                 at.append(position)
                 owner.append(_code(self.owners, entity.owner))
                 channel.append(_code(self.sources, source.channel if source else None))
+                if kind is deal_kind:
+                    amount_at.append(position)
+                    amount_code.append(_code(self.amounts, entity.amount))
+                if self.fields:
+                    for key in self.fields:
+                        self._set_field(key, position, entity.fields.get(key))
             elif row <= converted:  # a move: MOVED, WON, LOST, JUNK, CONVERTED
                 add_seconds(event.at.timestamp())
                 pipeline = event.pipeline
@@ -197,6 +218,9 @@ class _Read:
                 if row is lost or row is junk:
                     self.reason[0].append(position)
                     self.reason[1].append(_code(self.reasons, event.reason))
+                elif row is won and event.amount is not None:
+                    amount_at.append(position)
+                    amount_code.append(_code(self.amounts, event.amount))
             else:
                 add_seconds(event.at.timestamp())
                 add_pipeline(_NONE)
@@ -205,12 +229,39 @@ class _Read:
                 if row is owner_row:
                     self.owner[0].append(position)
                     self.owner[1].append(_code(self.owners, event.new))
+                elif isinstance(event, AmountChanged):
+                    amount_at.append(position)
+                    amount_code.append(_code(self.amounts, event.new))
+                elif isinstance(event, FieldChanged) and event.field in self.fields:
+                    self._set_field(event.field, position, event.new)
+
+    def _set_field(self, key: str, position: int, value: Any) -> None:
+        """A custom field set (to none if `value` is ``None``) by the event at `position`."""
+        at, codes = self.fields[key]
+        at.append(position)
+        codes.append(_field_code(self.field_values[key], value))
 
 
-def from_events(events: Iterable[Event]) -> StageLog:
+def _field_code(table: dict[tuple[type, str], tuple[int, Any]], value: Any) -> int:
+    """
+    The code of a custom field value (-1 for none).
+
+    Values are told apart by type and text, as reports group them by text: ``True`` and ``1``,
+    or ``Decimal("1.0")`` and ``Decimal("1.00")``, get codes of their own.
+    """
+    if value is None:
+        return _NONE
+    key = (type(value), str(value))
+    found = table.get(key)
+    if found is None:
+        found = table[key] = (len(table), value)
+    return found[0]
+
+
+def from_events(events: Iterable[Event], fields: tuple[str, ...] = ()) -> StageLog:
     """`StageLog.from_events`: read the events, order the rows, fill the state columns."""
     np = _numpy()
-    read = _Read(events)
+    read = _Read(events, fields)
     with paused_gc():  # no cycles made: no collector rounds over the caller's whole heap
         read.read()
     size = len(read.events)
@@ -224,7 +275,18 @@ def from_events(events: Iterable[Event]) -> StageLog:
     owner[at], owner_set[at] = owners, True
     at, reasons = (np.frombuffer(part, dtype=np.int64) for part in read.reason)
     reason[at] = reasons
+    amount = np.full(size, _NONE, dtype=np.int32)
+    amount_set = np.zeros(size, dtype=bool)
+    at, amounts = (np.frombuffer(part, dtype=np.int64) for part in read.amount)
+    amount[at], amount_set[at] = amounts, True
     order, times = _ordered(np, read)
+    field_codes = {}
+    for key, (at_list, code_list) in read.fields.items():
+        codes = np.full(size, _NONE, dtype=np.int32)
+        sets = np.zeros(size, dtype=bool)
+        at = np.frombuffer(at_list, dtype=np.int64)
+        codes[at], sets[at] = np.frombuffer(code_list, dtype=np.int64), True
+        field_codes[key] = (codes[order], sets[order])
     entity = np.frombuffer(read.entity, dtype=np.int64)[order]
     rows = np.frombuffer(read.row, dtype=np.int8)[order]
     starts = np.ones(len(order), dtype=bool)
@@ -241,12 +303,22 @@ def from_events(events: Iterable[Event]) -> StageLog:
         source=_forward_fill(np, source[order], rows == int(LogEvent.CREATED), starts),
         reason=reason[order],
         left=np.frombuffer(read.left, dtype=np.int64)[order],
+        amount=_forward_fill(np, amount[order], amount_set[order], starts),
+        fields={
+            key: _forward_fill(np, codes, sets, starts)
+            for key, (codes, sets) in field_codes.items()
+        },
+        field_values={
+            key: tuple(value for _, value in table.values())
+            for key, table in read.field_values.items()
+        },
         ids=read.ids,
         pipelines=tuple(read.pipelines),
         stages=tuple(read.stages),
         owners=tuple(read.owners),
         sources=tuple(read.sources),
         reasons=tuple(read.reasons),
+        amounts=tuple(read.amounts),
     )
 
 
@@ -264,9 +336,9 @@ def _ordered(np: Any, read: _Read) -> tuple[Any, Any]:
     The order of the rows (by entity, then time; each entity's in sequence order), and times.
 
     Task and contact events are left out. One event given twice is kept once. Refused: two
-    different events with one sequence, and stage or owner events that go back in time in
-    sequence order. Other events (a note, a payment) recorded later about an earlier moment
-    take their place in time.
+    different events with one sequence, and events that set state (a stage, the owner, the
+    amount, a custom field held) going back in time in sequence order. Other events (a note, a
+    payment) recorded later about an earlier moment take their place in time.
     """
     entity = np.frombuffer(read.entity, dtype=np.int64)
     sequence = np.frombuffer(read.sequence, dtype=np.int64)
@@ -290,7 +362,11 @@ def _ordered(np: Any, read: _Read) -> tuple[Any, Any]:
         order, entity = order[keep], entity[keep]
     times = _exact_times(np, read, order)
     rows = np.frombuffer(read.row, dtype=np.int8)[order]
-    _check_state_order(np, entity, times, rows, order, read.events)
+    setters = np.zeros(len(read.events), dtype=bool)  # events that set an amount or a field
+    for at, _ in (read.amount, *read.fields.values()):
+        setters[np.frombuffer(at, dtype=np.int64)] = True
+    state = (rows != int(LogEvent.OTHER)) | setters[order]
+    _check_state_order(np, entity, times, state, order, read.events)
     if bool(np.any((entity[1:] == entity[:-1]) & (times[1:] < times[:-1]))):
         by_time = np.lexsort((times, entity))  # stable: sequence order within a time
         order, times = order[by_time], times[by_time]
@@ -298,10 +374,10 @@ def _ordered(np: Any, read: _Read) -> tuple[Any, Any]:
 
 
 def _check_state_order(  # noqa: PLR0917 - private
-    np: Any, codes: Any, times: Any, rows: Any, order: Any, events: list[Event]
+    np: Any, codes: Any, times: Any, setting: Any, order: Any, events: list[Event]
 ) -> None:
-    """Refuse an entity whose stage or owner events go back in time in sequence order."""
-    state = np.flatnonzero(rows != int(LogEvent.OTHER))
+    """Refuse an entity whose events that set its state go back in time in sequence order."""
+    state = np.flatnonzero(setting)
     if len(state) < 2:  # noqa: PLR2004 - an order needs two rows
         return
     owners, moments = codes[state], times[state]
@@ -312,8 +388,9 @@ def _check_state_order(  # noqa: PLR0917 - private
             "events",
             later,
             f"{later.entity}: event {later.sequence} ({type(later).__name__}) is earlier than "
-            "the stage or owner event before it in sequence order; a StageLog orders each "
-            "entity's rows by time: fix the times, or report on the events themselves",
+            "the stage, owner, amount or field event before it in sequence order; a StageLog "
+            "orders each entity's rows by time: fix the times, or report on the events "
+            "themselves",
             "order",
         )
 
@@ -482,6 +559,12 @@ def from_values(np: Any, values: dict[str, Any]) -> StageLog:
     owner, owners = _factorize(np, "owner", values["owner"], nullable=True)
     source, sources = _factorize(np, "source", values["source"], nullable=True)
     reason, reasons = _factorize(np, "reason", values["reason"], nullable=True)
+    amount, amounts = _amounts(np, values["amount"], values["currency"])
+    fields = {
+        name.removeprefix("fields."): _field_column(np, name, column)
+        for name, column in values.items()
+        if name.startswith("fields.")
+    }
     return StageLog(
         entity=entity,
         kind=kind,
@@ -493,13 +576,118 @@ def from_values(np: Any, values: dict[str, Any]) -> StageLog:
         source=source,
         reason=reason,
         left=left,
+        amount=amount,
         ids=keys,
         pipelines=pipelines,
         stages=stages,
         owners=owners,
         sources=sources,
         reasons=reasons,
+        amounts=amounts,
+        fields={key: codes for key, (codes, _) in fields.items()},
+        field_values={key: table for key, (_, table) in fields.items()},
     )
+
+
+_TEXT_MAY_DIFFER = (Decimal, datetime)  # equal values of these types may be written otherwise
+
+
+def _field_column(np: Any, name: str, column: Any) -> tuple[Any, tuple[Any, ...]]:
+    """
+    Codes of a custom field's column (missing as -1) and its table of values.
+
+    Values are told apart by type and by text, as `from_events` tells them apart. A column
+    without decimals or datetimes is coded by (type, value), one look-up per row; one with
+    them by (type, text).
+    """
+    given = column.tolist()
+    if any(isinstance(value, list | np.ndarray) for value in given):  # a multi-select, as a list
+        given = [
+            tuple(value.tolist() if isinstance(value, np.ndarray) else value)
+            if isinstance(value, list | np.ndarray)
+            else value
+            for value in given
+        ]
+    keys: list[Any] = list(zip(map(type, given), given, strict=True))
+    distinct = dict.fromkeys(keys)
+    if any(isinstance(value, _TEXT_MAY_DIFFER) for _, value in distinct):
+        keys = [(kind, str(value), value) for kind, value in keys]
+        distinct = dict.fromkeys(keys)
+    codes_of: dict[Any, int] = {}
+    table: list[Any] = []
+    for key in distinct:
+        value = key[-1]
+        if _is_missing(value):
+            codes_of[key] = _NONE
+            continue
+        problem = field_value_problem(value)
+        if problem is not None:
+            row = keys.index(key)
+            raise_for(
+                f"StageLog.{name}",
+                value,
+                f"row {row}: {problem[0]}; give custom field values of the types fields hold "
+                "(text, integers, decimals, dates...)",
+                "dtype",
+            )
+        codes_of[key] = len(table)
+        table.append(value)
+    codes = np.fromiter(map(codes_of.__getitem__, keys), dtype=np.int32, count=len(keys))
+    return codes, tuple(table)
+
+
+def _amounts(np: Any, amounts: Any, currencies: Any) -> tuple[Any, tuple[Money, ...]]:
+    """
+    Codes of a column of amounts (`Money`, or numbers beside a currency) and their table.
+
+    Each distinct (amount, currency) pair is made a `Money` once, then every row is coded with
+    one look-up. A float is refused (it is not an exact amount), as `Money.of` refuses it.
+    """
+    pairs = list(zip(amounts.tolist(), currencies.tolist(), strict=True))
+    codes_of: dict[tuple[Any, Any], int] = {}
+    table: dict[Money, int] = {}
+    for pair in dict.fromkeys(pairs):
+        value, currency = pair
+        if _is_missing(value):
+            codes_of[pair] = _NONE
+            continue
+        if not isinstance(value, Money):
+            row = pairs.index(pair)
+            if isinstance(value, float):
+                raise_for(
+                    "StageLog.amount",
+                    value,
+                    f"row {row} holds the float {value!r}; a float is not an exact amount: "
+                    "give Decimal, int or decimal-string amounts (cast the column to a "
+                    "decimal or string type)",
+                    "dtype",
+                )
+            if not isinstance(currency, str):
+                raise_for(
+                    "StageLog.currency",
+                    currency,
+                    f"row {row} has an amount but no currency; give a currency column (or "
+                    "one currency for every row), or Money amounts",
+                    "required",
+                )
+            value = _money(value, currency, row)
+        codes_of[pair] = _code(table, value)
+    codes = np.fromiter(map(codes_of.__getitem__, pairs), dtype=np.int32, count=len(pairs))
+    return codes, tuple(table)
+
+
+def _money(value: Any, currency: str, row: int) -> Money:
+    """`Money.of`, with its refusal naming the column and the row."""
+    try:
+        return Money.of(value, currency)
+    except ValidationError as error:
+        column = "currency" if error.field == "Money.currency" else "amount"
+        raise_for(
+            f"StageLog.{column}",
+            currency if column == "currency" else value,
+            f"row {row}: {error}",
+            error.rule,
+        )
 
 
 def _factorize_keys(np: Any, keyed: list[tuple[int, Any]]) -> tuple[Any, tuple[str, ...]]:
@@ -532,11 +720,18 @@ _FRAME_COLUMNS = (
     "reason",
     "sequence",
     "from_stage",
+    "amount",
+    "currency",
 )
 _REQUIRED = frozenset({"entity", "time", "event", "stage"})
 
 
-def from_frame(frame: Any, names: dict[str, str], kind: str, pipeline: str | None) -> StageLog:
+def from_frame(
+    frame: Any,
+    names: dict[str, str],
+    defaults: dict[str, str | None],
+    fields: dict[str, str] | None = None,
+) -> StageLog:
     """`StageLog.from_frame`: each column out of the frame as a numpy array, then coded."""
     np = _numpy()
     unknown = sorted(set(names) - set(_FRAME_COLUMNS))
@@ -558,7 +753,7 @@ def from_frame(frame: Any, names: dict[str, str], kind: str, pipeline: str | Non
                 values[name] = (
                     _frame_times(nw, series, column) if name == "time" else _frame_values(series)
                 )
-        elif name in _REQUIRED or (name == "pipeline" and pipeline is None):
+        elif name in _REQUIRED or (name == "pipeline" and defaults["pipeline"] is None):
             hint = " or pass pipeline=..." if name == "pipeline" else ""
             raise_for(
                 f"frame.{column}",
@@ -568,11 +763,29 @@ def from_frame(frame: Any, names: dict[str, str], kind: str, pipeline: str | Non
                 "missing",
             )
         elif name not in {"sequence", "from_stage"}:
-            default = kind if name == "kind" else pipeline if name == "pipeline" else None
-            values[name] = np.full(len(found), default, dtype=object)
+            values[name] = np.full(len(found), defaults.get(name), dtype=object)
+    values |= _frame_fields(found, fields or {})
     if not len(found):
         return empty_log()
     return from_values(np, values)
+
+
+def _frame_fields(found: Any, fields: dict[str, str]) -> dict[str, Any]:
+    """The custom field columns of a frame, as ``fields.<key>`` columns of values."""
+    present = set(found.columns)
+    values: dict[str, Any] = {}
+    for key, column in fields.items():
+        if column not in present:
+            raise_for(
+                f"frame.{column}",
+                sorted(present),
+                f"the frame has no column {column!r} for the custom field {key!r}; name it in "
+                f"fields={{{key!r}: ...}}",
+                "missing",
+            )
+        if len(found):
+            values[f"fields.{key}"] = _frame_values(found.get_column(column))
+    return values
 
 
 def _narwhals_frame(frame: Any) -> tuple[Any, Any]:

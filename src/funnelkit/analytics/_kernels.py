@@ -53,6 +53,9 @@ class _Snapshot:
         self.pipeline = _per_entity(np, entities, owners, _column(log.pipeline, kept)[last])
         self.owner = _per_entity(np, entities, owners, _column(log.owner, kept)[last])
         self.source = _per_entity(np, entities, owners, _column(log.source, kept)[last])
+        self.amount = _per_entity(np, entities, owners, _column(log.amount, kept)[last])
+        self._last = (owners, last if kept is None else np.flatnonzero(kept)[last])
+        self._fields: dict[str, Any] = {}
         # The stage table: every stage row as of the snapshot, by entity then time.
         staged = log.stage >= 0
         if kept is not None:
@@ -92,14 +95,10 @@ class _Snapshot:
         _check_filters(filters)
         if filters == _EVERYTHING:
             return chosen
-        if filters.fields:
-            raise_for(
-                "filters.fields",
-                dict(filters.fields),
-                "a StageLog holds no custom fields; filter its rows before building it, or "
-                "report on the events",
-                "columnar",
-            )
+        for key, wanted in filters.fields.items():
+            values = log.field_values.get(key, ())
+            codes = [code for code, value in enumerate(values) if value == wanted]
+            chosen &= self.np.isin(self.field(key, "filters.fields"), codes)
         if filters.owner is not None:
             chosen &= _equals(self.owner, log.code("owners", filters.owner), filters.owner)
         if filters.channel is not None:
@@ -108,6 +107,27 @@ class _Snapshot:
         if filters.period is not None:
             chosen &= self._in_period(filters)
         return chosen
+
+    def field(self, key: str, where: str) -> Any:
+        """Each entity's code of custom field `key` (-1: not set), or an error naming `where`."""
+        found = self._fields.get(key)
+        if found is None:
+            column = self.log.fields.get(key)
+            if column is None:
+                held = ", ".join(map(repr, self.log.fields)) or "none"
+                raise_for(
+                    where,
+                    key,
+                    f"the StageLog holds no column for the custom field {key!r} (it holds "
+                    f"{held}); build it with StageLog.from_events(..., fields=[{key!r}]) or "
+                    "from a frame with that column",
+                    "columnar",
+                )
+            owners, rows = self._last
+            found = self._fields[key] = _per_entity(
+                self.np, len(self.log.ids), owners, column[rows]
+            )
+        return found
 
     def _in_period(self, filters: Filters) -> Any:
         """Entities whose date of the filters' basis falls in their period."""
@@ -416,18 +436,22 @@ def outcomes(
 ) -> dict[str | None, list[int]]:
     """Per group, the deals counted, won and lost."""
     np, log = snap.np, snap.log
-    if by not in _GROUPINGS:
+    field = by.removeprefix("fields.") if by.startswith("fields.") and by != "fields." else None
+    if by not in _GROUPINGS and field is None:
         raise_for(
             "by",
             by,
-            f"a StageLog groups by {', '.join(_GROUPINGS)}; for a site, a campaign, a custom "
-            "field or a function, report on the events",
+            f"a StageLog groups by {', '.join(_GROUPINGS)} or 'fields.<key>'; for a site, a "
+            "campaign or a function, report on the events",
             "columnar",
         )
     chosen = snap.select(1, pipeline.key if pipeline is not None else None, filters)
-    if by == "all":
+    names: tuple[str, ...]
+    if field is not None:
+        group, names = _field_groups(np, snap.field(field, "by"), log.field_values[field])
+    elif by == "all":
         group = np.zeros(len(chosen), dtype=np.int64)
-        names: tuple[str, ...] = ("all",)
+        names = ("all",)
     else:
         group = {"channel": snap.source, "owner": snap.owner, "pipeline": snap.pipeline}[by]
         names = {"channel": log.sources, "owner": log.owners, "pipeline": log.pipelines}[by]
@@ -441,6 +465,14 @@ def outcomes(
     return {
         keys[slot]: [created[slot], won[slot], lost[slot]] for slot in range(width) if created[slot]
     }
+
+
+def _field_groups(np: Any, codes: Any, values: tuple[Any, ...]) -> tuple[Any, tuple[str, ...]]:
+    """Each entity's group by a custom field: the text of its value (values of one text, one)."""
+    labels: dict[str, int] = {}
+    slot = [labels.setdefault(str(value), len(labels)) for value in values]
+    regroup = np.asarray([*slot, -1], dtype=np.int64)  # -1 (not set) reads the last: none
+    return regroup[codes], tuple(labels)
 
 
 # --- lost reasons and closing times ------------------------------------------------------------

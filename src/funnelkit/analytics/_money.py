@@ -8,15 +8,16 @@ moves per day, `receivables` lists what won deals still owe.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from funnelkit._checks import raise_for
+from funnelkit.analytics import _kernels, _money_kernels
+from funnelkit.analytics._columnar import StageLog
 from funnelkit.analytics._common import (
-    _DAY,
     _EVERYTHING,
     Filters,
     _fold,
@@ -222,6 +223,8 @@ def forecast(
 
 # --- velocity ------------------------------------------------------------------------------------
 
+_ONE_DAY = timedelta(days=1)
+
 
 @attrs.frozen(kw_only=True)
 class Velocity:
@@ -235,7 +238,8 @@ class Velocity:
         won: Deals won in the period (with an amount in the currency).
         lost: Deals lost in the period.
         won_amount: Their amounts together.
-        cycle_days: Their days from creation to winning, together.
+        cycle_time: Their times from creation to winning, together (exact, so parts merge
+            exactly).
     """
 
     period: Period
@@ -244,7 +248,12 @@ class Velocity:
     won: int
     lost: int
     won_amount: Decimal
-    cycle_days: float
+    cycle_time: timedelta
+
+    @property
+    def cycle_days(self) -> float:
+        """`cycle_time` in days."""
+        return self.cycle_time / _ONE_DAY
 
     @property
     def win_rate(self) -> float | None:
@@ -259,7 +268,7 @@ class Velocity:
     @property
     def cycle(self) -> float | None:
         """The mean cycle of the deals won, in days."""
-        return self.cycle_days / self.won if self.won else None
+        return self.cycle_time / self.won / _ONE_DAY if self.won else None
 
     @property
     def per_day(self) -> Money | None:
@@ -280,7 +289,7 @@ class Velocity:
             won=self.won + other.won,
             lost=self.lost + other.lost,
             won_amount=self.won_amount + other.won_amount,
-            cycle_days=self.cycle_days + other.cycle_days,
+            cycle_time=self.cycle_time + other.cycle_time,
         )
 
     def rows(self) -> list[dict[str, Any]]:
@@ -299,7 +308,7 @@ class Velocity:
 
 
 def velocity(
-    data: Histories | Iterable[Event],
+    data: Histories | Iterable[Event] | StageLog,
     period: Period,
     *,
     currency: str,
@@ -312,7 +321,8 @@ def velocity(
     Measure the four levers of pipeline velocity over a period, and the velocity.
 
     Args:
-        data: The events (then `as_of` is required) or their `Histories`.
+        data: The events (then `as_of` is required), their `Histories`, or a `StageLog` with
+            amounts (then `as_of` is required).
         period: The period: deals open when it began, and deals closed in it.
         currency: The currency of the amounts counted (won deals in another are left out).
         as_of: The snapshot time.
@@ -320,11 +330,17 @@ def velocity(
         pipeline: Only this pipeline's deals.
         filters: Which deals count (owner, channel, or a period of their own).
     """
+    if isinstance(data, StageLog):
+        snap = _kernels.snapshot(data, as_of)
+        counts = _money_kernels.velocity(
+            snap, period.bounds(zone), currency, pipeline.key if pipeline else None, filters
+        )
+        return Velocity(period=period, currency=currency, **counts)
     folded = _fold(data, as_of)
     start, end = period.bounds(zone)
     open_at_start = won = lost = 0
     amount = Decimal(0)
-    cycle = 0.0
+    cycle = timedelta(0)
     for deal in _select(folded, EntityKind.DEAL, pipeline.key if pipeline else None, filters):
         if deal.created_at is None:
             continue
@@ -341,7 +357,7 @@ def velocity(
         ):
             won += 1
             amount += deal.amount.amount
-            cycle += (deal.closed_at - deal.created_at).total_seconds() / _DAY
+            cycle += deal.closed_at - deal.created_at
     return Velocity(
         period=period,
         currency=currency,
@@ -349,7 +365,7 @@ def velocity(
         won=won,
         lost=lost,
         won_amount=amount,
-        cycle_days=cycle,
+        cycle_time=cycle,
     )
 
 

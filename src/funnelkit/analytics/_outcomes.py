@@ -203,11 +203,12 @@ def win_rate(
 
     Args:
         data: The events (then `as_of` is required), their `Histories`, or a `StageLog`
-            (then `as_of` is required, and `by` is ``"all"``, ``"channel"``, ``"owner"`` or
-            ``"pipeline"``).
+            (then `as_of` is required, and `by` is ``"all"``, ``"channel"``, ``"owner"``,
+            ``"pipeline"`` or ``"fields.<key>"`` of a field the log holds).
         as_of: The snapshot time.
-        by: ``"all"``, ``"channel"``, ``"site"``, ``"campaign"``, ``"owner"``, ``"pipeline"``
-            or a function of a `History` returning its group.
+        by: ``"all"``, ``"channel"``, ``"site"``, ``"campaign"``, ``"owner"``, ``"pipeline"``,
+            ``"fields.<key>"`` (a custom field's value as text) or a function of a `History`
+            returning its group.
         pipeline: Only this pipeline's deals.
         filters: Which deals count.
     """
@@ -217,8 +218,8 @@ def win_rate(
             raise_for(
                 "by",
                 by,
-                "a StageLog groups by a column's name (all, channel, owner, pipeline); for a "
-                "function of a History, report on the events",
+                "a StageLog groups by a column's name (all, channel, owner, pipeline, "
+                "fields.<key>); for a function of a History, report on the events",
                 "columnar",
             )
         return WinRate(

@@ -8,6 +8,7 @@ is a partial result: the reports' `merge` of every partition's is the report of 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from funnelkit._checks import raise_for
@@ -15,7 +16,7 @@ from funnelkit.analytics._columnar import StageLog, empty_log
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable
 
 
 __all__ = ["check_runner", "empty_log", "merged", "partial_report"]
@@ -63,15 +64,26 @@ def check_runner(
     return entity
 
 
+def frame_options(
+    kind: str, pipeline: str | None, currency: str | None, fields: Iterable[str] | Mapping[str, str]
+) -> dict[str, Any]:
+    """`StageLog.from_frame`'s options for every partition (`fields` read once, here)."""
+    held = dict(fields) if isinstance(fields, Mapping) else tuple(fields)
+    return {"kind": kind, "pipeline": pipeline, "currency": currency, "fields": held}
+
+
 def partial_report(
     frame: Any,
     report: Callable[[StageLog], R],
     columns: Mapping[str, str] | None,
-    kind: str,
-    pipeline: str | None,
+    options: Mapping[str, Any],
 ) -> R:
-    """The report of one partition's rows (a pandas or pyarrow frame of whole entities)."""
-    return report(StageLog.from_frame(frame, columns=columns, kind=kind, pipeline=pipeline))
+    """
+    The report of one partition's rows (a pandas or pyarrow frame of whole entities).
+
+    `options` are `StageLog.from_frame`'s ``kind``, ``pipeline``, ``currency`` and ``fields``.
+    """
+    return report(StageLog.from_frame(frame, columns=columns, **options))
 
 
 def merged(*reports: Any) -> Any:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from funnelkit._checks import raise_for
 from funnelkit.analytics._columnar import _NONE, LogEvent, StageLog, _numpy
 from funnelkit.analytics._intake import _forward_fill
+from funnelkit.exceptions import ValidationError
+from funnelkit.model import Money
 
 
 if TYPE_CHECKING:
@@ -36,11 +38,14 @@ STORED = (
     "owner",
     "channel",
     "from_stage",
+    "amount",
+    "currency",
 )
 """The columns of the stage-log query, in order: stored text but for the sequence and
 ``time``, a creation's ``created_at`` or else the event's ``at``, in microseconds since 1970,
-UTC. (Text is cheaper to read than a ``CASE`` mapping it to numbers in SQLite.)"""
-_LOOKUPS = ("pipeline", "stage", "reason", "owner", "channel", "from_stage")
+UTC. (Text is cheaper to read than a ``CASE`` mapping it to numbers in SQLite.) ``amount`` is
+the exact decimal string of the amount a row sets, beside its ``currency``."""
+_LOOKUPS = ("pipeline", "stage", "reason", "owner", "channel", "from_stage", "amount", "currency")
 _TEXT = ("entity_kind", "entity_id", "type", *_LOOKUPS)
 _INTEGERS = ("sequence", "time")
 
@@ -56,6 +61,9 @@ TYPE_ROWS: dict[str, int] = {
 }
 """The `LogEvent` of each stored event type (other types: `OTHER_ROW`, or a move if staged)."""
 OTHER_ROW = int(LogEvent.OTHER)
+SETS_AMOUNT = frozenset({"deal_created", "amount_changed"})
+"""The stored event types that set a deal's amount, to none if their amount is NULL (a win
+sets it only if it has one)."""
 KINDS = {"lead": 0, "deal": 1}
 """The `StageLog.kind` code of each entity kind the query reads."""
 
@@ -173,7 +181,10 @@ def _assemble(np: Any, coded: dict[str, _Coded], integers: dict[str, Any]) -> St
     left = recode[coded["from_stage"].codes]  # -1 reads the last: none
     stage = coded["stage"].codes
     event[(event == OTHER_ROW) & (stage >= 0)] = LogEvent.MOVED  # a move of another type
-    order = _stored_order(np, entity, sequence, time, event, ids)
+    amount, amounts = _amounts(np, coded, texts)
+    sets = np.asarray([name in SETS_AMOUNT for name in types] + [False], dtype=bool)
+    sets_amount = sets[coded["type"].codes] | (amount >= 0)
+    order = _stored_order(np, entity, sequence, time, (event != OTHER_ROW) | sets_amount, ids)
     entity, time, event = entity[order], time[order], event[order]
     starts = np.ones(len(entity), dtype=bool)
     starts[1:] = entity[1:] != entity[:-1]
@@ -190,13 +201,61 @@ def _assemble(np: Any, coded: dict[str, _Coded], integers: dict[str, Any]) -> St
         source=_forward_fill(np, coded["channel"].codes[order], event == LogEvent.CREATED, starts),
         reason=coded["reason"].codes[order],
         left=left[order],
+        amount=_forward_fill(np, amount[order], sets_amount[order], starts),
         ids=ids,
         pipelines=texts["pipeline"],
         stages=tuple(stage_table),
         owners=texts["owner"],
         sources=texts["channel"],
         reasons=texts["reason"],
+        amounts=amounts,
     )
+
+
+def _amounts(
+    np: Any, coded: dict[str, _Coded], texts: dict[str, tuple[str, ...]]
+) -> tuple[Any, tuple[Money, ...]]:
+    """Codes of the rows' amounts into a table of `Money` (equal amounts once), -1: none."""
+    amount, currency = coded["amount"].codes, coded["currency"].codes
+    codes = np.full(len(amount), _NONE, dtype=np.int32)
+    rows = np.flatnonzero(amount >= 0)
+    if not len(rows):
+        return codes, ()
+    width = len(texts["currency"]) + 1
+    pairs, inverse = np.unique(
+        amount[rows].astype(np.int64) * width + currency[rows] + 1, return_inverse=True
+    )
+    table: dict[Money, int] = {}
+    recode = []
+    for pair in pairs.tolist():
+        value, slot = divmod(pair, width)
+        money = _stored_money(texts["amount"][value], texts["currency"][slot - 1] if slot else None)
+        recode.append(table.setdefault(money, len(table)))
+    codes[rows] = np.asarray(recode, dtype=np.int32)[inverse.reshape(-1)]
+    return codes, tuple(table)
+
+
+def _stored_money(amount: str, currency: str | None) -> Money:
+    """A stored amount as `Money`, or an error naming the column that holds what is wrong."""
+    if currency is None:
+        raise_for(
+            "funnelkit_events.currency",
+            amount,
+            f"an amount of {amount} is stored without its currency; the row was written "
+            "outside funnelkit: store its currency, or clear the amount",
+            "required",
+        )
+    try:
+        return Money.of(amount, currency)
+    except ValidationError as error:
+        column = "currency" if error.field == "Money.currency" else "amount"
+        raise_for(
+            f"funnelkit_events.{column}",
+            currency if column == "currency" else amount,
+            f"a stored {column} is not valid ({error}); the row was written outside funnelkit: "
+            "fix or clear it",
+            error.rule,
+        )
 
 
 def _entities(np: Any, ident: _Coded, kind: Any) -> tuple[Any, tuple[str, ...], Any]:
@@ -215,18 +274,19 @@ def _entities(np: Any, ident: _Coded, kind: Any) -> tuple[Any, tuple[str, ...], 
 
 
 def _stored_order(  # noqa: PLR0917 - private
-    np: Any, entity: Any, sequence: Any, times: Any, event: Any, ids: tuple[str, ...]
+    np: Any, entity: Any, sequence: Any, times: Any, setting: Any, ids: tuple[str, ...]
 ) -> Any:
     """
     The order of the rows: by entity, then time; each entity's in sequence order.
 
-    Stage and owner rows must already be in time order in sequence order; other rows (a note
-    recorded later about an earlier moment) take their place in time.
+    Rows that set state (stage, owner, amount: `setting`) must already be in time order in
+    sequence order; other rows (a note recorded later about an earlier moment) take their
+    place in time.
     """
     keys = entity.astype(np.int64) * (int(sequence.max(initial=0)) + 1) + sequence
     order = np.argsort(keys)  # unique (entity, sequence) keys: by entity, then sequence
-    entity, times, event = entity[order], times[order], event[order]
-    state = np.flatnonzero(event != OTHER_ROW)
+    entity, times = entity[order], times[order]
+    state = np.flatnonzero(setting[order])
     owners, moments = entity[state], times[state]
     back = np.flatnonzero((owners[1:] == owners[:-1]) & (moments[1:] < moments[:-1]))
     if len(back):
@@ -235,8 +295,8 @@ def _stored_order(  # noqa: PLR0917 - private
         raise_for(
             "events",
             name,
-            f"{name!r}: event {int(sequence[row])} is earlier than the stage or owner event "
-            "before it in sequence order; a StageLog orders each entity's rows by time: fix "
+            f"{name!r}: event {int(sequence[row])} is earlier than the stage, owner or amount "
+            "event before it in sequence order; a StageLog orders each entity's rows by time: fix "
             "the times, or report on the events themselves",
             "order",
         )

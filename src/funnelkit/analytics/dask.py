@@ -23,11 +23,11 @@ import importlib
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from funnelkit._checks import raise_for
-from funnelkit.analytics._partials import check_runner, merged, partial_report
+from funnelkit.analytics._partials import check_runner, frame_options, merged, partial_report
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from funnelkit.analytics._columnar import StageLog
 
@@ -44,6 +44,8 @@ def report(
     columns: Mapping[str, str] | None = None,
     kind: str = "deal",
     pipeline: str | None = None,
+    currency: str | None = None,
+    fields: Iterable[str] | Mapping[str, str] = (),
     split_every: int = 8,
 ) -> R:
     """
@@ -57,6 +59,8 @@ def report(
         columns: funnelkit's column names mapped to the frame's (as in `from_frame`).
         kind: ``"lead"`` or ``"deal"`` for every row, if the frame has no ``kind``.
         pipeline: The pipeline of every row, if the frame has no ``pipeline``.
+        currency: The currency of every amount, if the frame has no ``currency``.
+        fields: Custom field columns to read, as in `StageLog.from_frame`.
         split_every: How many partial reports each merge step takes.
 
     Returns:
@@ -72,7 +76,8 @@ def report(
     if type(split_every) is not int or split_every < 2:  # noqa: PLR2004 - a merge takes two
         raise_for("split_every", split_every, "expected an integer of at least 2", "range")
     parts = frame.shuffle(on=entity).to_delayed()
-    level = [dask.delayed(partial_report)(part, report, columns, kind, pipeline) for part in parts]
+    options = frame_options(kind, pipeline, currency, fields)
+    level = [dask.delayed(partial_report)(part, report, columns, options) for part in parts]
     while len(level) > 1:
         level = [
             dask.delayed(merged)(*level[start : start + split_every])

@@ -24,11 +24,17 @@ import pickle
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from funnelkit._checks import raise_for
-from funnelkit.analytics._partials import check_runner, empty_log, merged, partial_report
+from funnelkit.analytics._partials import (
+    check_runner,
+    empty_log,
+    frame_options,
+    merged,
+    partial_report,
+)
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from funnelkit.analytics._columnar import StageLog
 
@@ -45,6 +51,8 @@ def report(
     columns: Mapping[str, str] | None = None,
     kind: str = "deal",
     pipeline: str | None = None,
+    currency: str | None = None,
+    fields: Iterable[str] | Mapping[str, str] = (),
     partitions: int | None = None,
 ) -> R:
     """
@@ -58,6 +66,8 @@ def report(
         columns: funnelkit's column names mapped to the frame's (as in `from_frame`).
         kind: ``"lead"`` or ``"deal"`` for every row, if the frame has no ``kind``.
         pipeline: The pipeline of every row, if the frame has no ``pipeline``.
+        currency: The currency of every amount, if the frame has no ``currency``.
+        fields: Custom field columns to read, as in `StageLog.from_frame`.
         partitions: How many partitions to spread the entities over (Spark's default
             shuffle partitions if ``None``).
 
@@ -76,7 +86,8 @@ def report(
     spread = (
         frame.repartition(entity) if partitions is None else frame.repartition(partitions, entity)
     )
-    run = _Partition(report, columns, kind, pipeline)
+    options = frame_options(kind, pipeline, currency, fields)
+    run = _Partition(report, columns, options)
     rows = spread.mapInArrow(run, "partial binary").collect()
     parts = [pickle.loads(row.partial) for row in rows]  # noqa: S301 - our own executors' output
     if not parts:  # no rows at all
@@ -92,15 +103,14 @@ class _Partition:
         self,
         report: Callable[[Any], Any],
         columns: Mapping[str, str] | None,
-        kind: str,
-        pipeline: str | None,
+        options: Mapping[str, Any],
     ) -> None:
-        self.report, self.columns, self.kind, self.pipeline = report, columns, kind, pipeline
+        self.report, self.columns, self.options = report, columns, options
 
     def __call__(self, batches: Iterator[Any]) -> Iterator[Any]:
         pa = importlib.import_module("pyarrow")
         table = pa.Table.from_batches(list(batches))
         if table.num_rows == 0:
             return
-        found = partial_report(table, self.report, self.columns, self.kind, self.pipeline)
+        found = partial_report(table, self.report, self.columns, self.options)
         yield pa.RecordBatch.from_pydict({"partial": [pickle.dumps(found)]})

@@ -18,7 +18,9 @@ import sqlalchemy as sa
 
 from funnelkit._converter import to_data
 from funnelkit.events import (
+    AmountChanged,
     DealCreated,
+    DealWon,
     Event,
     LeadCreated,
     MoveEvent,
@@ -28,6 +30,7 @@ from funnelkit.exceptions import ValidationError
 from funnelkit.model import (
     EntityKind,
     EntityRef,
+    Money,
     Task,
 )
 
@@ -48,7 +51,7 @@ METADATA = sa.MetaData()
 """The tables of a `SqlStore` at `SCHEMA_REVISION` (the migrations create them)."""
 
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 
 """The schema revision this funnelkit reads and writes (the newest migration)."""
@@ -163,6 +166,10 @@ EVENTS = sa.Table(
     sa.Column("channel", _TEXT),
     sa.Column("created_at", sa.BigInteger),
     sa.Column("from_stage", _TEXT),
+    # Revision 0004: the amount a deal's creation, amount change or win sets, as an exact
+    # decimal string (NULL: none), and its currency.
+    sa.Column("amount", _TEXT),
+    sa.Column("currency", _TEXT),
     sa.UniqueConstraint("entity_kind", "entity_id", "sequence", name="funnelkit_events_sequence"),
 )
 
@@ -205,16 +212,22 @@ def _event_columns(event: Event) -> dict[str, object]:
     """The stage-log columns of an event's row."""
     pipeline = stage = reason = owner = channel = left = None
     created_at = None
+    amount: Money | None = None
     if isinstance(event, MoveEvent):
         pipeline, stage, left = event.pipeline, event.to_stage, event.from_stage
         reason = getattr(event, "reason", None)
+        if isinstance(event, DealWon):
+            amount = event.amount
     elif isinstance(event, LeadCreated | DealCreated):
         snapshot = event.lead if isinstance(event, LeadCreated) else event.deal
         pipeline, stage, owner = snapshot.pipeline, snapshot.stage, snapshot.owner
         channel = snapshot.source.channel if snapshot.source is not None else None
         created_at = _micros(snapshot.created_at)
+        amount = event.deal.amount if isinstance(event, DealCreated) else None
     elif isinstance(event, OwnerChanged):
         owner = event.new
+    elif isinstance(event, AmountChanged):
+        amount = event.new
     return {
         "type": event.TYPE,
         "version": event.VERSION,
@@ -226,6 +239,8 @@ def _event_columns(event: Event) -> dict[str, object]:
         "channel": _optional_text(channel),
         "created_at": created_at,
         "from_stage": _optional_text(left),
+        "amount": None if amount is None else format(amount.amount, "f"),
+        "currency": None if amount is None else amount.currency,
     }
 
 
