@@ -16,15 +16,26 @@ imported unless you pass its frame.
 
 from __future__ import annotations
 
-import enum
-import importlib
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from funnelkit._checks import raise_for
-from funnelkit.model import FieldValue, Money
+from funnelkit.analytics._codes import _NONE, LogEvent, _numpy
+from funnelkit.analytics._log_checks import (
+    _arrays,
+    _check_codes,
+    _check_field_keys,
+    _check_one_kind,
+    _check_staged,
+    _check_values,
+    _field_keys,
+    _left,
+    _money_table,
+    _objects,
+    _sorted,
+    _table,
+)
 
 
 if TYPE_CHECKING:
@@ -34,66 +45,10 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from funnelkit.events import Event
+    from funnelkit.model import FieldValue, Money
 
 
 __all__ = ["LogEvent", "StageLog"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_NONE = -1  # the code of "none" in every code column
-_MICROSECOND = timedelta(microseconds=1)
-
-
-class LogEvent(enum.IntEnum):
-    """
-    What one row of a `StageLog` records (its ``event`` column).
-
-    Members:
-        CREATED: The lead or deal was created, in its first stage.
-        MOVED: It entered another open stage (a closed one entering it is reopened).
-        WON: A deal was won.
-        LOST: A deal was lost (with a reason).
-        JUNK: A lead was closed as junk (with a reason).
-        CONVERTED: A lead was converted into a deal.
-        OWNER: Its owner changed (no stage).
-        OTHER: Any other event about it (no stage): it exists as of that time.
-    """
-
-    CREATED = 0
-    MOVED = 1
-    WON = 2
-    LOST = 3
-    JUNK = 4
-    CONVERTED = 5
-    OWNER = 6
-    OTHER = 7
-
-
-_EVENT_NAMES = {member.name.lower(): member for member in LogEvent}
-_KIND_NAMES = {"lead": 0, "deal": 1}
-_STAGED = frozenset(
-    {
-        LogEvent.CREATED,
-        LogEvent.MOVED,
-        LogEvent.WON,
-        LogEvent.LOST,
-        LogEvent.JUNK,
-        LogEvent.CONVERTED,
-    }
-)
-_CLOSING = frozenset({LogEvent.WON, LogEvent.LOST, LogEvent.JUNK, LogEvent.CONVERTED})
-
-
-def _numpy() -> Any:
-    """numpy, or an error that names the extra to install."""
-    try:
-        return importlib.import_module("numpy")
-    except ImportError:  # pragma: no cover - the extra is installed where the tests run
-        raise_for(
-            "StageLog",
-            None,
-            "the columnar analytics need numpy: pip install 'funnelkit[columnar]'",
-            "missing_extra",
-        )
 
 
 class StageLog:
@@ -416,9 +371,9 @@ class StageLog:
                     "length",
                 )
             values[name] = found
-        from funnelkit.analytics import _intake  # noqa: PLC0415 - it imports this module
+        from funnelkit.analytics import _frames  # noqa: PLC0415 - it imports this module
 
-        return _intake.from_values(np, values)
+        return _frames.from_values(np, values)
 
     @classmethod
     def from_frame(
@@ -457,12 +412,12 @@ class StageLog:
             ValidationError: Naming the column: missing, of the wrong dtype, holding naive
                 timestamps, or missing values it needs.
         """
-        from funnelkit.analytics import _intake  # noqa: PLC0415 - it imports this module
+        from funnelkit.analytics import _frames  # noqa: PLC0415 - it imports this module
 
         defaults = {"kind": kind, "pipeline": pipeline, "currency": currency}
         named = dict(fields) if isinstance(fields, Mapping) else {}
         wanted = {key: named.get(key, key) for key in _field_keys(fields)}
-        return _intake.from_frame(frame, dict(columns or {}), defaults, wanted)
+        return _frames.from_frame(frame, dict(columns or {}), defaults, wanted)
 
     # --- parts -------------------------------------------------------------------------------
 
@@ -552,189 +507,3 @@ def empty_log() -> StageLog:
 def _restore(state: dict[str, Any]) -> StageLog:
     """A pickled `StageLog` again (checked again on the way in)."""
     return StageLog(**state)
-
-
-def _arrays(np: Any, columns: dict[str, Any]) -> dict[str, Any]:
-    """The columns as one-dimensional integer arrays of one length, or an error naming one."""
-    arrays: dict[str, Any] = {}
-    for name, given in columns.items():
-        found = np.asarray(given)
-        if found.ndim != 1 or (found.size and found.dtype.kind not in "iu"):
-            raise_for(
-                f"StageLog.{name}",
-                str(found.dtype),
-                f"expected a one-dimensional array of integers, got {found.ndim} "
-                f"dimension(s) of {found.dtype}",
-                "dtype",
-            )
-        arrays[name] = found
-    size = len(arrays["entity"])
-    for name, found in arrays.items():
-        if len(found) != size:
-            raise_for(
-                f"StageLog.{name}",
-                len(found),
-                f"has {len(found)} rows but entity has {size}; every column needs one value "
-                "per row",
-                "length",
-            )
-    return arrays
-
-
-def _check_staged(np: Any, arrays: dict[str, Any]) -> None:
-    """Rows that enter a stage name it and its pipeline."""
-    staged = np.isin(arrays["event"], [int(event) for event in _STAGED])
-    for name, what in (("stage", "the stage it entered"), ("pipeline", "its pipeline")):
-        missing = staged & (arrays[name] < 0)
-        if bool(np.any(missing)):
-            row = int(np.flatnonzero(missing)[0])
-            raise_for(
-                f"StageLog.{name}",
-                row,
-                f"row {row} is a {LogEvent(int(arrays['event'][row])).name} row without "
-                f"{what}; give {what}",
-                "required",
-            )
-
-
-def _sorted(np: Any, arrays: dict[str, Any]) -> dict[str, Any]:
-    """The rows by entity then time (stably), unless they are so already."""
-    entity, time = arrays["entity"], arrays["time"]
-    if len(entity) < 2:  # noqa: PLR2004 - an order needs two rows
-        return arrays
-    after = entity[1:] > entity[:-1]
-    same = entity[1:] == entity[:-1]
-    if bool(np.all(after | (same & (time[1:] >= time[:-1])))):
-        return arrays
-    if bool(np.all(time[1:] >= time[:-1])):  # in time order, as logs are written: by entity
-        keys = entity.astype(np.int64) * len(entity) + np.arange(len(entity))
-        order = np.argsort(keys)  # unique keys: the stable order, faster than a stable sort
-    else:
-        order = np.lexsort((time, entity))
-    return {name: found[order] for name, found in arrays.items()}
-
-
-def _left(np: Any, arrays: dict[str, Any]) -> Any:
-    """For each move, the stage of its entity's stage row before it (-1 if none)."""
-    staged = np.flatnonzero(arrays["stage"] >= 0)
-    left = np.full(len(arrays["stage"]), _NONE, dtype=np.int32)
-    if len(staged) > 1:
-        later, earlier = staged[1:], staged[:-1]
-        same = arrays["entity"][later] == arrays["entity"][earlier]
-        moves = np.isin(arrays["event"][later], [int(e) for e in _STAGED - {LogEvent.CREATED}])
-        keep = same & moves
-        left[later[keep]] = arrays["stage"][earlier[keep]]
-    return left
-
-
-def _check_one_kind(np: Any, arrays: dict[str, Any], ids: tuple[str, ...]) -> None:
-    """An entity code is a lead or a deal, never both."""
-    entity, kind = arrays["entity"], arrays["kind"]
-    mixed = (entity[1:] == entity[:-1]) & (kind[1:] != kind[:-1])
-    if bool(np.any(mixed)):
-        code = int(entity[1:][mixed][0])
-        raise_for(
-            "StageLog.kind",
-            ids[code],
-            f"entity {ids[code]!r} has rows of both kinds; a lead and a deal with one id need "
-            "two entity codes",
-            "kind",
-        )
-
-
-def _table(name: str, table: Sequence[str]) -> tuple[str, ...]:
-    found = tuple(table)
-    if not set(map(type, found)) <= {str}:
-        given: tuple[object, ...] = found
-        value = next(value for value in given if not isinstance(value, str))
-        raise_for(
-            f"StageLog.{name}",
-            value,
-            f"expected strings, got {type(value).__name__}; codes index a table of strings",
-            "type",
-        )
-    if name != "ids" and len(set(found)) != len(found):
-        raise_for(f"StageLog.{name}", found, "holds a value twice; each value once", "unique")
-    return found
-
-
-def _objects(np: Any, values: Any) -> Any:
-    """A column of values as a one-dimensional array of objects (tuples stay values)."""
-    if hasattr(values, "dtype"):
-        return values
-    found = list(values)
-    return np.fromiter(found, dtype=object, count=len(found))
-
-
-def _field_keys(fields: Iterable[str]) -> tuple[str, ...]:
-    """Custom field keys asked for, each once, or an error naming the one that is not text."""
-    if isinstance(fields, str):
-        raise_for(
-            "fields",
-            fields,
-            f"expected field keys, got the string {fields!r}: write fields=({fields!r},)",
-            "type",
-        )
-    given: tuple[object, ...] = tuple(dict.fromkeys(fields))
-    for key in given:
-        if not isinstance(key, str) or not key:
-            raise_for("fields", key, "expected custom field keys (non-empty strings)", "type")
-    return tuple(map(str, given))
-
-
-def _check_field_keys(fields: dict[str, Any], values: dict[str, Any]) -> None:
-    """The custom field columns and their tables name the same keys."""
-    if set(fields) != set(values):
-        raise_for(
-            "StageLog.fields",
-            sorted(set(fields) ^ set(values)),
-            "fields and field_values must name the same field keys: give each column its "
-            "table of values",
-            "keys",
-        )
-
-
-def _money_table(table: Sequence[Money]) -> tuple[Money, ...]:
-    found = tuple(table)
-    for value in found:
-        if not isinstance(value, Money):
-            raise_for(
-                "StageLog.amounts",
-                value,
-                f"expected Money values, got {type(value).__name__}; codes index a table of "
-                "amounts such as Money.of('1500.00', 'RUB')",
-                "type",
-            )
-    if len(set(found)) != len(found):
-        raise_for("StageLog.amounts", found, "holds an amount twice; each amount once", "unique")
-    return found
-
-
-def _check_codes(np: Any, name: str, codes: Any, size: int, *, nullable: bool) -> None:
-    if not len(codes):
-        return
-    low = -1 if nullable else 0
-    bad = (codes < low) | (codes >= size)
-    if bool(np.any(bad)):
-        row = int(np.flatnonzero(bad)[0])
-        raise_for(
-            f"StageLog.{name}",
-            int(codes[row]),
-            f"row {row} holds code {int(codes[row])}, outside its table of {size} values"
-            + (" (-1 is none)" if nullable else ""),
-            "range",
-        )
-
-
-def _check_values(np: Any, name: str, codes: Any, size: int, expected: str) -> None:
-    if not len(codes):
-        return
-    bad = (codes < 0) | (codes >= size)
-    if bool(np.any(bad)):
-        row = int(np.flatnonzero(bad)[0])
-        raise_for(
-            f"StageLog.{name}",
-            int(codes[row]),
-            f"row {row} holds {int(codes[row])}; expected {expected}",
-            "range",
-        )

@@ -16,12 +16,13 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from funnelkit._checks import aware_datetime_problem, raise_for
-from funnelkit.analytics._columnar import _CLOSING, _EPOCH, _MICROSECOND, LogEvent, StageLog, _numpy
+from funnelkit.analytics._codes import _CLOSING, _EPOCH, _MICROSECOND, LogEvent, _numpy
 from funnelkit.analytics._common import _EVERYTHING, DateBasis, Filters, _check_filters
 from funnelkit.model import Period
 
 
 if TYPE_CHECKING:
+    from funnelkit.analytics._columnar import StageLog
     from funnelkit.pipelines import Pipeline
 
 

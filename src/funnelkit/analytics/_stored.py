@@ -14,7 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from funnelkit._checks import raise_for
-from funnelkit.analytics._columnar import _NONE, LogEvent, StageLog, _numpy
+from funnelkit.analytics._codes import _NONE, LogEvent, _numpy
+from funnelkit.analytics._columnar import StageLog
 from funnelkit.analytics._intake import _forward_fill
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import Money
