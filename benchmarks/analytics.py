@@ -134,6 +134,7 @@ def to_events(columns: Columns) -> list[fk.events.Event]:
     """The same log as funnelkit events, one sequence per deal."""
     events: list[fk.events.Event] = []
     state: dict[int, tuple[fk.EntityRef, int, str]] = {}
+    amounts: dict[int, fk.Money] = {}
     owners = len(OWNERS)
     rows = zip(
         columns["deal"].tolist(),
@@ -146,6 +147,7 @@ def to_events(columns: Columns) -> list[fk.events.Event]:
         stage, at = STAGES[stage_code], EPOCH + timedelta(microseconds=micros)
         found = state.get(deal)
         if found is None:
+            amounts[deal] = fk.Money.of(_amount(deal), "RUB")
             value = fk.Deal(
                 id=str(deal),
                 created_at=at,
@@ -153,6 +155,7 @@ def to_events(columns: Columns) -> list[fk.events.Event]:
                 stage=stage,
                 owner=OWNERS[deal % owners],
                 source=fk.LeadSource(channel=SOURCES[source_code]),
+                amount=amounts[deal],
             )
             events.append(
                 fk.events.DealCreated(
@@ -172,7 +175,7 @@ def to_events(columns: Columns) -> list[fk.events.Event]:
             "to_stage": stage,
         }
         if stage == WON:
-            events.append(fk.events.DealWon(**common))
+            events.append(fk.events.DealWon(**common, amount=amounts[deal]))
         elif stage == LOST:
             events.append(fk.events.DealLost(**common, reason="Дорого"))
         else:

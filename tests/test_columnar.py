@@ -328,6 +328,8 @@ def test_a_constructor_given_unsorted_rows_sorts_them():
         ({"kind": [1, 0]}, "StageLog.kind", "kind"),
         ({"stage": [0, -1]}, "StageLog.stage", "required"),
         ({"stages": ["s", "s"]}, "StageLog.stages", "unique"),
+        ({"amount": [0, 1], "amounts": [fk.Money.of("1", "RUB")]}, "StageLog.amount", "range"),
+        ({"amount": [0, 0], "amounts": ["1500 RUB"]}, "StageLog.amounts", "type"),
     ],
 )
 def test_malformed_columns_are_refused_naming_the_column(change, field, rule):

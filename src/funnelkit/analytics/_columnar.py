@@ -82,7 +82,8 @@ class StageLog:
         owners: The owners.
         sources: The source channels.
         reasons: The reasons.
-        amounts: The amounts (`Money`), each once.
+        amounts: The amounts (`Money`) the codes of ``amount`` point to (one amount may be
+            there twice, written otherwise: ``1500`` and ``1500.00``).
         fields: Custom field columns, by field key: the entity's value as of each row, as a
             code into ``field_values[key]`` (``-1``: not set). Only the fields asked for when
             the log was built are held (`from_events` ``fields=``).

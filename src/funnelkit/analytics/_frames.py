@@ -25,7 +25,6 @@ from funnelkit.analytics._codes import (
     _numpy,
 )
 from funnelkit.analytics._columnar import StageLog, empty_log
-from funnelkit.analytics._intake import _code
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import Money
 from funnelkit.model._fields import field_value_problem
@@ -262,7 +261,7 @@ def _amounts(np: Any, amounts: Any, currencies: Any) -> tuple[Any, tuple[Money, 
     """
     pairs = list(zip(amounts.tolist(), currencies.tolist(), strict=True))
     codes_of: dict[tuple[Any, Any], int] = {}
-    table: dict[Money, int] = {}
+    table: list[Money] = []
     for pair in dict.fromkeys(pairs):
         value, currency = pair
         if _is_missing(value):
@@ -288,7 +287,8 @@ def _amounts(np: Any, amounts: Any, currencies: Any) -> tuple[Any, tuple[Money, 
                     "required",
                 )
             value = _money(value, currency, row)
-        codes_of[pair] = _code(table, value)
+        codes_of[pair] = len(table)
+        table.append(value)
     codes = np.fromiter(map(codes_of.__getitem__, pairs), dtype=np.int32, count=len(pairs))
     return codes, tuple(table)
 

@@ -67,7 +67,7 @@ def _row_of(event_type: type[Any]) -> LogEvent:
     return found
 
 
-def _code(table: dict[Any, int], value: str | Money | None) -> int:
+def _code(table: dict[Any, int], value: str | None) -> int:
     """The code of a value in a table being built (codes in order of first appearance)."""
     if value is None:
         return _NONE
@@ -102,7 +102,11 @@ class _Read:
         self.owners: dict[str, int] = {}
         self.sources: dict[str, int] = {}
         self.reasons: dict[str, int] = {}
-        self.amounts: dict[Money, int] = {}
+        # The amounts by the identity of their Money: one deal's creation and win usually
+        # share one object, and ids are cheap to hash where a Decimal is not. The events
+        # (kept in self.events) hold every Money, so no id is reused while reading.
+        self.amounts: dict[int, int] = {}
+        self.money: list[Money] = []
         # Typed arrays: appending costs what a list's does, and numpy reads them without a copy.
         self.entity = array("q")
         self.sequence = array("q")
@@ -178,7 +182,7 @@ class _Read:
                 channel.append(_code(self.sources, source.channel if source else None))
                 if kind is deal_kind:
                     amount_at.append(position)
-                    amount_code.append(_code(self.amounts, entity.amount))
+                    amount_code.append(self._amount_code(entity.amount))
                 if self.fields:
                     for key in self.fields:
                         self._set_field(key, position, entity.fields.get(key))
@@ -204,7 +208,7 @@ class _Read:
                     self.reason[1].append(_code(self.reasons, event.reason))
                 elif row is won and event.amount is not None:
                     amount_at.append(position)
-                    amount_code.append(_code(self.amounts, event.amount))
+                    amount_code.append(self._amount_code(event.amount))
             else:
                 add_seconds(event.at.timestamp())
                 add_pipeline(_NONE)
@@ -215,9 +219,19 @@ class _Read:
                     self.owner[1].append(_code(self.owners, event.new))
                 elif isinstance(event, AmountChanged):
                     amount_at.append(position)
-                    amount_code.append(_code(self.amounts, event.new))
+                    amount_code.append(self._amount_code(event.new))
                 elif isinstance(event, FieldChanged) and event.field in self.fields:
                     self._set_field(event.field, position, event.new)
+
+    def _amount_code(self, money: Money | None) -> int:
+        """The code of an amount in the table being built (-1 for none)."""
+        if money is None:
+            return _NONE
+        found = self.amounts.get(id(money))
+        if found is None:
+            found = self.amounts[id(money)] = len(self.money)
+            self.money.append(money)
+        return found
 
     def _set_field(self, key: str, position: int, value: Any) -> None:
         """A custom field set (to none if `value` is ``None``) by the event at `position`."""
@@ -302,7 +316,7 @@ def from_events(events: Iterable[Event], fields: tuple[str, ...] = ()) -> StageL
         owners=tuple(read.owners),
         sources=tuple(read.sources),
         reasons=tuple(read.reasons),
-        amounts=tuple(read.amounts),
+        amounts=tuple(read.money),
     )
 
 

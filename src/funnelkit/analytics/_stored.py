@@ -216,7 +216,7 @@ def _assemble(np: Any, coded: dict[str, _Coded], integers: dict[str, Any]) -> St
 def _amounts(
     np: Any, coded: dict[str, _Coded], texts: dict[str, tuple[str, ...]]
 ) -> tuple[Any, tuple[Money, ...]]:
-    """Codes of the rows' amounts into a table of `Money` (equal amounts once), -1: none."""
+    """Codes of the rows' amounts into a table of `Money` (one per text and currency), -1: none."""
     amount, currency = coded["amount"].codes, coded["currency"].codes
     codes = np.full(len(amount), _NONE, dtype=np.int32)
     rows = np.flatnonzero(amount >= 0)
@@ -226,13 +226,13 @@ def _amounts(
     pairs, inverse = np.unique(
         amount[rows].astype(np.int64) * width + currency[rows] + 1, return_inverse=True
     )
-    table: dict[Money, int] = {}
-    recode = []
+    table = []
     for pair in pairs.tolist():
         value, slot = divmod(pair, width)
-        money = _stored_money(texts["amount"][value], texts["currency"][slot - 1] if slot else None)
-        recode.append(table.setdefault(money, len(table)))
-    codes[rows] = np.asarray(recode, dtype=np.int32)[inverse.reshape(-1)]
+        table.append(
+            _stored_money(texts["amount"][value], texts["currency"][slot - 1] if slot else None)
+        )
+    codes[rows] = inverse.reshape(-1).astype(np.int32)
     return codes, tuple(table)
 
 
