@@ -48,6 +48,7 @@ DEAL_OPEN = ["Новая", "Встреча", "КП", "Договор"]
 LEAD_OPEN = ["НОВЫЙ ЛИД", "ОП ВЗЯЛ В РАБОТУ"]
 OWNERS = ["anna", "турал", None]
 SOURCES = [fk.LeadSource(channel="site_form"), fk.LeadSource(channel="chat"), None]
+VERDICTS = list(fk.events.Verdict)  # in the order of their StageLog codes
 AMOUNTS = [
     None,
     fk.Money.of("1500.00", "RUB"),
@@ -64,7 +65,7 @@ BACK = st.sampled_from([0, 0.5, 5])
 
 
 def side_event(draw: Any, what: str, base: dict[str, Any], earlier: float) -> fk.events.Event:
-    """An event that moves nothing: an owner change, a note about `earlier`, a new amount."""
+    """An event that moves nothing: an owner change, a note, a field, a verdict, an amount."""
     if what == "owner":
         return fk.events.OwnerChanged(**base, old=None, new=draw(st.sampled_from(OWNERS)))
     if what == "note":  # back-dated: a note about an earlier day, recorded now
@@ -74,6 +75,9 @@ def side_event(draw: Any, what: str, base: dict[str, Any], earlier: float) -> fk
     if what == "field":
         new = draw(st.sampled_from([*PRODUCTS, None]))
         return fk.events.FieldChanged(**base, field="product", old=None, new=new)
+    if what == "verdict":
+        verdict = draw(st.sampled_from(list(fk.events.Verdict)))
+        return fk.events.LeadQualified(**base, verdict=verdict)
     return fk.events.AmountChanged(**base, old=None, new=draw(st.sampled_from(AMOUNTS)))
 
 
@@ -117,10 +121,14 @@ def entity_log(draw: Any, number: int) -> list[fk.events.Event]:
     for sequence in range(2, draw(st.integers(2, 10))):
         when += draw(st.sampled_from([0, 0, 0.25, 1, 3, 0.123457]))  # 0: at the same instant
         what = draw(
-            st.sampled_from(["move", "move", "move", "close", "owner", "note", "amount", "field"])
+            st.sampled_from(
+                ["move", "move", "move", "close", "owner", "note", "amount", "field", "verdict"]
+            )
         )
         base: dict[str, Any] = {"entity": ref, "sequence": sequence, "at": day(when), "actor": "a"}
-        if what in {"owner", "note", "field"} or (what == "amount" and is_deal):
+        if what in {"owner", "note", "field"} or (
+            (what == "amount" and is_deal) or (what == "verdict" and not is_deal)
+        ):
             events.append(side_event(draw, what, base, max(created, when - draw(BACK))))
             continue
         move: dict[str, Any] = {**base, "pipeline": pipeline.key, "from_stage": stage}
@@ -227,6 +235,7 @@ def columnar_reports(data: Any, as_of: Any, filters: fa.Filters) -> list[Any]:
             for zone in (timezone.utc, timezone(timedelta(hours=3)))
             for pipeline in (None, CHAIN)
         ),
+        fa.sources(data, as_of=as_of, filters=filters),
     ]
 
 
@@ -385,7 +394,7 @@ def test_stage_moves_that_go_back_in_time_are_refused():
         ),
     ]
     with pytest.raises(
-        fk.ValidationError, match="earlier than the stage, owner, amount or field event"
+        fk.ValidationError, match="earlier than the stage, owner, amount, verdict or field event"
     ) as caught:
         fa.StageLog.from_events(events)
     assert caught.value.rule == "order"
@@ -637,6 +646,7 @@ def _rows_of(log: fa.StageLog) -> dict[str, list[Any]]:
         "currency": [
             log.amounts[code].currency if code >= 0 else None for code in log.amount.tolist()
         ],
+        "verdict": [VERDICTS[code].value if code >= 0 else None for code in log.verdict.tolist()],
     }
 
 
@@ -698,6 +708,7 @@ def test_plain_columns_give_the_reports_of_the_events():
                 "reason",
                 "amount",
                 "currency",
+                "verdict",
             )
         },
     )
@@ -1056,6 +1067,7 @@ def test_arrow_columns_that_are_not_text_are_named():
     columns |= {name: pa.array([1]) for name in ("sequence", "time")}
     columns |= {"entity_kind": pa.array(["deal"]), "type": pa.array(["deal_created"])}
     columns |= {"amount": pa.array(["1500.00"]), "currency": pa.array(["RUB"])}
+    columns |= {"verdict": pa.array([None], type=pa.string())}
     log = _stored.from_arrow_table(pa.table(columns))
     assert (log.ids, log.amounts) == (("С-1",), (fk.Money.of("1500", "RUB"),))
     columns["owner"] = pa.array([7])
@@ -1156,3 +1168,75 @@ def test_a_stored_amount_written_outside_funnelkit_is_named(sql_store):
                 .where(events.c.amount == change.get("amount", "2000"))
                 .values(amount="2000", currency="RUB")
             )
+
+
+def test_a_stored_verdict_written_outside_funnelkit_is_named(sql_store):
+    lead = fk.Lead(
+        id="Л-1",
+        created_at=day(0),
+        pipeline=LEADS.key,
+        stage="НОВЫЙ ЛИД",
+        source=fk.LeadSource(channel="chat"),
+    )
+    with sql_store.unit_of_work() as unit:
+        unit.events.append(
+            [
+                fk.events.LeadCreated(entity=lead.ref, sequence=1, at=day(0), actor="a", lead=lead),
+                fk.events.LeadQualified(
+                    entity=lead.ref,
+                    sequence=2,
+                    at=day(1),
+                    actor="a",
+                    verdict=fk.events.Verdict.JUNK,
+                ),
+            ]
+        )
+        unit.commit()
+    chat = fa.sources(sql_store.stage_log(), as_of=day(2)).sources[0]
+    assert (chat.source, chat.leads, chat.junk) == ("chat", 1, 1)
+    events = sa.table("funnelkit_events", sa.column("verdict"))
+    with sql_store.engine.begin() as connection:
+        connection.execute(
+            events.update().where(events.c.verdict == "junk").values(verdict="мусор")
+        )
+    with pytest.raises(fk.ValidationError) as caught:
+        sql_store.stage_log()
+    assert (caught.value.field, caught.value.rule) == ("funnelkit_events.verdict", "unknown")
+
+
+def test_a_verdict_recorded_about_an_earlier_moment_is_refused(read_store):
+    """A verdict given before a junk closing but recorded after it: its order is by sequence."""
+    store, driver = read_store
+    lead = fk.Lead(
+        id="Л-1",
+        created_at=day(0),
+        pipeline=LEADS.key,
+        stage="НОВЫЙ ЛИД",
+        source=fk.LeadSource(channel="chat"),
+    )
+    events: list[fk.events.Event] = [
+        fk.events.LeadCreated(entity=lead.ref, sequence=1, at=day(0), actor="a", lead=lead),
+        fk.events.LeadClosedAsJunk(
+            entity=lead.ref,
+            sequence=2,
+            at=day(3),
+            actor="a",
+            pipeline=LEADS.key,
+            from_stage="НОВЫЙ ЛИД",
+            to_stage="НЕЦЕЛЕВОЙ",
+            reason="спам",
+        ),
+        fk.events.LeadQualified(
+            entity=lead.ref, sequence=3, at=day(2), actor="a", verdict=fk.events.Verdict.GOOD
+        ),
+    ]
+    assert fa.sources(events, as_of=day(4)).sources[0].good == 1  # the event path: the last
+    with pytest.raises(fk.ValidationError) as caught:
+        fa.StageLog.from_events(events)
+    assert (caught.value.field, caught.value.rule) == ("events", "order")
+    with store.unit_of_work() as unit:
+        unit.events.append(events)
+        unit.commit()
+    with pytest.raises(fk.ValidationError) as caught:
+        store.stage_log(driver=driver)
+    assert (caught.value.field, caught.value.rule) == ("events", "order")

@@ -64,6 +64,10 @@ def rows_of(events: list[fk.events.Event]) -> dict[str, list[Any]]:
         "amount": [str(log.amounts[code].amount) if code >= 0 else None for code in amounts],
         "currency": [log.amounts[code].currency if code >= 0 else None for code in amounts],
         "продукт": products,
+        "verdict": [
+            list(fk.events.Verdict)[code].value if code >= 0 else None
+            for code in log.verdict.tolist()
+        ],
     }
 
 
@@ -77,6 +81,7 @@ def reports(as_of: datetime) -> list[Any]:
         partial(fa.time_in_stage, pipeline=LEADS, as_of=as_of),
         partial(fa.win_rate, as_of=as_of, by="owner"),
         partial(fa.velocity, period=fk.Period.month(2026, 3), currency="RUB", as_of=as_of),
+        partial(fa.sources, as_of=as_of),
     ]
 
 

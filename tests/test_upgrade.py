@@ -58,6 +58,7 @@ EVENT_COLUMNS = (
     "from_stage",
     "amount",
     "currency",
+    "verdict",
 )
 
 
@@ -137,6 +138,7 @@ def expected_columns(old: dict[str, Any]) -> tuple[Any, ...]:
         old.get("from_stage"),
         money["amount"] if money else None,
         money["currency"] if money else None,
+        old.get("verdict") if old["type"] == "lead_qualified" else None,
     )
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from funnelkit._checks import raise_for
+from funnelkit.events import Verdict
 
 
 __all__ = ["LogEvent"]
@@ -59,6 +60,8 @@ _STAGED = frozenset(
         LogEvent.CONVERTED,
     }
 )
+VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
+"""The verdicts in the order of their codes in `StageLog.verdict` (0 good, 1 junk, 2 review)."""
 _CLOSING = frozenset({LogEvent.WON, LogEvent.LOST, LogEvent.JUNK, LogEvent.CONVERTED})
 
 

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from funnelkit._checks import raise_for
-from funnelkit.analytics._codes import _NONE, LogEvent, _numpy
+from funnelkit.analytics._codes import _NONE, VERDICTS, LogEvent, _numpy
 from funnelkit.analytics._log_checks import (
     _arrays,
     _check_codes,
@@ -74,6 +74,8 @@ class StageLog:
         source: The entity's source channel (`LeadSource.channel`) as of the row.
         reason: The lost or junk reason of `LogEvent.LOST` and `LogEvent.JUNK` rows.
         amount: The deal's amount as of the row (a code into ``amounts``; ``-1``: none known).
+        verdict: The verdict of a lead's qualification (a `LeadQualified`, an `OTHER` row):
+            its index in `Verdict` (0 good, 1 junk, 2 review; ``int8``), ``-1`` on other rows.
         left: The stage a move left (a code into ``stages``; ``-1`` on other rows). Not given
             to the constructor, it is the stage of the entity's stage row before.
         ids: The lead or deal id of each entity code.
@@ -113,6 +115,7 @@ class StageLog:
         "stage",
         "stages",
         "time",
+        "verdict",
     )
 
     _CODED: ClassVar[tuple[tuple[str, str], ...]] = (
@@ -137,6 +140,7 @@ class StageLog:
     reason: npt.NDArray[np.int32]
     left: npt.NDArray[np.int32]
     amount: npt.NDArray[np.int32]
+    verdict: npt.NDArray[np.int8]
     ids: tuple[str, ...]
     pipelines: tuple[str, ...]
     stages: tuple[str, ...]
@@ -169,6 +173,7 @@ class StageLog:
         left: npt.ArrayLike | None = None,
         amount: npt.ArrayLike | None = None,
         amounts: Sequence[Money] = (),
+        verdict: npt.ArrayLike | None = None,
         fields: Mapping[str, npt.ArrayLike] | None = None,
         field_values: Mapping[str, Sequence[FieldValue]] | None = None,
     ) -> None:
@@ -180,6 +185,8 @@ class StageLog:
             left = np.full(len(np.asarray(entity)), _NONE, dtype=np.int32)
         if amount is None:
             amount = np.full(len(np.asarray(entity)), _NONE, dtype=np.int32)
+        if verdict is None:
+            verdict = np.full(len(np.asarray(entity)), _NONE, dtype=np.int8)
         arrays = _arrays(
             np,
             {
@@ -194,6 +201,7 @@ class StageLog:
                 "reason": reason,
                 "left": left,
                 "amount": amount,
+                "verdict": verdict,
                 **{f"fields.{key}": codes for key, codes in fields.items()},
             },
         )
@@ -217,6 +225,7 @@ class StageLog:
         object.__setattr__(self, "field_values", MappingProxyType(field_values))
         _check_values(np, "kind", arrays["kind"], 2, "0 (lead) or 1 (deal)")
         _check_values(np, "event", arrays["event"], len(LogEvent), "a LogEvent value")
+        _check_codes(np, "verdict", arrays["verdict"], len(VERDICTS), nullable=True)
         _check_staged(np, arrays)
         arrays = _sorted(
             np, {name: column.astype(_DTYPES.get(name, "int32")) for name, column in arrays.items()}
@@ -282,9 +291,10 @@ class StageLog:
                 its `FieldChanged` events.
 
         Raises:
-            ValidationError: If an entity's events that set its stage, owner, amount or a
-                custom field held go back in time in sequence order (the columns are ordered
-                by time), or two different events share an entity and a sequence number.
+            ValidationError: If an entity's events that set its stage, owner, amount,
+                verdict or a custom field held go back in time in sequence order (the columns
+                are ordered by time), or two different events share an entity and a sequence
+                number.
         """
         from funnelkit.analytics import _intake  # noqa: PLC0415 - it imports this module
 
@@ -307,6 +317,7 @@ class StageLog:
         from_stage: Sequence[Any] | npt.ArrayLike | None = None,
         amount: Sequence[Any] | npt.ArrayLike | None = None,
         currency: Sequence[Any] | npt.ArrayLike | str | None = None,
+        verdict: Sequence[Any] | npt.ArrayLike | None = None,
         fields: Mapping[str, Sequence[Any] | npt.ArrayLike] | None = None,
     ) -> StageLog:
         """
@@ -330,6 +341,8 @@ class StageLog:
                 ``Decimal``, an ``int`` or a decimal string beside `currency`. Floats are
                 refused: they are not exact.
             currency: The currency of each row's amount, or one for every row.
+            verdict: The verdict of each ``other`` row that qualifies a lead (``"good"``,
+                ``"junk"``, ``"review"`` or a `Verdict`; ``None`` on every other row).
             fields: Custom field columns by field key: the entity's value as of each row
                 (``None``: not set).
 
@@ -353,6 +366,7 @@ class StageLog:
             "from_stage": from_stage,
             "amount": amount,
             "currency": currency,
+            "verdict": verdict,
         }
         for key in _field_keys(fields or {}):
             given[f"fields.{key}"] = _objects(np, (fields or {})[key])
@@ -399,7 +413,8 @@ class StageLog:
                 optionally ``pipeline``, ``kind``, ``owner``, ``source``, ``reason``,
                 ``sequence`` (the order of an entity's rows at one instant), ``from_stage``
                 (the stage a move left), ``amount`` (a decimal, integer or string column: the
-                deal's amount as of the row) and ``currency``.
+                deal's amount as of the row), ``currency`` and ``verdict`` (a lead
+                qualification's: ``good``, ``junk`` or ``review``).
             columns: funnelkit's column names mapped to the frame's, for those named
                 otherwise: ``{"entity": "deal_id", "time": "entered_at"}``.
             kind: ``"lead"`` or ``"deal"`` for every row, if the frame has no ``kind``.
@@ -448,6 +463,7 @@ class StageLog:
             reason=self.reason[rows],
             left=self.left[rows],
             amount=self.amount[rows],
+            verdict=self.verdict[rows],
             fields={key: codes[rows] for key, codes in self.fields.items()},
             field_values=self.field_values,
             ids=self.ids,
@@ -482,6 +498,7 @@ _DTYPES = {
     "reason": "int32",
     "left": "int32",
     "amount": "int32",
+    "verdict": "int8",
 }
 _TABLES = ("ids", "pipelines", "stages", "owners", "sources", "reasons", "amounts")
 

@@ -21,6 +21,7 @@ from funnelkit.analytics._codes import (
     _KIND_NAMES,
     _MICROSECOND,
     _NONE,
+    VERDICTS,
     LogEvent,
     _numpy,
 )
@@ -131,6 +132,31 @@ def _events(np: Any, values: Any) -> Any:
     return np.fromiter(map(codes_of.__getitem__, given), dtype=np.int8, count=len(given))
 
 
+_VERDICT_NAMES: dict[Any, int] = {}
+for _code_of, _verdict in enumerate(VERDICTS):
+    _VERDICT_NAMES[_verdict.value] = _VERDICT_NAMES[_verdict] = _code_of
+
+
+def _verdicts(np: Any, values: Any) -> Any:
+    """The verdict codes of a column of verdicts (``"good"``, ``"junk"``, ``"review"``)."""
+    given = values.tolist()
+    codes_of: dict[Any, int] = {}
+    for value in dict.fromkeys(given):
+        if _is_missing(value):
+            codes_of[value] = _NONE
+            continue
+        found = _VERDICT_NAMES.get(value) if isinstance(value, str) else None
+        if found is None:
+            raise_for(
+                "StageLog.verdict",
+                value,
+                f"row {given.index(value)} holds {value!r}; expected good, junk, review or none",
+                "unknown",
+            )
+        codes_of[value] = found
+    return np.fromiter(map(codes_of.__getitem__, given), dtype=np.int8, count=len(given))
+
+
 def from_values(np: Any, values: dict[str, Any]) -> StageLog:
     """`StageLog.from_columns`: code columns of Python values (one array per column)."""
     sequence = values.pop("sequence", None)
@@ -176,6 +202,7 @@ def from_values(np: Any, values: dict[str, Any]) -> StageLog:
     source, sources = _factorize(np, "source", values["source"], nullable=True)
     reason, reasons = _factorize(np, "reason", values["reason"], nullable=True)
     amount, amounts = _amounts(np, values["amount"], values["currency"])
+    verdict = _verdicts(np, values["verdict"])
     fields = {
         name.removeprefix("fields."): _field_column(np, name, column)
         for name, column in values.items()
@@ -193,6 +220,7 @@ def from_values(np: Any, values: dict[str, Any]) -> StageLog:
         reason=reason,
         left=left,
         amount=amount,
+        verdict=verdict,
         ids=keys,
         pipelines=pipelines,
         stages=stages,
@@ -339,6 +367,7 @@ _FRAME_COLUMNS = (
     "from_stage",
     "amount",
     "currency",
+    "verdict",
 )
 _REQUIRED = frozenset({"entity", "time", "event", "stage"})
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from funnelkit._checks import raise_for
 from funnelkit._collector import paused_gc
-from funnelkit.analytics._codes import _EPOCH, _MICROSECOND, _NONE, LogEvent, _numpy
+from funnelkit.analytics._codes import _EPOCH, _MICROSECOND, _NONE, VERDICTS, LogEvent, _numpy
 from funnelkit.analytics._columnar import StageLog
 from funnelkit.events import (
     AmountChanged,
@@ -24,6 +24,7 @@ from funnelkit.events import (
     LeadClosedAsJunk,
     LeadConverted,
     LeadCreated,
+    LeadQualified,
     MoveEvent,
     OwnerChanged,
     StageChanged,
@@ -55,6 +56,9 @@ _ROW_OF: dict[type[Any], LogEvent] = {
     DealCreated: LogEvent.CREATED,
     OwnerChanged: LogEvent.OWNER,
 }
+
+
+_VERDICT_CODES = {verdict: code for code, verdict in enumerate(VERDICTS)}
 
 
 def _row_of(event_type: type[Any]) -> LogEvent:
@@ -119,6 +123,7 @@ class _Read:
         self.owner = (array("q"), array("q"))  # position, new owner
         self.reason = (array("q"), array("q"))  # position, reason
         self.amount = (array("q"), array("q"))  # position, amount (-1: set to none)
+        self.verdict = (array("q"), array("q"))  # position, verdict of a qualification
 
     def read(self) -> None:  # noqa: C901, PLR0912, PLR0915 - one hot loop, inlined for speed
         """Read every event once."""
@@ -220,6 +225,9 @@ class _Read:
                 elif isinstance(event, AmountChanged):
                     amount_at.append(position)
                     amount_code.append(self._amount_code(event.new))
+                elif isinstance(event, LeadQualified):
+                    self.verdict[0].append(position)
+                    self.verdict[1].append(_VERDICT_CODES[event.verdict])
                 elif isinstance(event, FieldChanged) and event.field in self.fields:
                     self._set_field(event.field, position, event.new)
 
@@ -277,6 +285,9 @@ def from_events(events: Iterable[Event], fields: tuple[str, ...] = ()) -> StageL
     amount_set = np.zeros(size, dtype=bool)
     at, amounts = (np.frombuffer(part, dtype=np.int64) for part in read.amount)
     amount[at], amount_set[at] = amounts, True
+    verdict = np.full(size, _NONE, dtype=np.int8)
+    at, verdicts = (np.frombuffer(part, dtype=np.int64) for part in read.verdict)
+    verdict[at] = verdicts
     order, times = _ordered(np, read)
     field_codes = {}
     for key, (at_list, code_list) in read.fields.items():
@@ -302,6 +313,7 @@ def from_events(events: Iterable[Event], fields: tuple[str, ...] = ()) -> StageL
         reason=reason[order],
         left=np.frombuffer(read.left, dtype=np.int64)[order],
         amount=_forward_fill(np, amount[order], amount_set[order], starts),
+        verdict=verdict[order],
         fields={
             key: _forward_fill(np, codes, sets, starts)
             for key, (codes, sets) in field_codes.items()
@@ -360,8 +372,9 @@ def _ordered(np: Any, read: _Read) -> tuple[Any, Any]:
         order, entity = order[keep], entity[keep]
     times = _exact_times(np, read, order)
     rows = np.frombuffer(read.row, dtype=np.int8)[order]
-    setters = np.zeros(len(read.events), dtype=bool)  # events that set an amount or a field
-    for at, _ in (read.amount, *read.fields.values()):
+    # Events that set an amount, a verdict or a custom field held: state, as stage moves are.
+    setters = np.zeros(len(read.events), dtype=bool)
+    for at, _ in (read.amount, read.verdict, *read.fields.values()):
         setters[np.frombuffer(at, dtype=np.int64)] = True
     state = (rows != int(LogEvent.OTHER)) | setters[order]
     _check_state_order(np, entity, times, state, order, read.events)
@@ -386,9 +399,9 @@ def _check_state_order(  # noqa: PLR0917 - private
             "events",
             later,
             f"{later.entity}: event {later.sequence} ({type(later).__name__}) is earlier than "
-            "the stage, owner, amount or field event before it in sequence order; a StageLog "
-            "orders each entity's rows by time: fix the times, or report on the events "
-            "themselves",
+            "the stage, owner, amount, verdict or field event before it in sequence order; a "
+            "StageLog orders each entity's rows by time: fix the times, or report on the "
+            "events themselves",
             "order",
         )
 

@@ -56,6 +56,7 @@ class _Snapshot:
         self.source = _per_entity(np, entities, owners, _column(log.source, kept)[last])
         self.amount = _per_entity(np, entities, owners, _column(log.amount, kept)[last])
         self._last = (owners, last if kept is None else np.flatnonzero(kept)[last])
+        self.kept = kept  # the rows as of the snapshot (None: every row)
         self._fields: dict[str, Any] = {}
         # The stage table: every stage row as of the snapshot, by entity then time.
         staged = log.stage >= 0

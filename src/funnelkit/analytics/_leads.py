@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from funnelkit._checks import raise_for
+from funnelkit.analytics import _kernels, _source_kernels
+from funnelkit.analytics._columnar import StageLog
 from funnelkit.analytics._common import (
     _DAY,
     _EVERYTHING,
@@ -195,15 +197,36 @@ def _tally_deal(counts: dict[str, Any], history: History) -> None:
 
 
 def sources(
-    data: Histories | Iterable[Event],
+    data: Histories | Iterable[Event] | StageLog,
     *,
     as_of: datetime | None = None,
     by: str = "channel",
     filters: Filters = _EVERYTHING,
 ) -> Sources:
-    """Measure each source's inbound flow: its leads, how many were junk or good, its deals."""
+    """
+    Measure each source's inbound flow: its leads, how many were junk or good, its deals.
+
+    Args:
+        data: The events (then `as_of` is required), their `Histories`, or a `StageLog`
+            (then `as_of` is required, and `by` is ``"channel"``: the log holds no site or
+            campaign).
+        as_of: The snapshot time.
+        by: ``"channel"``, ``"site"`` or ``"campaign"`` of each lead's and deal's source.
+        filters: Which leads and deals count.
+    """
     if by not in {"channel", "site", "campaign"}:
         raise_for("by", by, "sources are grouped by 'channel', 'site' or 'campaign'", "unknown")
+    if isinstance(data, StageLog):
+        if by != "channel":
+            raise_for(
+                "by",
+                by,
+                "a StageLog holds the source's channel only; for its site or campaign, report "
+                "on the events",
+                "columnar",
+            )
+        snap = _kernels.snapshot(data, as_of)
+        return _sources_of(by, snap.as_of, _source_kernels.sources(snap, filters))
     folded = _fold(data, as_of)
     key_of = _GROUPS[by]
     tallies: dict[str | None, dict[str, Any]] = {}
@@ -227,6 +250,11 @@ def sources(
         _tally_lead(tally(key_of(history)), history)
     for history in _select(folded, EntityKind.DEAL, None, filters):
         _tally_deal(tally(key_of(history)), history)
+    return _sources_of(by, folded.as_of, tallies)
+
+
+def _sources_of(by: str, as_of: datetime, tallies: dict[str | None, dict[str, Any]]) -> Sources:
+    """The report of each source's counts (a tally of either path)."""
     rows = {
         key: SourceRow(
             source=key,
@@ -241,7 +269,7 @@ def sources(
         )
         for key, c in tallies.items()
     }
-    return Sources(by=by, as_of=folded.as_of, sources=_sorted_sources(rows))
+    return Sources(by=by, as_of=as_of, sources=_sorted_sources(rows))
 
 
 # --- the lead flow -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from funnelkit._checks import raise_for
-from funnelkit.analytics._codes import _NONE, LogEvent, _numpy
+from funnelkit.analytics._codes import _NONE, VERDICTS, LogEvent, _numpy
 from funnelkit.analytics._columnar import StageLog
 from funnelkit.analytics._intake import _forward_fill
 from funnelkit.exceptions import ValidationError
@@ -41,12 +41,24 @@ STORED = (
     "from_stage",
     "amount",
     "currency",
+    "verdict",
 )
 """The columns of the stage-log query, in order: stored text but for the sequence and
 ``time``, a creation's ``created_at`` or else the event's ``at``, in microseconds since 1970,
 UTC. (Text is cheaper to read than a ``CASE`` mapping it to numbers in SQLite.) ``amount`` is
-the exact decimal string of the amount a row sets, beside its ``currency``."""
-_LOOKUPS = ("pipeline", "stage", "reason", "owner", "channel", "from_stage", "amount", "currency")
+the exact decimal string of the amount a row sets, beside its ``currency``; ``verdict`` a
+lead qualification's."""
+_LOOKUPS = (
+    "pipeline",
+    "stage",
+    "reason",
+    "owner",
+    "channel",
+    "from_stage",
+    "amount",
+    "currency",
+    "verdict",
+)
 _TEXT = ("entity_kind", "entity_id", "type", *_LOOKUPS)
 _INTEGERS = ("sequence", "time")
 
@@ -62,6 +74,7 @@ TYPE_ROWS: dict[str, int] = {
 }
 """The `LogEvent` of each stored event type (other types: `OTHER_ROW`, or a move if staged)."""
 OTHER_ROW = int(LogEvent.OTHER)
+_VERDICT_CODES = {verdict.value: code for code, verdict in enumerate(VERDICTS)}
 SETS_AMOUNT = frozenset({"deal_created", "amount_changed"})
 """The stored event types that set a deal's amount, to none if their amount is NULL (a win
 sets it only if it has one)."""
@@ -185,7 +198,9 @@ def _assemble(np: Any, coded: dict[str, _Coded], integers: dict[str, Any]) -> St
     amount, amounts = _amounts(np, coded, texts)
     sets = np.asarray([name in SETS_AMOUNT for name in types] + [False], dtype=bool)
     sets_amount = sets[coded["type"].codes] | (amount >= 0)
-    order = _stored_order(np, entity, sequence, time, (event != OTHER_ROW) | sets_amount, ids)
+    verdict = _verdicts(np, coded["verdict"], texts["verdict"])
+    setting = (event != OTHER_ROW) | sets_amount | (verdict >= 0)
+    order = _stored_order(np, entity, sequence, time, setting, ids)
     entity, time, event = entity[order], time[order], event[order]
     starts = np.ones(len(entity), dtype=bool)
     starts[1:] = entity[1:] != entity[:-1]
@@ -203,6 +218,7 @@ def _assemble(np: Any, coded: dict[str, _Coded], integers: dict[str, Any]) -> St
         reason=coded["reason"].codes[order],
         left=left[order],
         amount=_forward_fill(np, amount[order], sets_amount[order], starts),
+        verdict=verdict[order],
         ids=ids,
         pipelines=texts["pipeline"],
         stages=tuple(stage_table),
@@ -234,6 +250,23 @@ def _amounts(
         )
     codes[rows] = inverse.reshape(-1).astype(np.int32)
     return codes, tuple(table)
+
+
+def _verdicts(np: Any, coded: _Coded, texts: tuple[str, ...]) -> Any:
+    """The `StageLog.verdict` codes of the stored verdicts, or an error naming a strange one."""
+    recode = []
+    for text in texts:
+        found = _VERDICT_CODES.get(text)
+        if found is None:
+            raise_for(
+                "funnelkit_events.verdict",
+                text,
+                f"holds {text!r}, not a verdict (good, junk, review); the row was written "
+                "outside funnelkit: fix or clear it",
+                "unknown",
+            )
+        recode.append(found)
+    return np.asarray([*recode, _NONE], dtype=np.int8)[coded.codes]  # -1 reads the last: none
 
 
 def _stored_money(amount: str, currency: str | None) -> Money:
@@ -280,7 +313,7 @@ def _stored_order(  # noqa: PLR0917 - private
     """
     The order of the rows: by entity, then time; each entity's in sequence order.
 
-    Rows that set state (stage, owner, amount: `setting`) must already be in time order in
+    Rows that set state (stage, owner, amount, verdict: `setting`) must be in time order in
     sequence order; other rows (a note recorded later about an earlier moment) take their
     place in time.
     """
@@ -296,9 +329,9 @@ def _stored_order(  # noqa: PLR0917 - private
         raise_for(
             "events",
             name,
-            f"{name!r}: event {int(sequence[row])} is earlier than the stage, owner or amount "
-            "event before it in sequence order; a StageLog orders each entity's rows by time: fix "
-            "the times, or report on the events themselves",
+            f"{name!r}: event {int(sequence[row])} is earlier than the stage, owner, amount or "
+            "verdict event before it in sequence order; a StageLog orders each entity's rows by "
+            "time: fix the times, or report on the events themselves",
             "order",
         )
     if bool(np.any((entity[1:] == entity[:-1]) & (times[1:] < times[:-1]))):

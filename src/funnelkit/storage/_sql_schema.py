@@ -23,6 +23,7 @@ from funnelkit.events import (
     DealWon,
     Event,
     LeadCreated,
+    LeadQualified,
     MoveEvent,
     OwnerChanged,
 )
@@ -167,9 +168,10 @@ EVENTS = sa.Table(
     sa.Column("created_at", sa.BigInteger),
     sa.Column("from_stage", _TEXT),
     # Revision 0004: the amount a deal's creation, amount change or win sets, as an exact
-    # decimal string (NULL: none), and its currency.
+    # decimal string (NULL: none), and its currency; a lead qualification's verdict.
     sa.Column("amount", _TEXT),
     sa.Column("currency", _TEXT),
+    sa.Column("verdict", _TEXT),
     sa.UniqueConstraint("entity_kind", "entity_id", "sequence", name="funnelkit_events_sequence"),
 )
 
@@ -228,6 +230,7 @@ def _event_columns(event: Event) -> dict[str, object]:
         owner = event.new
     elif isinstance(event, AmountChanged):
         amount = event.new
+    verdict = event.verdict.value if isinstance(event, LeadQualified) else None
     return {
         "type": event.TYPE,
         "version": event.VERSION,
@@ -241,6 +244,7 @@ def _event_columns(event: Event) -> dict[str, object]:
         "from_stage": _optional_text(left),
         "amount": None if amount is None else format(amount.amount, "f"),
         "currency": None if amount is None else amount.currency,
+        "verdict": verdict,
     }
 
 

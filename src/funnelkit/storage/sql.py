@@ -313,7 +313,8 @@ class SqlStore:
         Read the stage log of every lead and deal into a `funnelkit.analytics.StageLog`.
 
         The rows come from the event log's plain columns (entity, sequence, type, time,
-        pipeline, stage, reason, owner, source channel, the stage a move left, the amount set)
+        pipeline, stage, reason, owner, source channel, the stage a move left, the amount set,
+        a qualification's verdict)
         straight into arrays: no event is parsed from its JSON and no entity is built. They
         are read and coded 100,000 at a time, so memory holds the arrays and one batch of
         Python objects, not the whole log as Python objects. Reports over the result
@@ -332,9 +333,10 @@ class SqlStore:
 
         Raises:
             StoreNotReadyError: If the database is not at `SCHEMA_REVISION`.
-            ValidationError: If an entity's stage, owner or amount events go back in time in
-                sequence order (report on the events themselves then); if `driver` is unknown,
-                or is ``"adbc"`` on another database than PostgreSQL or without its driver.
+            ValidationError: If an entity's stage, owner, amount or verdict events go back in
+                time in sequence order (report on the events themselves then); if `driver` is
+                unknown, or is ``"adbc"`` on another database than PostgreSQL or without its
+                driver.
         """
         from funnelkit.analytics import _stored  # noqa: PLC0415 - numpy only when asked
 
@@ -528,6 +530,7 @@ _STAGE_LOG = sa.select(
     EVENTS.c.from_stage,
     EVENTS.c.amount,
     EVENTS.c.currency,
+    EVENTS.c.verdict,
 ).where(
     # Compared as an expression, so that SQLite scans the table rather than reading most of it
     # row by row through the (kind, id, sequence) index; no order: numpy sorts faster.

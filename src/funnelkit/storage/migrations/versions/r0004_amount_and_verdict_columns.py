@@ -1,10 +1,11 @@
 """
-Deal amounts in plain columns: the amount a creation, an amount change or a win sets.
+Deal amounts and lead verdicts in plain columns, for the money and source reports.
 
 A deal's creation (its amount, if any), an `AmountChanged` (its new amount, or none) and a
-`DealWon` with an amount store that amount as an exact decimal string beside its currency, so
-that a columnar stage log (`SqlStore.stage_log`) knows each deal's amount as of any time and
-the money reports (`velocity`) run on it.
+`DealWon` with an amount store that amount as an exact decimal string beside its currency;
+a `LeadQualified` stores its verdict. So a columnar stage log (`SqlStore.stage_log`) knows
+each deal's amount and each lead's verdict as of any time, and `velocity` and `sources` run
+on it.
 
 The rows stored before are filled in from their JSON, in batches, by this migration itself:
 it reads the data as funnelkit wrote it, with no funnelkit code that may change later.
@@ -31,12 +32,15 @@ _BATCH = 5_000
 _NEW = (
     ("amount", sa.Text()),  # the amount set, as its exact decimal string
     ("currency", sa.Text()),  # and its currency
+    ("verdict", sa.Text()),  # a lead qualification's verdict
 )
-_TYPES = ("deal_created", "amount_changed", "deal_won")
+_TYPES = ("deal_created", "amount_changed", "deal_won", "lead_qualified")
 
 
 def _money(data: dict[str, Any]) -> dict[str, Any] | None:
     """The amount one stored event sets, as written in its JSON (``None``: none)."""
+    if data["type"] == "lead_qualified":
+        return None
     if data["type"] == "deal_created":
         found = data["deal"].get("amount")
     elif data["type"] == "amount_changed":
@@ -47,7 +51,7 @@ def _money(data: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def upgrade() -> None:
-    """Add the columns and fill them in for the creations, amount changes and wins stored."""
+    """Add the columns; fill them in for the creations, amount changes, wins, qualifications."""
     for name, type_ in _NEW:
         op.add_column("funnelkit_events", sa.Column(name, type_, nullable=True))
     events = sa.table(
@@ -77,12 +81,14 @@ def upgrade() -> None:
             break
         changes = []
         for row in rows:
-            money = _money(json.loads(row.data))
+            data = json.loads(row.data)
+            money = _money(data)
             changes.append(
                 {
                     "at_position": row.position,
                     "amount": None if money is None else money["amount"],
                     "currency": None if money is None else money["currency"],
+                    "verdict": data.get("verdict") if data["type"] == "lead_qualified" else None,
                 }
             )
         connection.execute(update, changes)
