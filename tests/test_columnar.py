@@ -445,14 +445,20 @@ def product_log() -> list[fk.events.Event]:
         events.append(
             fk.events.DealCreated(entity=deal.ref, sequence=1, at=day(0), actor="a", deal=deal)
         )
-        base = {"entity": deal.ref, "actor": "a"}
+        base: dict[str, Any] = {"entity": deal.ref, "actor": "a"}
         if change is not None:
             events.append(
                 fk.events.FieldChanged(
                     **base, sequence=2, at=day(1), field="product", old=product, new=change or None
                 )
             )
-        move = {**base, "sequence": 3, "at": day(2), "pipeline": CHAIN.key, "from_stage": "Новая"}
+        move: dict[str, Any] = {
+            **base,
+            "sequence": 3,
+            "at": day(2),
+            "pipeline": CHAIN.key,
+            "from_stage": "Новая",
+        }
         if outcome == "won":
             events.append(fk.events.DealWon(**move, to_stage="Продажа"))
         elif outcome == "lost":
@@ -693,25 +699,22 @@ def test_a_frame_without_a_currency_column_takes_one_for_every_amount():
 
 def test_plain_columns_give_the_reports_of_the_events():
     rows = _rows_of(fa.StageLog.from_events(FULL_LOG))
-    log = fa.StageLog.from_columns(
-        entity=rows["deal_id"],
-        time=rows["entered_at"],
-        **{
-            name: rows[name]
-            for name in (
-                "event",
-                "stage",
-                "pipeline",
-                "kind",
-                "owner",
-                "source",
-                "reason",
-                "amount",
-                "currency",
-                "verdict",
-            )
-        },
-    )
+    columns: dict[str, Any] = {
+        name: rows[name]
+        for name in (
+            "event",
+            "stage",
+            "pipeline",
+            "kind",
+            "owner",
+            "source",
+            "reason",
+            "amount",
+            "currency",
+            "verdict",
+        )
+    }
+    log = fa.StageLog.from_columns(entity=rows["deal_id"], time=rows["entered_at"], **columns)
     assert columnar_reports(log, day(8), fa.Filters()) == columnar_reports(
         FULL_LOG, day(8), fa.Filters()
     )
@@ -1240,3 +1243,33 @@ def test_a_verdict_recorded_about_an_earlier_moment_is_refused(read_store):
     with pytest.raises(fk.ValidationError) as caught:
         store.stage_log(driver=driver)
     assert (caught.value.field, caught.value.rule) == ("events", "order")
+
+
+def test_a_stores_amounts_are_made_money_when_read_and_behave_as_a_tuple(sql_store):
+    import pickle  # noqa: PLC0415 - a part sent to another process is pickled
+
+    with sql_store.unit_of_work() as unit:
+        unit.events.append(amount_log())
+        unit.commit()
+    events = sa.table("funnelkit_events", sa.column("amount"))
+    with sql_store.engine.begin() as connection:  # valid, but not as funnelkit writes it
+        connection.execute(events.update().where(events.c.amount == "2000").values(amount="2E+3"))
+    log = sql_store.stage_log()
+    from funnelkit.analytics._amounts import StoredAmounts  # noqa: PLC0415 - a private type
+
+    amounts = log.amounts
+    from_events = fa.StageLog.from_events(amount_log()).amounts
+    assert isinstance(amounts, StoredAmounts)
+    assert len(amounts._built) == 1  # only the one not written plainly is made Money yet
+    assert sorted(map(str, amounts)) == sorted(map(str, from_events))
+    assert amounts[-1] == amounts[len(amounts) - 1]
+    assert amounts[:2] == tuple(amounts)[:2]
+    assert amounts == tuple(amounts)
+    assert tuple(amounts) == amounts
+    with pytest.raises(IndexError):
+        amounts[len(amounts)]
+    again = pickle.loads(pickle.dumps(log))  # noqa: S301 - our own bytes
+    assert again == log
+    assert fa.velocity(
+        again, fk.Period.month(2026, 3), currency="RUB", as_of=day(9)
+    ).won_amount == (Decimal("3500.00"))

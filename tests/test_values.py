@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import funnelkit as fk
 from funnelkit.testing.contracts import T0, make_contact, make_deal, make_lead, make_task
@@ -200,3 +202,42 @@ def test_clock_and_ids_are_injected_and_deterministic():
     ]
     with pytest.raises(fk.ValidationError):
         fk.FixedClock(datetime(2026, 3, 2))  # noqa: DTZ001
+
+
+PLAIN_DECIMALS = st.integers(0, 12).flatmap(
+    lambda places: st.decimals(
+        min_value=Decimal(-(10**15)) + 1,
+        max_value=Decimal(10**15) - 1,
+        places=places,
+        allow_nan=False,
+        allow_infinity=False,
+    )
+)
+
+
+@given(
+    st.one_of(
+        PLAIN_DECIMALS.map(lambda value: format(value, "f")),
+        st.text(alphabet="0123456789.-+eE ٠١", max_size=20),
+    ),
+    st.sampled_from(["RUB", "USD", "rub", "RU", "₽"]),
+)
+def test_plain_money_is_money_of_or_nothing(text, currency):
+    """The fast path for stored amounts gives what Money.of gives, or leaves it to Money.of."""
+    from funnelkit.model._values import plain_money  # noqa: PLC0415 - a private helper
+
+    plain = plain_money(text, currency)
+    if plain is None:
+        return
+    checked = fk.Money.of(text, currency)  # the oracle: it must accept what the fast path took
+    assert (plain, hash(plain), str(plain.amount)) == (checked, hash(checked), str(checked.amount))
+    assert fk.from_data(fk.to_data(plain), fk.Money) == checked
+
+
+def test_plain_money_takes_what_funnelkit_writes_and_leaves_the_rest():
+    from funnelkit.model._values import plain_money  # noqa: PLC0415 - a private helper
+
+    assert plain_money("1500.00", "RUB") == fk.Money.of("1500.00", "RUB")
+    assert plain_money("-0.000000000001", "USD") == fk.Money.of("-0.000000000001", "USD")
+    for text, currency in (("1E+3", "RUB"), ("1" * 16, "RUB"), ("١٥", "RUB"), ("1", "rub")):
+        assert plain_money(text, currency) is None

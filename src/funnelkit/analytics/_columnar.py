@@ -84,8 +84,9 @@ class StageLog:
         owners: The owners.
         sources: The source channels.
         reasons: The reasons.
-        amounts: The amounts (`Money`) the codes of ``amount`` point to (one amount may be
-            there twice, written otherwise: ``1500`` and ``1500.00``).
+        amounts: The amounts (`Money`) the codes of ``amount`` point to, a sequence (one
+            amount may be there twice, written otherwise: ``1500`` and ``1500.00``). Read from
+            the SQL store, each `Money` is made when first read.
         fields: Custom field columns, by field key: the entity's value as of each row, as a
             code into ``field_values[key]`` (``-1``: not set). Only the fields asked for when
             the log was built are held (`from_events` ``fields=``).
@@ -147,7 +148,7 @@ class StageLog:
     owners: tuple[str, ...]
     sources: tuple[str, ...]
     reasons: tuple[str, ...]
-    amounts: tuple[Money, ...]
+    amounts: Sequence[Money]
     fields: Mapping[str, npt.NDArray[np.int32]]
     field_values: Mapping[str, tuple[FieldValue, ...]]
     _snapshot: Any

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from funnelkit._checks import raise_for
+from funnelkit.analytics._amounts import StoredAmounts
 from funnelkit.analytics._codes import _NONE, _STAGED, LogEvent
 from funnelkit.model import Money
 
@@ -162,14 +163,16 @@ def _check_field_keys(fields: dict[str, Any], values: dict[str, Any]) -> None:
         )
 
 
-def _money_table(table: Sequence[Money]) -> tuple[Money, ...]:
+def _money_table(table: Sequence[Money]) -> Sequence[Money]:
     """
     The amounts the codes point to, each a `Money`.
 
     An amount may be in the table twice (written otherwise: ``1500`` and ``1500.00``): no
     report looks an amount up by value, and checking them unique would hash every amount of
-    a big log once more.
+    a big log once more. A store's table (`StoredAmounts`) was checked as it was read.
     """
+    if isinstance(table, StoredAmounts):
+        return table
     found = tuple(table)
     for value in found:
         if not isinstance(value, Money):

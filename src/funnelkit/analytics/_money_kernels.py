@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from funnelkit.analytics._amounts import currencies
 from funnelkit.analytics._kernels import _LOST, _WON, _micros
 
 
@@ -43,11 +44,11 @@ def velocity(
     open_at_start = chosen & (created < start) & (~closed | (closed_at >= start))
     in_period = chosen & closed & (closed_at >= start) & (closed_at < end)
     in_currency = np.zeros(len(log.amounts) + 1, dtype=bool)  # slot 0: no amount
-    in_currency[1:] = [money.currency == currency for money in log.amounts]
+    in_currency[1:] = [found == currency for found in currencies(log.amounts)]
     won = in_period & (snap.outcome == _WON) & in_currency[snap.amount + 1]
     counts = np.bincount(snap.amount[won] + 1, minlength=len(log.amounts) + 1)[1:].tolist()
-    total = sum(
-        (Decimal(count) * money.amount for count, money in zip(counts, log.amounts, strict=True)),
+    total = sum(  # only the amounts counted are read (a store's are made Money on reading)
+        (Decimal(count) * log.amounts[code].amount for code, count in enumerate(counts) if count),
         Decimal(0),
     )
     cycles = closed_at[won] - created[won]  # µs: whole seconds and the rest, summed apart

@@ -14,11 +14,13 @@ import importlib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from funnelkit._checks import raise_for
+from funnelkit.analytics._amounts import StoredAmounts
 from funnelkit.analytics._codes import _NONE, VERDICTS, LogEvent, _numpy
 from funnelkit.analytics._columnar import StageLog
 from funnelkit.analytics._intake import _forward_fill
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import Money
+from funnelkit.model._values import plain_money
 
 
 if TYPE_CHECKING:
@@ -231,8 +233,13 @@ def _assemble(np: Any, coded: dict[str, _Coded], integers: dict[str, Any]) -> St
 
 def _amounts(
     np: Any, coded: dict[str, _Coded], texts: dict[str, tuple[str, ...]]
-) -> tuple[Any, tuple[Money, ...]]:
-    """Codes of the rows' amounts into a table of `Money` (one per text and currency), -1: none."""
+) -> tuple[Any, Sequence[Money]]:
+    """
+    Codes of the rows' amounts into their table (one per text and currency), -1: none.
+
+    Each pair is checked here, by its form (`plain_money`) or else by `Money.of`, which refuses
+    what is not valid; the table makes the `Money` of a plain one when a report reads it.
+    """
     amount, currency = coded["amount"].codes, coded["currency"].codes
     codes = np.full(len(amount), _NONE, dtype=np.int32)
     rows = np.flatnonzero(amount >= 0)
@@ -242,14 +249,17 @@ def _amounts(
     pairs, inverse = np.unique(
         amount[rows].astype(np.int64) * width + currency[rows] + 1, return_inverse=True
     )
-    table = []
-    for pair in pairs.tolist():
+    amounts, currencies, built = [], [], {}
+    for at, pair in enumerate(pairs.tolist()):
         value, slot = divmod(pair, width)
-        table.append(
-            _stored_money(texts["amount"][value], texts["currency"][slot - 1] if slot else None)
-        )
+        amount, currency = texts["amount"][value], texts["currency"][slot - 1] if slot else None
+        if currency is None or plain_money(amount, currency) is None:
+            built[at] = _stored_money(amount, currency)  # refused here if it is not valid
+            amount, currency = format(built[at].amount, "f"), built[at].currency
+        amounts.append(amount)
+        currencies.append(currency)
     codes[rows] = inverse.reshape(-1).astype(np.int32)
-    return codes, tuple(table)
+    return codes, StoredAmounts(amounts, currencies, built)
 
 
 def _verdicts(np: Any, coded: _Coded, texts: tuple[str, ...]) -> Any:
