@@ -20,7 +20,7 @@ from funnelkit.analytics._columnar import StageLog
 from funnelkit.analytics._intake import _forward_fill
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import Money
-from funnelkit.model._values import plain_money
+from funnelkit.model._values import is_plain_money
 
 
 if TYPE_CHECKING:
@@ -253,7 +253,7 @@ def _amounts(
     for at, pair in enumerate(pairs.tolist()):
         value, slot = divmod(pair, width)
         amount, currency = texts["amount"][value], texts["currency"][slot - 1] if slot else None
-        if currency is None or plain_money(amount, currency) is None:
+        if currency is None or not is_plain_money(amount, currency):
             built[at] = _stored_money(amount, currency)  # refused here if it is not valid
             amount, currency = format(built[at].amount, "f"), built[at].currency
         amounts.append(amount)

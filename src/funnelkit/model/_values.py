@@ -119,6 +119,11 @@ _PLAIN_AMOUNT = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,12})?")
 """A decimal amount written plainly within `Money`'s bounds (15 digits, 12 after the point)."""
 
 
+def is_plain_money(amount: str, currency: str) -> bool:
+    """Whether `plain_money` takes this amount and currency (checked by their form alone)."""
+    return bool(_PLAIN_AMOUNT.fullmatch(amount) and _CURRENCY.fullmatch(currency))
+
+
 def plain_money(amount: str, currency: str) -> Money | None:
     """
     Money from a plainly written amount that is surely valid, without running the validators.
@@ -127,7 +132,7 @@ def plain_money(amount: str, currency: str) -> Money | None:
     not plain (or a currency that is not three capitals) gives ``None``, and the caller builds
     it with `Money.of`, which checks it and says what is wrong.
     """
-    if not (_PLAIN_AMOUNT.fullmatch(amount) and _CURRENCY.fullmatch(currency)):
+    if not is_plain_money(amount, currency):
         return None
     money = object.__new__(Money)
     object.__setattr__(money, "amount", Decimal(amount))  # frozen: set as attrs' __init__ does
