@@ -534,6 +534,25 @@ def test_plain_field_columns_keep_types_and_texts_apart():
     assert fa.win_rate(log, as_of=day(1), filters=one).groups[0].created == 4
 
 
+def one_deal_log(**columns: Any) -> fa.StageLog:
+    """A log of one deal's creation, built with these columns besides."""
+    return fa.StageLog(
+        entity=[0],
+        kind=[1],
+        event=[0],
+        time=[0],
+        pipeline=[0],
+        stage=[0],
+        owner=[-1],
+        source=[-1],
+        reason=[-1],
+        ids=["С-1"],
+        pipelines=["сделки"],
+        stages=["Новая"],
+        **columns,
+    )
+
+
 @pytest.mark.parametrize(
     ("call", "field", "rule"),
     [
@@ -552,41 +571,12 @@ def test_plain_field_columns_keep_types_and_texts_apart():
             "dtype",
         ),
         (
-            lambda: fa.StageLog(
-                entity=[0],
-                kind=[1],
-                event=[0],
-                time=[0],
-                pipeline=[0],
-                stage=[0],
-                owner=[-1],
-                source=[-1],
-                reason=[-1],
-                ids=["С-1"],
-                pipelines=["сделки"],
-                stages=["Новая"],
-                fields={"product": [0]},
-            ),
+            lambda: one_deal_log(fields={"product": [0]}),
             "StageLog.fields",
             "keys",
         ),
         (
-            lambda: fa.StageLog(
-                entity=[0],
-                kind=[1],
-                event=[0],
-                time=[0],
-                pipeline=[0],
-                stage=[0],
-                owner=[-1],
-                source=[-1],
-                reason=[-1],
-                ids=["С-1"],
-                pipelines=["сделки"],
-                stages=["Новая"],
-                fields={"product": [1]},
-                field_values={"product": ["КРОВЛЯ"]},
-            ),
+            lambda: one_deal_log(fields={"product": [1]}, field_values={"product": ["КРОВЛЯ"]}),
             "StageLog.fields.product",
             "range",
         ),
