@@ -1163,14 +1163,19 @@ def test_a_stored_amount_written_outside_funnelkit_is_named(sql_store):
             )
 
 
-def test_a_stored_verdict_written_outside_funnelkit_is_named(sql_store):
-    lead = fk.Lead(
+def chat_lead() -> fk.Lead:
+    """A lead from the chat, new on day 0."""
+    return fk.Lead(
         id="Л-1",
         created_at=day(0),
         pipeline=LEADS.key,
         stage="НОВЫЙ ЛИД",
         source=fk.LeadSource(channel="chat"),
     )
+
+
+def test_a_stored_verdict_written_outside_funnelkit_is_named(sql_store):
+    lead = chat_lead()
     with sql_store.unit_of_work() as unit:
         unit.events.append(
             [
@@ -1200,13 +1205,7 @@ def test_a_stored_verdict_written_outside_funnelkit_is_named(sql_store):
 def test_a_verdict_recorded_about_an_earlier_moment_is_refused(read_store):
     """A verdict given before a junk closing but recorded after it: its order is by sequence."""
     store, driver = read_store
-    lead = fk.Lead(
-        id="Л-1",
-        created_at=day(0),
-        pipeline=LEADS.key,
-        stage="НОВЫЙ ЛИД",
-        source=fk.LeadSource(channel="chat"),
-    )
+    lead = chat_lead()
     events: list[fk.events.Event] = [
         fk.events.LeadCreated(entity=lead.ref, sequence=1, at=day(0), actor="a", lead=lead),
         fk.events.LeadClosedAsJunk(

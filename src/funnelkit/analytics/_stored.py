@@ -29,27 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["STORED", "from_arrow_table", "from_log_rows"]
 
-STORED = (
-    "entity_kind",
-    "entity_id",
-    "sequence",
-    "type",
-    "time",
-    "pipeline",
-    "stage",
-    "reason",
-    "owner",
-    "channel",
-    "from_stage",
-    "amount",
-    "currency",
-    "verdict",
-)
-"""The columns of the stage-log query, in order: stored text but for the sequence and
-``time``, a creation's ``created_at`` or else the event's ``at``, in microseconds since 1970,
-UTC. (Text is cheaper to read than a ``CASE`` mapping it to numbers in SQLite.) ``amount`` is
-the exact decimal string of the amount a row sets, beside its ``currency``; ``verdict`` a
-lead qualification's."""
 _LOOKUPS = (
     "pipeline",
     "stage",
@@ -61,6 +40,12 @@ _LOOKUPS = (
     "currency",
     "verdict",
 )
+STORED = ("entity_kind", "entity_id", "sequence", "type", "time", *_LOOKUPS)
+"""The columns of the stage-log query, in order: stored text but for the sequence and
+``time``, a creation's ``created_at`` or else the event's ``at``, in microseconds since 1970,
+UTC. (Text is cheaper to read than a ``CASE`` mapping it to numbers in SQLite.) ``amount`` is
+the exact decimal string of the amount a row sets, beside its ``currency``; ``verdict`` a
+lead qualification's."""
 _TEXT = ("entity_kind", "entity_id", "type", *_LOOKUPS)
 _INTEGERS = ("sequence", "time")
 
