@@ -11,23 +11,34 @@ carried forward as `from_events` does.
 from __future__ import annotations
 
 import importlib
+import json
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from funnelkit._checks import raise_for
+from funnelkit._converter import event_from_data, from_data
 from funnelkit.analytics._amounts import StoredAmounts
 from funnelkit.analytics._codes import _NONE, VERDICTS, LogEvent, _numpy
 from funnelkit.analytics._columnar import StageLog
-from funnelkit.analytics._intake import _forward_fill
+from funnelkit.analytics._intake import _field_code, _forward_fill
+from funnelkit.analytics._log_checks import _field_keys
+from funnelkit.events import DealCreated, FieldChanged, LeadCreated
 from funnelkit.exceptions import ValidationError
-from funnelkit.model import Money
+from funnelkit.model import FieldValues, Money
 from funnelkit.model._values import is_plain_money
 
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 
-__all__ = ["STORED", "from_arrow_table", "from_log_rows"]
+__all__ = [
+    "STORED",
+    "FieldSetters",
+    "field_keys",
+    "field_setters",
+    "from_arrow_table",
+    "from_log_rows",
+]
 
 _LOOKUPS = (
     "pipeline",
@@ -67,6 +78,62 @@ SETS_AMOUNT = frozenset({"deal_created", "amount_changed"})
 sets it only if it has one)."""
 KINDS = {"lead": 0, "deal": 1}
 """The `StageLog.kind` code of each entity kind the query reads."""
+field_keys = _field_keys
+
+
+class FieldSetters(NamedTuple):
+    """
+    The custom field keys a log holds, and the stored events that set them, a row per value.
+
+    Each row is (kind code, the stored entity id, sequence, key, value): a creation gives one
+    per key (``None`` for a field it was not made with), a field change one for its key.
+    """
+
+    keys: tuple[str, ...]
+    rows: list[tuple[int, str, int, str, Any]]
+
+
+def field_setters(keys: tuple[str, ...], rows: Iterable[Sequence[Any]]) -> FieldSetters:
+    """
+    The field setters among stored rows: entity kind, entity id, sequence, type, version, text.
+
+    The text of a creation stored at its class's version is its entity's ``fields`` object; of
+    any other row, the event's JSON. Of a field change at its class's version only the value
+    is built; other events are built whole, as the store builds them (upcast from an older
+    version). Either way a value is what the event holds: a `Decimal`, a `date`.
+    """
+    wanted = frozenset(keys)
+    found: list[tuple[int, str, int, str, Any]] = []
+    current = {cls.TYPE: cls.VERSION for cls in (DealCreated, LeadCreated)}
+    change = FieldChanged.TYPE, FieldChanged.VERSION
+    # Many creations hold the same fields ({"product": "фальц"}): each text is read once.
+    held: dict[str | None, tuple[Any, ...]] = {None: (None,) * len(keys)}
+    for kind, ident, sequence, name, version, text in rows:
+        code = KINDS.get(kind)
+        if code is None:  # a contact's or a task's field change
+            continue
+        if current.get(name) == version:
+            values = held.get(text)
+            if values is None:
+                made_with = from_data(json.loads(text), FieldValues)
+                values = held[text] = tuple(made_with.get(key) for key in keys)
+            found.extend(
+                (code, ident, sequence, key, value) for key, value in zip(keys, values, strict=True)
+            )
+            continue
+        data = json.loads(text)
+        if (name, version) == change and data.get("field") in wanted:
+            key, new = data["field"], data.get("new")
+            value = None if new is None else from_data({key: new}, FieldValues)[key]
+            found.append((code, ident, sequence, key, value))
+            continue
+        event = event_from_data(data)
+        if isinstance(event, DealCreated | LeadCreated):
+            made = event.deal if isinstance(event, DealCreated) else event.lead
+            found.extend((code, ident, sequence, key, made.fields.get(key)) for key in keys)
+        elif isinstance(event, FieldChanged) and event.field in wanted:
+            found.append((code, ident, sequence, event.field, event.new))
+    return FieldSetters(keys, found)
 
 
 class _Coded(NamedTuple):
@@ -95,12 +162,18 @@ def _untext(value: str) -> str:
 # --- the two ways in ----------------------------------------------------------------------------
 
 
-def from_log_rows(batches: Iterable[Sequence[Sequence[Any]]]) -> StageLog:
+def from_log_rows(
+    batches: Iterable[Sequence[Sequence[Any]]],
+    setters: Callable[[], FieldSetters] | None = None,
+) -> StageLog:
     """
     A stage log from the rows of the stage-log query (`STORED`), in any order, batch by batch.
 
     Each batch is coded into arrays before the next is read, so that only one batch of Python
     objects is alive at a time; the codes of a column's values carry over from batch to batch.
+    `setters`, called once every row is read, gives the custom fields to hold: read after the
+    rows, it holds the setters of every row read (the log only grows), and any of later rows
+    are left out.
     """
     np = _numpy()
     indexes: dict[str, dict[Any, int]] = {name: {None: _NONE} for name in _TEXT}
@@ -128,15 +201,17 @@ def from_log_rows(batches: Iterable[Sequence[Sequence[Any]]]) -> StageLog:
         )
         for name in _TEXT
     }
-    return _assemble(np, coded, {name: columns[name] for name in _INTEGERS})
+    integers = {name: columns[name] for name in _INTEGERS}
+    return _assemble(np, coded, integers, None if setters is None else setters())
 
 
-def from_arrow_table(table: Any) -> StageLog:
+def from_arrow_table(table: Any, setters: Callable[[], FieldSetters] | None = None) -> StageLog:
     """
     A stage log from the stage-log query's result as a pyarrow ``Table`` (`STORED` columns).
 
     Each text column is dictionary-encoded by Arrow in C: no Python object is made per value.
     pyarrow is imported here only because the caller's ADBC driver already returned its table.
+    `setters` is as for `from_log_rows`.
     """
     np = _numpy()
     compute = importlib.import_module("pyarrow.compute")
@@ -157,17 +232,20 @@ def from_arrow_table(table: Any) -> StageLog:
     integers = {
         name: table.column(name).to_numpy().astype(np.int64, copy=False) for name in _INTEGERS
     }
-    return _assemble(np, coded, integers)
+    return _assemble(np, coded, integers, None if setters is None else setters())
 
 
 # --- one assembly -------------------------------------------------------------------------------
 
 
-def _assemble(np: Any, coded: dict[str, _Coded], integers: dict[str, Any]) -> StageLog:
+def _assemble(
+    np: Any, coded: dict[str, _Coded], integers: dict[str, Any], setters: FieldSetters | None
+) -> StageLog:
     """The `StageLog` of the stored columns, coded: rows ordered, state carried forward."""
     sequence, time = integers["sequence"], integers["time"]
     kind_of = np.asarray([KINDS[value] for value in coded["entity_kind"].table], dtype=np.int8)
     entity, ids, kinds = _entities(np, coded["entity_id"], kind_of[coded["entity_kind"].codes])
+    fields = _fields(np, setters, entity, sequence, (ids, kinds))
     types = coded["type"].table
     event_of = np.asarray([TYPE_ROWS.get(name, OTHER_ROW) for name in types], dtype=np.int8)
     event = event_of[coded["type"].codes]
@@ -187,6 +265,8 @@ def _assemble(np: Any, coded: dict[str, _Coded], integers: dict[str, Any]) -> St
     sets_amount = sets[coded["type"].codes] | (amount >= 0)
     verdict = _verdicts(np, coded["verdict"], texts["verdict"])
     setting = (event != OTHER_ROW) | sets_amount | (verdict >= 0)
+    for _, sets, _ in fields.values():
+        setting |= sets
     order = _stored_order(np, entity, sequence, time, setting, ids)
     entity, time, event = entity[order], time[order], event[order]
     starts = np.ones(len(entity), dtype=bool)
@@ -206,6 +286,11 @@ def _assemble(np: Any, coded: dict[str, _Coded], integers: dict[str, Any]) -> St
         left=left[order],
         amount=_forward_fill(np, amount[order], sets_amount[order], starts),
         verdict=verdict[order],
+        fields={
+            key: _forward_fill(np, codes[order], sets[order], starts)
+            for key, (codes, sets, _) in fields.items()
+        },
+        field_values={key: values for key, (_, _, values) in fields.items()},
         ids=ids,
         pipelines=texts["pipeline"],
         stages=tuple(stage_table),
@@ -287,6 +372,50 @@ def _stored_money(amount: str, currency: str | None) -> Money:
         )
 
 
+def _fields(
+    np: Any, setters: FieldSetters | None, entity: Any, sequence: Any, entities: tuple[Any, Any]
+) -> dict[str, tuple[Any, Any, tuple[Any, ...]]]:
+    """
+    Each custom field held: the code a row sets it to (-1: none), which rows set it, its values.
+
+    A setter is matched to its row by entity and sequence; one of a row appended after the
+    stage-log rows were read matches none and is left out.
+    """
+    if setters is None:
+        return {}
+    ids, kinds = entities
+    code_of = {pair: code for code, pair in enumerate(zip(kinds.tolist(), ids, strict=True))}
+    rows = setters.rows
+    codes = np.fromiter(
+        (code_of.get((kind, _untext(ident)), _NONE) for kind, ident, *_ in rows),
+        np.int64,
+        len(rows),
+    )
+    numbers = np.fromiter((row[2] for row in rows), np.int64, len(rows))
+    keys, sorter, top = _by_sequence(np, entity, sequence)
+    wanted = codes * top + numbers
+    at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+    hit = (codes >= 0) & (numbers < top) & (keys[at] == wanted if len(keys) else False)
+    found = {}
+    for key in setters.keys:
+        table: dict[tuple[type, str], tuple[int, Any]] = {}
+        mine = np.flatnonzero(hit & np.fromiter((row[3] == key for row in rows), bool, len(rows)))
+        values = [_field_code(table, rows[index][4]) for index in mine.tolist()]
+        column = np.full(len(entity), _NONE, dtype=np.int32)
+        sets = np.zeros(len(entity), dtype=bool)
+        column[sorter[at[mine]]], sets[sorter[at[mine]]] = values, True
+        found[key] = (column, sets, tuple(value for _, value in table.values()))
+    return found
+
+
+def _by_sequence(np: Any, entity: Any, sequence: Any) -> tuple[Any, Any, int]:
+    """The rows' (entity, sequence) keys in order, the order, and the keys' sequence base."""
+    top = int(sequence.max(initial=0)) + 1
+    keys = entity.astype(np.int64) * top + sequence
+    order = np.argsort(keys)  # unique (entity, sequence) keys: by entity, then sequence
+    return keys[order], order, top
+
+
 def _entities(np: Any, ident: _Coded, kind: Any) -> tuple[Any, tuple[str, ...], Any]:
     """
     Entity codes of the (id, kind) pairs, their ids and kinds: a lead and a deal may share an id.
@@ -308,12 +437,11 @@ def _stored_order(  # noqa: PLR0917 - private
     """
     The order of the rows: by entity, then time; each entity's in sequence order.
 
-    Rows that set state (stage, owner, amount, verdict: `setting`) must be in time order in
-    sequence order; other rows (a note recorded later about an earlier moment) take their
-    place in time.
+    Rows that set state (stage, owner, amount, verdict, a field held: `setting`) must be in
+    time order in sequence order; other rows (a note recorded later about an earlier moment)
+    take their place in time.
     """
-    keys = entity.astype(np.int64) * (int(sequence.max(initial=0)) + 1) + sequence
-    order = np.argsort(keys)  # unique (entity, sequence) keys: by entity, then sequence
+    order = _by_sequence(np, entity, sequence)[1]
     entity, times = entity[order], times[order]
     state = np.flatnonzero(setting[order])
     owners, moments = entity[state], times[state]
@@ -324,9 +452,9 @@ def _stored_order(  # noqa: PLR0917 - private
         raise_for(
             "events",
             name,
-            f"{name!r}: event {int(sequence[row])} is earlier than the stage, owner, amount or "
-            "verdict event before it in sequence order; a StageLog orders each entity's rows by "
-            "time: fix the times, or report on the events themselves",
+            f"{name!r}: event {int(sequence[row])} is earlier than the stage, owner, amount, "
+            "verdict or custom field event before it in sequence order; a StageLog orders each "
+            "entity's rows by time: fix the times, or report on the events themselves",
             "order",
         )
     if bool(np.any((entity[1:] == entity[:-1]) & (times[1:] < times[:-1]))):

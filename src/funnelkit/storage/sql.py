@@ -61,6 +61,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from funnelkit._checks import describe
 from funnelkit._collector import paused_gc
 from funnelkit._converter import event_from_data, from_data
+from funnelkit.events import DealCreated, FieldChanged, LeadCreated
 from funnelkit.exceptions import StoreNotReadyError, ValidationError
 from funnelkit.model import (
     Contact,
@@ -103,7 +104,7 @@ from funnelkit.storage._units import (
 
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from datetime import datetime
 
     from funnelkit.analytics import StageLog
@@ -308,18 +309,19 @@ class SqlStore:
             self._ready = True
         return SqlUnitOfWork(_Committed(self))
 
-    def stage_log(self, *, driver: Literal["dbapi", "adbc"] = "dbapi") -> StageLog:
+    def stage_log(
+        self, *, driver: Literal["dbapi", "adbc"] = "dbapi", fields: Iterable[str] = ()
+    ) -> StageLog:
         """
         Read the stage log of every lead and deal into a `funnelkit.analytics.StageLog`.
 
         The rows come from the event log's plain columns (entity, sequence, type, time,
         pipeline, stage, reason, owner, source channel, the stage a move left, the amount set,
-        a qualification's verdict)
-        straight into arrays: no event is parsed from its JSON and no entity is built. They
-        are read and coded 100,000 at a time, so memory holds the arrays and one batch of
-        Python objects, not the whole log as Python objects. Reports over the result
-        (`analytics.conversion`, `time_in_stage`, ...) equal those over the events. Needs the
-        ``columnar`` extra (numpy).
+        a qualification's verdict) straight into arrays: no event is parsed from its JSON and
+        no entity is built. They are read and coded 100,000 at a time, so memory holds the
+        arrays and one batch of Python objects, not the whole log as Python objects. Reports
+        over the result (`analytics.conversion`, `time_in_stage`, ...) equal those over the
+        events. Needs the ``columnar`` extra (numpy).
 
         Args:
             driver: How the rows are read. ``"dbapi"`` (the default) reads them through this
@@ -330,27 +332,41 @@ class SqlStore:
                 SQLite is read through ``"dbapi"`` only: ADBC's SQLite driver carries its own
                 copy of SQLite, and two copies of SQLite on one database file in one process
                 undo each other's locks.
+            fields: Custom field keys to hold in columns, as `StageLog.from_events` holds
+                them, for ``win_rate(..., by="fields.<key>")`` and ``Filters(fields=...)``.
+                Custom fields are kept in each event's JSON only, so the JSON of the events
+                that may set one (creations and field changes) is read, and those events
+                built; the other rows are read from columns as without fields.
 
         Raises:
             StoreNotReadyError: If the database is not at `SCHEMA_REVISION`.
-            ValidationError: If an entity's stage, owner, amount or verdict events go back in
-                time in sequence order (report on the events themselves then); if `driver` is
-                unknown, or is ``"adbc"`` on another database than PostgreSQL or without its
-                driver.
+            ValidationError: If an entity's stage, owner, amount, verdict or held field events
+                go back in time in sequence order (report on the events themselves then); if
+                `driver` is unknown, or is ``"adbc"`` on another database than PostgreSQL or
+                without its driver; if a field key is not a non-empty string.
         """
         from funnelkit.analytics import _stored  # noqa: PLC0415 - numpy only when asked
 
         if driver not in {"dbapi", "adbc"}:
             msg = f"stage_log(driver): expected 'dbapi' or 'adbc', got {driver!r}"
             raise ValidationError(msg, field="driver", value=driver, rule="unknown")
+        keys = _stored.field_keys(fields)
         connect = _adbc_connect(self._engine) if driver == "adbc" else None
         self.unit_of_work()  # the revision check: the columns must be those of this schema
-        if connect is not None:
-            return _stored.from_arrow_table(_adbc_table(self._engine, connect, _STAGE_LOG))
         with paused_gc(), self._engine.connect() as connection:  # millions of tuples, no cycles
+
+            def setters() -> _stored.FieldSetters:  # read after the log's rows: see from_log_rows
+                query = _field_setters(self._engine.dialect.name, keys)
+                return _stored.field_setters(keys, connection.execute(query).cursor.fetchall())
+
+            read_fields = setters if keys else None
+            if connect is not None:
+                table = _adbc_table(self._engine, connect, _STAGE_LOG)
+                return _stored.from_arrow_table(table, read_fields)
             cursor = connection.execute(_STAGE_LOG).cursor
             # Plain tuples from the driver, no row objects, one batch alive at a time.
-            return _stored.from_log_rows(iter(functools.partial(cursor.fetchmany, _BATCH), []))
+            batches = iter(functools.partial(cursor.fetchmany, _BATCH), [])
+            return _stored.from_log_rows(batches, read_fields)
 
     def live_keys(self, contact: Contact) -> tuple[str, ...]:
         """Return the keys the store indexes `contact` under (none for a merged contact)."""
@@ -537,6 +553,40 @@ _STAGE_LOG = sa.select(
     sa.func.lower(EVENTS.c.entity_kind).in_([EntityKind.LEAD.value, EntityKind.DEAL.value])
 )
 """The stage-log rows of every lead and deal (`funnelkit.analytics._stored.STORED`)."""
+
+
+def _field_setters(dialect: str, keys: tuple[str, ...]) -> sa.Select[Any]:
+    """
+    The events that may set one of the custom fields `keys`, for `_stored.field_setters`.
+
+    A creation (each field it is made with, and none of the others) and a change of one of
+    these fields. Of a creation at its class's version only its ``fields`` object is taken out
+    of the JSON, by the database; of a field change the JSON is read whole.
+    """
+
+    def at(*path: str) -> Any:
+        if dialect == "postgresql":
+            return sa.func.json_extract_path_text(sa.cast(EVENTS.c.data, postgresql.JSON), *path)
+        return sa.func.json_extract(EVENTS.c.data, "$." + ".".join(path))
+
+    text = sa.case(
+        *(
+            ((EVENTS.c.type == cls.TYPE) & (EVENTS.c.version == cls.VERSION), at(kind, "fields"))
+            for cls, kind in ((DealCreated, "deal"), (LeadCreated, "lead"))
+        ),
+        else_=EVENTS.c.data,
+    )
+    return sa.select(
+        EVENTS.c.entity_kind,
+        EVENTS.c.entity_id,
+        EVENTS.c.sequence,
+        EVENTS.c.type,
+        EVENTS.c.version,
+        text,
+    ).where(
+        EVENTS.c.type.in_([DealCreated.TYPE, LeadCreated.TYPE])
+        | ((EVENTS.c.type == FieldChanged.TYPE) & at("field").in_(keys))
+    )
 
 
 def _adbc_connect(engine: sa.Engine) -> Callable[[], Any]:
