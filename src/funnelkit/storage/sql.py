@@ -334,9 +334,11 @@ class SqlStore:
                 undo each other's locks.
             fields: Custom field keys to hold in columns, as `StageLog.from_events` holds
                 them, for ``win_rate(..., by="fields.<key>")`` and ``Filters(fields=...)``.
-                Custom fields are kept in each event's JSON only, so the JSON of the events
-                that may set one (creations and field changes) is read, and those events
-                built; the other rows are read from columns as without fields.
+                Custom fields are kept in each event's JSON only: the database takes out each
+                creation's ``fields`` object, and the JSON of the changes of these fields is
+                read; only their values are built. This costs time in proportion to those
+                events (reading took about 1.2-1.3 times as long with one field held, at
+                100,000 deals each made with it). The other rows are read as without fields.
 
         Raises:
             StoreNotReadyError: If the database is not at `SCHEMA_REVISION`.
