@@ -245,7 +245,8 @@ def _assemble(
     sequence, time = integers["sequence"], integers["time"]
     kind_of = np.asarray([KINDS[value] for value in coded["entity_kind"].table], dtype=np.int8)
     entity, ids, kinds = _entities(np, coded["entity_id"], kind_of[coded["entity_kind"].codes])
-    fields = _fields(np, setters, entity, sequence, (ids, kinds))
+    by_sequence = _by_sequence(np, entity, sequence)  # matches field setters, then orders
+    fields = _fields(np, setters, by_sequence, (ids, kinds))
     types = coded["type"].table
     event_of = np.asarray([TYPE_ROWS.get(name, OTHER_ROW) for name in types], dtype=np.int8)
     event = event_of[coded["type"].codes]
@@ -267,7 +268,7 @@ def _assemble(
     setting = (event != OTHER_ROW) | sets_amount | (verdict >= 0)
     for _, sets, _ in fields.values():
         setting |= sets
-    order = _stored_order(np, entity, sequence, time, setting, ids)
+    order = _stored_order(np, (entity, sequence, time), setting, ids, by_sequence[1])
     entity, time, event = entity[order], time[order], event[order]
     starts = np.ones(len(entity), dtype=bool)
     starts[1:] = entity[1:] != entity[:-1]
@@ -373,13 +374,17 @@ def _stored_money(amount: str, currency: str | None) -> Money:
 
 
 def _fields(
-    np: Any, setters: FieldSetters | None, entity: Any, sequence: Any, entities: tuple[Any, Any]
+    np: Any,
+    setters: FieldSetters | None,
+    by_sequence: tuple[Any, Any, int],
+    entities: tuple[Any, Any],
 ) -> dict[str, tuple[Any, Any, tuple[Any, ...]]]:
     """
     Each custom field held: the code a row sets it to (-1: none), which rows set it, its values.
 
-    A setter is matched to its row by entity and sequence; one of a row appended after the
-    stage-log rows were read matches none and is left out.
+    A setter is matched to its row by entity and sequence (`by_sequence`, from
+    `_by_sequence`); one of a row appended after the stage-log rows were read matches none and
+    is left out.
     """
     if setters is None:
         return {}
@@ -392,7 +397,7 @@ def _fields(
         len(rows),
     )
     numbers = np.fromiter((row[2] for row in rows), np.int64, len(rows))
-    keys, sorter, top = _by_sequence(np, entity, sequence)
+    keys, sorter, top = by_sequence
     wanted = codes * top + numbers
     at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
     hit = (codes >= 0) & (numbers < top) & (keys[at] == wanted if len(keys) else False)
@@ -401,8 +406,8 @@ def _fields(
         table: dict[tuple[type, str], tuple[int, Any]] = {}
         mine = np.flatnonzero(hit & np.fromiter((row[3] == key for row in rows), bool, len(rows)))
         values = [_field_code(table, rows[index][4]) for index in mine.tolist()]
-        column = np.full(len(entity), _NONE, dtype=np.int32)
-        sets = np.zeros(len(entity), dtype=bool)
+        column = np.full(len(keys), _NONE, dtype=np.int32)
+        sets = np.zeros(len(keys), dtype=bool)
         column[sorter[at[mine]]], sets[sorter[at[mine]]] = values, True
         found[key] = (column, sets, tuple(value for _, value in table.values()))
     return found
@@ -431,17 +436,18 @@ def _entities(np: Any, ident: _Coded, kind: Any) -> tuple[Any, tuple[str, ...], 
     return dense[pair], ids, (pairs % len(KINDS)).astype(np.int8)
 
 
-def _stored_order(  # noqa: PLR0917 - private
-    np: Any, entity: Any, sequence: Any, times: Any, setting: Any, ids: tuple[str, ...]
+def _stored_order(
+    np: Any, rows: tuple[Any, Any, Any], setting: Any, ids: tuple[str, ...], order: Any
 ) -> Any:
     """
     The order of the rows: by entity, then time; each entity's in sequence order.
 
     Rows that set state (stage, owner, amount, verdict, a field held: `setting`) must be in
     time order in sequence order; other rows (a note recorded later about an earlier moment)
-    take their place in time.
+    take their place in time. `rows` are the rows' entity, sequence and time; `order` puts
+    them in (entity, sequence) order (`_by_sequence`).
     """
-    order = _by_sequence(np, entity, sequence)[1]
+    entity, sequence, times = rows
     entity, times = entity[order], times[order]
     state = np.flatnonzero(setting[order])
     owners, moments = entity[state], times[state]
