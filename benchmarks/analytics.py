@@ -466,6 +466,7 @@ def _sql_store(url: str, columns: Columns) -> Any:
         connection.commit()
     finally:
         connection.close()
+    store.rebuild_stage_log()  # the coded stage log of the rows loaded outside funnelkit
     return store
 
 

@@ -10,7 +10,8 @@ the values (as a schema with code tables would keep it), its position the table'
 Each read is timed in the same run as pandas' whole computation of the three metrics
 (`benchmarks.analytics.run_pandas`), and printed as a ratio to it:
 
-- ``text columns``: what `SqlStore.stage_log()` reads today (14 columns, a tuple per row);
+- ``text columns``: what `SqlStore.stage_log()` read before schema revision 0005 (14 columns,
+  a tuple per row);
 - ``integer rows``: the 13 integer columns, a tuple per row;
 - ``integer packed``: the same, each column packed into one text per 100,000 rows by SQLite's
   ``group_concat`` over a range of rowids and parsed by numpy, so no Python object is made
@@ -22,7 +23,9 @@ Each read is timed in the same run as pandas' whole computation of the three met
   bit-packed reads leave to a second query).
 
 Reading is only part of `SqlStore.stage_log()`: coding, ordering and the reports come on top
-(0.1× pandas for the reports at 1,000,000 deals).
+(0.1× pandas for the reports at 1,000,000 deals). Revision 0005 keeps the stage log in a
+coded table of this kind (``funnelkit_stage_log``), read packed; `benchmarks.analytics` times
+the whole of it.
 
 Run from the repository root: ``.venv/bin/python -m benchmarks.sqlite_layouts [deals]``
 (default 100000). pandas must be installed (``pip install pandas``): it is the baseline.

@@ -1004,12 +1004,31 @@ def test_a_store_refuses_a_held_field_changed_back_in_time_and_bad_field_keys(re
 
 def test_a_field_set_by_an_event_appended_after_the_rows_were_read_is_left_out():
     """The setters are read after the rows: those of a newer event match no row."""
+    import numpy as np  # noqa: PLC0415 - the columnar extra
+
     from funnelkit.analytics import _stored  # noqa: PLC0415
+    from funnelkit.storage._stage_tables import Packed  # noqa: PLC0415
 
-    def row(deal: str, sequence: int) -> tuple[Any, ...]:
-        kind = "deal_created" if sequence == 1 else "field_changed"
-        return ("deal", deal, sequence, kind, sequence, CHAIN.key, "Новая", *([None] * 7))
+    def column(*codes: int) -> Any:
+        return np.asarray(codes, dtype=np.int64)
 
+    labels = ["deal_created", "field_changed", CHAIN.key, "Новая"]
+    columns = {  # С-1 created and changed, С-2 created: codes of the tables below, 0: none
+        "entity": column(1, 1, 2),
+        "sequence": column(1, 2, 1),
+        "time": column(1, 2, 1),
+        "type": column(1, 2, 1),
+        "pipeline": column(3, 3, 3),
+        "stage": column(4, 4, 4),
+    }
+    for name in ("from_stage", "reason", "owner", "channel", "currency", "verdict", "amount"):
+        columns[name] = column(0, 0, 0)
+    packed = Packed(
+        columns,
+        (column(1, 2, 3, 4), labels),
+        (column(), []),
+        (column(1, 2), column(1, 1), ["С-1", "С-2"]),  # two deals
+    )
     setters = _stored.FieldSetters(
         ("product",),
         [
@@ -1022,7 +1041,7 @@ def test_a_field_set_by_an_event_appended_after_the_rows_were_read_is_left_out()
             (0, "С-1", 1, "product", "ФАСАД"),  # a lead of the same id, created meanwhile
         ],
     )
-    log = _stored.from_log_rows([[row("С-1", 1), row("С-1", 2), row("С-2", 1)]], lambda: setters)
+    log = _stored.from_packed(lambda _: packed, lambda: setters)
     assert (log.ids, log.field_values) == (("С-1", "С-2"), {"product": ("КРОВЛЯ", "ФАСАД")})
     assert log.fields["product"].tolist() == [0, 1, 0]
 
@@ -1259,6 +1278,7 @@ def test_a_stored_amount_written_outside_funnelkit_is_named(sql_store):
     ):
         with sql_store.engine.begin() as connection:
             connection.execute(events.update().where(events.c.amount == "2000").values(change))
+        sql_store.rebuild_stage_log()
         with pytest.raises(fk.ValidationError) as caught:
             sql_store.stage_log()
         assert caught.value.field == field
@@ -1268,6 +1288,7 @@ def test_a_stored_amount_written_outside_funnelkit_is_named(sql_store):
                 .where(events.c.amount == change.get("amount", "2000"))
                 .values(amount="2000", currency="RUB")
             )
+        sql_store.rebuild_stage_log()
 
 
 def chat_lead() -> fk.Lead:
@@ -1304,6 +1325,7 @@ def test_a_stored_verdict_written_outside_funnelkit_is_named(sql_store):
         connection.execute(
             events.update().where(events.c.verdict == "junk").values(verdict="мусор")
         )
+    sql_store.rebuild_stage_log()
     with pytest.raises(fk.ValidationError) as caught:
         sql_store.stage_log()
     assert (caught.value.field, caught.value.rule) == ("funnelkit_events.verdict", "unknown")
@@ -1350,6 +1372,7 @@ def test_a_stores_amounts_are_made_money_when_read_and_behave_as_a_tuple(sql_sto
     events = sa.table("funnelkit_events", sa.column("amount"))
     with sql_store.engine.begin() as connection:  # valid, but not as funnelkit writes it
         connection.execute(events.update().where(events.c.amount == "2000").values(amount="2E+3"))
+    assert sql_store.rebuild_stage_log() == len(amount_log())
     log = sql_store.stage_log()
     from funnelkit.analytics._amounts import StoredAmounts  # noqa: PLC0415 - a private type
 

@@ -1,18 +1,19 @@
 """
-A `StageLog` from a SQL store's event log: rows from a DB-API cursor, or Arrow columns (ADBC).
+A `StageLog` from a SQL store: its coded stage log (revision 0005), or Arrow columns (ADBC).
 
-`SqlStore.stage_log` reads the event table's plain columns (`STORED`), never its JSON. The
-two ways in differ only in how each column of text becomes integer codes and a table of the
-values: a Python dictionary over the rows' values, or Arrow's dictionary encoding in C. The
-rest is one numpy assembly (`_assemble`): each entity's rows put in time order, and state
-carried forward as `from_events` does.
+`SqlStore.stage_log` never parses an event's JSON. Through the standard driver it reads the
+coded stage log, integer codes packed by the database (`from_packed`); through ADBC on
+PostgreSQL, the event table's plain text columns (`STORED`) as Arrow columns, coded by
+Arrow's dictionary encoding in C (`from_arrow_table`). The rest is one numpy assembly
+(`_assemble`): each entity's rows put in time order, and state carried forward as
+`from_events` does.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, cast
 
 from funnelkit._checks import raise_for
 from funnelkit._converter import event_from_data, from_data
@@ -24,11 +25,13 @@ from funnelkit.analytics._log_checks import _field_keys
 from funnelkit.events import DealCreated, FieldChanged, LeadCreated
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import FieldValues, Money
-from funnelkit.model._values import is_plain_money
+from funnelkit.model._values import all_plain_amounts, is_plain_money
 
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
+
+    from funnelkit.storage._stage_tables import Packed
 
 
 __all__ = [
@@ -37,7 +40,7 @@ __all__ = [
     "field_keys",
     "field_setters",
     "from_arrow_table",
-    "from_log_rows",
+    "from_packed",
 ]
 
 _LOOKUPS = (
@@ -58,6 +61,7 @@ UTC. (Text is cheaper to read than a ``CASE`` mapping it to numbers in SQLite.) 
 the exact decimal string of the amount a row sets, beside its ``currency``; ``verdict`` a
 lead qualification's."""
 _TEXT = ("entity_kind", "entity_id", "type", *_LOOKUPS)
+_LABELLED = ("type", *(name for name in _LOOKUPS if name != "amount"))  # coded as labels
 _INTEGERS = ("sequence", "time")
 
 TYPE_ROWS: dict[str, int] = {
@@ -143,6 +147,13 @@ class _Coded(NamedTuple):
     table: tuple[str, ...]
 
 
+def _untexts(values: Sequence[str]) -> tuple[str, ...]:
+    r"""Look-up columns' texts as given (`_untext`), at C speed when none holds a ``\``."""
+    if "\\" not in "".join(values):
+        return tuple(values)
+    return tuple(map(_untext, values))
+
+
 def _untext(value: str) -> str:
     r"""A look-up column's text as it was given (the store writes ``\\`` and ``\0`` escaped)."""
     if "\\" not in value:
@@ -162,56 +173,13 @@ def _untext(value: str) -> str:
 # --- the two ways in ----------------------------------------------------------------------------
 
 
-def from_log_rows(
-    batches: Iterable[Sequence[Sequence[Any]]],
-    setters: Callable[[], FieldSetters] | None = None,
-) -> StageLog:
-    """
-    A stage log from the rows of the stage-log query (`STORED`), in any order, batch by batch.
-
-    Each batch is coded into arrays before the next is read, so that only one batch of Python
-    objects is alive at a time; the codes of a column's values carry over from batch to batch.
-    `setters`, called once every row is read, gives the custom fields to hold: read after the
-    rows, it holds the setters of every row read (the log only grows), and any of later rows
-    are left out.
-    """
-    np = _numpy()
-    indexes: dict[str, dict[Any, int]] = {name: {None: _NONE} for name in _TEXT}
-    parts: dict[str, list[Any]] = {name: [] for name in STORED}
-    for rows in batches:
-        size = len(rows)
-        if not size:
-            continue
-        for name, values in zip(STORED, zip(*rows, strict=True), strict=True):
-            if name in _INTEGERS:
-                parts[name].append(np.fromiter(values, dtype=np.int64, count=size))
-                continue
-            index = indexes[name]
-            for value in dict.fromkeys(values):
-                index.setdefault(value, len(index) - 1)  # None holds -1: the next code
-            parts[name].append(np.fromiter(map(index.__getitem__, values), np.int32, size))
-    columns = {
-        name: np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-        for name, found in parts.items()
-    }
-    coded = {
-        name: _Coded(
-            columns[name].astype(np.int32, copy=False),
-            tuple(value for value in indexes[name] if value is not None),
-        )
-        for name in _TEXT
-    }
-    integers = {name: columns[name] for name in _INTEGERS}
-    return _assemble(np, coded, integers, None if setters is None else setters())
-
-
 def from_arrow_table(table: Any, setters: Callable[[], FieldSetters] | None = None) -> StageLog:
     """
     A stage log from the stage-log query's result as a pyarrow ``Table`` (`STORED` columns).
 
     Each text column is dictionary-encoded by Arrow in C: no Python object is made per value.
     pyarrow is imported here only because the caller's ADBC driver already returned its table.
-    `setters` is as for `from_log_rows`.
+    `setters` is as for `from_packed`.
     """
     np = _numpy()
     compute = importlib.import_module("pyarrow.compute")
@@ -232,25 +200,113 @@ def from_arrow_table(table: Any, setters: Callable[[], FieldSetters] | None = No
     integers = {
         name: table.column(name).to_numpy().astype(np.int64, copy=False) for name in _INTEGERS
     }
-    return _assemble(np, coded, integers, None if setters is None else setters())
+    entities = _kind_and_id(np, coded)
+    return _assemble(np, entities, coded, integers, None if setters is None else setters())
+
+
+def _kind_and_id(np: Any, coded: dict[str, _Coded]) -> tuple[Any, tuple[str, ...], Any]:
+    """The entities of rows read with their kind and id as text (`_entities`)."""
+    kind_of = np.asarray([KINDS[value] for value in coded["entity_kind"].table], dtype=np.int8)
+    return _entities(np, coded["entity_id"], kind_of[coded["entity_kind"].codes])
+
+
+def from_packed(
+    read: Callable[[Any], Packed], setters: Callable[[], FieldSetters] | None = None
+) -> StageLog:
+    """
+    A stage log from the coded stage log of schema revision 0005, which `read` returns.
+
+    `read` is given numpy and returns the log's arrays (`_stage_tables.read_packed`). Each
+    coded column keeps only the values its rows use, in code order; an entity's code becomes
+    its place among the entities the log holds. `setters`, called once the rows are read,
+    gives the custom fields to hold: read after the rows, it holds the setters of every row
+    read (the log only grows), and any of later rows are left out (they match no row).
+    """
+    np = _numpy()
+    packed = read(np)
+    columns = packed.columns
+    entity_codes, kind_codes, id_texts = packed.entities
+    entity, used = _dense(np, columns["entity"], entity_codes, "entity")
+    ids = _untexts(list(map(id_texts.__getitem__, used)))
+    kinds = kind_codes[np.asarray(used, dtype=np.int64)].astype(np.int8)
+    if len(kinds) and int(kinds.min()) < 0:  # a kind written outside funnelkit
+        _changed_outside("entity")
+    coded = {}
+    for name, (codes, values) in (
+        *((name, packed.labels) for name in _LABELLED),
+        ("amount", packed.amounts),
+    ):
+        dense, used = _dense(np, columns[name], codes, name)
+        coded[name] = _Coded(dense, tuple(map(values.__getitem__, used)))
+    if len(coded["type"].codes) and int(coded["type"].codes.min()) < 0:
+        _changed_outside("type")
+    integers = {name: columns[name] for name in _INTEGERS}
+    return _assemble(
+        np, (entity, ids, kinds), coded, integers, None if setters is None else setters()
+    )
+
+
+def _dense(np: Any, codes: Any, table: Any, column: str) -> tuple[Any, list[int]]:
+    """
+    A coded column's codes (0: none) renumbered over the codes it uses, in order (-1: none).
+
+    Also where the codes used are in `table` (a value table's codes, in order); an error
+    naming `column` if a code is not there. Linear when the table's codes have no gap.
+    """
+    if not len(table) or int(table[-1]) == len(table):  # codes 1..n: one look-up table
+        if len(codes) and int(codes.max()) > len(table):
+            _changed_outside(column)
+        present = np.zeros(len(table) + 1, dtype=bool)
+        present[codes] = True
+        present[0] = False
+        renumber = (np.cumsum(present) - 1).astype(np.int32)
+        renumber[0] = _NONE
+        used = (np.flatnonzero(present) - 1).tolist()
+        return renumber[codes], used
+    held = codes > 0
+    places = np.minimum(np.searchsorted(table, codes), len(table) - 1)
+    if bool(np.any(held & (table[places] != codes))):
+        _changed_outside(column)
+    present = np.zeros(len(table), dtype=bool)
+    present[places[held]] = True
+    dense = (np.cumsum(present) - 1).astype(np.int32)
+    used = np.flatnonzero(present).tolist()
+    return np.where(held, dense[places], _NONE).astype(np.int32), used
+
+
+def _changed_outside(column: str) -> NoReturn:
+    raise_for(
+        f"funnelkit_stage_log.{column}",
+        None,
+        "holds a code with no value; the coded stage log was changed outside funnelkit: "
+        "call store.rebuild_stage_log() to make it again from the events",
+        "unknown",
+    )
 
 
 # --- one assembly -------------------------------------------------------------------------------
 
 
 def _assemble(
-    np: Any, coded: dict[str, _Coded], integers: dict[str, Any], setters: FieldSetters | None
+    np: Any,
+    entities: tuple[Any, tuple[str, ...], Any],
+    coded: dict[str, _Coded],
+    integers: dict[str, Any],
+    setters: FieldSetters | None,
 ) -> StageLog:
-    """The `StageLog` of the stored columns, coded: rows ordered, state carried forward."""
+    """
+    The `StageLog` of the stored columns, coded: rows ordered, state carried forward.
+
+    `entities` are each row's entity code, and each entity's id and kind code (`_entities`).
+    """
     sequence, time = integers["sequence"], integers["time"]
-    kind_of = np.asarray([KINDS[value] for value in coded["entity_kind"].table], dtype=np.int8)
-    entity, ids, kinds = _entities(np, coded["entity_id"], kind_of[coded["entity_kind"].codes])
+    entity, ids, kinds = entities
     by_sequence = _by_sequence(np, entity, sequence)  # matches field setters, then orders
     fields = _fields(np, setters, by_sequence, (ids, kinds))
     types = coded["type"].table
     event_of = np.asarray([TYPE_ROWS.get(name, OTHER_ROW) for name in types], dtype=np.int8)
     event = event_of[coded["type"].codes]
-    texts = {name: tuple(map(_untext, coded[name].table)) for name in _LOOKUPS}
+    texts = {name: _untexts(coded[name].table) for name in _LOOKUPS}
     # The stage a move left, coded into the table of the stages entered (extended).
     stage_table = {value: code for code, value in enumerate(texts["stage"])}
     for value in texts["from_stage"]:
@@ -320,17 +376,18 @@ def _amounts(
     pairs, inverse = np.unique(
         amount[rows].astype(np.int64) * width + currency[rows] + 1, return_inverse=True
     )
-    amounts, currencies, built = [], [], {}
-    for at, pair in enumerate(pairs.tolist()):
-        value, slot = divmod(pair, width)
-        amount, currency = texts["amount"][value], texts["currency"][slot - 1] if slot else None
-        if currency is None or not is_plain_money(amount, currency):
-            built[at] = _stored_money(amount, currency)  # refused here if it is not valid
-            amount, currency = format(built[at].amount, "f"), built[at].currency
-        amounts.append(amount)
-        currencies.append(currency)
+    values, slots = np.divmod(pairs, width)
+    amounts = list(map(texts["amount"].__getitem__, values.tolist()))
+    currencies = list(map((None, *texts["currency"]).__getitem__, slots.tolist()))
+    plain = {name for name in set(currencies) if name is not None and is_plain_money("0", name)}
+    built = {}
+    if not (plain.issuperset(currencies) and all_plain_amounts(amounts)):  # else: each pair
+        for at, (amount, currency) in enumerate(zip(amounts, currencies, strict=True)):
+            if currency is None or not is_plain_money(amount, currency):
+                built[at] = _stored_money(amount, currency)  # refused here if not valid
+                amounts[at], currencies[at] = format(built[at].amount, "f"), built[at].currency
     codes[rows] = inverse.reshape(-1).astype(np.int32)
-    return codes, StoredAmounts(amounts, currencies, built)
+    return codes, StoredAmounts(amounts, cast("list[str]", currencies), built)  # no None left
 
 
 def _verdicts(np: Any, coded: _Coded, texts: tuple[str, ...]) -> Any:
@@ -432,7 +489,7 @@ def _entities(np: Any, ident: _Coded, kind: Any) -> tuple[Any, tuple[str, ...], 
     present[pair] = True
     dense = (np.cumsum(present) - 1).astype(np.int32)
     pairs = np.flatnonzero(present)
-    ids = tuple(map(_untext, map(ident.table.__getitem__, (pairs // len(KINDS)).tolist())))
+    ids = _untexts(list(map(ident.table.__getitem__, (pairs // len(KINDS)).tolist())))
     return dense[pair], ids, (pairs % len(KINDS)).astype(np.int8)
 
 

@@ -9,7 +9,7 @@ The tables are those of `SCHEMA_REVISION`; the Alembic migrations in
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +52,7 @@ METADATA = sa.MetaData()
 """The tables of a `SqlStore` at `SCHEMA_REVISION` (the migrations create them)."""
 
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 
 """The schema revision this funnelkit reads and writes (the newest migration)."""
@@ -80,6 +80,9 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 _WRITING = "funnelkit.writing"
+
+
+_READING = "funnelkit.reading"
 
 
 _DIALECTS = frozenset({"sqlite", "postgresql"})
@@ -179,11 +182,83 @@ EVENTS = sa.Table(
 """The event log; each event's JSON, its entity and sequence, and the stage log in columns."""
 
 
+def _code_table(name: str, *columns: sa.Column[Any] | sa.Constraint) -> sa.Table:
+    """A table of the values a coded stage-log column holds, each numbered by its ``code``."""
+    return sa.Table(
+        f"funnelkit_stage_{name}",
+        METADATA,
+        sa.Column("code", _ORDER, primary_key=True, autoincrement=True),
+        *columns,
+    )
+
+
+STAGE_LABELS = _code_table("labels", sa.Column("name", _TEXT, nullable=False, unique=True))
+
+
+"""Revision 0005: the text of the coded stage log (types, pipelines, stages, owners, ...)."""
+
+
+STAGE_AMOUNTS = _code_table("amounts", sa.Column("amount", _TEXT, nullable=False, unique=True))
+
+
+"""Revision 0005: the amounts of the coded stage log, as exact decimal strings."""
+
+
+STAGE_ENTITIES = _code_table(
+    "entities",
+    sa.Column("kind", _TEXT, nullable=False),
+    sa.Column("id", _TEXT, nullable=False),
+    sa.UniqueConstraint("kind", "id", name="funnelkit_stage_entities_kind_id"),
+)
+
+
+"""Revision 0005: the leads and deals of the coded stage log."""
+
+
+LABELLED = (
+    "type",
+    "pipeline",
+    "stage",
+    "from_stage",
+    "reason",
+    "owner",
+    "channel",
+    "currency",
+    "verdict",
+)
+
+
+"""The stage-log columns coded into `STAGE_LABELS` (``amount`` into `STAGE_AMOUNTS`)."""
+
+
+STAGE_LOG = sa.Table(
+    "funnelkit_stage_log",
+    METADATA,
+    # The event's position, which SQLite keeps as the rowid: a range of it is one B-tree walk.
+    sa.Column("position", _ORDER, primary_key=True, autoincrement=False),
+    sa.Column("entity", _ORDER, nullable=False),  # a code of STAGE_ENTITIES
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("time", sa.BigInteger, nullable=False),  # a creation's created_at, else its at
+    # Codes of STAGE_LABELS and STAGE_AMOUNTS; 0 for none, so that a read packs them without
+    # a coalesce a value.
+    *(sa.Column(name, _ORDER, nullable=False) for name in (*LABELLED, "amount")),
+)
+
+
+"""Revision 0005: the stage log of every lead and deal event in integer codes, for reading
+it fast (`SqlStore.stage_log`); the event table's columns of the same names hold its text."""
+
+
 LOG = sa.Table(
     "funnelkit_log",
     METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last_position", sa.BigInteger, nullable=False),
+    # Revision 0005: counts the times the coded stage log was made again (rebuilt, cleared),
+    # so that readers on two connections know they read one version of its codes; and the
+    # largest sequence number appended at most, the width a read packs sequences in.
+    sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("max_sequence", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 
@@ -321,16 +396,35 @@ def _newer(revision: str | None) -> bool:
     return revision is not None and (not revision.isdigit() or revision > SCHEMA_REVISION)
 
 
-@contextmanager
-def _writing(engine: sa.Engine) -> Iterator[sa.Connection]:
+def _writing(engine: sa.Engine) -> AbstractContextManager[sa.Connection]:
     """A connection in a write transaction, committed at the end (``BEGIN IMMEDIATE`` on SQLite)."""
+    return _transaction(engine, _WRITING)
+
+
+def _snapshot(engine: sa.Engine) -> AbstractContextManager[sa.Connection]:
+    """
+    A connection in a read transaction: every statement sees the database as of the first.
+
+    ``BEGIN`` on SQLite (in write-ahead-log mode a reader keeps its snapshot), ``REPEATABLE
+    READ`` on PostgreSQL.
+    """
+    return _transaction(engine, _READING, "REPEATABLE READ")
+
+
+@contextmanager
+def _transaction(
+    engine: sa.Engine, flag: str, isolation: str | None = None
+) -> Iterator[sa.Connection]:
+    """A connection in a transaction that SQLite's ``begin`` hook starts as `flag` asks."""
     with engine.connect() as connection:
-        connection.info[_WRITING] = True
+        if isolation is not None and engine.dialect.name == "postgresql":
+            connection.execution_options(isolation_level=isolation)
+        connection.info[flag] = True
         try:
             with connection.begin():
                 yield connection
         finally:
-            connection.info.pop(_WRITING, None)
+            connection.info.pop(flag, None)
 
 
 _VERSIONS = sa.Table(  # as Alembic makes it

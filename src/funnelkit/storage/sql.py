@@ -21,6 +21,9 @@ How it keeps the storage contract (`funnelkit.storage.UnitOfWork`):
 - Events get their global positions from a one-row counter that each committing transaction
   increments: committing writers take turns there, so positions have no gaps and become
   visible in order. Each entity's sequence numbers are unique in the database too.
+- The stage log of every lead and deal event is also kept in integer codes (a table keyed by
+  position, and value tables), written by each append after it took its positions, so a new
+  value is added once, with no race; `SqlStore.stage_log` reads it packed by the database.
 - Contacts are indexed under their `ContactKeys` in a key table, so `find_by_key` is an index
   look-up; leads and deals are indexed by pipeline and stage, status, owner and contact, tasks by
   assignee and status, subject and due time.
@@ -69,10 +72,12 @@ from funnelkit.model import (
     EntityRef,
     Progress,
 )
+from funnelkit.storage import _stage_tables
 from funnelkit.storage._memory import basic_contact_keys
 from funnelkit.storage._ports import ContactKeys, RecordedEvent
 from funnelkit.storage._sql_schema import (
     _DIALECTS,
+    _READING,
     _VERSIONS,
     _WRITING,
     CONTACT_KEYS,
@@ -89,6 +94,7 @@ from funnelkit.storage._sql_schema import (
     _newer,
     _not_ready,
     _revision,
+    _snapshot,
     _text,
     _writing,
     alembic_config,
@@ -105,6 +111,7 @@ from funnelkit.storage._units import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
+    from contextlib import AbstractContextManager
     from datetime import datetime
 
     from funnelkit.analytics import StageLog
@@ -140,6 +147,8 @@ def _sqlite_connected(dbapi_connection: Any, _record: object) -> None:
 def _sqlite_begin(connection: sa.Connection) -> None:
     if connection.info.get(_WRITING):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.info.get(_READING):
+        connection.exec_driver_sql("BEGIN")  # a snapshot from the first read on
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
@@ -281,10 +290,15 @@ class SqlStore:
     def clear(self) -> None:
         """Delete everything stored, keeping the tables (a fresh store for each test)."""
         with _writing(self._engine) as connection:
+            # Writers wait from here; readers of the coded stage log see a new generation.
+            connection.execute(
+                LOG.update().values(
+                    last_position=0, max_sequence=0, generation=LOG.c.generation + 1
+                )
+            )
             for table in reversed(METADATA.sorted_tables):
                 if table is not LOG:
                     connection.execute(table.delete())
-            connection.execute(LOG.update().values(last_position=0))
 
     def drop_schema(self) -> None:
         """Drop funnelkit's tables and everything in them, and the record of their revision."""
@@ -315,20 +329,26 @@ class SqlStore:
         """
         Read the stage log of every lead and deal into a `funnelkit.analytics.StageLog`.
 
-        The rows come from the event log's plain columns (entity, sequence, type, time,
-        pipeline, stage, reason, owner, source channel, the stage a move left, the amount set,
-        a qualification's verdict) straight into arrays: no event is parsed from its JSON and
-        no entity is built. They are read and coded 100,000 at a time, so memory holds the
-        arrays and one batch of Python objects, not the whole log as Python objects. Reports
-        over the result (`analytics.conversion`, `time_in_stage`, ...) equal those over the
-        events. Needs the ``columnar`` extra (numpy).
+        The rows of every lead and deal event (entity, sequence, type, time, pipeline, stage,
+        reason, owner, source channel, the stage a move left, the amount set, a
+        qualification's verdict) go straight into arrays: no event is parsed from its JSON
+        and no entity is built. Reports over the result (`analytics.conversion`,
+        `time_in_stage`, ...) equal those over the events. Needs the ``columnar`` extra
+        (numpy).
 
         Args:
-            driver: How the rows are read. ``"dbapi"`` (the default) reads them through this
-                store's SQLAlchemy engine, a Python object per value. ``"adbc"``, on
-                PostgreSQL, opens an Arrow Database Connectivity connection to the same
-                database and reads whole Arrow columns, in about half the time at a million
-                deals; it needs the ``adbc`` extra (the ADBC PostgreSQL driver and pyarrow).
+            driver: How the rows are read. ``"dbapi"`` (the default) reads the coded stage
+                log of schema revision 0005 through this store's SQLAlchemy engine, in one
+                snapshot: the database packs the codes of each row into a few integers and
+                100,000 positions of rows into one text, which numpy parses, with no Python
+                object per value. Where the engine's pool gives a second connection of its own
+                (not an in-memory SQLite database), a second connection reads every other
+                range in a thread meanwhile, checking that it reads the same version of the
+                codes. After loading event rows outside funnelkit, call `rebuild_stage_log`
+                first. ``"adbc"``, on PostgreSQL, opens an Arrow Database
+                Connectivity connection to the same database and reads the event table's text
+                columns as Arrow columns; it needs the ``adbc`` extra (the ADBC PostgreSQL
+                driver and pyarrow).
                 SQLite is read through ``"dbapi"`` only: ADBC's SQLite driver carries its own
                 copy of SQLite, and two copies of SQLite on one database file in one process
                 undo each other's locks.
@@ -342,7 +362,9 @@ class SqlStore:
 
         Raises:
             StoreNotReadyError: If the database is not at `SCHEMA_REVISION`.
-            ValidationError: If an entity's stage, owner, amount, verdict or held field events
+            ValidationError: If the coded stage log holds a code without its value, or a value
+                that is not a number (changed outside funnelkit: call `rebuild_stage_log`);
+                if an entity's stage, owner, amount, verdict or held field events
                 go back in time in sequence order (report on the events themselves then); if
                 `driver` is unknown, or is ``"adbc"`` on another database than PostgreSQL or
                 without its driver; if a field key is not a non-empty string.
@@ -355,9 +377,9 @@ class SqlStore:
         keys = _stored.field_keys(fields)
         connect = _adbc_connect(self._engine) if driver == "adbc" else None
         self.unit_of_work()  # the revision check: the columns must be those of this schema
-        with paused_gc(), self._engine.connect() as connection:  # millions of tuples, no cycles
+        with paused_gc(), _snapshot(self._engine) as connection:  # many objects, no cycles
 
-            def setters() -> _stored.FieldSetters:  # read after the log's rows: see from_log_rows
+            def setters() -> _stored.FieldSetters:  # read after the log's rows: see from_packed
                 query = _field_setters(self._engine.dialect.name, keys)
                 return _stored.field_setters(keys, connection.execute(query).cursor.fetchall())
 
@@ -365,10 +387,33 @@ class SqlStore:
             if connect is not None:
                 table = _adbc_table(self._engine, connect, _STAGE_LOG)
                 return _stored.from_arrow_table(table, read_fields)
-            cursor = connection.execute(_STAGE_LOG).cursor
-            # Plain tuples from the driver, no row objects, one batch alive at a time.
-            batches = iter(functools.partial(cursor.fetchmany, _BATCH), [])
-            return _stored.from_log_rows(batches, read_fields)
+            read = functools.partial(
+                _stage_tables.read_packed,
+                connection=connection,
+                batch=_BATCH,
+                helper=_second_reader(self._engine),
+            )
+            return _stored.from_packed(read, read_fields)
+
+    def rebuild_stage_log(self) -> int:
+        """
+        Make the coded stage log again from the event table's columns, in one transaction.
+
+        Every append keeps the coded stage log (schema revision 0005) that `stage_log` reads,
+        beside the event table's plain columns of the same values. Call this after changing
+        or adding event rows outside funnelkit (a bulk load, a repair by hand), so that
+        `stage_log` reads what the event table holds. Writers wait for it to finish; on
+        SQLite a writer waits 30 s at most, so run it when the store is quiet.
+
+        Returns:
+            The stage-log rows written (one per lead and deal event).
+
+        Raises:
+            StoreNotReadyError: If the database is not at `SCHEMA_REVISION`.
+        """
+        self.unit_of_work()  # the revision check
+        with _writing(self._engine) as connection:
+            return _stage_tables.rebuild(connection)
 
     def live_keys(self, contact: Contact) -> tuple[str, ...]:
         """Return the keys the store indexes `contact` under (none for a merged contact)."""
@@ -531,7 +576,25 @@ _HISTORY = sa.select(EVENTS.c.data).where(*_OF_ENTITY).order_by(EVENTS.c.sequenc
 _FUNNEL_KINDS = EVENTS.c.entity_kind.in_([EntityKind.LEAD.value, EntityKind.DEAL.value])
 
 
-_BATCH = 100_000  # rows of the stage log read and coded at a time
+_BATCH = 100_000  # positions of the stage log read at a time
+
+
+def _second_reader(engine: sa.Engine) -> Callable[[], AbstractContextManager[sa.Connection]] | None:
+    """
+    How `stage_log` opens a second connection to read beside the first, or ``None``.
+
+    Only where the pool gives a second connection of its own without waiting: not an in-memory
+    SQLite database (one connection a thread, or one in all), nor a queue of one connection.
+    """
+    pool = engine.pool
+    if isinstance(pool, sa.pool.NullPool):
+        return functools.partial(_snapshot, engine)
+    if not isinstance(pool, sa.pool.QueuePool):  # one connection a thread, or a static one
+        return None
+    overflow = getattr(pool, "_max_overflow", 0)  # not public; -1: no limit
+    if pool.size() < 2 and overflow == 0:  # noqa: PLR2004 - two readers
+        return None
+    return functools.partial(_snapshot, engine)
 
 
 _STAGE_LOG = sa.select(
@@ -636,7 +699,13 @@ _LOG_AFTER = (
 _TAKE_POSITIONS = (
     LOG.update()
     .where(LOG.c.id == 1)
-    .values(last_position=LOG.c.last_position + sa.bindparam("count"))
+    .values(
+        last_position=LOG.c.last_position + sa.bindparam("count"),
+        max_sequence=sa.case(  # the packing width of the coded stage log's sequences
+            (LOG.c.max_sequence < sa.bindparam("top"), sa.bindparam("top")),
+            else_=LOG.c.max_sequence,
+        ),
+    )
     .returning(LOG.c.last_position)
 )
 
@@ -782,7 +851,8 @@ class _Committed:
         # Taking the counter's row lock makes committing writers take turns from here on, so
         # positions are handed out with no gaps and become visible in order.
         count = len(writes.events)
-        last = connection.execute(_TAKE_POSITIONS, {"count": count}).scalar()
+        top = max(event.sequence for event in writes.events)
+        last = connection.execute(_TAKE_POSITIONS, {"count": count, "top": top}).scalar()
         if last is None:
             raise StoreNotReadyError(_not_ready(self._store.engine))
         start = int(last) - count
@@ -804,6 +874,7 @@ class _Committed:
             connection.execute(EVENTS.insert(), rows)
         except sa.exc.IntegrityError as error:
             raise _SequenceTaken from error
+        _stage_tables.append(connection, rows)
 
     def close(self) -> None:
         if self._connection is not None:
