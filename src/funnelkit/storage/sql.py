@@ -362,8 +362,9 @@ class SqlStore:
 
         Raises:
             StoreNotReadyError: If the database is not at `SCHEMA_REVISION`.
-            ValidationError: If the coded stage log holds a code without its value, or a value
-                that is not a number (changed outside funnelkit: call `rebuild_stage_log`);
+            ValidationError: If the coded stage log holds a code without its value, a value
+                that is not a number, or a sequence beyond its log's ``max_sequence``
+                (changed outside funnelkit: call `rebuild_stage_log`);
                 if an entity's stage, owner, amount, verdict or held field events
                 go back in time in sequence order (report on the events themselves then); if
                 `driver` is unknown, or is ``"adbc"`` on another database than PostgreSQL or
