@@ -241,13 +241,15 @@ def test_plain_money_is_money_of_or_nothing(text, currency):
             st.text(alphabet="0123456789.-+eE \n٠١", max_size=20),
         ),
         max_size=8,
-    )
+    ),
+    st.sampled_from(["RUB", "USD", "rub", "RU", "₽"]),
 )
-def test_a_whole_table_of_amounts_is_plain_exactly_when_each_one_is(texts):
+def test_a_whole_table_of_amounts_is_plain_exactly_when_each_one_is(texts, currency):
     """One pass over all of them (by their shapes) says what one check of each says."""
-    from funnelkit.model._values import all_plain_amounts, plain_money  # noqa: PLC0415
+    from funnelkit.model._values import all_plain_money, plain_money  # noqa: PLC0415
 
-    assert all_plain_amounts(texts) == all(plain_money(text, "RUB") for text in texts)
+    currencies = [currency] * len(texts)
+    assert all_plain_money(texts, currencies) == all(plain_money(text, currency) for text in texts)
 
 
 def test_plain_money_takes_what_funnelkit_writes_and_leaves_the_rest():
@@ -257,8 +259,10 @@ def test_plain_money_takes_what_funnelkit_writes_and_leaves_the_rest():
     assert plain_money("-0.000000000001", "USD") == fk.Money.of("-0.000000000001", "USD")
     for text, currency in (("1E+3", "RUB"), ("1" * 16, "RUB"), ("١٥", "RUB"), ("1", "rub")):
         assert plain_money(text, currency) is None
-    from funnelkit.model._values import all_plain_amounts  # noqa: PLC0415 - a private helper
+    from funnelkit.model._values import all_plain_money  # noqa: PLC0415 - a private helper
 
-    assert all_plain_amounts(["1500.00", "-0.000000000001", "7"])
+    assert all_plain_money(["1500.00", "-0.000000000001", "7"], ["RUB", "USD", "RUB"])
     for wrong in (["1\n2"], ["1", "1E+3"], ["1" * 16], ["١٥"], ["1.", "2"], [""]):
-        assert not all_plain_amounts(wrong)
+        assert not all_plain_money(wrong, ["RUB"] * len(wrong))
+    assert not all_plain_money(["1"], ["rub"])
+    assert not all_plain_money(["1"], [None])

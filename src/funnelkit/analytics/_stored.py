@@ -25,7 +25,7 @@ from funnelkit.analytics._log_checks import _field_keys
 from funnelkit.events import DealCreated, FieldChanged, LeadCreated
 from funnelkit.exceptions import ValidationError
 from funnelkit.model import FieldValues, Money
-from funnelkit.model._values import all_plain_amounts, is_plain_money
+from funnelkit.model._values import all_plain_money, is_plain_money
 
 
 if TYPE_CHECKING:
@@ -55,11 +55,10 @@ _LOOKUPS = (
     "verdict",
 )
 STORED = ("entity_kind", "entity_id", "sequence", "type", "time", *_LOOKUPS)
-"""The columns of the stage-log query, in order: stored text but for the sequence and
-``time``, a creation's ``created_at`` or else the event's ``at``, in microseconds since 1970,
-UTC. (Text is cheaper to read than a ``CASE`` mapping it to numbers in SQLite.) ``amount`` is
-the exact decimal string of the amount a row sets, beside its ``currency``; ``verdict`` a
-lead qualification's."""
+"""The columns of the text stage-log query that ``driver="adbc"`` reads, in order: stored text
+but for the sequence and ``time``, a creation's ``created_at`` or else the event's ``at``, in
+microseconds since 1970, UTC. ``amount`` is the exact decimal string of the amount a row
+sets, beside its ``currency``; ``verdict`` a lead qualification's."""
 _TEXT = ("entity_kind", "entity_id", "type", *_LOOKUPS)
 _LABELLED = ("type", *(name for name in _LOOKUPS if name != "amount"))  # coded as labels
 _INTEGERS = ("sequence", "time")
@@ -253,25 +252,20 @@ def _dense(np: Any, codes: Any, table: Any, column: str) -> tuple[Any, list[int]
     Also where the codes used are in `table` (a value table's codes, in order); an error
     naming `column` if a code is not there. Linear when the table's codes have no gap.
     """
-    if not len(table) or int(table[-1]) == len(table):  # codes 1..n: one look-up table
-        if len(codes) and int(codes.max()) > len(table):
+    if len(table) and int(table[-1]) != len(table):  # gaps: each code's place, plus one
+        held = codes > 0
+        places = np.minimum(np.searchsorted(table, codes), len(table) - 1)
+        if bool(np.any(held & (table[places] != codes))):
             _changed_outside(column)
-        present = np.zeros(len(table) + 1, dtype=bool)
-        present[codes] = True
-        present[0] = False
-        renumber = (np.cumsum(present) - 1).astype(np.int32)
-        renumber[0] = _NONE
-        used = (np.flatnonzero(present) - 1).tolist()
-        return renumber[codes], used
-    held = codes > 0
-    places = np.minimum(np.searchsorted(table, codes), len(table) - 1)
-    if bool(np.any(held & (table[places] != codes))):
+        codes = np.where(held, places + 1, 0)
+    elif len(codes) and int(codes.max()) > len(table):
         _changed_outside(column)
-    present = np.zeros(len(table), dtype=bool)
-    present[places[held]] = True
-    dense = (np.cumsum(present) - 1).astype(np.int32)
-    used = np.flatnonzero(present).tolist()
-    return np.where(held, dense[places], _NONE).astype(np.int32), used
+    present = np.zeros(len(table) + 1, dtype=bool)  # by code 1..n, 0 for none
+    present[codes] = True
+    present[0] = False
+    renumber = (np.cumsum(present) - 1).astype(np.int32)
+    renumber[0] = _NONE
+    return renumber[codes], (np.flatnonzero(present) - 1).tolist()
 
 
 def _changed_outside(column: str) -> NoReturn:
@@ -379,9 +373,8 @@ def _amounts(
     values, slots = np.divmod(pairs, width)
     amounts = list(map(texts["amount"].__getitem__, values.tolist()))
     currencies = list(map((None, *texts["currency"]).__getitem__, slots.tolist()))
-    plain = {name for name in set(currencies) if name is not None and is_plain_money("0", name)}
     built = {}
-    if not (plain.issuperset(currencies) and all_plain_amounts(amounts)):  # else: each pair
+    if not all_plain_money(amounts, currencies):  # else: each pair
         for at, (amount, currency) in enumerate(zip(amounts, currencies, strict=True)):
             if currency is None or not is_plain_money(amount, currency):
                 built[at] = _stored_money(amount, currency)  # refused here if not valid

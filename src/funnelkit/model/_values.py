@@ -131,13 +131,15 @@ def is_plain_money(amount: str, currency: str) -> bool:
 _DIGITS_AS_NINE = bytes.maketrans(b"0123456789", b"9999999999")
 
 
-def all_plain_amounts(amounts: Sequence[str]) -> bool:
+def all_plain_money(amounts: Sequence[str], currencies: Sequence[str | None]) -> bool:
     """
-    Whether every amount is written plainly (as `is_plain_money` checks it), in C but for few.
+    Whether `is_plain_money` takes every (amount, currency) pair, checked in C but for a few.
 
-    Each amount's shape (its digits written ``9``) is checked once: a million amounts have a
-    few hundred shapes at most.
+    Each distinct currency is checked once, and each amount's shape (its digits written ``9``)
+    once: a million amounts have a few hundred shapes at most.
     """
+    if not all(name is not None and _CURRENCY.fullmatch(name) for name in set(currencies)):
+        return False
     joined = "\n".join(amounts)
     if joined.count("\n") != max(len(amounts) - 1, 0) or not joined.isascii():
         return False  # a line break or another script inside one: each is checked apart

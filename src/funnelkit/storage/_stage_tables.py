@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sqlalchemy as sa
 
 from funnelkit._checks import raise_for
+from funnelkit.model import EntityKind
 from funnelkit.storage._sql_schema import (
     EVENTS,
     LABELLED,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Packed", "append", "read_packed", "rebuild"]
 
-FUNNEL_KINDS = ("lead", "deal")
+FUNNEL_KINDS = (EntityKind.LEAD.value, EntityKind.DEAL.value)
 _WORD = 63  # bits of a packed integer: SQL's BIGINT, never negative
 _TEXTS_BATCH = 100_000  # codes of a value table read as one JSON text
 _LOOKUP = 5_000  # values looked up in one statement
@@ -239,15 +240,16 @@ def read_packed(
     Read the coded stage log, `batch` positions at a time, as numpy arrays.
 
     The codes of a row are packed into as few 63-bit integers as their widths allow (the
-    widths are those of the largest code of each value table and the largest sequence), and
-    each packed column of a range of positions comes as one text of decimal numbers.
+    widths are those of the largest code of each value table and of the log's
+    ``max_sequence``), and each packed column of a range of positions comes as one text of
+    decimal numbers.
 
     `connection` must be in a read transaction (a snapshot). `helper`, if given, opens
-    another connection in a read transaction: it reads every other range of positions in a
-    thread meanwhile (the database works without holding Python's lock), up to the last
-    position `connection` sees. Appends commit in position order, so it reads the same rows,
-    unless the coded log was made again in between: then the generations differ and
-    `connection` reads those ranges too.
+    another connection in a read transaction, which takes ranges of positions from the same
+    queue in a thread meanwhile (the database works without holding Python's lock), up to the
+    last position `connection` sees. Appends commit in position order, so it reads the same
+    rows, unless the coded log was made again in between: then the generations differ and
+    `connection` reads every range itself.
     """
     plan = _plan(connection)
     query = _query(connection.dialect.name, plan.words)
@@ -448,10 +450,11 @@ def _texts(
     a JSON array. Codes may have gaps (a rolled-back writer's): batches follow the codes.
     """
     dialect = connection.dialect.name
-    aggregate = (
+    values_json = (
         "CAST(json_agg(value) AS TEXT)" if dialect == "postgresql" else ("json_group_array(value)")
     )
-    selected = f"count(*), {_joined(dialect, 'code')}, {_joined(dialect, 'number')}, {aggregate}"
+    numbers_joined = [_joined(dialect, "number")] if number else []
+    selected = ", ".join(["count(*)", _joined(dialect, "code"), *numbers_joined, values_json])
     batch = (
         f"SELECT code, {number or 0} AS number, {column} AS value FROM {table.name} "  # noqa: S608 - our names
         f"WHERE code > :after ORDER BY code LIMIT {_TEXTS_BATCH}"
@@ -462,17 +465,17 @@ def _texts(
     values: list[str] = []
     after = 0
     while True:
-        count, code_text, number_text, text = connection.execute(query, {"after": after}).one()
+        count, code_text, *number_text, text = connection.execute(query, {"after": after}).one()
         if not count:
             break
         codes.append(_integers(np, code_text, int(count), table.name))
-        numbers.append(_integers(np, number_text, int(count), table.name))
+        numbers.extend(_integers(np, found, int(count), table.name) for found in number_text)
         values.extend(json.loads(text))
         after = int(codes[-1].max())
     found = np.concatenate(codes) if codes else np.zeros(0, np.int64)
     extra = np.concatenate(numbers) if numbers else np.zeros(0, np.int64)
     order = np.argsort(found, kind="stable")  # a batch's aggregates agree on an order
     if bool(np.any(order != np.arange(len(found)))):
-        found, extra = found[order], extra[order]
+        found, extra = found[order], extra[order] if number else extra
         values = [values[at] for at in order.tolist()]
     return found, values, extra if number else None

@@ -342,8 +342,8 @@ class SqlStore:
                 snapshot: the database packs the codes of each row into a few integers and
                 100,000 positions of rows into one text, which numpy parses, with no Python
                 object per value. Where the engine's pool gives a second connection of its own
-                (not an in-memory SQLite database), a second connection reads every other
-                range in a thread meanwhile, checking that it reads the same version of the
+                (not an in-memory SQLite database), a second connection shares the ranges
+                from a thread meanwhile, checking that it reads the same version of the
                 codes. After loading event rows outside funnelkit, call `rebuild_stage_log`
                 first. ``"adbc"``, on PostgreSQL, opens an Arrow Database
                 Connectivity connection to the same database and reads the event table's text
@@ -574,9 +574,6 @@ _LAST_SEQUENCE = sa.select(sa.func.coalesce(sa.func.max(EVENTS.c.sequence), 0)).
 _HISTORY = sa.select(EVENTS.c.data).where(*_OF_ENTITY).order_by(EVENTS.c.sequence)
 
 
-_FUNNEL_KINDS = EVENTS.c.entity_kind.in_([EntityKind.LEAD.value, EntityKind.DEAL.value])
-
-
 _BATCH = 100_000  # positions of the stage log read at a time
 
 
@@ -614,11 +611,12 @@ _STAGE_LOG = sa.select(
     EVENTS.c.currency,
     EVENTS.c.verdict,
 ).where(
-    # Compared as an expression, so that SQLite scans the table rather than reading most of it
-    # row by row through the (kind, id, sequence) index; no order: numpy sorts faster.
-    sa.func.lower(EVENTS.c.entity_kind).in_([EntityKind.LEAD.value, EntityKind.DEAL.value])
+    # Compared as an expression, so that the database scans the table rather than reading most
+    # of it row by row through the (kind, id, sequence) index; no order: numpy sorts faster.
+    sa.func.lower(EVENTS.c.entity_kind).in_(_stage_tables.FUNNEL_KINDS)
 )
-"""The stage-log rows of every lead and deal (`funnelkit.analytics._stored.STORED`)."""
+"""The stage-log rows of every lead and deal as text (`funnelkit.analytics._stored.STORED`),
+which ``stage_log(driver="adbc")`` reads."""
 
 
 def _field_setters(dialect: str, keys: tuple[str, ...]) -> sa.Select[Any]:
