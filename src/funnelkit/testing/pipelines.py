@@ -3,7 +3,10 @@ Property-test a pipeline: a Hypothesis state machine that throws random moves at
 
 Entities are placed in the pipeline's open stages; actors with random roles try to move them
 anywhere, with right, wrong or missing reasons, sometimes with ``force=True``; fields get
-filled in between. After every step the machine asserts that:
+filled in and emptied in between. Each declared move is also tried on its own, from an entity
+placed where it starts, so that a move a run's history rarely reaches (an extra move with
+fields of its own, a reason tied to one stage) is tried in every run. After every step the
+machine asserts that:
 
 - `check` refuses a move by exactly the rules the kit's own reference interpreter of the
   definition names (`funnelkit.testing.reference`, which shares no code with the engine and
@@ -126,9 +129,31 @@ class PipelineMachine(RuleBasedStateMachine):
             stage.key: [r.key for r in pipeline.reasons if not r.stages or stage.key in r.stages]
             for stage in pipeline.stages
         }
+        noted = {r.key for r in pipeline.reasons if r.needs_note}
+        self._noted = {key: [r for r in keys if r in noted] for key, keys in self._reasons.items()}
         self._elsewhere = {
             stage.key: [r.key for r in pipeline.reasons if r.stages and stage.key not in r.stages]
             for stage in pipeline.stages
+        }
+        # The extra moves out of each stage: those with rules of their own (roles, fields,
+        # conditions) are tried on purpose, as they apply from one stage only.
+        self._extra = {
+            stage.key: [m for m in pipeline.extra_moves if m.source == stage.key]
+            for stage in pipeline.stages
+        }
+        self._ruled = {
+            key: [m.dest for m in moves if m.roles or m.required_fields or m.conditions or m.unless]
+            for key, moves in self._extra.items()
+        }
+        self._moves = [
+            (stage.key, dest)
+            for stage in pipeline.stages
+            for dest in reference_targets(pipeline, stage.key)
+        ]
+        self._ruled_moves = [(key, dest) for key, dests in self._ruled.items() for dest in dests]
+        self._placed_at = {
+            key: fst.pipeline_entities(pipeline, stages=st.just(key))
+            for key in {source for source, _ in self._moves}
         }
 
     def _tick(self) -> datetime:
@@ -147,7 +172,7 @@ class PipelineMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.entities))
     @rule(data=st.data())
     def fill(self, data: st.DataObject) -> None:
-        """Fill in one field a stage may require (custom or the entity's own), or pay a deal."""
+        """Fill in one field a stage or move may require (custom or own), empty one, or pay."""
         index = data.draw(st.integers(0, len(self.entities) - 1), label="entity index")
         entity = self.entities[index]
         own = DEAL_FIELDS if self.pipeline.kind is PipelineKind.DEAL else LEAD_FIELDS
@@ -157,12 +182,16 @@ class PipelineMachine(RuleBasedStateMachine):
         targets = [self.pipeline.stage(d) for d in reference_targets(self.pipeline, entity.stage)]
         wanted = sorted(
             {name for dest in targets for name in dest.required_fields}
+            | {name for move in self._extra[entity.stage] for name in move.required_fields}
             | {"payments" for dest in targets if dest.payment is not PaymentRule.NONE} & paying
         )
         # Hypothesis tries the simplest values first (0): there, the usual choice, not the odd one.
         odd: int = data.draw(st.integers(0, 3), label="any field")
         name = data.draw(st.sampled_from(wanted if wanted and odd < 3 else names), label="field")
-        if name in self.pipeline.fields:
+        if name in entity.fields and data.draw(st.integers(0, 3), label="empty it") == 3:
+            # Now and then a manager empties a field: moves must then ask for it again.
+            entity = attrs.evolve(entity, fields=entity.fields.remove(name))
+        elif name in self.pipeline.fields:
             value = data.draw(self._values[name], label="value")
             entity = attrs.evolve(entity, fields=entity.fields.set(name, value))
         elif isinstance(entity, Deal) and name == "payments":
@@ -192,22 +221,60 @@ class PipelineMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.entities))
     @rule(data=st.data())
     def attempt(self, data: st.DataObject) -> None:
-        """Try a move and check the outcome against `check`, the machine and the rules."""
+        """Try a move of an entity already in play (mostly one the definition declares)."""
         index = data.draw(st.integers(0, len(self.entities) - 1), label="entity index")
+        declared = reference_targets(self.pipeline, self.entities[index].stage)
+        # Hypothesis tries the simplest values first (0): there, a declared move. Half the time
+        # any stage at all, to try skips, moves back and stages the pipeline lacks.
+        odd: int = data.draw(st.integers(0, 3), label="any move")
+        if not declared or odd >= 2:
+            self._try(data, index, None)
+            return
+        # Or a move with rules of its own, if the stage has one.
+        ruled = self._ruled[self.entities[index].stage]
+        choices = ruled if ruled and odd == 1 else declared
+        self._try(data, index, data.draw(st.sampled_from(choices), label="declared stage"))
+
+    @precondition(lambda self: bool(getattr(self, "_moves", ())))
+    @rule(data=st.data())
+    def try_a_declared_move(self, data: st.DataObject) -> None:
+        """
+        Place a new entity where a declared move starts and try that move at once.
+
+        Every declared move gets tried in every run this way, not only those that a run's
+        earlier moves happen to lead to; half the time one with rules of its own.
+        """
+        ruled: bool = data.draw(st.booleans(), label="a move with rules of its own")
+        source, dest = data.draw(
+            st.sampled_from(self._ruled_moves if ruled and self._ruled_moves else self._moves),
+            label="declared move",
+        )
+        entity = data.draw(self._placed_at[source], label="entity")
+        self.entities.append(attrs.evolve(entity, created_at=self.clock))
+        self.starts.append(source)
+        self.histories.append([])
+        self._try(data, len(self.entities) - 1, dest)
+
+    def _try(self, data: st.DataObject, index: int, to_stage: str | None) -> None:
+        """
+        Try to move entity `index`: to `to_stage` or, if None, to wherever the attempt says.
+
+        Checks the outcome against `check`, the machine, the reference and the rules.
+        """
         entity = self.entities[index]
         attempt = data.draw(self._attempts, label="attempt")
-        # Mostly a move the definition declares, so that its rules are put to work, and into
-        # a lost or junk stage mostly with one of the reasons it takes.
-        declared = reference_targets(self.pipeline, entity.stage)
-        # Hypothesis tries the simplest values first (0): there, the usual choice, not the odd one.
-        odd: int = data.draw(st.integers(0, 3), label="any move")
-        if declared and odd < 3:
-            to_stage: str = data.draw(st.sampled_from(declared), label="declared stage")
+        if to_stage is not None:
             attempt = attrs.evolve(attempt, to_stage=to_stage)
+            # Into a lost or junk stage mostly with one of the reasons it takes.
             closing = self.pipeline.stage(to_stage).kind in (StageKind.LOST, StageKind.JUNK)
             odd_reason: int = data.draw(st.integers(0, 3), label="odd reason")
-            # Now and then a reason tied to other stages, to try the reasons' own stages.
-            reasons = self._elsewhere[to_stage] if odd_reason == 2 else self._reasons[to_stage]
+            # Any reason it takes (0), one that needs a note (1), one tied to other stages (2),
+            # none (3): so that each rule of the reasons is put to work.
+            reasons = [
+                self._reasons[to_stage],
+                self._noted[to_stage] or self._reasons[to_stage],
+                self._elsewhere[to_stage],
+            ][odd_reason % 3]
             if closing and reasons and odd_reason != 3:
                 known: str = data.draw(st.sampled_from(reasons), label="reason")
                 attempt = attrs.evolve(attempt, reason=known)
