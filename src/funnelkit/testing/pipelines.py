@@ -3,10 +3,10 @@ Property-test a pipeline: a Hypothesis state machine that throws random moves at
 
 Entities are placed in the pipeline's open stages; actors with random roles try to move them
 anywhere, with right, wrong or missing reasons, sometimes with ``force=True``; fields get
-filled in and emptied in between. Each declared move is also tried on its own, from an entity
-placed where it starts, so that a move a run's history rarely reaches (an extra move with
-fields of its own, a reason tied to one stage) is tried in every run. After every step the
-machine asserts that:
+filled in (and custom ones now and then emptied) in between. Each declared move is also
+tried on its own, from an entity placed where it starts, so that a move a run's history
+rarely reaches (an extra move with fields of its own, a reason tied to one stage) is tried in
+every run. After every step the machine asserts that:
 
 - `check` refuses a move by exactly the rules the kit's own reference interpreter of the
   definition names (`funnelkit.testing.reference`, which shares no code with the engine and
