@@ -21,10 +21,14 @@ Engines, each in its own process so that its peak memory (``ru_maxrss``) is its 
 - ``objects``: the event path, `analytics.histories` and the reports over the fold;
 - ``pandas``, ``polars``: idiomatic dataframe code over a frame of the same columns;
 - ``floor``: the least any pure-Python fold of event objects must do (group them by deal);
+- ``reading``: the least any reader of event objects does to build a `StageLog`: read the
+  attributes a row takes from each event and code its entity id, storing nothing;
 - ``sqlite``, ``postgresql``: `SqlStore.stage_log()` reads the event log's plain columns into
   a `StageLog`, then the reports (the rows are bulk-loaded first, not timed; PostgreSQL only
   when ``FUNNELKIT_TEST_POSTGRESQL`` names a database, which the script empties);
-  ``postgresql-adbc``: the same with ``driver="adbc"`` (Arrow columns through ADBC).
+  ``postgresql-adbc``: the same with ``driver="adbc"`` (Arrow columns through ADBC);
+  ``sqlite-rows``: only the coded rows `SqlStore.stage_log()` reads on SQLite, as arrays (the
+  database's share: no assembly, no report).
 
 Building the data (columns, frames, events) is not timed. pandas and polars are used only
 here, not by funnelkit: ``pip install pandas polars`` in the environment that runs this.
@@ -283,6 +287,38 @@ def run_floor(columns: Columns) -> dict[str, Any]:
     return {"events": len(events), "seconds": time.perf_counter() - start}
 
 
+def run_reading(columns: Columns) -> dict[str, Any]:
+    """
+    The least any reader of event objects does to build a `StageLog`, storing nothing.
+
+    One pass reads what a row takes from each event (its entity's kind and id, sequence, time,
+    pipeline, stages; a creation's entity's owner, source and amount) and codes the entity id
+    through a dict, as any grouping by entity must.
+    """
+    events = to_events(columns)
+    del columns
+    gc.collect()
+    created = fk.events.DealCreated
+    codes: dict[str, int] = {}
+    gc.disable()  # as from_events runs: no collector rounds over the events
+    start = time.perf_counter()
+    for item in events:
+        event: Any = item  # read by its type below
+        ref = event.entity
+        _ = (ref.kind, event.sequence)
+        if codes.get(ref.id) is None:
+            codes[ref.id] = len(codes)
+        if type(event) is created:
+            deal = event.deal
+            _ = (deal.created_at.timestamp(), deal.pipeline, deal.stage, deal.owner)
+            _ = (deal.source, deal.amount)
+        else:
+            _ = (event.at.timestamp(), event.pipeline, event.to_stage, event.from_stage)
+    elapsed = time.perf_counter() - start
+    gc.enable()
+    return {"events": len(events), "seconds": elapsed}
+
+
 def run_pandas(columns: Columns) -> dict[str, Any]:
     """The three metrics with pandas, from a DataFrame in memory."""
     import pandas as pd  # noqa: PLC0415 - only this baseline needs it
@@ -495,6 +531,34 @@ def run_sqlite(columns: Columns) -> dict[str, Any]:
         return _run_store(f"sqlite:///{folder}/crm.db", columns)
 
 
+def run_sqlite_rows(columns: Columns) -> dict[str, Any]:
+    """
+    The rows `SqlStore.stage_log()` reads on SQLite, as arrays, with no assembly or report.
+
+    The database's share of the stored engine with the coded log of revision 0005: packing,
+    parsing and unpacking the codes (both connections), and the value tables.
+    """
+    from funnelkit.storage import _sql_schema, _stage_tables, sql  # noqa: PLC0415 - sql extra
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = _sql_store(f"sqlite:///{folder}/crm.db", columns)
+        del columns
+        gc.collect()
+        engine = store.engine
+        start = time.perf_counter()
+        with _sql_schema._snapshot(engine) as connection:  # noqa: SLF001 - as the store
+            read = _stage_tables.read_packed(
+                np,
+                connection,
+                sql._BATCH,  # noqa: SLF001
+                sql._second_reader(engine),  # noqa: SLF001
+            )
+        elapsed = time.perf_counter() - start
+        store.drop_schema()
+        engine.dispose()
+    return {"events": len(read.columns["time"]), "seconds": elapsed}
+
+
 def run_postgresql(columns: Columns) -> dict[str, Any]:
     """SqlStore.stage_log on PostgreSQL (FUNNELKIT_TEST_POSTGRESQL), then the reports."""
     return _run_store(os.environ["FUNNELKIT_TEST_POSTGRESQL"], columns)
@@ -616,9 +680,11 @@ RUNS: dict[str, Callable[[Columns], dict[str, Any]]] = {
     "events": run_events,
     "objects": run_objects,
     "floor": run_floor,
+    "reading": run_reading,
     "pandas": run_pandas,
     "polars": run_polars,
     "sqlite": run_sqlite,
+    "sqlite-rows": run_sqlite_rows,
     "postgresql": run_postgresql,
     "postgresql-adbc": run_postgresql_adbc,
     "dask-1": lambda columns: run_dask(columns, 1),
@@ -626,8 +692,9 @@ RUNS: dict[str, Callable[[Columns], dict[str, Any]]] = {
     "spark-1": lambda columns: run_spark(columns, 1),
     "spark-2": lambda columns: run_spark(columns, 2),
 }
-EVENT_ENGINES = frozenset({"events", "objects", "floor"})
-SQL_ENGINES = frozenset({"sqlite", "postgresql", "postgresql-adbc"})
+EVENT_ENGINES = frozenset({"events", "objects", "floor", "reading"})
+SQL_ENGINES = frozenset({"sqlite", "sqlite-rows", "postgresql", "postgresql-adbc"})
+FLOORS = frozenset({"floor", "reading", "sqlite-rows"})  # no reports: no numbers to compare
 EVENT_LIMIT = 1_000_000  # above this many deals, the event and SQL engines are skipped
 ENGINE_SIZE = 5_000_000  # from this many deals, Dask and Spark run too (1 and 2 workers)
 
@@ -691,7 +758,8 @@ def _compare(deals: int, data: str, chosen: list[str] | None) -> None:
         f"({pandas['events']:,} rows)",
         flush=True,
     )
-    engines = ["columnar", "polars", "events", "objects", "floor", "sqlite"]
+    engines = ["columnar", "polars", "events", "objects", "floor", "reading", "sqlite"]
+    engines += ["sqlite-rows"]
     if os.environ.get("FUNNELKIT_TEST_POSTGRESQL"):
         engines += ["postgresql", "postgresql-adbc"]
     if deals >= ENGINE_SIZE:
@@ -702,7 +770,7 @@ def _compare(deals: int, data: str, chosen: list[str] | None) -> None:
         if engine in EVENT_ENGINES | SQL_ENGINES and deals > EVENT_LIMIT:
             continue
         found = measure(engine, data)
-        same = "" if engine == "floor" else f"  same numbers: {_same(found, pandas)}"
+        same = "" if engine in FLOORS else f"  same numbers: {_same(found, pandas)}"
         print(
             f"  {engine:15} {found['seconds']:7.3f} s  peak {found['peak_mb']:6.0f} MB  "
             f"{found['seconds'] / pandas['seconds']:5.2f}x pandas{same}",
@@ -720,7 +788,7 @@ def _compare(deals: int, data: str, chosen: list[str] | None) -> None:
                 f"  {'':15} worker processes' peak {found['children_peak_mb']:.0f} MB",
                 flush=True,
             )
-        elif engine in {"events", *SQL_ENGINES}:
+        elif engine in {"events", *SQL_ENGINES} - FLOORS:
             way = "StageLog.from_events" if engine == "events" else "SqlStore.stage_log()"
             print(f"  {'':15} of which {way} {found['build_seconds']:.3f} s", flush=True)
 

@@ -308,6 +308,35 @@ def test_rows_are_sorted_by_entity_then_time_and_the_columns_are_read_only():
         log.stages = ()
 
 
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.booleans(), st.integers(min_value=-1, max_value=5)),
+        max_size=40,
+    )
+)
+def test_state_is_carried_forward_from_the_rows_that_set_it_within_an_entity(rows):
+    """The fill behind owner, source, pipeline and amount, against a plain loop."""
+    from funnelkit.analytics._intake import _forward_fill  # noqa: PLC0415 - a private helper
+
+    starts = [start or at == 0 for at, (start, _, _) in enumerate(rows)]
+    sets = [setting for _, setting, _ in rows]
+    values = [value for _, _, value in rows]  # rows that set nothing may hold anything
+    expected, held = [], -1
+    for start, setting, value in zip(starts, sets, values, strict=True):
+        if start:
+            held = -1
+        if setting:
+            held = value
+        expected.append(held)
+    found = _forward_fill(
+        np,
+        np.asarray(values, dtype=np.int64),
+        np.asarray(sets, dtype=bool),
+        np.asarray(starts, dtype=bool),
+    )
+    assert found.tolist() == expected
+
+
 def test_a_constructor_given_unsorted_rows_sorts_them():
     log = fa.StageLog(
         entity=[1, 0, 0],

@@ -420,6 +420,10 @@ def _forward_fill(np: Any, values: Any, sets: Any, starts: Any) -> Any:
     """Each row's value: that of the last row of its entity that set it (-1 before any)."""
     if not len(values):
         return values
-    index = np.where(sets | starts, np.arange(len(values)), 0)
+    # int32 positions where they fit: half the memory traffic of int64, no temporaries.
+    index = np.arange(len(values), dtype=np.int32 if len(values) < 2**31 else np.int64)
+    index[~(sets | starts)] = 0
     np.maximum.accumulate(index, out=index)
-    return np.where(sets, values, _NONE)[index].astype(np.int32, copy=False)
+    held = values.astype(np.int32)  # a copy: the value of each row that sets it, else none
+    held[~sets] = _NONE
+    return held[index]

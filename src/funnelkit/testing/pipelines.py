@@ -136,7 +136,7 @@ class PipelineMachine(RuleBasedStateMachine):
             for stage in pipeline.stages
         }
         # The extra moves out of each stage: those with rules of their own (roles, fields,
-        # conditions) are tried on purpose, as they apply from one stage only.
+        # conditions, unless) are tried on purpose, as they apply from one stage only.
         self._extra = {
             stage.key: [m for m in pipeline.extra_moves if m.source == stage.key]
             for stage in pipeline.stages
