@@ -758,8 +758,10 @@ def _compare(deals: int, data: str, chosen: list[str] | None) -> None:
         f"({pandas['events']:,} rows)",
         flush=True,
     )
-    engines = ["columnar", "polars", "events", "objects", "floor", "reading", "sqlite"]
-    engines += ["sqlite-rows"]
+    engines = [
+        *("columnar", "polars", "events", "objects", "floor", "reading"),
+        *("sqlite", "sqlite-rows"),
+    ]
     if os.environ.get("FUNNELKIT_TEST_POSTGRESQL"):
         engines += ["postgresql", "postgresql-adbc"]
     if deals >= ENGINE_SIZE:
